@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plinth-dev/plinth"
+	"github.com/plinth-dev/plinth/internal/auth"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3"; otherwise it comes
+// from the module's build information.
+var version = ""
+
+// exitError carries an exit code for failures that have already been reported.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// Main runs the command line with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "plinth:", err)
+		return 1
+	}
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "plinth",
+		Short:         "Plinth serves a declarative spec as a production-grade API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), initCmd(stdout), tokenCmd(stdout), versionCmd(stdout))
+	return root
+}
+
+func serveCmd(stdout, stderr io.Writer) *cobra.Command {
+	s := &server{}
+	var level string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a spec's API over HTTP",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lv slog.Level
+			if err := lv.UnmarshalText([]byte(level)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			s.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
+			if err := s.Open(cmd.Context()); err != nil {
+				return reportSpecError(stderr, err)
+			}
+			fmt.Fprintf(stdout, "plinth: serving %s at %s (data in %s)\n", s.app.Name(), s.URL(), s.DataDir)
+			return s.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&s.SpecFile, "spec", "plinth.yaml", "the spec file")
+	f.StringVar(&s.Addr, "addr", "127.0.0.1:8080", "the address to listen on")
+	f.StringVar(&s.DataDir, "data", plinth.DefaultDataDir, "the data folder (SQLite database and generated keys)")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
+	return cmd
+}
+
+// reportSpecError prints every diagnostic of a bad spec; other errors pass through.
+func reportSpecError(w io.Writer, err error) error {
+	var se *plinth.SpecError
+	if errors.As(err, &se) {
+		printDiagnostics(w, se.Diagnostics)
+		return exitError{1}
+	}
+	return err
+}
+
+func printDiagnostics(w io.Writer, diags spec.Diagnostics) {
+	for _, d := range diags {
+		fmt.Fprintln(w, d.String())
+	}
+}
+
+func checkCmd(stdout io.Writer) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Report every error and ambiguity in a spec",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			_, diags := spec.Compile(file, src)
+			printDiagnostics(stdout, diags)
+			errs := len(diags.Errors())
+			fmt.Fprintf(stdout, "%s: %d error(s), %d warning(s)\n", file, errs, len(diags)-errs)
+			if errs > 0 {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "spec", "plinth.yaml", "the spec file")
+	return cmd
+}
+
+func initCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init [DIR]",
+		Short: "Write a commented starter spec",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			path := filepath.Join(dir, "plinth.yaml")
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("%s exists already; not overwriting it", path)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := f.WriteString(starterSpec); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %s\nserve it with: plinth serve --spec %s\n", path, path)
+			return nil
+		},
+	}
+}
+
+func tokenCmd(stdout io.Writer) *cobra.Command {
+	var sub, role, dataDir, file string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Print a development bearer token that `plinth serve` accepts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			model := &spec.Model{}
+			if file != "" {
+				src, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				m, diags := spec.Compile(file, src)
+				if diags.HasErrors() {
+					return reportSpecError(cmd.ErrOrStderr(), &plinth.SpecError{Diagnostics: diags})
+				}
+				model = m
+			}
+			signer, _, err := auth.ForModel(model, dataDir, nil)
+			if err != nil {
+				return err
+			}
+			tok, err := signer.Sign(sub, role, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, tok)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sub, "sub", "", "the subject (user id) the token speaks for (required)")
+	f.StringVar(&role, "role", "", "the role, as access rules see it in auth.role")
+	f.StringVar(&dataDir, "data", plinth.DefaultDataDir, "the data folder of the server that will accept the token")
+	f.StringVar(&file, "spec", "", "the spec, to apply its auth settings (issuer, audience, roles, key variable)")
+	f.DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
+	cmd.MarkFlagRequired("sub")
+	return cmd
+}
+
+func versionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(stdout, "plinth", versionString())
+		},
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 && (v == "" || v == "(devel)") {
+			v = "(devel) " + s.Value[:12]
+		}
+	}
+	return strings.TrimSpace(v + " " + info.GoVersion)
+}

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// running is a real `plinth serve` on 127.0.0.1:0 with its own data folder.
+type running struct {
+	t       *testing.T
+	url     string
+	dataDir string
+	stop    func()
+}
+
+func startServer(t *testing.T, specFile, dataDir string) *running {
+	t.Helper()
+	s := &server{SpecFile: specFile, Addr: "127.0.0.1:0", DataDir: dataDir, ShutdownTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Open(ctx); err != nil {
+		cancel()
+		t.Fatalf("open: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return &running{t: t, url: s.URL(), dataDir: dataDir, stop: stop}
+}
+
+// token mints a token with the real `plinth token` command.
+func (r *running) token(sub, role string) string {
+	r.t.Helper()
+	var out, errOut bytes.Buffer
+	args := []string{"token", "--sub", sub, "--data", r.dataDir}
+	if role != "" {
+		args = append(args, "--role", role)
+	}
+	if code := Main(context.Background(), args, &out, &errOut); code != 0 {
+		r.t.Fatalf("plinth token exited %d: %s", code, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (r *running) do(method, path, token string, body any, headers ...string) response {
+	r.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		enc, _ := json.Marshal(b)
+		rd = bytes.NewReader(enc)
+	}
+	req, err := http.NewRequest(method, r.url+path, rd)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := response{status: res.StatusCode, header: res.Header, raw: raw}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			r.t.Fatalf("%s %s: body is not a JSON object: %s", method, path, raw)
+		}
+	}
+	return out
+}
+
+func (res response) expect(t *testing.T, status int) response {
+	t.Helper()
+	if res.status != status {
+		t.Fatalf("status %d, want %d; body: %s", res.status, status, res.raw)
+	}
+	if status >= 400 {
+		if ct := res.header.Get("Content-Type"); ct != "application/problem+json" {
+			t.Fatalf("error with Content-Type %q, want application/problem+json", ct)
+		}
+		for _, k := range []string{"type", "title", "status", "detail", "instance", "request_id"} {
+			if _, ok := res.body[k]; !ok {
+				t.Fatalf("problem document lacks %q: %s", k, res.raw)
+			}
+		}
+	}
+	return res
+}
+
+// fieldErrors returns field → code from a problem document.
+func (res response) fieldErrors() map[string]string {
+	out := map[string]string{}
+	errs, _ := res.body["errors"].([]any)
+	for _, e := range errs {
+		m := e.(map[string]any)
+		out[m["field"].(string)] = m["code"].(string)
+	}
+	return out
+}
+
+const shopSpec = "../../examples/shop/plinth.yaml"
+
+// TestShopWalkthrough walks the README's curl examples against the real server.
+func TestShopWalkthrough(t *testing.T) {
+	srv := startServer(t, shopSpec, t.TempDir())
+	admin := srv.token("root", "admin")
+	alice := srv.token("alice", "customer")
+	bob := srv.token("bob", "customer")
+
+	// An admin creates a product.
+	prod := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "MUG-01", "name": "Mug", "price_cents": 1200, "stock": 10}).expect(t, 201)
+	pid := prod.body["id"].(string)
+	if got := prod.header.Get("Location"); got != "/v1/products/"+pid {
+		t.Errorf("Location %q", got)
+	}
+	if prod.body["version"] != 1.0 || prod.body["active"] != true || prod.header.Get("ETag") != `"1"` {
+		t.Errorf("new product: %s (ETag %s)", prod.raw, prod.header.Get("ETag"))
+	}
+	// Field order follows the spec: id first, system fields last.
+	if !bytes.HasPrefix(prod.raw, []byte(`{"id":"`)) || !bytes.Contains(prod.raw, []byte(`"active":true,"created_at"`)) {
+		t.Errorf("member order: %s", prod.raw)
+	}
+
+	// A customer may not create products.
+	srv.do("POST", "/v1/products", alice, map[string]any{"sku": "MUG-02", "name": "Mug", "price_cents": 1}).expect(t, 403)
+	// Nobody anonymous either: 401 with a challenge.
+	anon := srv.do("POST", "/v1/products", "", map[string]any{"sku": "MUG-02", "name": "Mug", "price_cents": 1}).expect(t, 401)
+	if anon.header.Get("WWW-Authenticate") == "" {
+		t.Error("401 without WWW-Authenticate")
+	}
+
+	// Alice orders two mugs; the price comes from the product, not from her.
+	order := srv.do("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 2}}}).expect(t, 201)
+	items := order.body["items"].([]any)
+	item := items[0].(map[string]any)
+	if item["unit_price_cents"] != 1200.0 || item["name"] != "Mug" || order.body["total_cents"] != 2400.0 {
+		t.Errorf("computed fields: %s", order.raw)
+	}
+	if order.body["customer_id"] != "alice" || order.body["status"] != "pending" {
+		t.Errorf("defaults: %s", order.raw)
+	}
+	oid := order.body["id"].(string)
+
+	// She lists her orders and sees it; Bob sees none of hers; the admin sees all.
+	mine := srv.do("GET", "/v1/orders", alice, nil).expect(t, 200)
+	if n := len(mine.body["items"].([]any)); n != 1 {
+		t.Errorf("alice sees %d orders", n)
+	}
+	bobs := srv.do("GET", "/v1/orders", bob, nil).expect(t, 200)
+	if n := len(bobs.body["items"].([]any)); n != 0 {
+		t.Errorf("bob sees %d orders", n)
+	}
+	// Bob cannot read it by id either, and cannot tell it exists.
+	srv.do("GET", "/v1/orders/"+oid, bob, nil).expect(t, 404)
+	srv.do("GET", "/v1/orders/"+oid, alice, nil).expect(t, 200)
+
+	// A rejected order: every mistake reported at once, nothing written.
+	bad := srv.do("POST", "/v1/orders", alice, map[string]any{
+		"items":       []any{map[string]any{"product_id": "nope", "quantity": 0, "unit_price_cents": 1}},
+		"total_cents": 1,
+		"colour":      "red",
+	}).expect(t, 422)
+	want := map[string]string{"items[0].quantity": "min", "items[0].unit_price_cents": "read_only", "total_cents": "read_only", "colour": "unknown"}
+	got := bad.fieldErrors()
+	for f, code := range want {
+		if got[f] != code {
+			t.Errorf("field %s: code %q, want %q (all: %v)", f, got[f], code, got)
+		}
+	}
+	if n := len(srv.do("GET", "/v1/orders", admin, nil).expect(t, 200).body["items"].([]any)); n != 1 {
+		t.Errorf("after the rejected order there are %d orders", n)
+	}
+
+	// An order for a product that does not exist names the item.
+	missing := srv.do("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": "0190aaaa-0000-7000-8000-000000000000", "quantity": 1}}}).expect(t, 422)
+	if missing.fieldErrors()["items[0].product_id"] != "not_found" {
+		t.Errorf("missing product: %s", missing.raw)
+	}
+
+	// Alice may not place an order in Bob's name.
+	srv.do("POST", "/v1/orders", alice, map[string]any{"customer_id": "bob", "items": []any{map[string]any{"product_id": pid, "quantity": 1}}}).expect(t, 403)
+
+	// Status transitions: shipped is not reachable from pending.
+	tr := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "shipped"}).expect(t, 409)
+	if allowed, _ := tr.body["allowed"].([]any); len(allowed) != 2 {
+		t.Errorf("allowed next states: %s", tr.raw)
+	}
+	paid := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "paid"}).expect(t, 200)
+	if paid.body["version"] != 2.0 || paid.body["status"] != "paid" {
+		t.Errorf("after paying: %s", paid.raw)
+	}
+	// Customers may not update orders; orders are never deleted.
+	srv.do("PATCH", "/v1/orders/"+oid, alice, map[string]any{"note": "hi"}).expect(t, 403)
+	srv.do("DELETE", "/v1/orders/"+oid, admin, nil).expect(t, 403)
+
+	// Immutable fields stay.
+	imm := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"customer_id": "mallory"}).expect(t, 422)
+	if imm.fieldErrors()["customer_id"] != "immutable" {
+		t.Errorf("immutable: %s", imm.raw)
+	}
+}
+
+func TestFilterSortAndPages(t *testing.T) {
+	srv := startServer(t, shopSpec, t.TempDir())
+	admin := srv.token("root", "admin")
+	for i, price := range []int{100, 900, 600, 300, 700, 800, 501} {
+		srv.do("POST", "/v1/products", admin, map[string]any{"sku": "SKU-" + string(rune('A'+i)), "name": "P", "price_cents": price}).expect(t, 201)
+	}
+	var prices []float64
+	cursor := ""
+	pages := 0
+	for {
+		path := "/v1/products?filter=" + urlQuery("price_cents > 500") + "&sort=-price_cents&limit=2&fields=price_cents"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		res := srv.do("GET", path, "", nil).expect(t, 200)
+		pages++
+		for _, it := range res.body["items"].([]any) {
+			m := it.(map[string]any)
+			if len(m) != 2 {
+				t.Errorf("fields=price_cents returned %v", m)
+			}
+			prices = append(prices, m["price_cents"].(float64))
+		}
+		next, _ := res.body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+		if pages > 10 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	want := []float64{900, 800, 700, 600, 501}
+	if len(prices) != len(want) {
+		t.Fatalf("prices %v, want %v", prices, want)
+	}
+	for i := range want {
+		if prices[i] != want[i] {
+			t.Fatalf("prices %v, want %v", prices, want)
+		}
+	}
+	// A cursor is bound to its query and cannot be forged.
+	first := srv.do("GET", "/v1/products?sort=-price_cents&limit=2", "", nil).expect(t, 200)
+	c := first.body["next_cursor"].(string)
+	srv.do("GET", "/v1/products?sort=price_cents&limit=2&cursor="+c, "", nil).expect(t, 400)
+	srv.do("GET", "/v1/products?sort=-price_cents&limit=2&cursor="+c[:len(c)-2]+"xx", "", nil).expect(t, 400)
+
+	// Bad list parameters are precise 400s.
+	for _, q := range []string{"filter=" + urlQuery("price_cents >"), "filter=" + urlQuery("nosuch == 1"), "sort=nosuch", "limit=0", "limit=501", "limit=x", "filtr=1", "expand=name", "fields=nosuch"} {
+		res := srv.do("GET", "/v1/products?"+q, "", nil).expect(t, 400)
+		if strings.Contains(string(res.raw), "sql") || strings.Contains(string(res.raw), "SELECT") {
+			t.Errorf("%s leaks internals: %s", q, res.raw)
+		}
+	}
+}
+
+func urlQuery(s string) string {
+	r := strings.NewReplacer(" ", "%20", ">", "%3E", "<", "%3C", "=", "%3D", "&", "%26", "\"", "%22", "|", "%7C")
+	return r.Replace(s)
+}
+
+func TestHTTPEdges(t *testing.T) {
+	srv := startServer(t, shopSpec, t.TempDir())
+	admin := srv.token("root", "admin")
+
+	srv.do("GET", "/v1/nothing", "", nil).expect(t, 404)
+	m := srv.do("DELETE", "/v1/products", admin, nil).expect(t, 405)
+	if allow := m.header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
+		t.Errorf("Allow %q", allow)
+	}
+	srv.do("POST", "/v1/products", admin, `{"sku":"A"`).expect(t, 400)
+	dup := srv.do("POST", "/v1/products", admin, `{"sku":"AAA-1","sku":"BBB-2","name":"x","price_cents":1}`).expect(t, 400)
+	if !strings.Contains(dup.body["detail"].(string), "twice") {
+		t.Errorf("duplicate key detail: %s", dup.raw)
+	}
+	srv.do("POST", "/v1/products", admin, `[1,2]`).expect(t, 400)
+	srv.do("POST", "/v1/products", admin, `{"sku":"AAA-1","name":"x","price_cents":1} {}`).expect(t, 400)
+	srv.do("POST", "/v1/products", admin, `{"sku":"AAA-1","name":"x","price_cents":1}`, "Content-Type", "text/plain").expect(t, 415)
+	big := `{"name":"` + strings.Repeat("x", 2<<20) + `"}`
+	srv.do("POST", "/v1/products", admin, big).expect(t, 413)
+	deep := strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100)
+	srv.do("POST", "/v1/products", admin, deep).expect(t, 400)
+	srv.do("GET", "/v1/products", "not-a-token", nil, "Authorization", "Bearer abc.def.ghi").expect(t, 401)
+	srv.do("GET", "/v1/products", "", nil, "Authorization", "Basic Zm9vOmJhcg==").expect(t, 401)
+	srv.do("GET", "/v1/products/nope", "", nil).expect(t, 404)
+
+	// ETags: a matching If-None-Match is a 304 with no body; a stale If-Match is a 412.
+	p := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "ETAG-1", "name": "x", "price_cents": 5}).expect(t, 201)
+	id := p.body["id"].(string)
+	if res := srv.do("GET", "/v1/products/"+id, "", nil, "If-None-Match", `"1"`); res.status != 304 || len(res.raw) != 0 {
+		t.Errorf("If-None-Match: %d %s", res.status, res.raw)
+	}
+	srv.do("PATCH", "/v1/products/"+id, admin, map[string]any{"stock": 3}, "If-Match", `"1"`).expect(t, 200)
+	stale := srv.do("PATCH", "/v1/products/"+id, admin, map[string]any{"stock": 4}, "If-Match", `"1"`).expect(t, 412)
+	if stale.body["current_version"] != 2.0 {
+		t.Errorf("stale: %s", stale.raw)
+	}
+	// Unique values conflict, naming the field.
+	u := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "ETAG-1", "name": "y", "price_cents": 5}).expect(t, 409)
+	if u.fieldErrors()["sku"] != "unique" {
+		t.Errorf("unique: %s", u.raw)
+	}
+	// Request ids are echoed.
+	if res := srv.do("GET", "/healthz", "", nil, "X-Request-Id", "abc-123"); res.header.Get("X-Request-Id") != "abc-123" {
+		t.Errorf("request id not echoed")
+	}
+	srv.do("GET", "/readyz", "", nil).expect(t, 200)
+}
+
+func TestDataSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, shopSpec, dir)
+	admin := srv.token("root", "admin")
+	p := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "KEEP-1", "name": "kept", "price_cents": 1}).expect(t, 201)
+	srv.stop()
+
+	srv2 := startServer(t, shopSpec, dir)
+	got := srv2.do("GET", "/v1/products/"+p.body["id"].(string), srv2.token("root", "admin"), nil).expect(t, 200)
+	if got.body["name"] != "kept" {
+		t.Errorf("after restart: %s", got.raw)
+	}
+	// The token minted before the restart is still accepted: the key lives in the data folder.
+	srv2.do("GET", "/v1/orders", admin, nil).expect(t, 200)
+	if fi, err := os.Stat(filepath.Join(dir, "jwt.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("jwt.key: %v %v", fi, err)
+	}
+}
+
+func TestInitCheckVersion(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"init", dir}, &out, &errOut); code != 0 {
+		t.Fatalf("init: %d %s", code, errOut.String())
+	}
+	if code := Main(context.Background(), []string{"init", dir}, &out, &errOut); code == 0 {
+		t.Fatal("init overwrote an existing spec")
+	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"check", "--spec", filepath.Join(dir, "plinth.yaml")}, &out, &errOut); code != 0 {
+		t.Fatalf("check of the starter spec: %d\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "0 error(s), 0 warning(s)") {
+		t.Errorf("starter spec is not clean: %s", out.String())
+	}
+	// The starter spec serves as is.
+	srv := startServer(t, filepath.Join(dir, "plinth.yaml"), t.TempDir())
+	tok := srv.token("ann", "member")
+	srv.do("POST", "/v1/notes", tok, map[string]any{"title": "first"}).expect(t, 201)
+
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("plinth: 1\nname: x\nresources:\n  things:\n    fields:\n      a: {type: strin}\n"), 0o644)
+	out.Reset()
+	if code := Main(context.Background(), []string{"check", "--spec", bad}, &out, &errOut); code != 1 {
+		t.Errorf("check of a bad spec exited %d", code)
+	}
+	if !strings.Contains(out.String(), "bad.yaml:6:17: error:") || !strings.Contains(out.String(), `did you mean "string"`) {
+		t.Errorf("check output: %s", out.String())
+	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "plinth ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+}

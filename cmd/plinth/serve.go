@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/plinth-dev/plinth"
+)
+
+// server is `plinth serve`: Open binds and migrates, Run serves until ctx ends and then
+// drains in-flight requests. Tests drive it directly on 127.0.0.1:0.
+type server struct {
+	SpecFile        string
+	Addr            string
+	DataDir         string
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+
+	app  *plinth.App
+	ln   net.Listener
+	http *http.Server
+}
+
+// Open compiles the spec, opens the database and binds the address.
+func (s *server) Open(ctx context.Context) error {
+	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Logger: s.Logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		app.Close()
+		return err
+	}
+	s.app, s.ln = app, ln
+	s.http = &http.Server{
+		Handler:           app.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// URL is the base URL the server answers on.
+func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Run serves until ctx is done, then stops accepting, lets in-flight requests finish within
+// ShutdownTimeout, and closes the database.
+func (s *server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		s.Logger.Info("shutting down", "timeout", s.ShutdownTimeout.String())
+		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+		serveErr = s.http.Shutdown(sctx)
+		cancel()
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return errors.Join(serveErr, s.app.Close())
+}

@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// A cursor is the last row's sort values, signed together with the sort and the filter it
+// belongs to: clients cannot forge one, nor carry one over to another query.
+
+var errBadCursor = errors.New("bad cursor")
+
+func (e *Engine) cursorMAC(order []query.Sort, filter string, payload []byte) []byte {
+	m := hmac.New(sha256.New, e.cursorKey)
+	for _, s := range order {
+		m.Write([]byte(s.Field))
+		if s.Desc {
+			m.Write([]byte{'-'})
+		}
+		m.Write([]byte{','})
+	}
+	m.Write([]byte{0})
+	m.Write([]byte(filter))
+	m.Write([]byte{0})
+	m.Write(payload)
+	return m.Sum(nil)[:16]
+}
+
+func (e *Engine) encodeCursor(order []query.Sort, filter string, last Record) string {
+	vals := make([]any, len(order))
+	for i, s := range order {
+		v := last[s.Field]
+		if t, ok := v.(time.Time); ok {
+			v = t.Format(time.RFC3339Nano)
+		}
+		vals[i] = v
+	}
+	payload, _ := json.Marshal(vals)
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(e.cursorMAC(order, filter, payload))
+}
+
+// decodeCursor checks a cursor and turns it into the keyset condition "after this row".
+func (e *Engine) decodeCursor(r *spec.Resource, order []query.Sort, filter, cursor string) (query.Expr, error) {
+	enc := base64.RawURLEncoding
+	p, m, ok := strings.Cut(cursor, ".")
+	if !ok {
+		return nil, errBadCursor
+	}
+	payload, err1 := enc.DecodeString(p)
+	mac, err2 := enc.DecodeString(m)
+	if err1 != nil || err2 != nil || !hmac.Equal(mac, e.cursorMAC(order, filter, payload)) {
+		return nil, errBadCursor
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var raw []any
+	if err := dec.Decode(&raw); err != nil || len(raw) != len(order) {
+		return nil, errBadCursor
+	}
+	fields := r.QueryFields()
+	vals := make([]any, len(raw))
+	for i, s := range order {
+		v, err := cursorValue(fields[s.Field].Kind, raw[i])
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = v
+	}
+	return keyset(order, vals), nil
+}
+
+func cursorValue(k query.Kind, raw any) (any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var ok bool
+	var v any
+	switch k {
+	case query.KindString:
+		v, ok = raw.(string)
+	case query.KindInteger:
+		v, ok = toInt(raw)
+	case query.KindNumber:
+		v, ok = toFloat(raw)
+	case query.KindBool:
+		v, ok = raw.(bool)
+	case query.KindTimestamp:
+		v, ok = toTime(raw)
+	}
+	if !ok {
+		return nil, errBadCursor
+	}
+	return v, nil
+}
+
+// keyset is the condition for rows strictly after vals in order: for some i, the first i-1
+// keys are equal and key i is past its value. NULLs sort first ascending, last descending.
+func keyset(order []query.Sort, vals []any) query.Expr {
+	var or query.Or
+	for i, s := range order {
+		terms := make([]query.Expr, 0, i+1)
+		for j := 0; j < i; j++ {
+			terms = append(terms, equalTo(order[j].Field, vals[j]))
+		}
+		terms = append(terms, after(s, vals[i]))
+		or.Terms = append(or.Terms, query.And{Terms: terms})
+	}
+	return or
+}
+
+func equalTo(field string, v any) query.Expr {
+	if v == nil {
+		return query.IsNull{Field: field}
+	}
+	return query.Compare{Field: field, Op: query.Eq, Value: v}
+}
+
+func after(s query.Sort, v any) query.Expr {
+	switch {
+	case !s.Desc && v == nil:
+		return query.Not{X: query.IsNull{Field: s.Field}}
+	case !s.Desc:
+		return query.Compare{Field: s.Field, Op: query.Gt, Value: v}
+	case v == nil:
+		return query.Const(false)
+	default:
+		return query.Or{Terms: []query.Expr{query.Compare{Field: s.Field, Op: query.Lt, Value: v}, query.IsNull{Field: s.Field}}}
+	}
+}

@@ -1,0 +1,270 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// Limits on list parameters, so that no request can ask for unbounded work.
+const (
+	maxFilterLength = 2048
+	maxSortKeys     = 4
+	maxExpand       = 4
+)
+
+// Get returns the record id if the caller may read it; NotFound otherwise, whether it is
+// missing or hidden, so that existence does not leak.
+func (e *Engine) Get(ctx context.Context, resource, id string) (Record, error) {
+	r, err := e.resource(resource)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := e.store.Get(ctx, r, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.permits(ctx, r, spec.OpRead, rec, nil, true); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// ListParams are a list request's parameters, as the client wrote them.
+type ListParams struct {
+	Filter string   // CEL over the resource's fields
+	Sort   string   // comma-separated fields, - for descending
+	Limit  int      // 0 means the resource's default
+	Cursor string   // from a previous page's NextCursor
+	Fields []string // the fields to return; empty means all
+	Expand []string // ref fields whose records to embed under "expand"
+}
+
+// Page is one page of a list. NextCursor is empty on the last page.
+type Page struct {
+	Items      []Record
+	NextCursor string
+}
+
+// List returns the records the caller may list that match the filter, in keyset pages. The
+// list rule and the filter both run in the database; no row is filtered in memory.
+// Errors: Invalid for a bad filter, sort, limit, cursor, fields or expand; Unauthorized or
+// Forbidden when the list rule excludes the caller whatever the record.
+func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page, error) {
+	r, err := e.resource(resource)
+	if err != nil {
+		return nil, err
+	}
+	var v validator
+	limit := e.limit(r, p.Limit, &v)
+	order := parseSort(r, p.Sort, &v)
+	fields := fieldSet(r, p.Fields, &v)
+	expand := expandFields(r, p.Expand, &v)
+	where := []query.Expr{}
+	if len(p.Filter) > maxFilterLength {
+		v.add("filter", "max_length", "must be at most %d characters", maxFilterLength)
+	} else if p.Filter != "" {
+		x, err := e.filter(ctx, r, p.Filter)
+		if err != nil {
+			v.add("filter", "invalid", "%s", err.Error())
+		} else {
+			where = append(where, x)
+		}
+	}
+	if p.Cursor != "" {
+		x, err := e.decodeCursor(r, order, p.Filter, p.Cursor)
+		if err != nil {
+			v.add("cursor", "invalid", "is not a cursor of this list; start again without it")
+		} else {
+			where = append(where, x)
+		}
+	}
+	if len(v.errs) > 0 {
+		return nil, &fault.Error{Code: fault.Invalid, Type: "invalid-query", Message: "the list parameters are invalid", Fields: v.errs}
+	}
+	access, err := e.listRule(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	where = append(where, access)
+	rows, err := e.store.List(ctx, r, query.Select{Where: query.And{Terms: where}, Order: order, Limit: limit + 1})
+	if err != nil {
+		return nil, err
+	}
+	page := &Page{Items: rows}
+	if len(rows) > limit {
+		page.Items = rows[:limit]
+		page.NextCursor = e.encodeCursor(order, p.Filter, page.Items[limit-1])
+	}
+	if err := e.expand(ctx, r, page.Items, expand); err != nil {
+		return nil, err
+	}
+	project(page.Items, fields)
+	return page, nil
+}
+
+func (e *Engine) limit(r *spec.Resource, n int, v *validator) int {
+	switch {
+	case n == 0:
+		return r.DefaultLimit
+	case n < 1 || n > r.MaxLimit:
+		v.add("limit", "range", "must be between 1 and %d", r.MaxLimit)
+		return r.DefaultLimit
+	}
+	return n
+}
+
+// listRule binds the list rule for the caller. A rule that excludes every record for this
+// caller is a denial rather than an empty page, so that clients can tell the difference.
+func (e *Engine) listRule(ctx context.Context, r *spec.Resource) (query.Expr, error) {
+	rule := r.Access[spec.OpList]
+	if rule == nil {
+		if PrincipalFrom(ctx).Role == RoleAdmin {
+			return query.Const(true), nil
+		}
+		return nil, denial(ctx, false, spec.OpList, r.Name)
+	}
+	x, err := rule.Plan.Bind(e.bindVars(ctx))
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "the list rule could not be evaluated")
+	}
+	if c, ok := x.(query.Const); ok && !bool(c) {
+		return nil, denial(ctx, false, spec.OpList, r.Name)
+	}
+	return x, nil
+}
+
+func (e *Engine) bindVars(ctx context.Context) map[string]any {
+	return map[string]any{"auth": PrincipalFrom(ctx).authValue(), "now": e.clock()}
+}
+
+func (e *Engine) filter(ctx context.Context, r *spec.Resource, src string) (query.Expr, error) {
+	plan, err := e.filters.get(r, src)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Bind(e.bindVars(ctx))
+}
+
+// parseSort reads "a,-b" into sort keys, ending with id so that every order is total.
+func parseSort(r *spec.Resource, s string, v *validator) []query.Sort {
+	var order []query.Sort
+	seen := map[string]bool{}
+	if s != "" {
+		for _, part := range strings.Split(s, ",") {
+			desc := strings.HasPrefix(part, "-")
+			name := strings.TrimPrefix(part, "-")
+			f, ok := r.QueryFields()[name]
+			switch {
+			case !ok:
+				v.add("sort", "unknown", "there is no field %q", name)
+				continue
+			case f.Kind == query.KindJSON:
+				v.add("sort", "unsortable", "%s cannot be sorted on", name)
+				continue
+			case seen[name]:
+				v.add("sort", "duplicate", "%s is listed twice", name)
+				continue
+			}
+			seen[name] = true
+			order = append(order, query.Sort{Field: name, Desc: desc})
+		}
+		if len(order) > maxSortKeys {
+			v.add("sort", "max_items", "at most %d sort keys", maxSortKeys)
+		}
+	}
+	if !seen["id"] {
+		order = append(order, query.Sort{Field: "id"})
+	}
+	return order
+}
+
+func fieldSet(r *spec.Resource, names []string, v *validator) map[string]bool {
+	if len(names) == 0 {
+		return nil
+	}
+	set := map[string]bool{"id": true}
+	fields := r.QueryFields()
+	for _, n := range names {
+		if _, ok := fields[n]; !ok {
+			v.add("fields", "unknown", "there is no field %q", n)
+		}
+		set[n] = true
+	}
+	return set
+}
+
+func expandFields(r *spec.Resource, names []string, v *validator) []*spec.Field {
+	if len(names) > maxExpand {
+		v.add("expand", "max_items", "at most %d fields", maxExpand)
+		return nil
+	}
+	var out []*spec.Field
+	for _, n := range names {
+		f, ok := r.Field(n)
+		if !ok || f.Type != spec.TypeRef {
+			v.add("expand", "not_ref", "%q is not a reference field", n)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// expand embeds referenced records, with one query per field for the whole page. A record
+// the caller may not read is embedded as null.
+func (e *Engine) expand(ctx context.Context, r *spec.Resource, items []Record, fields []*spec.Field) error {
+	for _, f := range fields {
+		target, _ := e.model.Resource(f.Ref)
+		var ids []string
+		for _, it := range items {
+			if id, ok := it[f.Name].(string); ok {
+				ids = append(ids, id)
+			}
+		}
+		found := map[string]Record{}
+		if len(ids) > 0 {
+			recs, err := e.store.GetMany(ctx, target, ids)
+			if err != nil {
+				return fmt.Errorf("expand %s.%s: %w", r.Name, f.Name, err)
+			}
+			for _, rec := range recs {
+				if e.canRead(ctx, target, rec) {
+					found[rec["id"].(string)] = rec
+				}
+			}
+		}
+		for _, it := range items {
+			ex, _ := it["expand"].(map[string]any)
+			if ex == nil {
+				ex = map[string]any{}
+				it["expand"] = ex
+			}
+			id, _ := it[f.Name].(string)
+			if rec, ok := found[id]; ok {
+				ex[f.Name] = rec
+			} else {
+				ex[f.Name] = nil
+			}
+		}
+	}
+	return nil
+}
+
+// project keeps only the requested fields (and id and expand) of each record.
+func project(items []Record, fields map[string]bool) {
+	if fields == nil {
+		return
+	}
+	for _, it := range items {
+		for k := range it {
+			if !fields[k] && k != "expand" {
+				delete(it, k)
+			}
+		}
+	}
+}

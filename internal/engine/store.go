@@ -1,0 +1,37 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// Record is one stored record: field name to value. Values are string, int64, float64, bool,
+// time.Time (UTC), nil, []any and map[string]any, recursively; system fields included.
+type Record = map[string]any
+
+// Store is the storage the engine needs. Drivers (internal/store/...) satisfy it without
+// importing the engine. Every method returns *fault.Error for conditions a client can act on:
+// NotFound for a missing record, Conflict (with field errors) for unique violations and
+// references that block a delete, Unavailable when the database cannot be reached.
+type Store interface {
+	// Get reads one record by id outside any transaction.
+	Get(ctx context.Context, r *spec.Resource, id string) (Record, error)
+	// GetMany reads the records with the given ids; missing ids are left out.
+	GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]Record, error)
+	// List runs a selection.
+	List(ctx context.Context, r *spec.Resource, q query.Select) ([]Record, error)
+	// Write runs fn in one write transaction and commits when fn returns nil. A driver may
+	// run fn again after a transient failure, so fn must have no effect outside tx.
+	Write(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// Tx is a write transaction.
+type Tx interface {
+	Get(ctx context.Context, r *spec.Resource, id string) (Record, error)
+	Insert(ctx context.Context, r *spec.Resource, rec Record) error
+	// Update replaces the stored record whose version is prevVersion; Conflict if it changed.
+	Update(ctx context.Context, r *spec.Resource, rec Record, prevVersion int64) error
+	Delete(ctx context.Context, r *spec.Resource, id string) error
+}

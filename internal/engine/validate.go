@@ -1,0 +1,321 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// validator converts client input to typed values and collects every field error, so that
+// a client learns of all its mistakes in one round trip.
+type validator struct {
+	errs []fault.FieldError
+}
+
+func (v *validator) add(path, code, format string, args ...any) {
+	v.errs = append(v.errs, fault.FieldError{Field: path, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) err() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return fault.Fields(v.errs)
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// object converts the client-written members of an object whose fields are fields. Unknown
+// members and members clients may not write are errors, never silently dropped.
+func (v *validator) object(fields []*spec.Field, in map[string]any, path string) map[string]any {
+	out := make(map[string]any, len(fields))
+	for name, raw := range in {
+		f := findField(fields, name)
+		switch {
+		case f == nil && path == "" && isSystemField(name):
+			v.add(join(path, name), "read_only", "%s is set by the server", name)
+		case f == nil:
+			v.add(join(path, name), "unknown", "there is no field %s", name)
+		case f.ReadOnly():
+			v.add(join(path, name), "read_only", "%s is computed by the server", name)
+		default:
+			out[name] = v.value(f, raw, join(path, name))
+		}
+	}
+	return out
+}
+
+func findField(fields []*spec.Field, name string) *spec.Field {
+	for _, f := range fields {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+func isSystemField(name string) bool {
+	for _, s := range spec.SystemFields {
+		if s.Name == name {
+			return true
+		}
+	}
+	return name == "expand"
+}
+
+// value converts one input value to f's type and checks f's constraints. Null is kept as
+// nil; whether it is allowed is decided once the whole record is known (required).
+func (v *validator) value(f *spec.Field, in any, path string) any {
+	if in == nil {
+		return nil
+	}
+	switch f.Type {
+	case spec.TypeString, spec.TypeEnum, spec.TypeRef:
+		s, ok := in.(string)
+		if !ok {
+			v.add(path, "type", "must be a string")
+			return nil
+		}
+		v.checkString(f, s, path)
+		return s
+	case spec.TypeInteger:
+		n, ok := toInt(in)
+		if !ok {
+			v.add(path, "type", "must be a whole number")
+			return nil
+		}
+		v.checkRange(f, float64(n), path)
+		return n
+	case spec.TypeNumber:
+		n, ok := toFloat(in)
+		if !ok {
+			v.add(path, "type", "must be a number")
+			return nil
+		}
+		v.checkRange(f, n, path)
+		return n
+	case spec.TypeBoolean:
+		b, ok := in.(bool)
+		if !ok {
+			v.add(path, "type", "must be true or false")
+			return nil
+		}
+		return b
+	case spec.TypeTimestamp:
+		t, ok := toTime(in)
+		if !ok {
+			v.add(path, "type", "must be an RFC 3339 timestamp, like 2026-01-31T12:00:00Z")
+			return nil
+		}
+		return t
+	case spec.TypeArray:
+		items, ok := in.([]any)
+		if !ok {
+			v.add(path, "type", "must be an array")
+			return nil
+		}
+		if f.MinItems != nil && len(items) < *f.MinItems {
+			v.add(path, "min_items", "must have at least %d items", *f.MinItems)
+		}
+		if f.MaxItems != nil && len(items) > *f.MaxItems {
+			v.add(path, "max_items", "must have at most %d items", *f.MaxItems)
+			return nil
+		}
+		out := make([]any, len(items))
+		for i, item := range items {
+			out[i] = v.value(f.Of, item, fmt.Sprintf("%s[%d]", path, i))
+		}
+		return out
+	case spec.TypeObject:
+		m, ok := in.(map[string]any)
+		if !ok {
+			v.add(path, "type", "must be an object")
+			return nil
+		}
+		return v.object(f.Fields, m, path)
+	default: // json
+		return normalizeJSON(in)
+	}
+}
+
+var emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+
+func (v *validator) checkString(f *spec.Field, s string, path string) {
+	if !utf8.ValidString(s) {
+		v.add(path, "type", "must be valid UTF-8")
+		return
+	}
+	n := utf8.RuneCountInString(s)
+	if f.MinLength != nil && n < *f.MinLength {
+		v.add(path, "min_length", "must be at least %d characters", *f.MinLength)
+	}
+	if f.MaxLength != nil && n > *f.MaxLength {
+		v.add(path, "max_length", "must be at most %d characters", *f.MaxLength)
+	}
+	if f.Pattern != nil && !f.Pattern.MatchString(s) {
+		v.add(path, "pattern", "must match %s", f.Pattern.String())
+	}
+	if f.Type == spec.TypeEnum && !contains(f.Values, s) {
+		v.add(path, "enum", "must be one of %s", strings.Join(f.Values, ", "))
+	}
+	switch f.Format {
+	case "email":
+		if !emailPattern.MatchString(s) {
+			v.add(path, "format", "must be an email address")
+		}
+	case "uri":
+		if u, err := url.Parse(s); err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
+			v.add(path, "format", "must be an absolute URI")
+		}
+	case "uuid":
+		if _, err := uuid.Parse(s); err != nil || len(s) != 36 {
+			v.add(path, "format", "must be a UUID")
+		}
+	case "date":
+		if _, err := time.Parse(time.DateOnly, s); err != nil {
+			v.add(path, "format", "must be a date, like 2026-01-31")
+		}
+	}
+}
+
+func (v *validator) checkRange(f *spec.Field, n float64, path string) {
+	if f.Min != nil && n < *f.Min {
+		v.add(path, "min", "must be at least %s", formatNumber(*f.Min))
+	}
+	if f.Max != nil && n > *f.Max {
+		v.add(path, "max", "must be at most %s", formatNumber(*f.Max))
+	}
+}
+
+func formatNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// toInt accepts JSON numbers that are whole and fit in 64 bits (1e3 is 1000; 1.5 is not).
+func toInt(in any) (int64, bool) {
+	switch x := in.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return n, true
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<63 {
+			return 0, false
+		}
+		return int64(f), true
+	case int64:
+		return x, true
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) >= 1<<63 {
+			return 0, false
+		}
+		return int64(x), true
+	}
+	return 0, false
+}
+
+func toFloat(in any) (float64, bool) {
+	switch x := in.(type) {
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		return f, err == nil && !math.IsInf(f, 0)
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+func toTime(in any) (time.Time, bool) {
+	switch x := in.(type) {
+	case string:
+		t, err := time.Parse(time.RFC3339Nano, x)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return t.UTC().Truncate(time.Microsecond), true
+	case time.Time:
+		return x.UTC().Truncate(time.Microsecond), true
+	}
+	return time.Time{}, false
+}
+
+// normalizeJSON turns decoded JSON (with json.Number) into the values records hold.
+func normalizeJSON(in any) any {
+	switch x := in.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return n
+		}
+		f, _ := strconv.ParseFloat(string(x), 64)
+		return f
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = normalizeJSON(x[i])
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[k] = normalizeJSON(val)
+		}
+		return out
+	}
+	return in
+}
+
+// checkRequired reports required fields that are still null once defaults and computed
+// fields are applied, at every nesting level.
+func (v *validator) checkRequired(fields []*spec.Field, rec map[string]any, path string) {
+	for _, f := range fields {
+		val := rec[f.Name]
+		p := join(path, f.Name)
+		if val == nil {
+			if f.Required {
+				v.add(p, "required", "is required")
+			}
+			continue
+		}
+		switch f.Type {
+		case spec.TypeObject:
+			if m, ok := val.(map[string]any); ok {
+				v.checkRequired(f.Fields, m, p)
+			}
+		case spec.TypeArray:
+			items, _ := val.([]any)
+			for i, item := range items {
+				ip := fmt.Sprintf("%s[%d]", p, i)
+				if item == nil {
+					v.add(ip, "required", "items may not be null")
+				} else if m, ok := item.(map[string]any); ok && f.Of.Type == spec.TypeObject {
+					v.checkRequired(f.Of.Fields, m, ip)
+				}
+			}
+		}
+	}
+}

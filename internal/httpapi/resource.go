@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// resourceHandler serves one resource's routes.
+type resourceHandler struct {
+	s *Server
+	r *spec.Resource
+}
+
+// listParams are the query parameters a list accepts; anything else is a 400, so that a
+// typo such as ?filtr= does not silently return everything.
+var listParams = map[string]bool{"filter": true, "sort": true, "limit": true, "cursor": true, "fields": true, "expand": true}
+
+func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k, v := range q {
+		if !listParams[k] {
+			h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", fmt.Sprintf("unknown query parameter %q; lists take filter, sort, limit, cursor, fields and expand", k))
+			return
+		}
+		if len(v) > 1 {
+			h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", fmt.Sprintf("the query parameter %q is given more than once", k))
+			return
+		}
+	}
+	p := engine.ListParams{Filter: q.Get("filter"), Sort: q.Get("sort"), Cursor: q.Get("cursor"),
+		Fields: splitList(q.Get("fields")), Expand: splitList(q.Get("expand"))}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", "limit must be a positive whole number")
+			return
+		}
+		p.Limit = n
+	}
+	page, err := h.s.engine.List(r.Context(), h.r.Name, p)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	b := make([]byte, 0, 256*len(page.Items)+64)
+	b = append(b, `{"items":[`...)
+	for i, it := range page.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = h.appendWithExpand(b, it)
+	}
+	b = append(b, `],"next_cursor":`...)
+	if page.NextCursor == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, page.NextCursor)
+	}
+	b = append(b, '}')
+	w.Header().Set("Cache-Control", "private, no-cache")
+	writeJSON(w, http.StatusOK, b)
+}
+
+// appendWithExpand writes a record whose expand member holds records of other resources.
+func (h resourceHandler) appendWithExpand(b []byte, rec engine.Record) []byte {
+	ex, ok := rec["expand"].(map[string]any)
+	if !ok {
+		return appendRecord(b, h.r, rec)
+	}
+	delete(rec, "expand")
+	b = appendRecord(b, h.r, rec)
+	b = b[:len(b)-1]
+	if len(rec) > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, `"expand":{`...)
+	first := true
+	for _, f := range h.r.Fields {
+		v, ok := ex[f.Name]
+		if !ok {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, f.Name)
+		b = append(b, ':')
+		target, _ := h.s.engine.Model().Resource(f.Ref)
+		if m, ok := v.(map[string]any); ok {
+			b = appendRecord(b, target, m)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, '}', '}')
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+func (h resourceHandler) get(w http.ResponseWriter, r *http.Request) {
+	rec, err := h.s.engine.Get(r.Context(), h.r.Name, r.PathValue("id"))
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	etag := etagOf(rec)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if matchesETag(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeJSON(w, http.StatusOK, appendRecord(nil, h.r, rec))
+}
+
+func (h resourceHandler) create(w http.ResponseWriter, r *http.Request) {
+	body, ok := h.body(w, r, false)
+	if !ok {
+		return
+	}
+	rec, err := h.s.engine.Create(r.Context(), h.r.Name, body)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", h.s.prefix+"/"+h.r.Name+"/"+rec["id"].(string))
+	w.Header().Set("ETag", etagOf(rec))
+	writeJSON(w, http.StatusCreated, appendRecord(nil, h.r, rec))
+}
+
+func (h resourceHandler) patch(w http.ResponseWriter, r *http.Request) {
+	h.update(w, r, engine.MergePatch)
+}
+
+func (h resourceHandler) put(w http.ResponseWriter, r *http.Request) {
+	h.update(w, r, engine.Replace)
+}
+
+func (h resourceHandler) update(w http.ResponseWriter, r *http.Request, mode engine.UpdateMode) {
+	pre, ok := h.precondition(w, r)
+	if !ok {
+		return
+	}
+	body, ok := h.body(w, r, mode == engine.MergePatch)
+	if !ok {
+		return
+	}
+	rec, err := h.s.engine.Update(r.Context(), h.r.Name, r.PathValue("id"), body, mode, pre)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etagOf(rec))
+	writeJSON(w, http.StatusOK, appendRecord(nil, h.r, rec))
+}
+
+func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
+	pre, ok := h.precondition(w, r)
+	if !ok {
+		return
+	}
+	if err := h.s.engine.Delete(r.Context(), h.r.Name, r.PathValue("id"), pre); err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// body reads a JSON object body: the right media type, within the size limit, well formed.
+func (h resourceHandler) body(w http.ResponseWriter, r *http.Request, patch bool) (map[string]any, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !(mt == "application/json" || (patch && mt == "application/merge-patch+json")) {
+		accepted := "application/json"
+		if patch {
+			accepted += " or application/merge-patch+json"
+			w.Header().Set("Accept-Patch", "application/json, application/merge-patch+json")
+		}
+		h.s.simpleProblem(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as "+accepted)
+		return nil, false
+	}
+	obj, err := decodeObject(http.MaxBytesReader(w, r.Body, h.s.maxBody))
+	var tooLarge *http.MaxBytesError
+	var syntax *errSyntax
+	switch {
+	case errors.As(err, &tooLarge):
+		h.s.simpleProblem(w, r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body is larger than %d bytes", h.s.maxBody))
+		return nil, false
+	case errors.As(err, &syntax):
+		h.s.simpleProblem(w, r, http.StatusBadRequest, "malformed-json", syntax.msg)
+		return nil, false
+	case err != nil:
+		h.s.simpleProblem(w, r, http.StatusBadRequest, "malformed-json", "the body could not be read")
+		return nil, false
+	}
+	return obj, true
+}
+
+// precondition reads If-Match. A list of ETags, or a weak one, cannot name one version.
+func (h resourceHandler) precondition(w http.ResponseWriter, r *http.Request) (engine.Precondition, bool) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return engine.Precondition{}, true
+	}
+	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
+	if err != nil || n < 1 || !strings.HasPrefix(v, `"`) || !strings.HasSuffix(v, `"`) {
+		h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-precondition", `If-Match must be one ETag from this API, like "3"`)
+		return engine.Precondition{}, false
+	}
+	return engine.Precondition{Version: n}, true
+}
+
+func etagOf(rec engine.Record) string {
+	v, _ := rec["version"].(int64)
+	return `"` + strconv.FormatInt(v, 10) + `"`
+}
+
+// matchesETag implements If-None-Match's weak comparison over a list of tags.
+func matchesETag(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}

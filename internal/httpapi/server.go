@@ -1,0 +1,215 @@
+// Package httpapi serves the engine over REST: routes derived from the model, JSON in and
+// out, RFC 9457 problem documents for every error, ETags and keyset pagination.
+package httpapi
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/auth"
+	"github.com/plinth-dev/plinth/internal/engine"
+)
+
+// DefaultMaxBody is the largest request body accepted unless configured otherwise.
+const DefaultMaxBody = 1 << 20
+
+// Verifier checks bearer tokens.
+type Verifier interface {
+	Verify(token string) (auth.Claims, error)
+}
+
+// Config holds what a Server needs. Engine and Verifier are required.
+type Config struct {
+	Engine   *engine.Engine
+	Verifier Verifier
+	Logger   *slog.Logger
+	MaxBody  int64                           // default DefaultMaxBody
+	Ready    func(ctx context.Context) error // backs /readyz; nil means always ready
+}
+
+// Server is the REST transport. It holds no business rules: it parses, calls the engine,
+// and writes what the engine answers.
+type Server struct {
+	engine   *engine.Engine
+	verifier Verifier
+	log      *slog.Logger
+	maxBody  int64
+	ready    func(ctx context.Context) error
+	mux      *http.ServeMux
+	prefix   string
+}
+
+// New returns a Server with every route of the engine's model registered.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil || cfg.Verifier == nil {
+		return nil, errors.New("httpapi: Engine and Verifier are required")
+	}
+	s := &Server{
+		engine:   cfg.Engine,
+		verifier: cfg.Verifier,
+		log:      cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		maxBody:  cmp.Or(cfg.MaxBody, DefaultMaxBody),
+		ready:    cfg.Ready,
+		mux:      http.NewServeMux(),
+		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	for _, r := range s.engine.Model().Resources {
+		h := resourceHandler{s: s, r: r}
+		base := s.prefix + "/" + r.Name
+		s.mux.HandleFunc("GET "+base, h.list)
+		s.mux.HandleFunc("POST "+base, h.create)
+		s.mux.HandleFunc("GET "+base+"/{id}", h.get)
+		s.mux.HandleFunc("PATCH "+base+"/{id}", h.patch)
+		s.mux.HandleFunc("PUT "+base+"/{id}", h.put)
+		s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("/", s.notFound)
+}
+
+// ServeHTTP runs the middleware chain around the router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !requestIDPattern.MatchString(id) {
+		id = newRequestID()
+	}
+	r = r.WithContext(withRequestID(r.Context(), id))
+	rec := &statusRecorder{ResponseWriter: w}
+	rec.Header().Set("X-Request-Id", id)
+	rec.Header().Set("X-Content-Type-Options", "nosniff")
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(r.Context(), "panic", append(logAttrs(r), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))...)
+			if !rec.wrote {
+				s.writeError(rec, r, errors.New("panic"))
+			}
+		}
+		s.log.InfoContext(r.Context(), "request", append(logAttrs(r),
+			"status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"sub", engine.PrincipalFrom(r.Context()).Subject)...)
+	}()
+	if r2, ok := s.authenticate(rec, r); ok {
+		s.mux.ServeHTTP(rec, r2)
+	}
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// authenticate reads a bearer token into the request's principal. No header means an
+// anonymous caller; a bad token is a 401 at once rather than a silent downgrade.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return r, true
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="plinth"`)
+		s.simpleProblem(w, r, http.StatusUnauthorized, "unauthorized", "the Authorization header must be `Bearer <token>`")
+		return nil, false
+	}
+	claims, err := s.verifier.Verify(strings.TrimSpace(token))
+	if err != nil {
+		s.log.InfoContext(r.Context(), "token rejected", append(logAttrs(r), "reason", err.Error())...)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="plinth", error="invalid_token"`)
+		s.simpleProblem(w, r, http.StatusUnauthorized, "unauthorized", "the bearer token is invalid or has expired")
+		return nil, false
+	}
+	p := engine.Principal{Subject: claims.Subject, Role: claims.Role, Claims: claims.All}
+	return r.WithContext(engine.WithPrincipal(r.Context(), p)), true
+}
+
+// statusRecorder remembers the status for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.status, r.wrote = http.StatusOK, true
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// notFound answers every request no route matched: 405 with Allow when the path exists
+// under other methods, 404 otherwise.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range probeMethods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.simpleProblem(w, r, http.StatusMethodNotAllowed, "method-not-allowed",
+			fmt.Sprintf("%s is not supported here; use %s", r.Method, strings.Join(allow, ", ")))
+		return
+	}
+	s.simpleProblem(w, r, http.StatusNotFound, "not-found", "there is nothing at this path")
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ok"}))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "not ready", "err", err)
+			w.Header().Set("Retry-After", "1")
+			s.simpleProblem(w, r, http.StatusServiceUnavailable, "unavailable", "the database is not reachable")
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ready"}))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}

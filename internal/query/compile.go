@@ -1,0 +1,660 @@
+package query
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode"
+
+	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/overloads"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+)
+
+// DefaultMaxNodes is the size limit of Options.MaxNodes when it is zero: enough for any filter
+// a person writes, small enough that a hostile one cannot make the query planner's life hard.
+const DefaultMaxNodes = 200
+
+// lookupFunction reads another record; it cannot run inside a database query.
+const lookupFunction = "lookup"
+
+// Options says how Compile finds field references.
+type Options struct {
+	// RecordVar is the variable whose selections are fields: with "record", record.price_cents
+	// and record["price_cents"] are the field price_cents. Empty means no such variable.
+	RecordVar string
+	// Bare makes identifiers that name a field refer to it (price_cents), as in the filter
+	// query parameter, whose environment declares every field as a variable.
+	Bare bool
+	// MaxNodes bounds the size of the expression, counted in nodes after macro expansion;
+	// zero means DefaultMaxNodes.
+	MaxNodes int
+}
+
+// Error is an expression that cannot be turned into a query: a construct the database cannot
+// evaluate, an unknown field, or a value of the wrong type. Offset is the position in the
+// expression's source (in characters, from 0) that the Message is about.
+type Error struct {
+	Offset  int
+	Message string
+}
+
+// Error returns the message with its position.
+func (e *Error) Error() string {
+	return fmt.Sprintf("filter: %s (at offset %d)", e.Message, e.Offset)
+}
+
+// Plan is a compiled expression. The parts that mention no field (auth.role == "admin",
+// now - duration("1h")) are kept as CEL programs and evaluated by Bind, once per request,
+// so a plan is compiled once and shared by concurrent requests.
+type Plan struct {
+	root node
+}
+
+// Compile turns a type-checked CEL expression into a Plan. Field references are
+// <RecordVar>.<name> and, with Options.Bare, identifiers that name a field; fields maps names
+// to fields. env must be the environment that checked the expression: the parts that mention
+// no field are planned as programs of it.
+//
+// Supported: &&, ||, !, the comparisons ==, !=, <, <=, >, >= between a field and a value on
+// either side, field in [values], field == null and field != null, startsWith, endsWith and
+// contains on string fields, a boolean field as a condition, and any expression without
+// fields (auth.sub, now - duration("30m"), timestamp("2024-01-01T00:00:00Z")).
+//
+// Compile returns *Error for what cannot be translated: two fields compared, arithmetic,
+// macros or functions applied to fields, comparisons of json fields or between a field and a
+// value of a kind it can never equal, unknown fields, lookup(), and expressions larger than
+// Options.MaxNodes. Other errors mean the arguments are unusable (an unchecked expression).
+func Compile(env *cel.Env, checked *cel.Ast, fields map[string]Field, opts Options) (*Plan, error) {
+	if env == nil || checked == nil || !checked.IsChecked() {
+		return nil, errors.New("compile filter: need a type-checked expression and its environment")
+	}
+	a := checked.NativeRep()
+	maxNodes := cmp.Or(opts.MaxNodes, DefaultMaxNodes)
+	if n := celast.NodeCount(a); n > maxNodes {
+		return nil, &Error{Message: fmt.Sprintf("the expression is too large (%d nodes, at most %d)", n, maxNodes)}
+	}
+	c := &compiler{
+		env:    env,
+		ast:    a,
+		info:   a.SourceInfo(),
+		src:    sourceText(checked),
+		fields: fields,
+		opts:   opts,
+		refs:   map[int64]bool{},
+	}
+	c.scan(a.Expr(), nil)
+	if c.err != nil {
+		return nil, c.err
+	}
+	if t := checked.OutputType(); t != nil && !condType(t) {
+		return nil, &Error{Message: fmt.Sprintf("the expression must be a condition (true or false), not %s", describeType(t))}
+	}
+	root, err := c.cond(a.Expr())
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{root: root}, nil
+}
+
+// compiler holds what one Compile call needs.
+type compiler struct {
+	env    *cel.Env
+	ast    *celast.AST
+	info   *celast.SourceInfo
+	src    []rune // the source text, which offsets index by character
+	fields map[string]Field
+	opts   Options
+	// refs holds the IDs of the nodes whose subtree mentions the record or a field: every
+	// other subtree can be evaluated before the query runs.
+	refs map[int64]bool
+	err  error
+}
+
+// scan fills c.refs for e and its subtree and reports whether e mentions a field. shadow holds
+// the comprehension variables in scope, which hide fields and the record variable of the
+// same name.
+func (c *compiler) scan(e celast.Expr, shadow []string) bool {
+	found := false
+	switch e.Kind() {
+	case celast.IdentKind:
+		name := e.AsIdent()
+		if !slices.Contains(shadow, name) {
+			_, isField := c.fields[name]
+			found = c.isRecordVar(name) || (c.opts.Bare && isField)
+		}
+	case celast.SelectKind:
+		found = c.scan(e.AsSelect().Operand(), shadow)
+	case celast.CallKind:
+		call := e.AsCall()
+		if call.FunctionName() == lookupFunction && c.err == nil {
+			c.err = c.errorf(e, "lookup() cannot be used here: list rules and filters run inside the database query")
+		}
+		if call.IsMemberFunction() {
+			found = c.scan(call.Target(), shadow)
+		}
+		for _, arg := range call.Args() {
+			found = c.scan(arg, shadow) || found
+		}
+	case celast.ListKind:
+		for _, el := range e.AsList().Elements() {
+			found = c.scan(el, shadow) || found
+		}
+	case celast.MapKind:
+		for _, entry := range e.AsMap().Entries() {
+			m := entry.AsMapEntry()
+			found = c.scan(m.Key(), shadow) || found
+			found = c.scan(m.Value(), shadow) || found
+		}
+	case celast.StructKind:
+		for _, f := range e.AsStruct().Fields() {
+			found = c.scan(f.AsStructField().Value(), shadow) || found
+		}
+	case celast.ComprehensionKind:
+		comp := e.AsComprehension()
+		found = c.scan(comp.IterRange(), shadow)
+		found = c.scan(comp.AccuInit(), shadow) || found
+		inner := append(slices.Clip(shadow), comp.IterVar(), comp.AccuVar())
+		if comp.HasIterVar2() {
+			inner = append(inner, comp.IterVar2())
+		}
+		found = c.scan(comp.LoopCondition(), inner) || found
+		found = c.scan(comp.LoopStep(), inner) || found
+		found = c.scan(comp.Result(), inner) || found
+	}
+	if found {
+		c.refs[e.ID()] = true
+	}
+	return found
+}
+
+func (c *compiler) isRecordVar(name string) bool {
+	return c.opts.RecordVar != "" && name == c.opts.RecordVar
+}
+
+// cond compiles e in a position where CEL expects a boolean.
+func (c *compiler) cond(e celast.Expr) (node, error) {
+	if !c.refs[e.ID()] {
+		if e.Kind() == celast.LiteralKind {
+			if b, ok := e.AsLiteral().(types.Bool); ok {
+				return constNode(b), nil
+			}
+		}
+		opd, err := c.operand(e)
+		if err != nil {
+			return nil, err
+		}
+		return &dynNode{val: opd}, nil
+	}
+	if f, ok, err := c.fieldRef(e); err != nil {
+		return nil, err
+	} else if ok {
+		if f.Kind != KindBool {
+			return nil, c.errorf(e, "field %q is %s, not a condition; compare it with a value", f.Name, article(f.Kind))
+		}
+		return truthNode(f.Name), nil
+	}
+	if e.Kind() != celast.CallKind {
+		return nil, c.unsupported(e)
+	}
+	call := e.AsCall()
+	switch fn := call.FunctionName(); fn {
+	case operators.LogicalAnd, operators.LogicalOr:
+		var terms []node
+		for _, arg := range c.flatten(fn, e, nil) {
+			t, err := c.cond(arg)
+			if err != nil {
+				return nil, err
+			}
+			terms = append(terms, t)
+		}
+		if fn == operators.LogicalAnd {
+			return andNode(terms), nil
+		}
+		return orNode(terms), nil
+	case operators.LogicalNot:
+		x, err := c.cond(call.Args()[0])
+		if err != nil {
+			return nil, err
+		}
+		return notNode{x}, nil
+	case operators.Equals, operators.NotEquals, operators.Less, operators.LessEquals,
+		operators.Greater, operators.GreaterEquals:
+		return c.compare(e)
+	case operators.In:
+		return c.in(e)
+	case overloads.StartsWith, overloads.EndsWith, overloads.Contains:
+		if call.IsMemberFunction() && len(call.Args()) == 1 {
+			return c.match(e)
+		}
+	}
+	return nil, c.unsupported(e)
+}
+
+// flatten collects the operands of a chain of the same logical operator, so that a && b && c
+// becomes one And of three terms.
+func (c *compiler) flatten(fn string, e celast.Expr, out []celast.Expr) []celast.Expr {
+	if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == fn && c.refs[e.ID()] {
+		for _, arg := range e.AsCall().Args() {
+			out = c.flatten(fn, arg, out)
+		}
+		return out
+	}
+	return append(out, e)
+}
+
+var compareOps = map[string]Op{
+	operators.Equals:        Eq,
+	operators.NotEquals:     Ne,
+	operators.Less:          Lt,
+	operators.LessEquals:    Le,
+	operators.Greater:       Gt,
+	operators.GreaterEquals: Ge,
+}
+
+// compare compiles a comparison between a field and a value.
+func (c *compiler) compare(e celast.Expr) (node, error) {
+	call := e.AsCall()
+	op := compareOps[call.FunctionName()]
+	left, right := call.Args()[0], call.Args()[1]
+	lf, lok, err := c.fieldRef(left)
+	if err != nil {
+		return nil, err
+	}
+	rf, rok, err := c.fieldRef(right)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case lok && rok:
+		return nil, c.errorf(e, "comparing two fields is not supported")
+	case !lok && !rok:
+		if c.refs[left.ID()] {
+			return nil, c.unsupported(left)
+		}
+		return nil, c.unsupported(right)
+	case rok:
+		lf, right, op = rf, left, op.flip()
+	}
+	f, val := lf, right
+	if c.refs[val.ID()] {
+		return nil, c.unsupported(val)
+	}
+	vt := c.ast.GetType(val.ID())
+	if vt.Kind() == types.NullTypeKind {
+		switch op {
+		case Eq:
+			return isNullNode(f.Name), nil
+		case Ne:
+			return notNode{isNullNode(f.Name)}, nil
+		}
+		return nil, c.errorf(e, "null can only be compared with == or !=")
+	}
+	if f.Kind == KindJSON {
+		return nil, c.errorf(e, "field %q holds arrays, objects or json and can only be compared with null", f.Name)
+	}
+	if !compatible(f.Kind, vt) {
+		return nil, c.errorf(val, "field %q is %s and cannot be compared with %s", f.Name, article(f.Kind), describeType(vt))
+	}
+	opd, err := c.operand(val)
+	if err != nil {
+		return nil, err
+	}
+	if opd.lit != nil {
+		// A literal that can never be compared (1e300 with an integer field) is the user's
+		// mistake, better reported now than at every request.
+		if _, err := compareValue(f, op, opd.lit, opd); err != nil {
+			return nil, err
+		}
+	}
+	return &compareNode{field: f, op: op, val: opd}, nil
+}
+
+// in compiles field in list.
+func (c *compiler) in(e celast.Expr) (node, error) {
+	call := e.AsCall()
+	elem, list := call.Args()[0], call.Args()[1]
+	if c.refs[list.ID()] {
+		return nil, c.errorf(e, "in needs a field on the left and a list of values on the right; membership in a field is not supported")
+	}
+	f, ok, err := c.fieldRef(elem)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, c.unsupported(elem)
+	}
+	if f.Kind == KindJSON {
+		return nil, c.errorf(e, "field %q holds arrays, objects or json and can only be compared with null", f.Name)
+	}
+	switch lt := c.ast.GetType(list.ID()); lt.Kind() {
+	case types.ListKind:
+		if params := lt.Parameters(); len(params) == 1 && !compatible(f.Kind, params[0]) && params[0].Kind() != types.NullTypeKind {
+			return nil, c.errorf(list, "field %q is %s and cannot be compared with a list of %s", f.Name, article(f.Kind), params[0])
+		}
+	case types.DynKind, types.AnyKind, types.TypeParamKind:
+	default:
+		return nil, c.errorf(list, "in needs a list of values, not %s", describeType(lt))
+	}
+	if list.Kind() == celast.ListKind {
+		// A list literal of mixed types is list(dyn) to the checker: check each element.
+		for _, el := range list.AsList().Elements() {
+			t := c.ast.GetType(el.ID())
+			if t.Kind() != types.NullTypeKind && !compatible(f.Kind, t) {
+				return nil, c.errorf(el, "field %q is %s and cannot be compared with %s", f.Name, article(f.Kind), describeType(t))
+			}
+			if el.Kind() == celast.LiteralKind && t.Kind() != types.NullTypeKind {
+				if _, err := compareValue(f, Eq, el.AsLiteral(), operand{text: c.text(el), pos: c.pos(el)}); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	opd, err := c.operand(list)
+	if err != nil {
+		return nil, err
+	}
+	return &inNode{field: f, list: opd}, nil
+}
+
+var matchKinds = map[string]MatchKind{
+	overloads.StartsWith: MatchPrefix,
+	overloads.EndsWith:   MatchSuffix,
+	overloads.Contains:   MatchContains,
+}
+
+// match compiles field.startsWith(v), field.endsWith(v) and field.contains(v).
+func (c *compiler) match(e celast.Expr) (node, error) {
+	call := e.AsCall()
+	fn := call.FunctionName()
+	target, arg := call.Target(), call.Args()[0]
+	f, ok, err := c.fieldRef(target)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if c.refs[target.ID()] {
+			return nil, c.unsupported(target)
+		}
+		return nil, c.errorf(e, "%s() needs the field before the dot, as field.%s(value)", fn, fn)
+	}
+	if f.Kind != KindString {
+		return nil, c.errorf(e, "%s() needs a string field; %q is %s", fn, f.Name, article(f.Kind))
+	}
+	if c.refs[arg.ID()] {
+		if _, isField, _ := c.fieldRef(arg); isField {
+			return nil, c.errorf(e, "comparing two fields is not supported")
+		}
+		return nil, c.unsupported(arg)
+	}
+	if t := c.ast.GetType(arg.ID()); !compatible(KindString, t) {
+		return nil, c.errorf(arg, "%s() needs a string, not %s", fn, describeType(t))
+	}
+	opd, err := c.operand(arg)
+	if err != nil {
+		return nil, err
+	}
+	return &matchNode{field: f.Name, kind: matchKinds[fn], val: opd}, nil
+}
+
+// fieldRef reports whether e is exactly a field reference, and which field. It fails for a
+// reference to a field that does not exist and for has(), whose meaning depends on how a
+// record is represented rather than on the data.
+func (c *compiler) fieldRef(e celast.Expr) (Field, bool, error) {
+	switch e.Kind() {
+	case celast.SelectKind:
+		sel := e.AsSelect()
+		op := sel.Operand()
+		if op.Kind() != celast.IdentKind || !c.isRecordVar(op.AsIdent()) {
+			break
+		}
+		if sel.IsTestOnly() {
+			return Field{}, false, c.errorf(e, "has() is not supported; compare the field with null instead")
+		}
+		return c.lookupField(sel.FieldName(), e)
+	case celast.CallKind:
+		call := e.AsCall()
+		if call.FunctionName() != operators.Index || call.IsMemberFunction() {
+			break
+		}
+		op, key := call.Args()[0], call.Args()[1]
+		if op.Kind() != celast.IdentKind || !c.isRecordVar(op.AsIdent()) || key.Kind() != celast.LiteralKind {
+			break
+		}
+		if name, ok := key.AsLiteral().(types.String); ok {
+			return c.lookupField(string(name), key)
+		}
+	case celast.IdentKind:
+		if c.opts.Bare {
+			if f, ok := c.fields[e.AsIdent()]; ok {
+				return f, true, nil
+			}
+		}
+	}
+	return Field{}, false, nil
+}
+
+func (c *compiler) lookupField(name string, at celast.Expr) (Field, bool, error) {
+	f, ok := c.fields[name]
+	if !ok {
+		return Field{}, false, c.errorf(at, "unknown field %q", name)
+	}
+	if f.Name == "" {
+		f.Name = name
+	}
+	return f, true, nil
+}
+
+// unsupported explains why e, which mentions a field, cannot be translated where it stands.
+func (c *compiler) unsupported(e celast.Expr) error {
+	switch e.Kind() {
+	case celast.ComprehensionKind:
+		return c.errorf(e, "macros such as all(), exists() and map() cannot be applied to fields")
+	case celast.ListKind, celast.MapKind, celast.StructKind:
+		return c.errorf(e, "lists and maps that contain fields are not supported")
+	case celast.IdentKind:
+		if c.isRecordVar(e.AsIdent()) {
+			return c.errorf(e, "%s can only be used to name a field, as %s.<field>", c.opts.RecordVar, c.opts.RecordVar)
+		}
+		return c.errorf(e, "field %q cannot be used here", e.AsIdent())
+	case celast.SelectKind:
+		sel := e.AsSelect()
+		if sel.IsTestOnly() {
+			return c.errorf(e, "has() is not supported; compare the field with null instead")
+		}
+		f, ok, err := c.fieldRef(sel.Operand())
+		if err != nil {
+			return err
+		}
+		if ok {
+			return c.errorf(e, "field %q cannot be looked into: filters compare whole fields", f.Name)
+		}
+		return c.unsupported(sel.Operand())
+	case celast.CallKind:
+		switch fn := e.AsCall().FunctionName(); fn {
+		case operators.Add, operators.Subtract, operators.Multiply, operators.Divide,
+			operators.Modulo, operators.Negate:
+			return c.errorf(e, "arithmetic on fields is not supported; compare the field itself with a value")
+		case operators.Conditional:
+			return c.errorf(e, "the conditional operator ?: is not supported on fields")
+		case operators.Index, operators.OptIndex:
+			if f, ok, _ := c.fieldRef(e.AsCall().Args()[0]); ok {
+				return c.errorf(e, "field %q cannot be indexed: filters compare whole fields", f.Name)
+			}
+			return c.errorf(e, "indexing is not supported on fields; name the field as %s.<field>", cmp.Or(c.opts.RecordVar, "record"))
+		case operators.OptSelect:
+			return c.errorf(e, "optional selection (.?) is not supported; compare the field with null instead")
+		case operators.LogicalAnd, operators.LogicalOr, operators.LogicalNot, operators.Equals,
+			operators.NotEquals, operators.Less, operators.LessEquals, operators.Greater,
+			operators.GreaterEquals, operators.In, overloads.StartsWith, overloads.EndsWith,
+			overloads.Contains:
+			return c.errorf(e, "the result of a condition cannot be compared; write the condition itself")
+		default:
+			return c.errorf(e, "function %s() is not supported on fields; filters support comparisons, in, startsWith(), endsWith() and contains()", fn)
+		}
+	}
+	return c.errorf(e, "this expression is not supported in filters")
+}
+
+// operand prepares a subexpression without fields for evaluation at Bind: a literal is kept
+// as is, anything else becomes a program of the environment. The subtree is planned with
+// the checker's types and references, so it means exactly what it meant in the whole
+// expression, without parsing and checking it again.
+func (c *compiler) operand(e celast.Expr) (operand, error) {
+	opd := operand{text: c.text(e), pos: c.pos(e)}
+	if e.Kind() == celast.LiteralKind {
+		opd.lit = e.AsLiteral()
+		return opd, nil
+	}
+	sub := celast.NewCheckedAST(celast.NewAST(e, c.info), c.ast.TypeMap(), c.ast.ReferenceMap())
+	prg, err := c.env.PlanProgram(sub)
+	if err != nil {
+		return operand{}, fmt.Errorf("compile filter: plan %s: %w", opd.text, err)
+	}
+	opd.prog = prg
+	return opd, nil
+}
+
+// text renders e as CEL for messages.
+func (c *compiler) text(e celast.Expr) string {
+	s, err := cel.ExprToString(e, c.info)
+	if err != nil {
+		return "the value"
+	}
+	return s
+}
+
+func (c *compiler) errorf(e celast.Expr, format string, args ...any) *Error {
+	return &Error{Offset: c.pos(e), Message: fmt.Sprintf(format, args...)}
+}
+
+// pos is the offset a message about e points at. The parser records a call or a macro at
+// the parenthesis after its name, so pos moves back to the start of the name, where a reader
+// looks; a selection is recorded at its dot, so pos moves to the field name.
+func (c *compiler) pos(e celast.Expr) int {
+	r, ok := c.info.GetOffsetRange(e.ID())
+	if !ok {
+		return 0
+	}
+	off := int(r.Start)
+	if off < 0 || off >= len(c.src) {
+		return max(0, min(off, len(c.src)))
+	}
+	switch {
+	case c.src[off] == '(':
+		i := off
+		for i > 0 && unicode.IsSpace(c.src[i-1]) {
+			i--
+		}
+		j := i
+		for j > 0 && isIdentRune(c.src[j-1]) {
+			j--
+		}
+		if j < i {
+			off = j
+		}
+	case c.src[off] == '.' && e.Kind() == celast.SelectKind:
+		off++
+		for off < len(c.src) && unicode.IsSpace(c.src[off]) {
+			off++
+		}
+	}
+	return off
+}
+
+func sourceText(a *cel.Ast) []rune {
+	if a.Source() == nil {
+		return nil
+	}
+	return []rune(a.Source().Content())
+}
+
+func isIdentRune(r rune) bool {
+	return r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')
+}
+
+// condType reports whether an expression of type t may be used as a condition.
+func condType(t *types.Type) bool {
+	switch t.Kind() {
+	case types.BoolKind, types.DynKind, types.AnyKind, types.TypeParamKind:
+		return true
+	}
+	return false
+}
+
+// compatible reports whether a value of checked type t can ever equal a field of kind k.
+// Dynamic types pass: their values are checked by Bind. Null is handled by the callers.
+func compatible(k Kind, t *types.Type) bool {
+	switch t.Kind() {
+	case types.DynKind, types.AnyKind, types.TypeParamKind:
+		return true
+	case types.StringKind:
+		return k == KindString
+	case types.IntKind, types.UintKind, types.DoubleKind:
+		return k == KindInteger || k == KindNumber
+	case types.BoolKind:
+		return k == KindBool
+	case types.TimestampKind:
+		return k == KindTimestamp
+	}
+	return false
+}
+
+// describeType names a checked type for messages: "a string", "a list(int)".
+func describeType(t *types.Type) string {
+	switch t.Kind() {
+	case types.StringKind:
+		return "a string"
+	case types.IntKind, types.UintKind:
+		return "an integer"
+	case types.DoubleKind:
+		return "a number"
+	case types.BoolKind:
+		return "a boolean"
+	case types.TimestampKind:
+		return "a timestamp"
+	case types.DurationKind:
+		return "a duration"
+	case types.BytesKind:
+		return "bytes"
+	case types.NullTypeKind:
+		return "null"
+	}
+	return "a " + t.String()
+}
+
+// describeValue names the type of a runtime value for messages.
+func describeValue(v ref.Val) string {
+	switch v.(type) {
+	case types.String:
+		return "a string"
+	case types.Int, types.Uint:
+		return "an integer"
+	case types.Double:
+		return "a number"
+	case types.Bool:
+		return "a boolean"
+	case types.Timestamp:
+		return "a timestamp"
+	case types.Duration:
+		return "a duration"
+	case types.Bytes:
+		return "bytes"
+	}
+	return "a " + v.Type().TypeName()
+}
+
+// article names a field kind with its article: "an integer", "a string".
+func article(k Kind) string {
+	if k == KindInteger {
+		return "an integer"
+	}
+	if k == KindJSON {
+		return "json"
+	}
+	return "a " + k.String()
+}

@@ -1,0 +1,216 @@
+package spec
+
+import (
+	"fmt"
+	"regexp"
+
+	"cel.dev/cel-go/cel"
+
+	"github.com/plinth-dev/plinth/internal/query"
+)
+
+// Model is a compiled spec: the single source of truth from which routes, storage schema,
+// validation and documentation are derived. It is immutable once Compile returns it.
+type Model struct {
+	Name      string
+	Version   int // the API major version, served under /v{Version}
+	Auth      Auth
+	Resources []*Resource // in declaration order
+
+	byName map[string]*Resource
+}
+
+// Resource returns the resource with the given name.
+func (m *Model) Resource(name string) (*Resource, bool) {
+	r, ok := m.byName[name]
+	return r, ok
+}
+
+// Auth is the spec's authentication section.
+type Auth struct {
+	// Roles lists the roles a token may carry. Empty means any role is accepted.
+	Roles []string
+	// JWT configures bearer tokens; nil means the development defaults.
+	JWT *JWT
+}
+
+// JWT configures HS256 bearer token verification.
+type JWT struct {
+	Issuer   string
+	Audience string
+	// SecretEnv names the environment variable holding the HS256 key, from "${NAME}".
+	SecretEnv string
+}
+
+// Operation is an action a caller may attempt on a resource.
+type Operation string
+
+// The operations access rules govern.
+const (
+	OpList   Operation = "list"
+	OpRead   Operation = "read"
+	OpCreate Operation = "create"
+	OpUpdate Operation = "update"
+	OpDelete Operation = "delete"
+)
+
+// Operations lists every operation in a stable order.
+var Operations = []Operation{OpList, OpRead, OpCreate, OpUpdate, OpDelete}
+
+// Idempotency says whether writes to a resource take an Idempotency-Key.
+type Idempotency string
+
+// Idempotency modes.
+const (
+	IdempotencyOff      Idempotency = "off"
+	IdempotencyOptional Idempotency = "optional"
+	IdempotencyRequired Idempotency = "required"
+)
+
+// Resource is one collection of records, served at /v{N}/{Name}.
+type Resource struct {
+	Name   string
+	Pos    Pos
+	Fields []*Field // user fields in declaration order
+	// Access holds the rule per operation; a missing entry means only role admin may act.
+	Access       map[Operation]*Rule
+	Idempotency  Idempotency
+	Indexes      []Index // explicit and derived (unique fields, refs), deduplicated
+	DefaultLimit int
+	MaxLimit     int
+
+	byName    map[string]*Field
+	filterEnv *cel.Env
+}
+
+// CompileFilter compiles a list filter written by a client: CEL over the resource's fields
+// by bare name, e.g. `price_cents > 500 && name.startsWith("A")`. The error is a sentence
+// about the client's own expression, safe to show to them.
+func (r *Resource) CompileFilter(src string) (*query.Plan, error) {
+	checked, iss := r.filterEnv.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		e := iss.Errors()[0]
+		return nil, fmt.Errorf("at character %d: %s", e.Location.Column()+1, e.Message)
+	}
+	plan, err := query.Compile(r.filterEnv, checked, r.QueryFields(), query.Options{Bare: true})
+	if err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// Field returns the user field with the given name.
+func (r *Resource) Field(name string) (*Field, bool) {
+	f, ok := r.byName[name]
+	return f, ok
+}
+
+// QueryFields describes every filterable column of the resource, system columns included.
+func (r *Resource) QueryFields() map[string]query.Field {
+	out := make(map[string]query.Field, len(r.Fields)+len(SystemFields))
+	for _, s := range SystemFields {
+		out[s.Name] = query.Field{Name: s.Name, Kind: s.Type.Kind()}
+	}
+	for _, f := range r.Fields {
+		out[f.Name] = query.Field{Name: f.Name, Kind: f.Type.Kind()}
+	}
+	return out
+}
+
+// Index is a database index over one or more top-level fields.
+type Index struct {
+	Fields []string
+	Unique bool
+}
+
+// Rule is a compiled access rule.
+type Rule struct {
+	Expr
+	// Plan is the rule translated for SQL; set only for list rules.
+	Plan *query.Plan
+}
+
+// Expr is a compiled CEL expression together with its source.
+type Expr struct {
+	Source  string
+	Pos     Pos
+	Program cel.Program
+	// Refs reports which of the variables record, old, auth, now the expression mentions.
+	Refs map[string]bool
+}
+
+// Field is one field of a resource or of a nested object.
+type Field struct {
+	Name string
+	Pos  Pos
+	Type Type
+
+	Required  bool
+	Unique    bool
+	Immutable bool
+
+	// string
+	MinLength *int
+	MaxLength *int
+	Pattern   *regexp.Regexp
+	Format    string // email, uri, uuid, date
+	// integer and number
+	Min *float64
+	Max *float64
+	// enum
+	Values      []string
+	Transitions map[string][]string // nil means any change is allowed
+	// ref
+	Ref string // the referenced resource
+	// array
+	Of       *Field // element of an array of scalars or of objects
+	MinItems *int
+	MaxItems *int
+	// object (and array elements of object type)
+	Fields []*Field
+
+	Default  *Default
+	Computed *Expr
+}
+
+// ReadOnly reports whether clients may never set the field.
+func (f *Field) ReadOnly() bool { return f.Computed != nil }
+
+// HasComputed reports whether the field or anything nested in it is computed.
+func (f *Field) HasComputed() bool {
+	if f.Computed != nil {
+		return true
+	}
+	if f.Of != nil && f.Of.HasComputed() {
+		return true
+	}
+	for _, sub := range f.Fields {
+		if sub.HasComputed() {
+			return true
+		}
+	}
+	return false
+}
+
+// Default is a field's value when a create omits it: a literal, or an expression.
+type Default struct {
+	Literal any
+	Expr    *Expr
+}
+
+// SystemField describes a column every record has.
+type SystemField struct {
+	Name string
+	Type Type
+}
+
+// SystemFields are present on every record, set by the server and read-only to clients.
+var SystemFields = []SystemField{
+	{"id", TypeString},
+	{"created_at", TypeTimestamp},
+	{"updated_at", TypeTimestamp},
+	{"version", TypeInteger},
+}
+
+// reservedNames may not be used as field names: system fields and the expand envelope.
+var reservedNames = map[string]bool{"id": true, "created_at": true, "updated_at": true, "version": true, "expand": true}

@@ -1,0 +1,347 @@
+package spec
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/types"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/plinth-dev/plinth/internal/query"
+)
+
+// resolveFields checks what depends on other resources and compiles the CEL of one nesting
+// level: refs, defaults and computed fields. owner names the level in messages.
+func (c *compiler) resolveFields(r *Resource, level []*Field, owner string) {
+	env, err := fieldEnv(level)
+	if err != nil {
+		c.errorf(nil, "resource %s: %v", r.Name, err)
+		return
+	}
+	for _, f := range level {
+		decl := c.fieldDecl[f]
+		what := owner + "." + f.Name
+		if f.Type == TypeRef {
+			if _, ok := c.model.Resource(f.Ref); !ok && f.Ref != "" {
+				msg := fmt.Sprintf("%s: unknown resource %q", what, f.Ref)
+				if s := suggest(f.Ref, c.resourceNames()); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				c.errorf(decl["resource"].Value, "%s", msg)
+			}
+		}
+		if e, ok := decl["default"]; ok {
+			f.Default = c.defaultValue(env, f, e.Value, what+".default")
+		}
+		if e, ok := decl["computed"]; ok {
+			if s, ok := c.str(e.Value, what+".computed"); ok {
+				f.Computed, _ = c.compileExpr(env, e.Value, s, what+".computed", f.celType())
+			}
+		}
+		if f.Of != nil && f.Of.Type == TypeObject {
+			c.resolveFields(r, f.Of.Fields, what+"[]")
+		} else if f.Of != nil {
+			c.resolveFields(r, []*Field{f.Of}, what)
+		}
+		if f.Type == TypeObject {
+			c.resolveFields(r, f.Fields, what)
+		}
+	}
+}
+
+func (c *compiler) resourceNames() []string {
+	names := make([]string, len(c.model.Resources))
+	for i, r := range c.model.Resources {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// defaultValue reads a default: a string that compiles to CEL mentioning a variable (auth,
+// now, record or a field) is an expression; anything else is a literal of the field's type.
+func (c *compiler) defaultValue(env *cel.Env, f *Field, n *yaml.Node, what string) *Default {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		if checked, iss := env.Compile(n.Value); iss == nil || iss.Err() == nil {
+			if len(checked.NativeRep().ReferenceMap()) > 0 && mentionsVariable(checked) {
+				if e, _ := c.compileExpr(env, n, n.Value, what, f.celType()); e != nil {
+					return &Default{Expr: e}
+				}
+				return nil
+			}
+		}
+	}
+	v, ok := c.literal(f, n, what)
+	if !ok {
+		return nil
+	}
+	return &Default{Literal: v}
+}
+
+func mentionsVariable(checked *cel.Ast) bool {
+	for _, ref := range checked.NativeRep().ReferenceMap() {
+		if ref.Name != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// literal converts a YAML value to the Go value of the field's type.
+func (c *compiler) literal(f *Field, n *yaml.Node, what string) (any, bool) {
+	switch f.Type {
+	case TypeString, TypeRef:
+		return c.str(n, what)
+	case TypeEnum:
+		s, ok := c.str(n, what)
+		if ok && !contains(f.Values, s) {
+			c.errorf(n, "%s: %q is not one of the values", what, s)
+			return nil, false
+		}
+		return s, ok
+	case TypeInteger:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
+			var v int64
+			if err := n.Decode(&v); err == nil {
+				return v, true
+			}
+		}
+		c.errorf(n, "%s must be a whole number", what)
+		return nil, false
+	case TypeNumber:
+		v, ok := c.number(n, what)
+		return v, ok
+	case TypeBoolean:
+		return c.boolean(n, what)
+	case TypeTimestamp:
+		s, ok := c.str(n, what)
+		if !ok {
+			return nil, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			c.errorf(n, "%s must be an RFC 3339 timestamp or an expression such as now", what)
+			return nil, false
+		}
+		return t.UTC(), true
+	default:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			c.errorf(n, "%s: %v", what, err)
+			return nil, false
+		}
+		return normalizeYAML(v), true
+	}
+}
+
+// normalizeYAML turns decoded YAML into the JSON-shaped values records hold.
+func normalizeYAML(v any) any {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x)
+		}
+		return float64(x)
+	case []any:
+		for i := range x {
+			x[i] = normalizeYAML(x[i])
+		}
+		return x
+	case map[string]any:
+		for k := range x {
+			x[k] = normalizeYAML(x[k])
+		}
+		return x
+	default:
+		return v
+	}
+}
+
+// checkLookups requires lookup's first argument to be a resource name written as a string
+// literal, so that a typo fails at check time rather than at the first write.
+func (c *compiler) checkLookups(checked *cel.Ast) string {
+	calls := celast.MatchDescendants(celast.NavigateAST(checked.NativeRep()), celast.FunctionMatcher(LookupFunction))
+	for _, call := range calls {
+		args := call.AsCall().Args()
+		if len(args) != 2 || args[0].Kind() != celast.LiteralKind {
+			return "lookup() takes a resource name in quotes and an id, like lookup(\"products\", product_id)"
+		}
+		name, ok := args[0].AsLiteral().(types.String)
+		if !ok {
+			return "lookup(): the resource name must be a string"
+		}
+		if _, ok := c.model.Resource(string(name)); !ok {
+			msg := fmt.Sprintf("lookup(): unknown resource %q", string(name))
+			if s := suggest(string(name), c.resourceNames()); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
+var accessKeys = []string{"list", "read", "create", "update", "delete", "write"}
+
+// access compiles the per-operation rules. A missing rule denies everyone but role admin.
+func (c *compiler) access(r *Resource, n *yaml.Node, resN *yaml.Node) {
+	r.Access = map[Operation]*Rule{}
+	if n == nil {
+		c.warnf(resN, "resource %s has no access rules: it is denied by default, and only role admin can reach it", r.Name)
+		return
+	}
+	entries, ok := c.mapping(n, "access", accessKeys...)
+	if !ok {
+		return
+	}
+	env, err := ruleEnv()
+	if err != nil {
+		c.errorf(n, "%v", err)
+		return
+	}
+	set := map[Operation]bool{}
+	var write *entry
+	for i, e := range entries {
+		if e.Key == "write" {
+			write = &entries[i]
+			continue
+		}
+		op := Operation(e.Key)
+		set[op] = true
+		r.Access[op] = c.rule(env, r, op, e.Value)
+	}
+	if write != nil {
+		for _, op := range []Operation{OpCreate, OpUpdate, OpDelete} {
+			if !set[op] {
+				r.Access[op] = c.rule(env, r, op, write.Value)
+			}
+		}
+	}
+	for _, op := range Operations {
+		if _, ok := r.Access[op]; !ok {
+			delete(r.Access, op)
+		}
+	}
+}
+
+func (c *compiler) rule(env *cel.Env, r *Resource, op Operation, n *yaml.Node) *Rule {
+	what := fmt.Sprintf("%s.access.%s", r.Name, op)
+	src, ok := c.str(n, what)
+	if !ok {
+		return nil
+	}
+	e, checked := c.compileExpr(env, n, src, what, cel.BoolType)
+	if e == nil {
+		return nil
+	}
+	if e.Refs["old"] && op != OpUpdate {
+		c.errorf(n, "%s: `old` exists only in update rules", what)
+		return nil
+	}
+	c.checkRecordFields(r, n, checked, what)
+	rule := &Rule{Expr: *e}
+	if op == OpList {
+		plan, err := query.Compile(env, checked, r.QueryFields(), query.Options{RecordVar: "record"})
+		if err != nil {
+			c.errorf(n, "%s: %v (list rules are translated to SQL, so they may use comparisons, &&, ||, !, in, startsWith, endsWith, contains and null checks on record fields)", what, err)
+			return nil
+		}
+		rule.Plan = plan
+	}
+	return rule
+}
+
+// checkRecordFields reports record.x and old.x where x is not a field of the resource.
+func (c *compiler) checkRecordFields(r *Resource, n *yaml.Node, checked *cel.Ast, what string) {
+	fields := r.QueryFields()
+	sels := celast.MatchDescendants(celast.NavigateAST(checked.NativeRep()), celast.KindMatcher(celast.SelectKind))
+	for _, s := range sels {
+		sel := s.AsSelect()
+		op := sel.Operand()
+		if op.Kind() != celast.IdentKind || (op.AsIdent() != "record" && op.AsIdent() != "old") {
+			continue
+		}
+		if _, ok := fields[sel.FieldName()]; !ok {
+			msg := fmt.Sprintf("%s: %s has no field %q", what, r.Name, sel.FieldName())
+			names := make([]string, 0, len(fields))
+			for name := range fields {
+				names = append(names, name)
+			}
+			if sug := suggest(sel.FieldName(), names); sug != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", sug)
+			}
+			c.errorf(n, "%s", msg)
+		}
+	}
+}
+
+// indexes gathers the explicit indexes and derives one per unique field and per ref field.
+func (c *compiler) indexes(r *Resource, n *yaml.Node) {
+	seen := map[string]bool{}
+	add := func(ix Index) {
+		key := fmt.Sprint(ix.Fields, ix.Unique)
+		if !seen[key] {
+			seen[key] = true
+			r.Indexes = append(r.Indexes, ix)
+		}
+	}
+	for _, f := range r.Fields {
+		if f.Unique {
+			add(Index{Fields: []string{f.Name}, Unique: true})
+		}
+	}
+	for _, f := range r.Fields {
+		if f.Type == TypeRef {
+			add(Index{Fields: []string{f.Name}})
+		}
+	}
+	if n == nil {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		c.errorf(n, "%s.indexes must be a list", r.Name)
+		return
+	}
+	for _, item := range n.Content {
+		item = deref(item)
+		var ix Index
+		switch item.Kind {
+		case yaml.SequenceNode:
+			ix.Fields, _ = c.strings(item, r.Name+".indexes")
+		case yaml.MappingNode:
+			entries, _ := c.mapping(item, r.Name+".indexes", "fields", "unique")
+			for _, e := range entries {
+				if e.Key == "fields" {
+					ix.Fields, _ = c.strings(e.Value, r.Name+".indexes.fields")
+				} else {
+					ix.Unique, _ = c.boolean(e.Value, r.Name+".indexes.unique")
+				}
+			}
+		default:
+			c.errorf(item, "%s.indexes: each index is a list of fields or {fields: [...], unique: true}", r.Name)
+			continue
+		}
+		if len(ix.Fields) == 0 {
+			c.errorf(item, "%s.indexes: an index needs at least one field", r.Name)
+			continue
+		}
+		ok := true
+		for _, name := range ix.Fields {
+			if contains([]string{"id", "created_at", "updated_at", "version"}, name) {
+				continue
+			}
+			f, found := r.Field(name)
+			if !found || !f.Type.Scalar() {
+				c.errorf(item, "%s.indexes: %q is not a scalar field of %s", r.Name, name, r.Name)
+				ok = false
+			}
+		}
+		if ok {
+			add(ix)
+		}
+	}
+}

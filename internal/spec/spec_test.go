@@ -1,0 +1,183 @@
+package spec
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the golden file; run go test -update and review the diff.\ngot:\n%s", path, got)
+	}
+}
+
+// describe renders a model as stable text, for golden files.
+func describe(m *Model) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "model %s v%d\n", m.Name, m.Version)
+	if len(m.Auth.Roles) > 0 {
+		fmt.Fprintf(&b, "roles %s\n", strings.Join(m.Auth.Roles, ", "))
+	}
+	for _, r := range m.Resources {
+		fmt.Fprintf(&b, "\nresource %s (idempotency %s, limit %d/%d)\n", r.Name, r.Idempotency, r.DefaultLimit, r.MaxLimit)
+		for _, f := range r.Fields {
+			describeField(&b, f, "  ")
+		}
+		for _, op := range Operations {
+			if rule := r.Access[op]; rule != nil {
+				fmt.Fprintf(&b, "  access %s: %s\n", op, rule.Source)
+			} else {
+				fmt.Fprintf(&b, "  access %s: (admin only)\n", op)
+			}
+		}
+		for _, ix := range r.Indexes {
+			fmt.Fprintf(&b, "  index %s unique=%v\n", strings.Join(ix.Fields, ","), ix.Unique)
+		}
+	}
+	return b.String()
+}
+
+func describeField(b *strings.Builder, f *Field, indent string) {
+	var opts []string
+	add := func(format string, args ...any) { opts = append(opts, fmt.Sprintf(format, args...)) }
+	if f.Required {
+		add("required")
+	}
+	if f.Unique {
+		add("unique")
+	}
+	if f.Immutable {
+		add("immutable")
+	}
+	if f.MinLength != nil {
+		add("min_length=%d", *f.MinLength)
+	}
+	if f.MaxLength != nil {
+		add("max_length=%d", *f.MaxLength)
+	}
+	if f.Pattern != nil {
+		add("pattern=%s", f.Pattern)
+	}
+	if f.Format != "" {
+		add("format=%s", f.Format)
+	}
+	if f.Min != nil {
+		add("min=%v", *f.Min)
+	}
+	if f.Max != nil {
+		add("max=%v", *f.Max)
+	}
+	if len(f.Values) > 0 {
+		add("values=%s", strings.Join(f.Values, "|"))
+	}
+	if f.Transitions != nil {
+		var from []string
+		for k := range f.Transitions {
+			from = append(from, k)
+		}
+		sort.Strings(from)
+		for _, k := range from {
+			add("%s->%s", k, strings.Join(f.Transitions[k], "|"))
+		}
+	}
+	if f.Ref != "" {
+		add("ref=%s", f.Ref)
+	}
+	if f.MinItems != nil {
+		add("min_items=%d", *f.MinItems)
+	}
+	if f.MaxItems != nil {
+		add("max_items=%d", *f.MaxItems)
+	}
+	if f.Default != nil && f.Default.Expr != nil {
+		add("default=expr(%s)", f.Default.Expr.Source)
+	} else if f.Default != nil {
+		add("default=%#v", f.Default.Literal)
+	}
+	if f.Computed != nil {
+		add("computed=%s", f.Computed.Source)
+	}
+	fmt.Fprintf(b, "%sfield %s %s %s\n", indent, f.Name, f.Type, strings.Join(opts, " "))
+	if f.Of != nil {
+		describeField(b, f.Of, indent+"  ")
+	}
+	for _, sub := range f.Fields {
+		describeField(b, sub, indent+"  ")
+	}
+}
+
+func compileFile(t *testing.T, path string) (*Model, Diagnostics) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Compile(filepath.Base(path), src)
+}
+
+// TestGoldenModels compiles every valid spec in testdata and the shop example.
+func TestGoldenModels(t *testing.T) {
+	specs, _ := filepath.Glob("testdata/valid/*.yaml")
+	specs = append(specs, "../../examples/shop/plinth.yaml")
+	for _, path := range specs {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		if name == "plinth" {
+			name = "shop"
+		}
+		t.Run(name, func(t *testing.T) {
+			m, diags := compileFile(t, path)
+			if diags.HasErrors() {
+				t.Fatalf("unexpected errors:\n%s", diags.Error())
+			}
+			var out strings.Builder
+			out.WriteString(describe(m))
+			for _, d := range diags {
+				fmt.Fprintf(&out, "%s\n", d)
+			}
+			golden(t, "valid/"+name+".model", out.String())
+		})
+	}
+}
+
+// TestGoldenDiagnostics checks that every broken spec in testdata/invalid reports exactly
+// the expected diagnostics, with positions.
+func TestGoldenDiagnostics(t *testing.T) {
+	specs, _ := filepath.Glob("testdata/invalid/*.yaml")
+	if len(specs) == 0 {
+		t.Fatal("no invalid specs found")
+	}
+	for _, path := range specs {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			m, diags := compileFile(t, path)
+			if !diags.HasErrors() || m != nil {
+				t.Fatalf("want errors, got none")
+			}
+			var out strings.Builder
+			for _, d := range diags {
+				fmt.Fprintf(&out, "%s\n", d)
+			}
+			golden(t, "invalid/"+name+".diag", out.String())
+		})
+	}
+}

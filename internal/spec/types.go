@@ -1,0 +1,82 @@
+package spec
+
+import (
+	"cel.dev/cel-go/cel"
+
+	"github.com/plinth-dev/plinth/internal/query"
+)
+
+// Type is a field type of the spec language.
+type Type string
+
+// The field types.
+const (
+	TypeString    Type = "string"
+	TypeInteger   Type = "integer"
+	TypeNumber    Type = "number"
+	TypeBoolean   Type = "boolean"
+	TypeEnum      Type = "enum"
+	TypeTimestamp Type = "timestamp"
+	TypeRef       Type = "ref"
+	TypeArray     Type = "array"
+	TypeObject    Type = "object"
+	TypeJSON      Type = "json"
+)
+
+var allTypes = []string{"string", "integer", "number", "boolean", "enum", "timestamp", "ref", "array", "object", "json"}
+
+// Kind is how storage and the filter language see values of the type.
+func (t Type) Kind() query.Kind {
+	switch t {
+	case TypeString, TypeEnum, TypeRef:
+		return query.KindString
+	case TypeInteger:
+		return query.KindInteger
+	case TypeNumber:
+		return query.KindNumber
+	case TypeBoolean:
+		return query.KindBool
+	case TypeTimestamp:
+		return query.KindTimestamp
+	default:
+		return query.KindJSON
+	}
+}
+
+// Scalar reports whether values of the type are single values that can be compared and sorted.
+func (t Type) Scalar() bool { return t.Kind() != query.KindJSON }
+
+// celType is the CEL type of a field's value, as expressions see it.
+func (f *Field) celType() *cel.Type {
+	switch f.Type {
+	case TypeString, TypeEnum, TypeRef:
+		return cel.StringType
+	case TypeInteger:
+		return cel.IntType
+	case TypeNumber:
+		return cel.DoubleType
+	case TypeBoolean:
+		return cel.BoolType
+	case TypeTimestamp:
+		return cel.TimestampType
+	case TypeArray:
+		if f.Of != nil && f.Of.Type != TypeObject {
+			return cel.ListType(f.Of.celType())
+		}
+		return cel.ListType(cel.MapType(cel.StringType, cel.DynType))
+	case TypeObject:
+		return cel.MapType(cel.StringType, cel.DynType)
+	default:
+		return cel.DynType
+	}
+}
+
+// celNullable is the field's CEL type where the value may be absent (null).
+func (f *Field) celNullable() *cel.Type {
+	switch f.Type {
+	case TypeString, TypeEnum, TypeRef, TypeInteger, TypeNumber, TypeBoolean:
+		return cel.NullableType(f.celType())
+	default:
+		return f.celType()
+	}
+}

@@ -1,0 +1,334 @@
+// Package sqlite stores records in one SQLite file (WAL mode) with modernc.org/sqlite, a
+// pure-Go driver. Writes go through a single connection, so they never contend with each
+// other inside the process; reads use a pool that runs alongside them.
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// FileName is the database file inside the data folder.
+const FileName = "plinth.db"
+
+// Options tune the driver. The zero value is a sensible default.
+type Options struct {
+	Logger   *slog.Logger
+	Readers  int           // reader connections; default 2×GOMAXPROCS, at least 4
+	BusyWait time.Duration // how long a statement waits for another process's lock; default 5s
+}
+
+// DB is a Plinth store on SQLite.
+type DB struct {
+	write  *sql.DB
+	read   *sql.DB
+	log    *slog.Logger
+	tables map[string]*table
+}
+
+var _ engine.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database in dir, migrates it to model and prepares
+// its statements. A migration that would lose data is refused with an error saying why.
+func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	busy := cmp.Or(opts.BusyWait, 5*time.Second)
+	dsn := func(extra ...string) string {
+		q := url.Values{}
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(ON)")
+		for _, p := range extra {
+			q.Add("_pragma", p)
+		}
+		q.Set("_txlock", "immediate")
+		return "file:" + path + "?" + q.Encode()
+	}
+	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{}}
+	var err error
+	if db.write, err = sql.Open("sqlite", dsn()); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	if err := db.write.PingContext(ctx); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	readers := opts.Readers
+	if readers == 0 {
+		readers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if db.read, err = sql.Open("sqlite", dsn("query_only(1)")); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.read.SetMaxOpenConns(readers)
+	db.read.SetMaxIdleConns(readers)
+	if err := migrate(ctx, db.write, model, db.log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	for _, r := range model.Resources {
+		t, err := prepareTable(ctx, db, r)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		db.tables[r.Name] = t
+	}
+	return db, nil
+}
+
+// Close closes every connection; in-flight statements finish first.
+func (db *DB) Close() error {
+	var errs []error
+	for _, t := range db.tables {
+		errs = append(errs, t.close())
+	}
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.read.PingContext(ctx)
+}
+
+func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
+
+// Get implements engine.Store.
+func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+	t := db.table(r)
+	rec, err := t.scanOne(t.getRead.QueryContext(ctx, id))
+	return rec, db.classify(err, t)
+}
+
+// GetMany implements engine.Store.
+func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]engine.Record, error) {
+	t := db.table(r)
+	var out []engine.Record
+	const chunk = 500
+	for len(ids) > 0 {
+		n := min(chunk, len(ids))
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		q := t.selectSQL + " WHERE \"id\" IN (" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+		rows, err := db.read.QueryContext(ctx, q, args...)
+		recs, err := t.scanAll(rows, err)
+		if err != nil {
+			return nil, db.classify(err, t)
+		}
+		out = append(out, recs...)
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// List implements engine.Store.
+func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+	t := db.table(r)
+	where, args, err := renderWhere(q.Where, t.fields, quote)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, err, "the filter is too large")
+	}
+	var b strings.Builder
+	b.WriteString(t.selectSQL)
+	b.WriteString(" WHERE ")
+	b.WriteString(where)
+	b.WriteString(" ORDER BY ")
+	for i, s := range q.Order {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(s.Field))
+		if s.Desc {
+			b.WriteString(" DESC NULLS LAST")
+		} else {
+			b.WriteString(" ASC NULLS FIRST")
+		}
+	}
+	b.WriteString(" LIMIT ?")
+	args = append(args, q.Limit)
+	rows, err := db.read.QueryContext(ctx, b.String(), args...)
+	recs, err := t.scanAll(rows, err)
+	return recs, db.classify(err, t)
+}
+
+// maxAttempts bounds how often a write transaction is retried after SQLITE_BUSY.
+const maxAttempts = 6
+
+// Write implements engine.Store: fn runs in one IMMEDIATE transaction on the writer
+// connection, retried with jittered backoff while another process holds the lock.
+func (db *DB) Write(ctx context.Context, fn func(engine.Tx) error) error {
+	backoff := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := db.writeOnce(ctx, fn)
+		if !isBusy(err) || attempt == maxAttempts {
+			if isBusy(err) {
+				return fault.Wrap(fault.Unavailable, err, "the database is busy; try again shortly")
+			}
+			return err
+		}
+		db.log.WarnContext(ctx, "database busy, retrying", "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return fault.Wrap(fault.Unavailable, ctx.Err(), "the request was cancelled")
+		case <-time.After(backoff/2 + rand.N(backoff)):
+		}
+		backoff *= 2
+	}
+}
+
+func (db *DB) writeOnce(ctx context.Context, fn func(engine.Tx) error) error {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return db.classify(err, nil)
+	}
+	if err := fn(&tx{db: db, tx: sqlTx}); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return db.classify(err, nil)
+	}
+	return nil
+}
+
+// tx is a write transaction.
+type tx struct {
+	db *DB
+	tx *sql.Tx
+}
+
+func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+	t := x.db.table(r)
+	rec, err := t.scanOne(x.tx.StmtContext(ctx, t.getWrite).QueryContext(ctx, id))
+	return rec, x.db.classify(err, t)
+}
+
+func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) error {
+	t := x.db.table(r)
+	args, err := t.args(rec)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "could not store the record")
+	}
+	_, err = x.tx.StmtContext(ctx, t.insert).ExecContext(ctx, args...)
+	return x.db.classify(err, t)
+}
+
+func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, prevVersion int64) error {
+	t := x.db.table(r)
+	args, err := t.args(rec)
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "could not store the record")
+	}
+	res, err := x.tx.StmtContext(ctx, t.update).ExecContext(ctx, append(args[1:], rec["id"], prevVersion)...)
+	if err != nil {
+		return x.db.classify(err, t)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fault.New(fault.Conflict, "the record changed while it was being updated; try again")
+	}
+	return nil
+}
+
+func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
+	t := x.db.table(r)
+	res, err := x.tx.StmtContext(ctx, t.del).ExecContext(ctx, id)
+	if err != nil {
+		return x.db.classify(err, t)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fault.New(fault.NotFound, "no such record")
+	}
+	return nil
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		code := se.Code() & 0xff
+		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+// classify turns driver errors into faults a client can act on; the rest stay internal.
+func (db *DB) classify(err error, t *table) error {
+	if err == nil || fault.As(err) != nil {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fault.New(fault.NotFound, "no such record")
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fault.Wrap(fault.Unavailable, err, "the request was cancelled")
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		var fields []fault.FieldError
+		for _, col := range uniqueColumns(se.Error()) {
+			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
+		}
+		return &fault.Error{Code: fault.Conflict, Type: "unique", Message: "a record with the same unique value exists", Fields: fields, Err: err}
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return &fault.Error{Code: fault.Conflict, Type: "referenced", Message: "other records still refer to this record", Err: err}
+	}
+	if isBusy(err) {
+		return err // Write retries it
+	}
+	return err
+}
+
+// uniqueColumns extracts the columns from "UNIQUE constraint failed: t.a, t.b".
+func uniqueColumns(msg string) []string {
+	_, list, ok := strings.Cut(msg, "constraint failed: ")
+	if !ok {
+		return nil
+	}
+	list, _, _ = strings.Cut(list, " (")
+	var cols []string
+	for _, part := range strings.Split(list, ",") {
+		part = strings.TrimSpace(part)
+		if _, col, ok := strings.Cut(part, "."); ok {
+			cols = append(cols, col)
+		}
+	}
+	return cols
+}

@@ -1,0 +1,148 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// column is one stored column of a resource's table.
+type column struct {
+	name string
+	kind query.Kind
+}
+
+// table holds a resource's columns and prepared statements, derived once from the model so
+// that no request builds SQL for plain reads and writes.
+type table struct {
+	name      string
+	cols      []column // system columns first: id, created_at, updated_at, version
+	fields    map[string]query.Field
+	selectSQL string
+
+	getRead, getWrite, insert, update, del *sql.Stmt
+}
+
+func columns(r *spec.Resource) []column {
+	cols := make([]column, 0, len(spec.SystemFields)+len(r.Fields))
+	for _, s := range spec.SystemFields {
+		cols = append(cols, column{s.Name, s.Type.Kind()})
+	}
+	for _, f := range r.Fields {
+		cols = append(cols, column{f.Name, f.Type.Kind()})
+	}
+	return cols
+}
+
+func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+func prepareTable(ctx context.Context, db *DB, r *spec.Resource) (*table, error) {
+	t := &table{name: r.Name, cols: columns(r), fields: r.QueryFields()}
+	names := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		names[i] = quote(c.name)
+	}
+	tbl := quote(r.Name)
+	t.selectSQL = "SELECT " + strings.Join(names, ", ") + " FROM " + tbl
+	sets := make([]string, 0, len(names)-1)
+	for _, n := range names[1:] {
+		sets = append(sets, n+" = ?")
+	}
+	stmts := []struct {
+		dst **sql.Stmt
+		db  *sql.DB
+		sql string
+	}{
+		{&t.getRead, db.read, t.selectSQL + ` WHERE "id" = ?`},
+		{&t.getWrite, db.write, t.selectSQL + ` WHERE "id" = ?`},
+		{&t.insert, db.write, "INSERT INTO " + tbl + " (" + strings.Join(names, ", ") + ") VALUES (" +
+			strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ")"},
+		{&t.update, db.write, "UPDATE " + tbl + " SET " + strings.Join(sets, ", ") + ` WHERE "id" = ? AND "version" = ?`},
+		{&t.del, db.write, "DELETE FROM " + tbl + ` WHERE "id" = ?`},
+	}
+	for _, s := range stmts {
+		stmt, err := s.db.PrepareContext(ctx, s.sql)
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("prepare %s: %w", r.Name, err)
+		}
+		*s.dst = stmt
+	}
+	return t, nil
+}
+
+func (t *table) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{t.getRead, t.getWrite, t.insert, t.update, t.del} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// args encodes a record's values in column order.
+func (t *table) args(rec engine.Record) ([]any, error) {
+	args := make([]any, len(t.cols))
+	for i, c := range t.cols {
+		v := rec[c.name]
+		if v == nil {
+			continue
+		}
+		enc, err := encodeValue(c.kind, v)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", t.name, c.name, err)
+		}
+		args[i] = enc
+	}
+	return args, nil
+}
+
+func (t *table) scanOne(rows *sql.Rows, err error) (engine.Record, error) {
+	recs, err := t.scanAll(rows, err)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, sql.ErrNoRows
+	}
+	return recs[0], nil
+}
+
+func (t *table) scanAll(rows *sql.Rows, err error) ([]engine.Record, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []engine.Record
+	raw := make([]any, len(t.cols))
+	ptrs := make([]any, len(t.cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		rec := make(engine.Record, len(t.cols))
+		for i, c := range t.cols {
+			if raw[i] == nil {
+				rec[c.name] = nil
+				continue
+			}
+			v, err := decodeValue(c.kind, raw[i])
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", t.name, c.name, err)
+			}
+			rec[c.name] = v
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,111 @@
+// Package plinth embeds the Plinth engine in a Go program: give it a spec, get an
+// http.Handler that serves the spec's REST API on embedded SQLite.
+//
+//	app, err := plinth.New(ctx, plinth.Options{SpecFile: "plinth.yaml", DataDir: "plinth_data"})
+//	if err != nil { ... }
+//	defer app.Close()
+//	http.ListenAndServe("127.0.0.1:8080", app.Handler())
+package plinth
+
+import (
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/auth"
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/httpapi"
+	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlite"
+)
+
+// DefaultDataDir is where data lives when Options.DataDir is empty.
+const DefaultDataDir = "plinth_data"
+
+// Options configure an App. Give the spec as SpecFile or as Spec (then SpecName names it in
+// diagnostics).
+type Options struct {
+	SpecFile string
+	Spec     []byte
+	SpecName string
+	DataDir  string
+	Logger   *slog.Logger     // defaults to a logger that discards
+	Now      func() time.Time // the clock; defaults to time.Now
+}
+
+// App is a running engine: storage opened and migrated, routes derived from the spec.
+type App struct {
+	model   *spec.Model
+	store   *sqlite.DB
+	handler http.Handler
+	tokens  *auth.HS256
+}
+
+// SpecError is returned by New when the spec does not compile; it lists every diagnostic.
+type SpecError struct {
+	Diagnostics spec.Diagnostics
+}
+
+func (e *SpecError) Error() string { return "the spec has errors:\n" + e.Diagnostics.Error() }
+
+// New compiles the spec, opens and migrates the database, and builds the HTTP handler. It
+// fails with *SpecError for a bad spec and with a message naming the problem for a database
+// that cannot take the spec without losing data.
+func New(ctx context.Context, opts Options) (*App, error) {
+	log := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	src, name := opts.Spec, cmp.Or(opts.SpecName, "spec")
+	if opts.SpecFile != "" {
+		var err error
+		if src, err = os.ReadFile(opts.SpecFile); err != nil {
+			return nil, fmt.Errorf("read spec: %w", err)
+		}
+		name = opts.SpecFile
+	}
+	model, diags := spec.Compile(name, src)
+	if diags.HasErrors() {
+		return nil, &SpecError{Diagnostics: diags}
+	}
+	dataDir := cmp.Or(opts.DataDir, DefaultDataDir)
+	tokens, key, err := auth.ForModel(model, dataDir, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(ctx, dataDir, model, sqlite.Options{Logger: log.With("component", "sqlite")})
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(engine.Config{Model: model, Store: store, Now: opts.Now,
+		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Logger: log.With("component", "http"), Ready: store.Ping})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &App{model: model, store: store, handler: api, tokens: tokens}, nil
+}
+
+// Handler serves the API.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Name is the served spec's name.
+func (a *App) Name() string { return a.model.Name }
+
+// Close closes the database. Stop serving requests first.
+func (a *App) Close() error { return a.store.Close() }
+
+// derive makes a purpose-specific key, so that one secret never serves two purposes.
+func derive(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
