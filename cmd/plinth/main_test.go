@@ -402,3 +402,75 @@ func TestInitCheckVersion(t *testing.T) {
 		t.Errorf("version: %d %q", code, out.String())
 	}
 }
+
+// TestNoOversell: fifty customers race for ten mugs.
+func TestNoOversell(t *testing.T) {
+	srv := startServer(t, shopSpec, t.TempDir())
+	admin := srv.token("root", "admin")
+	p := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "LAST-10", "name": "Scarce", "price_cents": 500, "stock": 10}).expect(t, 201)
+	pid := p.body["id"].(string)
+	tokens := make([]string, 50)
+	for i := range tokens {
+		tokens[i] = srv.token("buyer"+string(rune('a'+i%26))+string(rune('a'+i/26)), "customer")
+	}
+	type result struct {
+		status int
+		typ    string
+		id     string
+	}
+	results := make(chan result, len(tokens))
+	for _, tok := range tokens {
+		go func() {
+			body, _ := json.Marshal(map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 1}}})
+			req, _ := http.NewRequest("POST", srv.url+"/v1/orders", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				results <- result{status: -1}
+				return
+			}
+			defer res.Body.Close()
+			var doc map[string]any
+			json.NewDecoder(res.Body).Decode(&doc)
+			typ, _ := doc["type"].(string)
+			id, _ := doc["id"].(string)
+			results <- result{res.StatusCode, typ, id}
+		}()
+	}
+	var ok, sold []string
+	for range tokens {
+		r := <-results
+		switch {
+		case r.status == 201:
+			ok = append(ok, r.id)
+		case r.status == 409 && r.typ == "urn:plinth:problem:out-of-stock":
+			sold = append(sold, r.typ)
+		default:
+			t.Errorf("unexpected answer %d %s", r.status, r.typ)
+		}
+	}
+	if len(ok) != 10 || len(sold) != 40 {
+		t.Fatalf("%d orders succeeded and %d were out of stock; want 10 and 40", len(ok), len(sold))
+	}
+	stock := func() float64 {
+		return srv.do("GET", "/v1/products/"+pid, "", nil).expect(t, 200).body["stock"].(float64)
+	}
+	if s := stock(); s != 0 {
+		t.Fatalf("stock %v after selling out", s)
+	}
+	// The out-of-stock problem names the product.
+	last := srv.do("POST", "/v1/orders", tokens[0], map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 1}}}).expect(t, 409)
+	if last.body["resource"] != "products" || last.body["id"] != pid {
+		t.Errorf("out-of-stock problem: %s", last.raw)
+	}
+	// Cancelling gives the stock back, once.
+	srv.do("PATCH", "/v1/orders/"+ok[0], admin, map[string]any{"status": "cancelled"}).expect(t, 200)
+	if s := stock(); s != 1 {
+		t.Errorf("stock %v after a cancellation, want 1", s)
+	}
+	srv.do("PATCH", "/v1/orders/"+ok[0], admin, map[string]any{"note": "still cancelled"}).expect(t, 200)
+	if s := stock(); s != 1 {
+		t.Errorf("stock %v after editing a cancelled order, want 1", s)
+	}
+}

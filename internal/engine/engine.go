@@ -91,6 +91,9 @@ func newID() (string, error) {
 // permits checks op's rule on record (and old, for updates). A missing rule admits only
 // role admin. hide makes a denial look like a missing record.
 func (e *Engine) permits(ctx context.Context, r *spec.Resource, op spec.Operation, record, old Record, hide bool) error {
+	if isSystem(ctx) {
+		return nil
+	}
 	rule := r.Access[op]
 	if rule == nil {
 		if PrincipalFrom(ctx).Role == RoleAdmin {

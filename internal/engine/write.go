@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -11,54 +12,36 @@ import (
 	"github.com/plinth-dev/plinth/internal/spec"
 )
 
+// OpKind is what a write does.
+type OpKind int
+
+// The kinds of write.
+const (
+	OpCreate  OpKind = iota + 1
+	OpUpdate         // a JSON merge patch (RFC 7386): members replace, null removes, objects merge
+	OpReplace        // the body is the whole record: omitted fields become null
+	OpDelete
+)
+
+// Op is one write: what to do, to which record, with which body.
+type Op struct {
+	Kind     OpKind
+	Resource string
+	ID       string         // update, replace and delete
+	Body     map[string]any // create, update and replace
+	Pre      Precondition   // update, replace and delete
+}
+
+// Precondition carries If-Match: the version the client last saw. Zero means none.
+type Precondition struct {
+	Version int64
+}
+
 // Create validates body, applies defaults and computed fields, checks the create rule and
 // stores the record, all in one transaction. It returns the stored record.
 // Errors: Invalid (with every field error), Unauthorized, Forbidden, Conflict (unique).
 func (e *Engine) Create(ctx context.Context, resource string, body map[string]any) (Record, error) {
-	r, err := e.resource(resource)
-	if err != nil {
-		return nil, err
-	}
-	early := r.Access[spec.OpCreate] == nil || !r.Access[spec.OpCreate].Refs["record"]
-	if early {
-		if err := e.permits(ctx, r, spec.OpCreate, nil, nil, false); err != nil {
-			return nil, err
-		}
-	}
-	var v validator
-	input := v.object(r.Fields, body, "")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	id, err := newID()
-	if err != nil {
-		return nil, err
-	}
-	var out Record
-	err = e.store.Write(ctx, func(tx Tx) error {
-		now := e.clock()
-		rec := cloneRecord(input)
-		w := e.newWrite(ctx, tx, now, rec)
-		w.applyDefaults(r.Fields, rec)
-		if err := w.complete(r); err != nil {
-			return err
-		}
-		if !early {
-			if err := e.permits(ctx, r, spec.OpCreate, rec, nil, false); err != nil {
-				return err
-			}
-		}
-		rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = id, now, now, int64(1)
-		if err := tx.Insert(ctx, r, rec); err != nil {
-			return err
-		}
-		out = rec
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return e.applyOne(ctx, Op{Kind: OpCreate, Resource: resource, Body: body})
 }
 
 // UpdateMode says how an update body relates to the stored record.
@@ -70,58 +53,73 @@ const (
 	Replace                      // the body is the whole record; omitted fields become null
 )
 
-// Precondition carries If-Match: the version the client last saw. Zero means none.
-type Precondition struct {
-	Version int64
-}
-
 // Update changes the record id. The caller must be able to read it (else NotFound) and pass
 // the update rule (else Forbidden). Immutable fields may not change, enum transitions must be
 // allowed (Conflict, with the allowed states), and a stale precondition is PreconditionFailed.
 func (e *Engine) Update(ctx context.Context, resource, id string, body map[string]any, mode UpdateMode, pre Precondition) (Record, error) {
-	r, err := e.resource(resource)
+	kind := OpUpdate
+	if mode == Replace {
+		kind = OpReplace
+	}
+	return e.applyOne(ctx, Op{Kind: kind, Resource: resource, ID: id, Body: body, Pre: pre})
+}
+
+// Delete removes the record id, under the same visibility and precondition rules as Update.
+// A record that others still reference is a Conflict.
+func (e *Engine) Delete(ctx context.Context, resource, id string, pre Precondition) error {
+	_, err := e.applyOne(ctx, Op{Kind: OpDelete, Resource: resource, ID: id, Pre: pre})
+	return err
+}
+
+func (e *Engine) applyOne(ctx context.Context, op Op) (Record, error) {
+	recs, err := e.Apply(ctx, []Op{op})
 	if err != nil {
+		var be *BatchError
+		if errors.As(err, &be) {
+			return nil, be.Err
+		}
 		return nil, err
 	}
-	var v validator
-	input := v.object(r.Fields, body, "")
-	if err := v.err(); err != nil {
-		return nil, err
+	return recs[0], nil
+}
+
+// MaxBatch is the most operations one Apply may carry.
+const MaxBatch = 100
+
+// BatchError is the failure of one operation of an Apply; nothing of the batch was written.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("operation %d: %v", e.Index, e.Err) }
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// Apply runs ops in one transaction: all of them take effect, or none does. It returns the
+// record each operation left (nil for a delete). Every rule applies to each operation exactly
+// as it would alone. A failing operation is reported as *BatchError with its index.
+func (e *Engine) Apply(ctx context.Context, ops []Op) ([]Record, error) {
+	if len(ops) == 0 || len(ops) > MaxBatch {
+		return nil, fault.New(fault.Invalid, "a batch has 1 to %d operations", MaxBatch)
 	}
-	var out Record
-	err = e.store.Write(ctx, func(tx Tx) error {
-		old, err := tx.Get(ctx, r, id)
+	prepared := make([]*prepared, len(ops))
+	for i, op := range ops {
+		p, err := e.prepare(ctx, op)
 		if err != nil {
-			return err
+			return nil, &BatchError{Index: i, Err: err}
 		}
-		if !e.canRead(ctx, r, old) {
-			return denial(ctx, true, spec.OpUpdate, r.Name)
+		prepared[i] = p
+	}
+	var out []Record
+	err := e.store.Write(ctx, func(tx Tx) error {
+		out = make([]Record, len(ops))
+		for i, p := range prepared {
+			rec, err := e.run(ctx, tx, p)
+			if err != nil {
+				return &BatchError{Index: i, Err: err}
+			}
+			out[i] = rec
 		}
-		if err := checkPrecondition(old, pre); err != nil {
-			return err
-		}
-		rec := nextRecord(r, old, cloneRecord(input), mode)
-		if err := checkChange(r, old, rec); err != nil {
-			return err
-		}
-		now := e.clock()
-		w := e.newWrite(ctx, tx, now, rec)
-		if err := w.complete(r); err != nil {
-			return err
-		}
-		if err := e.permits(ctx, r, spec.OpUpdate, rec, old, false); err != nil {
-			return err
-		}
-		if sameRecord(r, old, rec) {
-			out = old
-			return nil
-		}
-		prev := old["version"].(int64)
-		rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = id, old["created_at"], now, prev+1
-		if err := tx.Update(ctx, r, rec, prev); err != nil {
-			return err
-		}
-		out = rec
 		return nil
 	})
 	if err != nil {
@@ -130,29 +128,133 @@ func (e *Engine) Update(ctx context.Context, resource, id string, body map[strin
 	return out, nil
 }
 
-// Delete removes the record id, under the same visibility and precondition rules as Update.
-// A record that others still reference is a Conflict.
-func (e *Engine) Delete(ctx context.Context, resource, id string, pre Precondition) error {
-	r, err := e.resource(resource)
+// prepared is an operation checked as far as it can be outside a transaction.
+type prepared struct {
+	op    Op
+	r     *spec.Resource
+	input Record
+	early bool   // the create rule was checked already (it does not depend on the record)
+	id    string // the new record's id, for a create
+}
+
+// prepare resolves the resource, validates the body and, where possible, checks access before
+// any transaction starts, so that bad requests cost no lock.
+func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
+	r, err := e.resource(op.Resource)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{op: op, r: r}
+	if op.Kind == OpCreate {
+		rule := r.Access[spec.OpCreate]
+		p.early = rule == nil || !rule.Refs["record"]
+		if p.early {
+			if err := e.permits(ctx, r, spec.OpCreate, nil, nil, false); err != nil {
+				return nil, err
+			}
+		}
+		if p.id, err = newID(); err != nil {
+			return nil, err
+		}
+	}
+	if op.Kind != OpDelete {
+		var v validator
+		p.input = v.object(r.Fields, op.Body, "")
+		if err := v.err(); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// run performs a prepared operation inside tx. It may run more than once if the store
+// retries the transaction, so it changes nothing outside tx.
+func (e *Engine) run(ctx context.Context, tx Tx, p *prepared) (Record, error) {
+	switch p.op.Kind {
+	case OpCreate:
+		return e.create(ctx, tx, p)
+	case OpDelete:
+		return nil, e.remove(ctx, tx, p)
+	default:
+		return e.update(ctx, tx, p)
+	}
+}
+
+func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error) {
+	r := p.r
+	now := e.clock()
+	rec := cloneRecord(p.input)
+	w := e.newWrite(ctx, tx, now, rec)
+	w.applyDefaults(r.Fields, rec)
+	if err := w.complete(r); err != nil {
+		return nil, err
+	}
+	if !p.early {
+		if err := e.permits(ctx, r, spec.OpCreate, rec, nil, false); err != nil {
+			return nil, err
+		}
+	}
+	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
+	if err := tx.Insert(ctx, r, rec); err != nil {
+		return nil, err
+	}
+	return rec, e.runEffects(ctx, tx, r, spec.OpCreate, rec, nil)
+}
+
+func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error) {
+	r, id := p.r, p.op.ID
+	old, err := tx.Get(ctx, r, id)
+	if err != nil {
+		return nil, err
+	}
+	if !e.canRead(ctx, r, old) {
+		return nil, denial(ctx, true, spec.OpUpdate, r.Name)
+	}
+	if err := checkPrecondition(old, p.op.Pre); err != nil {
+		return nil, err
+	}
+	rec := nextRecord(r, old, cloneRecord(p.input), p.op.Kind == OpReplace)
+	if err := checkChange(r, old, rec); err != nil {
+		return nil, err
+	}
+	now := e.clock()
+	w := e.newWrite(ctx, tx, now, rec)
+	if err := w.complete(r); err != nil {
+		return nil, err
+	}
+	if err := e.permits(ctx, r, spec.OpUpdate, rec, old, false); err != nil {
+		return nil, err
+	}
+	if sameRecord(r, old, rec) {
+		return old, nil
+	}
+	prev := old["version"].(int64)
+	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = id, old["created_at"], now, prev+1
+	if err := tx.Update(ctx, r, rec, prev); err != nil {
+		return nil, err
+	}
+	return rec, e.runEffects(ctx, tx, r, spec.OpUpdate, rec, old)
+}
+
+func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
+	r, id := p.r, p.op.ID
+	old, err := tx.Get(ctx, r, id)
 	if err != nil {
 		return err
 	}
-	return e.store.Write(ctx, func(tx Tx) error {
-		old, err := tx.Get(ctx, r, id)
-		if err != nil {
-			return err
-		}
-		if !e.canRead(ctx, r, old) {
-			return denial(ctx, true, spec.OpDelete, r.Name)
-		}
-		if err := checkPrecondition(old, pre); err != nil {
-			return err
-		}
-		if err := e.permits(ctx, r, spec.OpDelete, old, nil, false); err != nil {
-			return err
-		}
-		return tx.Delete(ctx, r, id)
-	})
+	if !e.canRead(ctx, r, old) {
+		return denial(ctx, true, spec.OpDelete, r.Name)
+	}
+	if err := checkPrecondition(old, p.op.Pre); err != nil {
+		return err
+	}
+	if err := e.permits(ctx, r, spec.OpDelete, old, nil, false); err != nil {
+		return err
+	}
+	if err := tx.Delete(ctx, r, id); err != nil {
+		return err
+	}
+	return e.runEffects(ctx, tx, r, spec.OpDelete, old, nil)
 }
 
 func checkPrecondition(old Record, pre Precondition) error {
@@ -168,9 +270,9 @@ func checkPrecondition(old Record, pre Precondition) error {
 }
 
 // nextRecord builds the record an update asks for from the stored one and the input.
-func nextRecord(r *spec.Resource, old, input Record, mode UpdateMode) Record {
+func nextRecord(r *spec.Resource, old, input Record, replace bool) Record {
 	next := make(Record, len(r.Fields))
-	if mode == Replace {
+	if replace {
 		for _, f := range r.Fields {
 			if v, ok := input[f.Name]; ok {
 				next[f.Name] = v

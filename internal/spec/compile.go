@@ -167,7 +167,7 @@ func (c *compiler) jwt(n *yaml.Node) *JWT {
 	return j
 }
 
-var resourceKeys = []string{"fields", "access", "idempotency", "indexes", "list", "description"}
+var resourceKeys = []string{"fields", "access", "idempotency", "indexes", "list", "effects", "description"}
 
 func (c *compiler) resource(e entry) {
 	if !namePattern.MatchString(e.Key) || len(e.Key) > maxNameLength {
@@ -186,7 +186,7 @@ func (c *compiler) resource(e entry) {
 	}
 	c.model.Resources = append(c.model.Resources, r)
 	c.model.byName[r.Name] = r
-	var accessN, indexesN *yaml.Node
+	var accessN, indexesN, effectsN *yaml.Node
 	hasFields := false
 	for _, e := range entries {
 		switch e.Key {
@@ -209,6 +209,8 @@ func (c *compiler) resource(e entry) {
 			}
 		case "indexes":
 			indexesN = e.Value
+		case "effects":
+			effectsN = e.Value
 		case "list":
 			c.listOptions(r, e.Value)
 		case "description":
@@ -227,6 +229,7 @@ func (c *compiler) resource(e entry) {
 		c.resolveFields(r, r.Fields, r.Name)
 		c.access(r, accessN, e.KeyN)
 		c.indexes(r, indexesN)
+		c.effects(r, effectsN)
 	})
 }
 

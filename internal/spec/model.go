@@ -78,6 +78,7 @@ type Resource struct {
 	Indexes      []Index // explicit and derived (unique fields, refs), deduplicated
 	DefaultLimit int
 	MaxLimit     int
+	Effects      []*Effect // in declaration order
 
 	byName    map[string]*Field
 	filterEnv *cel.Env

@@ -50,6 +50,22 @@ func describe(m *Model) string {
 				fmt.Fprintf(&b, "  access %s: (admin only)\n", op)
 			}
 		}
+		for _, eff := range r.Effects {
+			fmt.Fprintf(&b, "  effect %s on=%v target=%s id=%s", eff.Name, eff.On, eff.Target, eff.ID.Source)
+			for _, x := range []struct {
+				name string
+				e    *Expr
+			}{{"when", eff.When}, {"for_each", eff.ForEach}, {"guard", eff.Guard}} {
+				if x.e != nil {
+					fmt.Fprintf(&b, " %s=%s", x.name, x.e.Source)
+				}
+			}
+			fmt.Fprintf(&b, " conflict=%s", eff.Conflict)
+			for _, a := range eff.Set {
+				fmt.Fprintf(&b, " set %s=%s", a.Field, a.Expr.Source)
+			}
+			b.WriteString("\n")
+		}
 		for _, ix := range r.Indexes {
 			fmt.Fprintf(&b, "  index %s unique=%v\n", strings.Join(ix.Fields, ","), ix.Unique)
 		}

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/traits"
+
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// maxEffectDepth bounds effects that trigger effects, so that a cycle in a spec cannot loop.
+const maxEffectDepth = 4
+
+type effectDepthKey struct{}
+
+// systemKey marks a context in which access rules do not apply: effects are the spec
+// author's own logic, so an order may reserve stock on a product its customer cannot edit.
+type systemKey struct{}
+
+func isSystem(ctx context.Context) bool { return ctx.Value(systemKey{}) != nil }
+
+// runEffects applies r's effects for op after the write itself, in the same transaction.
+// record is the record as written (as it was, for a delete); old is nil for a create.
+func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spec.Operation, record, old Record) error {
+	if len(r.Effects) == 0 {
+		return nil
+	}
+	depth, _ := ctx.Value(effectDepthKey{}).(int)
+	if depth >= maxEffectDepth {
+		return fault.New(fault.Conflict, "effects nest deeper than %d levels", maxEffectDepth)
+	}
+	sysCtx := context.WithValue(context.WithValue(ctx, effectDepthKey{}, depth+1), systemKey{}, true)
+	vars := ruleVars(ctx, e.clock(), record, old)
+	lookup := e.newWrite(ctx, tx, e.clock(), record).lookup
+	for _, eff := range r.Effects {
+		if !eff.Runs(op) {
+			continue
+		}
+		if eff.When != nil {
+			ok, err := evalBool(eff.When, vars, lookup)
+			if err != nil {
+				return effectFailed(eff, "when", err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		items := []any{nil}
+		if eff.ForEach != nil {
+			out, err := evalExpr(eff.ForEach, vars, lookup)
+			if err != nil {
+				return effectFailed(eff, "for_each", err)
+			}
+			list, ok := out.(traits.Lister)
+			if !ok {
+				return effectFailed(eff, "for_each", fmt.Errorf("not a list"))
+			}
+			items = items[:0]
+			for it := list.Iterator(); it.HasNext() == types.True; {
+				v, err := fromCEL(it.Next())
+				if err != nil {
+					return effectFailed(eff, "for_each", err)
+				}
+				items = append(items, v)
+			}
+		}
+		for _, item := range items {
+			if err := e.applyEffect(ctx, sysCtx, tx, eff, vars, item, lookup); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx Tx, eff *spec.Effect, vars map[string]any, item any, lookup lookupFunc) error {
+	vars["item"] = item
+	out, err := evalExpr(eff.ID, vars, lookup)
+	if err != nil {
+		return effectFailed(eff, "id", err)
+	}
+	id, _ := out.Value().(string)
+	target, _ := e.model.Resource(eff.Target)
+	current, err := tx.Get(ctx, target, id)
+	if fault.CodeOf(err) == fault.NotFound {
+		return &fault.Error{Code: fault.Conflict, Type: eff.Conflict,
+			Message: fmt.Sprintf("%s: there is no %s with id %s", eff.Name, target.Name, id),
+			Extra:   map[string]any{"effect": eff.Name, "resource": target.Name, "id": id}}
+	}
+	if err != nil {
+		return err
+	}
+	vars["target"] = celRecord(current)
+	if eff.Guard != nil {
+		ok, err := evalBool(eff.Guard, vars, lookup)
+		if err != nil {
+			return effectFailed(eff, "guard", err)
+		}
+		if !ok {
+			msg := eff.Message
+			if msg == "" {
+				msg = fmt.Sprintf("%s %s does not allow this: %s", target.Name, id, eff.Guard.Source)
+			}
+			return &fault.Error{Code: fault.Conflict, Type: eff.Conflict, Message: msg,
+				Extra: map[string]any{"effect": eff.Name, "resource": target.Name, "id": id}}
+		}
+	}
+	patch := make(map[string]any, len(eff.Set))
+	for _, a := range eff.Set {
+		out, err := evalExpr(a.Expr, vars, lookup)
+		if err != nil {
+			return effectFailed(eff, "set."+a.Field, err)
+		}
+		if patch[a.Field], err = fromCEL(out); err != nil {
+			return effectFailed(eff, "set."+a.Field, err)
+		}
+	}
+	p, err := e.prepare(sysCtx, Op{Kind: OpUpdate, Resource: target.Name, ID: id, Body: patch})
+	if err == nil {
+		_, err = e.update(sysCtx, tx, p)
+	}
+	if f := fault.As(err); f != nil && f.Code == fault.Invalid {
+		// The target would become invalid (stock below its minimum, say): a conflict with
+		// the current state, not a mistake in the client's request.
+		return &fault.Error{Code: fault.Conflict, Type: eff.Conflict,
+			Message: fmt.Sprintf("%s: %s %s cannot take this change", eff.Name, target.Name, id),
+			Fields:  f.Fields, Extra: map[string]any{"effect": eff.Name, "resource": target.Name, "id": id}, Err: err}
+	}
+	return err
+}
+
+func evalBool(x *spec.Expr, vars map[string]any, lookup lookupFunc) (bool, error) {
+	out, err := evalExpr(x, vars, lookup)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("not a boolean")
+	}
+	return bool(b), nil
+}
+
+// effectFailed is an expression in an effect that could not be evaluated: a spec bug, so an
+// internal error whose cause is logged.
+func effectFailed(eff *spec.Effect, part string, err error) error {
+	return fault.Wrap(fault.Internal, fmt.Errorf("effect %s.%s: %w", eff.Name, part, err), "the write could not be completed")
+}
