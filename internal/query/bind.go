@@ -179,7 +179,8 @@ func (n *inNode) bind(act interpreter.Activation, positive bool) (Expr, error) {
 			hasNull = true
 			continue
 		}
-		e, err := compareValue(n.field, Eq, el, n.list)
+		elem := operand{text: "an element of " + n.list.text, pos: n.list.pos}
+		e, err := compareValue(n.field, Eq, el, elem)
 		if err != nil {
 			return nil, err
 		}

@@ -298,7 +298,7 @@ func (c *compiler) compare(e celast.Expr) (node, error) {
 		return nil, c.errorf(e, "field %q holds arrays, objects or json and can only be compared with null", f.Name)
 	}
 	if !compatible(f.Kind, vt) {
-		return nil, c.errorf(val, "field %q is %s and cannot be compared with %s", f.Name, article(f.Kind), describeType(vt))
+		return nil, c.valueErrorf(val, "field %q is %s and cannot be compared with %s", f.Name, article(f.Kind), describeType(vt))
 	}
 	opd, err := c.operand(val)
 	if err != nil {
@@ -334,21 +334,21 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 	switch lt := c.ast.GetType(list.ID()); lt.Kind() {
 	case types.ListKind:
 		if params := lt.Parameters(); len(params) == 1 && !compatible(f.Kind, params[0]) && params[0].Kind() != types.NullTypeKind {
-			return nil, c.errorf(list, "field %q is %s and cannot be compared with a list of %s", f.Name, article(f.Kind), params[0])
+			return nil, c.valueErrorf(list, "field %q is %s and cannot be compared with %s", f.Name, article(f.Kind), describeType(lt))
 		}
 	case types.DynKind, types.AnyKind, types.TypeParamKind:
 	default:
-		return nil, c.errorf(list, "in needs a list of values, not %s", describeType(lt))
+		return nil, c.valueErrorf(list, "in needs a list of values, not %s", describeType(lt))
 	}
 	if list.Kind() == celast.ListKind {
 		// A list literal of mixed types is list(dyn) to the checker: check each element.
 		for _, el := range list.AsList().Elements() {
 			t := c.ast.GetType(el.ID())
 			if t.Kind() != types.NullTypeKind && !compatible(f.Kind, t) {
-				return nil, c.errorf(el, "field %q is %s and cannot be compared with %s", f.Name, article(f.Kind), describeType(t))
+				return nil, c.valueErrorf(el, "field %q is %s and cannot be compared with %s", f.Name, article(f.Kind), describeType(t))
 			}
 			if el.Kind() == celast.LiteralKind && t.Kind() != types.NullTypeKind {
-				if _, err := compareValue(f, Eq, el.AsLiteral(), operand{text: c.text(el), pos: c.pos(el)}); err != nil {
+				if _, err := compareValue(f, Eq, el.AsLiteral(), operand{text: c.text(el), pos: c.start(el)}); err != nil {
 					return nil, err
 				}
 			}
@@ -392,7 +392,7 @@ func (c *compiler) match(e celast.Expr) (node, error) {
 		return nil, c.unsupported(arg)
 	}
 	if t := c.ast.GetType(arg.ID()); !compatible(KindString, t) {
-		return nil, c.errorf(arg, "%s() needs a string, not %s", fn, describeType(t))
+		return nil, c.valueErrorf(arg, "%s() needs a string, not %s", fn, describeType(t))
 	}
 	opd, err := c.operand(arg)
 	if err != nil {
@@ -429,10 +429,8 @@ func (c *compiler) fieldRef(e celast.Expr) (Field, bool, error) {
 			return c.lookupField(string(name), key)
 		}
 	case celast.IdentKind:
-		if c.opts.Bare {
-			if f, ok := c.fields[e.AsIdent()]; ok {
-				return f, true, nil
-			}
+		if _, ok := c.fields[e.AsIdent()]; ok && c.opts.Bare {
+			return c.lookupField(e.AsIdent(), e)
 		}
 	}
 	return Field{}, false, nil
@@ -505,7 +503,7 @@ func (c *compiler) unsupported(e celast.Expr) error {
 // the checker's types and references, so it means exactly what it meant in the whole
 // expression, without parsing and checking it again.
 func (c *compiler) operand(e celast.Expr) (operand, error) {
-	opd := operand{text: c.text(e), pos: c.pos(e)}
+	opd := operand{text: c.text(e), pos: c.start(e)}
 	if e.Kind() == celast.LiteralKind {
 		opd.lit = e.AsLiteral()
 		return opd, nil
@@ -528,8 +526,14 @@ func (c *compiler) text(e celast.Expr) string {
 	return s
 }
 
+// errorf reports a problem with the construct e, at its operator or name.
 func (c *compiler) errorf(e celast.Expr, format string, args ...any) *Error {
 	return &Error{Offset: c.pos(e), Message: fmt.Sprintf(format, args...)}
+}
+
+// valueErrorf reports a problem with the value e, at its start.
+func (c *compiler) valueErrorf(e celast.Expr, format string, args ...any) *Error {
+	return &Error{Offset: c.start(e), Message: fmt.Sprintf(format, args...)}
 }
 
 // pos is the offset a message about e points at. The parser records a call or a macro at
@@ -571,6 +575,17 @@ func sourceText(a *cel.Ast) []rune {
 		return nil
 	}
 	return []rune(a.Source().Content())
+}
+
+// start is the offset where the source of e begins: the smallest position in its subtree.
+func (c *compiler) start(e celast.Expr) int {
+	first := c.pos(e)
+	celast.PostOrderVisit(e, celast.NewExprVisitor(func(sub celast.Expr) {
+		if _, ok := c.info.GetOffsetRange(sub.ID()); ok {
+			first = min(first, c.pos(sub))
+		}
+	}))
+	return first
 }
 
 func isIdentRune(r rune) bool {
