@@ -37,14 +37,20 @@ type Options struct {
 	DataDir  string
 	Logger   *slog.Logger     // defaults to a logger that discards
 	Now      func() time.Time // the clock; defaults to time.Now
+	// IdempotencyTTL is how long Idempotency-Keys are remembered; default 24 hours.
+	IdempotencyTTL time.Duration
 }
+
+// sweepInterval is how often expired idempotency keys are deleted.
+const sweepInterval = time.Minute
 
 // App is a running engine: storage opened and migrated, routes derived from the spec.
 type App struct {
 	model   *spec.Model
 	store   *sqlite.DB
 	handler http.Handler
-	tokens  *auth.HS256
+	stop    context.CancelFunc // stops the background work
+	done    chan struct{}      // closed when the background work has stopped
 }
 
 // SpecError is returned by New when the spec does not compile; it lists every diagnostic.
@@ -80,7 +86,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{Model: model, Store: store, Now: opts.Now,
+	eng, err := engine.New(engine.Config{Model: model, Store: store, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
 		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
 	if err != nil {
 		store.Close()
@@ -91,7 +97,13 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		store.Close()
 		return nil, err
 	}
-	return &App{model: model, store: store, handler: api, tokens: tokens}, nil
+	bg, stop := context.WithCancel(context.Background())
+	app := &App{model: model, store: store, handler: api, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(app.done)
+		eng.RunSweeper(bg, sweepInterval)
+	}()
+	return app, nil
 }
 
 // Handler serves the API.
@@ -100,8 +112,12 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Name is the served spec's name.
 func (a *App) Name() string { return a.model.Name }
 
-// Close closes the database. Stop serving requests first.
-func (a *App) Close() error { return a.store.Close() }
+// Close stops the background work and closes the database. Stop serving requests first.
+func (a *App) Close() error {
+	a.stop()
+	<-a.done
+	return a.store.Close()
+}
 
 // derive makes a purpose-specific key, so that one secret never serves two purposes.
 func derive(key []byte, purpose string) []byte {

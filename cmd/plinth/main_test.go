@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // running is a real `plinth serve` on 127.0.0.1:0 with its own data folder.
@@ -19,6 +22,7 @@ type running struct {
 	t       *testing.T
 	url     string
 	dataDir string
+	client  *http.Client
 	stop    func()
 }
 
@@ -34,18 +38,21 @@ func startServer(t *testing.T, specFile, dataDir string) *running {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	stopped := false
+	client := &http.Client{Transport: &http.Transport{}}
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
+		// A connection the client dialled but never used counts as busy for 5 s on shutdown.
+		client.CloseIdleConnections()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	}
 	t.Cleanup(stop)
-	return &running{t: t, url: s.URL(), dataDir: dataDir, stop: stop}
+	return &running{t: t, url: s.URL(), dataDir: dataDir, client: client, stop: stop}
 }
 
 // token mints a token with the real `plinth token` command.
@@ -71,6 +78,15 @@ type response struct {
 
 func (r *running) do(method, path, token string, body any, headers ...string) response {
 	r.t.Helper()
+	res, err := r.try(method, path, token, body, headers...)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return res
+}
+
+// try sends a request; unlike do it is safe to call from other goroutines.
+func (r *running) try(method, path, token string, body any, headers ...string) (response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -82,7 +98,7 @@ func (r *running) do(method, path, token string, body any, headers ...string) re
 	}
 	req, err := http.NewRequest(method, r.url+path, rd)
 	if err != nil {
-		r.t.Fatal(err)
+		return response{}, err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -93,19 +109,22 @@ func (r *running) do(method, path, token string, body any, headers ...string) re
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := r.client.Do(req)
 	if err != nil {
-		r.t.Fatal(err)
+		return response{}, err
 	}
 	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return response{}, err
+	}
 	out := response{status: res.StatusCode, header: res.Header, raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.body); err != nil {
-			r.t.Fatalf("%s %s: body is not a JSON object: %s", method, path, raw)
+			return out, fmt.Errorf("%s %s: body is not a JSON object: %s", method, path, raw)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func (res response) expect(t *testing.T, status int) response {
@@ -139,6 +158,9 @@ func (res response) fieldErrors() map[string]string {
 
 const shopSpec = "../../examples/shop/plinth.yaml"
 
+// newKey returns a fresh Idempotency-Key, as a client would make one per operation.
+func newKey() string { return uuid.NewString() }
+
 // TestShopWalkthrough walks the README's curl examples against the real server.
 func TestShopWalkthrough(t *testing.T) {
 	srv := startServer(t, shopSpec, t.TempDir())
@@ -169,7 +191,7 @@ func TestShopWalkthrough(t *testing.T) {
 	}
 
 	// Alice orders two mugs; the price comes from the product, not from her.
-	order := srv.do("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 2}}}).expect(t, 201)
+	order := srv.do("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 2}}}, "Idempotency-Key", newKey()).expect(t, 201)
 	items := order.body["items"].([]any)
 	item := items[0].(map[string]any)
 	if item["unit_price_cents"] != 1200.0 || item["name"] != "Mug" || order.body["total_cents"] != 2400.0 {
@@ -198,7 +220,7 @@ func TestShopWalkthrough(t *testing.T) {
 		"items":       []any{map[string]any{"product_id": "nope", "quantity": 0, "unit_price_cents": 1}},
 		"total_cents": 1,
 		"colour":      "red",
-	}).expect(t, 422)
+	}, "Idempotency-Key", newKey()).expect(t, 422)
 	want := map[string]string{"items[0].quantity": "min", "items[0].unit_price_cents": "read_only", "total_cents": "read_only", "colour": "unknown"}
 	got := bad.fieldErrors()
 	for f, code := range want {
@@ -211,29 +233,29 @@ func TestShopWalkthrough(t *testing.T) {
 	}
 
 	// An order for a product that does not exist names the item.
-	missing := srv.do("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": "0190aaaa-0000-7000-8000-000000000000", "quantity": 1}}}).expect(t, 422)
+	missing := srv.do("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": "0190aaaa-0000-7000-8000-000000000000", "quantity": 1}}}, "Idempotency-Key", newKey()).expect(t, 422)
 	if missing.fieldErrors()["items[0].product_id"] != "not_found" {
 		t.Errorf("missing product: %s", missing.raw)
 	}
 
 	// Alice may not place an order in Bob's name.
-	srv.do("POST", "/v1/orders", alice, map[string]any{"customer_id": "bob", "items": []any{map[string]any{"product_id": pid, "quantity": 1}}}).expect(t, 403)
+	srv.do("POST", "/v1/orders", alice, map[string]any{"customer_id": "bob", "items": []any{map[string]any{"product_id": pid, "quantity": 1}}}, "Idempotency-Key", newKey()).expect(t, 403)
 
 	// Status transitions: shipped is not reachable from pending.
-	tr := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "shipped"}).expect(t, 409)
+	tr := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "shipped"}, "Idempotency-Key", newKey()).expect(t, 409)
 	if allowed, _ := tr.body["allowed"].([]any); len(allowed) != 2 {
 		t.Errorf("allowed next states: %s", tr.raw)
 	}
-	paid := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "paid"}).expect(t, 200)
+	paid := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "paid"}, "Idempotency-Key", newKey()).expect(t, 200)
 	if paid.body["version"] != 2.0 || paid.body["status"] != "paid" {
 		t.Errorf("after paying: %s", paid.raw)
 	}
 	// Customers may not update orders; orders are never deleted.
-	srv.do("PATCH", "/v1/orders/"+oid, alice, map[string]any{"note": "hi"}).expect(t, 403)
+	srv.do("PATCH", "/v1/orders/"+oid, alice, map[string]any{"note": "hi"}, "Idempotency-Key", newKey()).expect(t, 403)
 	srv.do("DELETE", "/v1/orders/"+oid, admin, nil).expect(t, 403)
 
 	// Immutable fields stay.
-	imm := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"customer_id": "mallory"}).expect(t, 422)
+	imm := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"customer_id": "mallory"}, "Idempotency-Key", newKey()).expect(t, 422)
 	if imm.fieldErrors()["customer_id"] != "immutable" {
 		t.Errorf("immutable: %s", imm.raw)
 	}
@@ -425,7 +447,8 @@ func TestNoOversell(t *testing.T) {
 			req, _ := http.NewRequest("POST", srv.url+"/v1/orders", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+tok)
-			res, err := http.DefaultClient.Do(req)
+			req.Header.Set("Idempotency-Key", newKey())
+			res, err := srv.client.Do(req)
 			if err != nil {
 				results <- result{status: -1}
 				return
@@ -460,16 +483,16 @@ func TestNoOversell(t *testing.T) {
 		t.Fatalf("stock %v after selling out", s)
 	}
 	// The out-of-stock problem names the product.
-	last := srv.do("POST", "/v1/orders", tokens[0], map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 1}}}).expect(t, 409)
+	last := srv.do("POST", "/v1/orders", tokens[0], map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 1}}}, "Idempotency-Key", newKey()).expect(t, 409)
 	if last.body["resource"] != "products" || last.body["id"] != pid {
 		t.Errorf("out-of-stock problem: %s", last.raw)
 	}
 	// Cancelling gives the stock back, once.
-	srv.do("PATCH", "/v1/orders/"+ok[0], admin, map[string]any{"status": "cancelled"}).expect(t, 200)
+	srv.do("PATCH", "/v1/orders/"+ok[0], admin, map[string]any{"status": "cancelled"}, "Idempotency-Key", newKey()).expect(t, 200)
 	if s := stock(); s != 1 {
 		t.Errorf("stock %v after a cancellation, want 1", s)
 	}
-	srv.do("PATCH", "/v1/orders/"+ok[0], admin, map[string]any{"note": "still cancelled"}).expect(t, 200)
+	srv.do("PATCH", "/v1/orders/"+ok[0], admin, map[string]any{"note": "still cancelled"}, "Idempotency-Key", newKey()).expect(t, 200)
 	if s := stock(); s != 1 {
 		t.Errorf("stock %v after editing a cancelled order, want 1", s)
 	}

@@ -25,6 +25,8 @@ type Config struct {
 	Store  Store
 	Now    func() time.Time // defaults to time.Now
 	Logger *slog.Logger     // defaults to a logger that discards
+	// IdempotencyTTL is how long idempotency keys are remembered; default 24 hours.
+	IdempotencyTTL time.Duration
 	// CursorKey signs list cursors so that clients cannot forge them. A random key is used
 	// when empty, which makes cursors valid only for the life of the process.
 	CursorKey []byte
@@ -39,6 +41,8 @@ type Engine struct {
 	log       *slog.Logger
 	cursorKey []byte
 	filters   filterCache
+	idemTTL   time.Duration
+	inflight  inflight
 }
 
 // New returns an engine for cfg.
@@ -64,6 +68,7 @@ func New(cfg Config) (*Engine, error) {
 		log:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		cursorKey: key,
 		filters:   filterCache{plans: map[filterKey]*query.Plan{}},
+		idemTTL:   cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL),
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
@@ -22,6 +23,10 @@ type Store interface {
 	GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]Record, error)
 	// List runs a selection.
 	List(ctx context.Context, r *spec.Resource, q query.Select) ([]Record, error)
+	// GetIdempotency reads a stored outcome; NotFound when there is none.
+	GetIdempotency(ctx context.Context, scope, method, path, key string) (*IdempotencyRecord, error)
+	// SweepIdempotency deletes up to limit outcomes that expired before now, and says how many.
+	SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error)
 	// Write runs fn in one write transaction and commits when fn returns nil. A driver may
 	// run fn again after a transient failure, so fn must have no effect outside tx.
 	Write(ctx context.Context, fn func(tx Tx) error) error
@@ -34,4 +39,6 @@ type Tx interface {
 	// Update replaces the stored record whose version is prevVersion; Conflict if it changed.
 	Update(ctx context.Context, r *spec.Resource, rec Record, prevVersion int64) error
 	Delete(ctx context.Context, r *spec.Resource, id string) error
+	// PutIdempotency stores an outcome; ErrKeyTaken when the key is stored already.
+	PutIdempotency(ctx context.Context, rec IdempotencyRecord) error
 }

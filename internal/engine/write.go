@@ -99,8 +99,19 @@ func (e *BatchError) Unwrap() error { return e.Err }
 // record each operation left (nil for a delete). Every rule applies to each operation exactly
 // as it would alone. A failing operation is reported as *BatchError with its index.
 func (e *Engine) Apply(ctx context.Context, ops []Op) ([]Record, error) {
+	return e.apply(ctx, ops, false, nil)
+}
+
+// apply is Apply with the idempotency hooks: keyed says a key protects the request, and
+// finish runs last inside the transaction, to store the response with the write.
+func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(Tx, []Record) error) ([]Record, error) {
 	if len(ops) == 0 || len(ops) > MaxBatch {
 		return nil, fault.New(fault.Invalid, "a batch has 1 to %d operations", MaxBatch)
+	}
+	if !keyed {
+		if err := needsKey(ops, e.model); err != nil {
+			return nil, err
+		}
 	}
 	prepared := make([]*prepared, len(ops))
 	for i, op := range ops {
@@ -119,6 +130,9 @@ func (e *Engine) Apply(ctx context.Context, ops []Op) ([]Record, error) {
 				return &BatchError{Index: i, Err: err}
 			}
 			out[i] = rec
+		}
+		if finish != nil {
+			return finish(tx, out)
 		}
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 )
 
@@ -26,7 +27,8 @@ var statusOf = map[fault.Code]int{
 
 // statusOfType overrides the code's status for some problem types.
 var statusOfType = map[string]int{
-	"validation": http.StatusUnprocessableEntity,
+	"validation":             http.StatusUnprocessableEntity,
+	"idempotency-key-reused": http.StatusUnprocessableEntity,
 }
 
 // problem is an RFC 9457 problem document.
@@ -61,9 +63,14 @@ func (p problem) document() map[string]any {
 	return doc
 }
 
-// writeError answers with the problem document for err. Anything that is not a classified
-// fault is logged with its cause and answered with a generic 500: no internal text leaks.
+// writeError answers with the problem document for err.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeResponse(w, s.errorResponse(r, err))
+}
+
+// errorResponse renders the problem document for err. Anything that is not a classified
+// fault is logged with its cause and answered with a generic 500: no internal text leaks.
+func (s *Server) errorResponse(r *http.Request, err error) engine.Response {
 	f := fault.As(err)
 	if f == nil || f.Code == fault.Internal {
 		s.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", requestID(r.Context()))
@@ -79,13 +86,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if typ == "" {
 		typ = string(f.Code)
 	}
-	switch f.Code {
-	case fault.Unauthorized:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="plinth"`)
-	case fault.Unavailable:
-		w.Header().Set("Retry-After", "1")
-	}
-	s.writeProblem(w, r, problem{
+	resp := s.problemResponse(r, problem{
 		Type:   problemTypeBase + typ,
 		Title:  http.StatusText(status),
 		Status: status,
@@ -93,16 +94,34 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Errors: f.Fields,
 		Extra:  f.Extra,
 	})
+	switch {
+	case f.Code == fault.Unauthorized:
+		resp.Header["WWW-Authenticate"] = `Bearer realm="plinth"`
+	case f.Code == fault.Unavailable || typ == "idempotency-key-in-flight":
+		resp.Header["Retry-After"] = "1"
+	}
+	return resp
 }
 
 // writeProblem sends p, filling in the instance and request id.
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
+	writeResponse(w, s.problemResponse(r, p))
+}
+
+func (s *Server) problemResponse(r *http.Request, p problem) engine.Response {
 	p.Instance = r.URL.Path
 	p.RequestID = requestID(r.Context())
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(p.Status)
-	w.Write(marshal(p.document()))
+	return engine.Response{Status: p.Status, Body: marshal(p.document()),
+		Header: map[string]string{"Content-Type": "application/problem+json", "Cache-Control": "no-store"}}
+}
+
+// writeResponse sends a rendered response.
+func writeResponse(w http.ResponseWriter, resp engine.Response) {
+	for k, v := range resp.Header {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(resp.Status)
+	w.Write(resp.Body)
 }
 
 // simpleProblem answers with a problem of the transport's own making (bad JSON, wrong method).

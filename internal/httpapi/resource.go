@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"mime"
@@ -135,40 +137,28 @@ func (h resourceHandler) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rec, err := h.s.engine.Create(r.Context(), h.r.Name, body)
-	if err != nil {
-		h.s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Location", h.s.prefix+"/"+h.r.Name+"/"+rec["id"].(string))
-	w.Header().Set("ETag", etagOf(rec))
-	writeJSON(w, http.StatusCreated, appendRecord(nil, h.r, rec))
+	h.s.write(w, r, []engine.Op{{Kind: engine.OpCreate, Resource: h.r.Name, Body: body}}, body, h.s.recordRenderer(r))
 }
 
 func (h resourceHandler) patch(w http.ResponseWriter, r *http.Request) {
-	h.update(w, r, engine.MergePatch)
+	h.update(w, r, engine.OpUpdate)
 }
 
 func (h resourceHandler) put(w http.ResponseWriter, r *http.Request) {
-	h.update(w, r, engine.Replace)
+	h.update(w, r, engine.OpReplace)
 }
 
-func (h resourceHandler) update(w http.ResponseWriter, r *http.Request, mode engine.UpdateMode) {
+func (h resourceHandler) update(w http.ResponseWriter, r *http.Request, kind engine.OpKind) {
 	pre, ok := h.precondition(w, r)
 	if !ok {
 		return
 	}
-	body, ok := h.body(w, r, mode == engine.MergePatch)
+	body, ok := h.body(w, r, kind == engine.OpUpdate)
 	if !ok {
 		return
 	}
-	rec, err := h.s.engine.Update(r.Context(), h.r.Name, r.PathValue("id"), body, mode, pre)
-	if err != nil {
-		h.s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("ETag", etagOf(rec))
-	writeJSON(w, http.StatusOK, appendRecord(nil, h.r, rec))
+	op := engine.Op{Kind: kind, Resource: h.r.Name, ID: r.PathValue("id"), Body: body, Pre: pre}
+	h.s.write(w, r, []engine.Op{op}, body, h.s.recordRenderer(r))
 }
 
 func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
@@ -176,11 +166,58 @@ func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.s.engine.Delete(r.Context(), h.r.Name, r.PathValue("id"), pre); err != nil {
-		h.s.writeError(w, r, err)
+	op := engine.Op{Kind: engine.OpDelete, Resource: h.r.Name, ID: r.PathValue("id"), Pre: pre}
+	h.s.write(w, r, []engine.Op{op}, nil, h.s.recordRenderer(r))
+}
+
+// recordRenderer renders a single write: the record with its ETag (and Location, for a
+// create), 204 for a delete, or the problem document.
+func (s *Server) recordRenderer(r *http.Request) engine.Renderer {
+	return func(recs []engine.Record, err error) engine.Response {
+		if err != nil {
+			return s.errorResponse(r, err)
+		}
+		rec := recs[0]
+		if rec == nil {
+			return engine.Response{Status: http.StatusNoContent, Header: map[string]string{}}
+		}
+		res, _ := s.engine.Model().Resource(strings.Split(strings.TrimPrefix(r.URL.Path, s.prefix+"/"), "/")[0])
+		resp := engine.Response{Status: http.StatusOK, Body: appendRecord(nil, res, rec),
+			Header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
+		if r.Method == http.MethodPost {
+			resp.Status = http.StatusCreated
+			resp.Header["Location"] = s.prefix + "/" + res.Name + "/" + rec["id"].(string)
+		}
+		return resp
+	}
+}
+
+// write applies ops, under the request's Idempotency-Key when it has one.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, body map[string]any, render engine.Renderer) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		recs, err := s.engine.Apply(r.Context(), ops)
+		if len(ops) == 1 {
+			var be *engine.BatchError
+			if errors.As(err, &be) {
+				err = be.Err
+			}
+		}
+		writeResponse(w, render(recs, err))
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	sum := sha256.Sum256(appendValue(nil, body))
+	resp, replayed, err := s.engine.ApplyIdempotent(r.Context(), ops, engine.IdempotencyKey{
+		Key: key, Method: r.Method, Path: r.URL.Path, Fingerprint: hex.EncodeToString(sum[:]),
+	}, render)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeResponse(w, resp)
 }
 
 // body reads a JSON object body: the right media type, within the size limit, well formed.

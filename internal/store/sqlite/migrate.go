@@ -45,6 +45,11 @@ func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logge
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
+	for _, ddl := range []string{idempotencyTable, idempotencyIndex} {
+		if _, err := tx.ExecContext(ctx, ddl); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
 	var problems []string
 	for _, r := range model.Resources {
 		p, err := migrateResource(ctx, tx, r, log)

@@ -160,8 +160,11 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]en
 func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
 	t := db.table(r)
 	where, args, err := renderWhere(q.Where, t.fields, quote)
-	if err != nil {
+	if errors.Is(err, errWhereTooLarge) {
 		return nil, fault.Wrap(fault.Invalid, err, "the filter is too large")
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, err, "the filter cannot be run")
 	}
 	var b strings.Builder
 	b.WriteString(t.selectSQL)

@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// Idempotency follows the IETF httpapi Idempotency-Key draft with Stripe's semantics: a key
+// names one attempt of one request by one caller; a replay returns the first response byte for
+// byte and does nothing else; the stored response is written in the same transaction as the
+// write it protects, so a crash can never leave one without the other.
+
+// DefaultIdempotencyTTL is how long a key is remembered unless configured otherwise.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
+// maxKeyLength bounds Idempotency-Key values.
+const maxKeyLength = 255
+
+// Response is what a transport answered to a write, kept so that a replay can repeat it.
+type Response struct {
+	Status int
+	Header map[string]string
+	Body   []byte
+}
+
+// IdempotencyKey identifies one attempt of a request: the client's key, the request's method
+// and path (the key is scoped to them and to the caller), and a fingerprint of its body.
+type IdempotencyKey struct {
+	Key         string
+	Method      string
+	Path        string
+	Fingerprint string
+}
+
+// IdempotencyRecord is a stored outcome.
+type IdempotencyRecord struct {
+	Scope       string
+	Method      string
+	Path        string
+	Key         string
+	Fingerprint string
+	Response    Response
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Renderer turns the outcome of a write (its records, or the error that stopped it) into the
+// response the client receives.
+type Renderer func(records []Record, err error) Response
+
+// ApplyIdempotent runs ops like Apply under an Idempotency-Key. The first request with a key
+// executes and its response is stored with the write; a later request with the same key and
+// body gets that response again (replayed is true) and writes nothing. Errors:
+// Invalid (idempotency-key-invalid) for a malformed key, Invalid with status 422
+// (idempotency-key-reused) for the same key with another body, Conflict
+// (idempotency-key-in-flight) while the first request still runs. Outcomes that are the
+// client's fault (4xx) are stored and replayed too; failures on our side (5xx) are not, so the
+// client may retry them.
+func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) (Response, bool, error) {
+	if err := checkKey(key.Key); err != nil {
+		return Response{}, false, err
+	}
+	scope := scopeOf(ctx)
+	slot := strings.Join([]string{scope, key.Method, key.Path, key.Key}, "\x00")
+	if !e.inflight.acquire(slot) {
+		return Response{}, false, &fault.Error{Code: fault.Conflict, Type: "idempotency-key-in-flight",
+			Message: "a request with this Idempotency-Key is still being processed; retry shortly"}
+	}
+	defer e.inflight.release(slot)
+
+	if resp, ok, err := e.replay(ctx, scope, key); ok || err != nil {
+		return resp, ok, err
+	}
+	now := e.clock()
+	stored := IdempotencyRecord{Scope: scope, Method: key.Method, Path: key.Path, Key: key.Key,
+		Fingerprint: key.Fingerprint, CreatedAt: now, ExpiresAt: now.Add(e.idemTTL)}
+	var resp Response
+	_, err := e.apply(ctx, ops, true, func(tx Tx, recs []Record) error {
+		resp = render(recs, nil)
+		stored.Response = resp
+		return tx.PutIdempotency(ctx, stored)
+	})
+	if err == nil {
+		return resp, false, nil
+	}
+	if errors.Is(err, errKeyTaken) {
+		// Another process finished the same request first: theirs is the one response.
+		return e.replayAfterRace(ctx, scope, key)
+	}
+	if !clientFault(err) {
+		return Response{}, false, err
+	}
+	stored.Response = render(nil, unwrapBatch(err, len(ops)))
+	err = e.store.Write(ctx, func(tx Tx) error { return tx.PutIdempotency(ctx, stored) })
+	if errors.Is(err, errKeyTaken) {
+		return e.replayAfterRace(ctx, scope, key)
+	}
+	if err != nil {
+		e.log.WarnContext(ctx, "could not store an idempotent failure", "err", err)
+	}
+	return stored.Response, false, nil
+}
+
+// errKeyTaken is what a driver's PutIdempotency returns, wrapped in a Conflict, when the key is
+// stored already.
+var errKeyTaken = errors.New("idempotency key taken")
+
+// ErrKeyTaken returns the error drivers use for a key stored already.
+func ErrKeyTaken(cause error) error {
+	return &fault.Error{Code: fault.Conflict, Message: "the idempotency key is taken", Err: errors.Join(errKeyTaken, cause)}
+}
+
+func (e *Engine) replay(ctx context.Context, scope string, key IdempotencyKey) (Response, bool, error) {
+	rec, err := e.store.GetIdempotency(ctx, scope, key.Method, key.Path, key.Key)
+	if fault.CodeOf(err) == fault.NotFound {
+		return Response{}, false, nil
+	}
+	if err != nil {
+		return Response{}, false, err
+	}
+	if !rec.ExpiresAt.After(e.clock()) {
+		return Response{}, false, nil
+	}
+	if rec.Fingerprint != key.Fingerprint {
+		return Response{}, false, &fault.Error{Code: fault.Invalid, Type: "idempotency-key-reused",
+			Message: "this Idempotency-Key was used with a different request body; use a new key for a new request"}
+	}
+	return rec.Response, true, nil
+}
+
+func (e *Engine) replayAfterRace(ctx context.Context, scope string, key IdempotencyKey) (Response, bool, error) {
+	resp, ok, err := e.replay(ctx, scope, key)
+	if err == nil && !ok {
+		err = fault.New(fault.Conflict, "the request raced with another using the same Idempotency-Key; retry")
+	}
+	return resp, ok, err
+}
+
+// clientFault reports whether err is the client's doing, so its response may be stored.
+func clientFault(err error) bool {
+	switch fault.CodeOf(err) {
+	case fault.Invalid, fault.Unauthorized, fault.Forbidden, fault.NotFound, fault.Conflict, fault.PreconditionFailed:
+		return true
+	}
+	return false
+}
+
+// unwrapBatch gives a single operation's error as it would be without a batch around it.
+func unwrapBatch(err error, n int) error {
+	var be *BatchError
+	if n == 1 && errors.As(err, &be) {
+		return be.Err
+	}
+	return err
+}
+
+func checkKey(k string) error {
+	bad := k == "" || len(k) > maxKeyLength
+	for _, r := range k {
+		if unicode.IsControl(r) {
+			bad = true
+		}
+	}
+	if bad {
+		return &fault.Error{Code: fault.Invalid, Type: "idempotency-key-invalid",
+			Message: "Idempotency-Key must be 1 to 255 characters without control characters; a UUID is a good choice"}
+	}
+	return nil
+}
+
+// scopeOf is whose keys a request's key is among: the caller's.
+func scopeOf(ctx context.Context) string {
+	p := PrincipalFrom(ctx)
+	if p.Anonymous() {
+		return "anonymous"
+	}
+	return "sub:" + p.Subject
+}
+
+// needsKey enforces `idempotency: required`: creates and merge patches must carry a key.
+func needsKey(ops []Op, model *spec.Model) error {
+	for _, op := range ops {
+		r, ok := model.Resource(op.Resource)
+		if ok && r.Idempotency == spec.IdempotencyRequired && (op.Kind == OpCreate || op.Kind == OpUpdate) {
+			return &fault.Error{Code: fault.Invalid, Type: "idempotency-key-missing",
+				Message: "writes to " + r.Name + " must carry an Idempotency-Key header, such as a fresh UUID per operation"}
+		}
+	}
+	return nil
+}
+
+// inflight holds the keys whose first request is running in this process.
+type inflight struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+func (f *inflight) acquire(k string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.keys == nil {
+		f.keys = map[string]struct{}{}
+	}
+	if _, busy := f.keys[k]; busy {
+		return false
+	}
+	f.keys[k] = struct{}{}
+	return true
+}
+
+func (f *inflight) release(k string) {
+	f.mu.Lock()
+	delete(f.keys, k)
+	f.mu.Unlock()
+}
+
+// sweepBatch is how many expired keys one sweep statement deletes, so that the writer is
+// never held for long.
+const sweepBatch = 500
+
+// SweepIdempotency deletes expired keys in small batches until none is left or ctx ends.
+func (e *Engine) SweepIdempotency(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := e.store.SweepIdempotency(ctx, e.clock(), sweepBatch)
+		total += n
+		if err != nil || n < sweepBatch {
+			return total, err
+		}
+	}
+}
+
+// RunSweeper sweeps expired idempotency keys every interval until ctx ends.
+func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := e.SweepIdempotency(ctx)
+			if err != nil && ctx.Err() == nil {
+				e.log.WarnContext(ctx, "idempotency sweep failed", "err", err)
+			} else if n > 0 {
+				e.log.LogAttrs(ctx, slog.LevelDebug, "swept idempotency keys", slog.Int("count", n))
+			}
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+)
+
+// idempotencyTable keeps stored outcomes. Its name starts with an underscore, which resource
+// names cannot, so it never collides with a resource.
+const idempotencyTable = `CREATE TABLE IF NOT EXISTS "_plinth_idempotency" (
+  "scope" TEXT NOT NULL,
+  "method" TEXT NOT NULL,
+  "path" TEXT NOT NULL,
+  "key" TEXT NOT NULL,
+  "fingerprint" TEXT NOT NULL,
+  "status" INTEGER NOT NULL,
+  "header" TEXT NOT NULL,
+  "body" BLOB NOT NULL,
+  "created_at" TEXT NOT NULL,
+  "expires_at" TEXT NOT NULL,
+  PRIMARY KEY ("scope", "method", "path", "key")
+) STRICT`
+
+const idempotencyIndex = `CREATE INDEX IF NOT EXISTS "_plinth_idempotency_expires" ON "_plinth_idempotency" ("expires_at")`
+
+// GetIdempotency implements engine.Store.
+func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key string) (*engine.IdempotencyRecord, error) {
+	row := db.read.QueryRowContext(ctx, `SELECT "fingerprint", "status", "header", "body", "created_at", "expires_at"
+		FROM "_plinth_idempotency" WHERE "scope" = ? AND "method" = ? AND "path" = ? AND "key" = ?`, scope, method, path, key)
+	rec := &engine.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key}
+	var header, created, expires string
+	err := row.Scan(&rec.Fingerprint, &rec.Response.Status, &header, &rec.Response.Body, &created, &expires)
+	if err != nil {
+		return nil, db.classify(err, nil)
+	}
+	if err := json.Unmarshal([]byte(header), &rec.Response.Header); err != nil {
+		return nil, fmt.Errorf("idempotency header: %w", err)
+	}
+	if rec.CreatedAt, err = time.Parse(TimeLayout, created); err != nil {
+		return nil, err
+	}
+	if rec.ExpiresAt, err = time.Parse(TimeLayout, expires); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// SweepIdempotency implements engine.Store.
+func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error) {
+	var n int64
+	err := db.Write(ctx, func(t engine.Tx) error {
+		res, err := t.(*tx).tx.ExecContext(ctx, `DELETE FROM "_plinth_idempotency" WHERE rowid IN (
+			SELECT rowid FROM "_plinth_idempotency" WHERE "expires_at" <= ? LIMIT ?)`, now.UTC().Format(TimeLayout), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// PutIdempotency implements engine.Tx.
+func (x *tx) PutIdempotency(ctx context.Context, rec engine.IdempotencyRecord) error {
+	header, err := json.Marshal(rec.Response.Header)
+	if err != nil {
+		return err
+	}
+	body := rec.Response.Body
+	if body == nil {
+		body = []byte{}
+	}
+	_, err = x.tx.ExecContext(ctx, `INSERT INTO "_plinth_idempotency"
+		("scope", "method", "path", "key", "fingerprint", "status", "header", "body", "created_at", "expires_at")
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rec.Scope, rec.Method, rec.Path, rec.Key, rec.Fingerprint, rec.Response.Status, string(header), body,
+		rec.CreatedAt.UTC().Format(TimeLayout), rec.ExpiresAt.UTC().Format(TimeLayout))
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
+		return engine.ErrKeyTaken(err)
+	}
+	return x.db.classify(err, nil)
+}
