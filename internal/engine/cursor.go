@@ -19,8 +19,10 @@ import (
 
 var errBadCursor = errors.New("bad cursor")
 
-func (e *Engine) cursorMAC(order []query.Sort, filter string, payload []byte) []byte {
+func (e *Engine) cursorMAC(resource string, order []query.Sort, filter string, payload []byte) []byte {
 	m := hmac.New(sha256.New, e.cursorKey)
+	m.Write([]byte(resource))
+	m.Write([]byte{0})
 	for _, s := range order {
 		m.Write([]byte(s.Field))
 		if s.Desc {
@@ -35,7 +37,7 @@ func (e *Engine) cursorMAC(order []query.Sort, filter string, payload []byte) []
 	return m.Sum(nil)[:16]
 }
 
-func (e *Engine) encodeCursor(order []query.Sort, filter string, last Record) string {
+func (e *Engine) encodeCursor(r *spec.Resource, order []query.Sort, filter string, last Record) string {
 	vals := make([]any, len(order))
 	for i, s := range order {
 		v := last[s.Field]
@@ -46,7 +48,7 @@ func (e *Engine) encodeCursor(order []query.Sort, filter string, last Record) st
 	}
 	payload, _ := json.Marshal(vals)
 	enc := base64.RawURLEncoding
-	return enc.EncodeToString(payload) + "." + enc.EncodeToString(e.cursorMAC(order, filter, payload))
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(e.cursorMAC(r.Name, order, filter, payload))
 }
 
 // decodeCursor checks a cursor and turns it into the keyset condition "after this row".
@@ -58,7 +60,7 @@ func (e *Engine) decodeCursor(r *spec.Resource, order []query.Sort, filter, curs
 	}
 	payload, err1 := enc.DecodeString(p)
 	mac, err2 := enc.DecodeString(m)
-	if err1 != nil || err2 != nil || !hmac.Equal(mac, e.cursorMAC(order, filter, payload)) {
+	if err1 != nil || err2 != nil || !hmac.Equal(mac, e.cursorMAC(r.Name, order, filter, payload)) {
 		return nil, errBadCursor
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))

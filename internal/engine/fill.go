@@ -15,7 +15,7 @@ import (
 type write struct {
 	e      *Engine
 	ctx    context.Context
-	tx     Tx
+	get    func(ctx context.Context, r *spec.Resource, id string) (Record, error) // reads inside the transaction
 	now    time.Time
 	record Record
 	auth   map[string]any
@@ -25,7 +25,7 @@ type write struct {
 }
 
 func (e *Engine) newWrite(ctx context.Context, tx Tx, now time.Time, rec Record) *write {
-	return &write{e: e, ctx: ctx, tx: tx, now: now, record: rec,
+	return &write{e: e, ctx: ctx, get: tx.Get, now: now, record: rec,
 		auth: PrincipalFrom(ctx).authValue(), seen: map[string]Record{}}
 }
 
@@ -42,7 +42,7 @@ func (w *write) lookup(resource, id string) (Record, error) {
 	if !ok {
 		return nil, fault.New(fault.NotFound, "no such resource")
 	}
-	rec, err := w.tx.Get(w.ctx, r, id)
+	rec, err := w.get(w.ctx, r, id)
 	if fault.CodeOf(err) == fault.NotFound {
 		w.seen[key] = nil
 		return nil, err
@@ -104,28 +104,57 @@ func (w *write) complete(r *spec.Resource) error {
 		return err
 	}
 	w.compute(r.Fields, w.record, "")
-	w.v.checkRequired(r.Fields, w.record, "")
+	w.v.checkRequired(r.Fields, w.record, "", false)
 	return w.v.err()
+}
+
+// precheck adds to v what a write would find once its body is well typed: missing required
+// fields and references to missing records, read outside any transaction. It runs only when
+// the body already has errors, so that the client learns of every mistake in one round trip
+// without the request ever taking the write lock.
+func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input Record, creating bool, v *validator) {
+	w := &write{e: e, ctx: ctx, get: e.store.Get, now: e.clock(), record: input,
+		auth: PrincipalFrom(ctx).authValue(), seen: map[string]Record{}}
+	w.checkRefs(r.Fields, input, "")
+	w.v.checkRequired(r.Fields, input, "", creating)
+	// A value with a type error was dropped to null; it is reported once, as a type error.
+	reported := make(map[string]bool, len(v.errs))
+	for _, fe := range v.errs {
+		reported[fe.Field] = true
+	}
+	for _, fe := range w.v.errs {
+		if !reported[fe.Field] {
+			v.errs = append(v.errs, fe)
+		}
+	}
 }
 
 // checkRefs reports references to records that do not exist.
 func (w *write) checkRefs(level []*spec.Field, values map[string]any, path string) {
 	for _, f := range level {
 		p := join(path, f.Name)
-		switch val := values[f.Name].(type) {
-		case string:
-			if f.Type == spec.TypeRef {
-				w.checkRef(f, val, p)
+		switch f.Type {
+		case spec.TypeRef:
+			if id, ok := values[f.Name].(string); ok {
+				w.checkRef(f, id, p)
 			}
-		case map[string]any:
-			w.checkRefs(f.Fields, val, p)
-		case []any:
-			for i, item := range val {
+		case spec.TypeObject:
+			if m, ok := values[f.Name].(map[string]any); ok {
+				w.checkRefs(f.Fields, m, p)
+			}
+		case spec.TypeArray:
+			items, _ := values[f.Name].([]any)
+			for i, item := range items {
 				ip := fmt.Sprintf("%s[%d]", p, i)
-				if m, ok := item.(map[string]any); ok && f.Of.Type == spec.TypeObject {
-					w.checkRefs(f.Of.Fields, m, ip)
-				} else if s, ok := item.(string); ok && f.Of.Type == spec.TypeRef {
-					w.checkRef(f.Of, s, ip)
+				switch f.Of.Type {
+				case spec.TypeObject:
+					if m, ok := item.(map[string]any); ok {
+						w.checkRefs(f.Of.Fields, m, ip)
+					}
+				case spec.TypeRef:
+					if id, ok := item.(string); ok {
+						w.checkRef(f.Of, id, ip)
+					}
 				}
 			}
 		}

@@ -98,7 +98,7 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 	page := &Page{Items: rows}
 	if len(rows) > limit {
 		page.Items = rows[:limit]
-		page.NextCursor = e.encodeCursor(order, p.Filter, page.Items[limit-1])
+		page.NextCursor = e.encodeCursor(r, order, p.Filter, page.Items[limit-1])
 	}
 	if err := e.expand(ctx, r, page.Items, expand); err != nil {
 		return nil, err

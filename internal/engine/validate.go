@@ -150,7 +150,12 @@ func (v *validator) value(f *spec.Field, in any, path string) any {
 		}
 		return v.object(f.Fields, m, path)
 	default: // json
-		return normalizeJSON(in)
+		out, ok := normalizeJSON(in)
+		if !ok {
+			v.add(path, "type", "numbers must be finite 64-bit floating-point values")
+			return nil
+		}
+		return out
 	}
 }
 
@@ -245,58 +250,86 @@ func toFloat(in any) (float64, bool) {
 	case int64:
 		return float64(x), true
 	case float64:
-		return x, true
+		return x, !math.IsInf(x, 0) && !math.IsNaN(x)
 	}
 	return 0, false
 }
 
+// toTime accepts RFC 3339 timestamps whose UTC year is 1 to 9999, the range storage can
+// hold, and keeps microseconds, the precision storage keeps.
 func toTime(in any) (time.Time, bool) {
+	var t time.Time
 	switch x := in.(type) {
 	case string:
-		t, err := time.Parse(time.RFC3339Nano, x)
-		if err != nil {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, x); err != nil {
 			return time.Time{}, false
 		}
-		return t.UTC().Truncate(time.Microsecond), true
 	case time.Time:
-		return x.UTC().Truncate(time.Microsecond), true
+		t = x
+	default:
+		return time.Time{}, false
 	}
-	return time.Time{}, false
+	t = t.UTC().Truncate(time.Microsecond)
+	if y := t.Year(); y < 1 || y > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
-// normalizeJSON turns decoded JSON (with json.Number) into the values records hold.
-func normalizeJSON(in any) any {
+// normalizeJSON turns decoded JSON (with json.Number) into the values records hold. It
+// reports false for a number no float64 can hold.
+func normalizeJSON(in any) (any, bool) {
 	switch x := in.(type) {
 	case json.Number:
 		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return n
+			return n, true
 		}
-		f, _ := strconv.ParseFloat(string(x), 64)
-		return f
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return nil, false
+		}
+		return normalizeJSON(f)
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return nil, false
+		}
+		// Whole numbers are integers, as storage gives them back: 1.0 and 1 are one value.
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x), true
+		}
+		return x, true
 	case []any:
 		out := make([]any, len(x))
 		for i := range x {
-			out[i] = normalizeJSON(x[i])
+			var ok bool
+			if out[i], ok = normalizeJSON(x[i]); !ok {
+				return nil, false
+			}
 		}
-		return out
+		return out, true
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, val := range x {
-			out[k] = normalizeJSON(val)
+			var ok bool
+			if out[k], ok = normalizeJSON(val); !ok {
+				return nil, false
+			}
 		}
-		return out
+		return out, true
 	}
-	return in
+	return in, true
 }
 
 // checkRequired reports required fields that are still null once defaults and computed
-// fields are applied, at every nesting level.
-func (v *validator) checkRequired(fields []*spec.Field, rec map[string]any, path string) {
+// fields are applied, at every nesting level. With pending, fields that a default will fill
+// are not reported: defaults have not run yet.
+func (v *validator) checkRequired(fields []*spec.Field, rec map[string]any, path string, pending bool) {
 	for _, f := range fields {
 		val := rec[f.Name]
 		p := join(path, f.Name)
 		if val == nil {
-			if f.Required {
+			if f.Required && !(pending && f.Default != nil) {
 				v.add(p, "required", "is required")
 			}
 			continue
@@ -304,7 +337,7 @@ func (v *validator) checkRequired(fields []*spec.Field, rec map[string]any, path
 		switch f.Type {
 		case spec.TypeObject:
 			if m, ok := val.(map[string]any); ok {
-				v.checkRequired(f.Fields, m, p)
+				v.checkRequired(f.Fields, m, p, pending)
 			}
 		case spec.TypeArray:
 			items, _ := val.([]any)
@@ -313,7 +346,7 @@ func (v *validator) checkRequired(fields []*spec.Field, rec map[string]any, path
 				if item == nil {
 					v.add(ip, "required", "items may not be null")
 				} else if m, ok := item.(map[string]any); ok && f.Of.Type == spec.TypeObject {
-					v.checkRequired(f.Of.Fields, m, ip)
+					v.checkRequired(f.Of.Fields, m, ip, pending)
 				}
 			}
 		}

@@ -174,8 +174,11 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 	if op.Kind != OpDelete {
 		var v validator
 		p.input = v.object(r.Fields, op.Body, "")
-		if err := v.err(); err != nil {
-			return nil, err
+		if len(v.errs) > 0 {
+			if op.Kind == OpCreate || op.Kind == OpReplace {
+				e.precheck(ctx, r, p.input, op.Kind == OpCreate, &v)
+			}
+			return nil, v.err()
 		}
 	}
 	return p, nil
@@ -203,12 +206,12 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if err := w.complete(r); err != nil {
 		return nil, err
 	}
+	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
 	if !p.early {
 		if err := e.permits(ctx, r, spec.OpCreate, rec, nil, false); err != nil {
 			return nil, err
 		}
 	}
-	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
 	if err := tx.Insert(ctx, r, rec); err != nil {
 		return nil, err
 	}
@@ -227,6 +230,13 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if err := checkPrecondition(old, p.op.Pre); err != nil {
 		return nil, err
 	}
+	if rule := r.Access[spec.OpUpdate]; rule == nil || (!rule.Refs["record"] && !rule.Refs["old"]) {
+		// A rule that does not look at the record is checked before the change is, so that
+		// a caller who may not update learns nothing about immutable fields or transitions.
+		if err := e.permits(ctx, r, spec.OpUpdate, nil, nil, false); err != nil {
+			return nil, err
+		}
+	}
 	rec := nextRecord(r, old, cloneRecord(p.input), p.op.Kind == OpReplace)
 	if err := checkChange(r, old, rec); err != nil {
 		return nil, err
@@ -236,14 +246,14 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if err := w.complete(r); err != nil {
 		return nil, err
 	}
+	prev := old["version"].(int64)
+	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = id, old["created_at"], now, prev+1
 	if err := e.permits(ctx, r, spec.OpUpdate, rec, old, false); err != nil {
 		return nil, err
 	}
 	if sameRecord(r, old, rec) {
 		return old, nil
 	}
-	prev := old["version"].(int64)
-	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = id, old["created_at"], now, prev+1
 	if err := tx.Update(ctx, r, rec, prev); err != nil {
 		return nil, err
 	}
@@ -299,21 +309,25 @@ func nextRecord(r *spec.Resource, old, input Record, replace bool) Record {
 	for _, f := range r.Fields {
 		next[f.Name] = cloneValue(old[f.Name])
 	}
-	mergeInto(r.Fields, next, input)
+	mergeInto(r.Fields, next, input, false)
 	return next
 }
 
-// mergeInto applies a merge patch: objects merge member by member, anything else replaces.
-func mergeInto(fields []*spec.Field, dst, patch map[string]any) {
+// mergeInto applies a merge patch: objects merge member by member, anything else replaces,
+// and null removes a member of a nested object (a top-level field becomes null).
+func mergeInto(fields []*spec.Field, dst, patch map[string]any, nested bool) {
 	for name, pv := range patch {
 		f := findField(fields, name)
 		cur, isMap := dst[name].(map[string]any)
 		pm, patchIsMap := pv.(map[string]any)
-		if f != nil && f.Type == spec.TypeObject && isMap && patchIsMap {
-			mergeInto(f.Fields, cur, pm)
-			continue
+		switch {
+		case f != nil && f.Type == spec.TypeObject && isMap && patchIsMap:
+			mergeInto(f.Fields, cur, pm, true)
+		case pv == nil && nested:
+			delete(dst, name)
+		default:
+			dst[name] = pv
 		}
-		dst[name] = pv
 	}
 }
 
@@ -333,18 +347,24 @@ func checkChange(r *spec.Resource, old, next Record) error {
 			continue
 		}
 		from, _ := old[f.Name].(string)
-		to, _ := next[f.Name].(string)
-		if from == "" || to == "" || from == to || contains(f.Transitions[from], to) {
+		to, set := next[f.Name].(string)
+		// A state machine starts wherever it is first set, but once set it only moves along
+		// its transitions: clearing it would let a final state be escaped.
+		if from == "" || from == to || contains(f.Transitions[from], to) {
 			continue
 		}
 		allowedNext := f.Transitions[from]
 		if allowedNext == nil {
 			allowedNext = []string{}
 		}
+		var toDoc any = to
+		if !set {
+			to, toDoc = "null", nil
+		}
 		return &fault.Error{Code: fault.Conflict, Type: "invalid-transition",
 			Message: fmt.Sprintf("%s cannot change from %s to %s", f.Name, from, to),
 			Fields:  []fault.FieldError{{Field: f.Name, Code: "transition", Message: fmt.Sprintf("cannot change from %s to %s", from, to)}},
-			Extra:   map[string]any{"field": f.Name, "from": from, "to": to, "allowed": allowedNext}}
+			Extra:   map[string]any{"field": f.Name, "from": from, "to": toDoc, "allowed": allowedNext}}
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package spec
 
 import (
+	"math"
+	"time"
+
 	"cel.dev/cel-go/cel"
 
 	"github.com/plinth-dev/plinth/internal/query"
@@ -79,4 +82,41 @@ func (f *Field) celNullable() *cel.Type {
 	default:
 		return f.celType()
 	}
+}
+
+// Conform converts a value read back from storage (decoded JSON, for arrays, objects and json)
+// to the Go types records hold for f's type: int64 for integers, float64 for numbers and
+// time.Time for timestamps, at every nesting level. Values it cannot convert stay as they are.
+func (f *Field) Conform(v any) any {
+	switch f.Type {
+	case TypeInteger:
+		if x, ok := v.(float64); ok && x == math.Trunc(x) && math.Abs(x) < 1<<63 {
+			return int64(x)
+		}
+	case TypeNumber:
+		if x, ok := v.(int64); ok {
+			return float64(x)
+		}
+	case TypeTimestamp:
+		if s, ok := v.(string); ok {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				return t.UTC()
+			}
+		}
+	case TypeArray:
+		if items, ok := v.([]any); ok && f.Of != nil {
+			for i := range items {
+				items[i] = f.Of.Conform(items[i])
+			}
+		}
+	case TypeObject:
+		if m, ok := v.(map[string]any); ok {
+			for _, sub := range f.Fields {
+				if val, present := m[sub.Name]; present {
+					m[sub.Name] = sub.Conform(val)
+				}
+			}
+		}
+	}
+	return v
 }

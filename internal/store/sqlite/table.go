@@ -14,8 +14,9 @@ import (
 
 // column is one stored column of a resource's table.
 type column struct {
-	name string
-	kind query.Kind
+	name  string
+	kind  query.Kind
+	field *spec.Field // nil for system columns
 }
 
 // table holds a resource's columns and prepared statements, derived once from the model so
@@ -32,10 +33,10 @@ type table struct {
 func columns(r *spec.Resource) []column {
 	cols := make([]column, 0, len(spec.SystemFields)+len(r.Fields))
 	for _, s := range spec.SystemFields {
-		cols = append(cols, column{s.Name, s.Type.Kind()})
+		cols = append(cols, column{name: s.Name, kind: s.Type.Kind()})
 	}
 	for _, f := range r.Fields {
-		cols = append(cols, column{f.Name, f.Type.Kind()})
+		cols = append(cols, column{name: f.Name, kind: f.Type.Kind(), field: f})
 	}
 	return cols
 }
@@ -139,6 +140,9 @@ func (t *table) scanAll(rows *sql.Rows, err error) ([]engine.Record, error) {
 			v, err := decodeValue(c.kind, raw[i])
 			if err != nil {
 				return nil, fmt.Errorf("%s.%s: %w", t.name, c.name, err)
+			}
+			if c.kind == query.KindJSON {
+				v = c.field.Conform(v)
 			}
 			rec[c.name] = v
 		}
