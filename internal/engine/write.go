@@ -227,7 +227,7 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if !e.canRead(ctx, r, old) {
 		return nil, denial(ctx, true, spec.OpUpdate, r.Name)
 	}
-	if err := checkPrecondition(old, p.op.Pre); err != nil {
+	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return nil, err
 	}
 	if rule := r.Access[spec.OpUpdate]; rule == nil || (!rule.Refs["record"] && !rule.Refs["old"]) {
@@ -269,7 +269,7 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 	if !e.canRead(ctx, r, old) {
 		return denial(ctx, true, spec.OpDelete, r.Name)
 	}
-	if err := checkPrecondition(old, p.op.Pre); err != nil {
+	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return err
 	}
 	if err := e.permits(ctx, r, spec.OpDelete, old, nil, false); err != nil {
@@ -281,8 +281,14 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 	return e.runEffects(ctx, tx, r, spec.OpDelete, old, nil)
 }
 
-func checkPrecondition(old Record, pre Precondition) error {
+// checkPrecondition compares If-Match with the stored version. enforce says whether the
+// resource's `concurrency: required` applies (it does not to effects, which are the server's).
+func checkPrecondition(r *spec.Resource, old Record, pre Precondition, enforce bool) error {
 	if pre.Version == 0 {
+		if enforce && r.ConcurrencyRequired {
+			return &fault.Error{Code: fault.PreconditionNeeded, Type: "precondition-required",
+				Message: "writes to " + r.Name + " must carry If-Match with the ETag of the version they change"}
+		}
 		return nil
 	}
 	if cur := old["version"].(int64); cur != pre.Version {

@@ -19,6 +19,7 @@ const (
 	NotFound           Code = "not_found"           // no such thing, or the caller may not know of it
 	Conflict           Code = "conflict"            // the request clashes with the current state
 	PreconditionFailed Code = "precondition_failed" // If-Match did not match
+	PreconditionNeeded Code = "precondition_needed" // the write needs If-Match
 	Unavailable        Code = "unavailable"         // try again later
 	Internal           Code = "internal"            // a bug or an unexpected failure
 )

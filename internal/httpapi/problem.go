@@ -21,6 +21,7 @@ var statusOf = map[fault.Code]int{
 	fault.NotFound:           http.StatusNotFound,
 	fault.Conflict:           http.StatusConflict,
 	fault.PreconditionFailed: http.StatusPreconditionFailed,
+	fault.PreconditionNeeded: http.StatusPreconditionRequired,
 	fault.Unavailable:        http.StatusServiceUnavailable,
 	fault.Internal:           http.StatusInternalServerError,
 }

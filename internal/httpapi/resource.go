@@ -222,42 +222,64 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, 
 
 // body reads a JSON object body: the right media type, within the size limit, well formed.
 func (h resourceHandler) body(w http.ResponseWriter, r *http.Request, patch bool) (map[string]any, bool) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !(mt == "application/json" || (patch && mt == "application/merge-patch+json")) {
-		accepted := "application/json"
-		if patch {
-			accepted += " or application/merge-patch+json"
-			w.Header().Set("Accept-Patch", "application/json, application/merge-patch+json")
-		}
-		h.s.simpleProblem(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as "+accepted)
+	if !h.s.jsonBody(w, r, patch) {
 		return nil, false
 	}
-	obj, err := decodeObject(http.MaxBytesReader(w, r.Body, h.s.maxBody))
+	return h.s.readBody(w, r)
+}
+
+// jsonBody checks the media type; merge patches may also say application/merge-patch+json.
+func (s *Server) jsonBody(w http.ResponseWriter, r *http.Request, patch bool) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err == nil && (mt == "application/json" || (patch && mt == "application/merge-patch+json")) {
+		return true
+	}
+	accepted := "application/json"
+	if patch {
+		accepted += " or application/merge-patch+json"
+		w.Header().Set("Accept-Patch", "application/json, application/merge-patch+json")
+	}
+	s.simpleProblem(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as "+accepted)
+	return false
+}
+
+// readBody decodes a JSON object within the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (map[string]any, bool) {
+	obj, err := decodeObject(http.MaxBytesReader(w, r.Body, s.maxBody))
 	var tooLarge *http.MaxBytesError
 	var syntax *errSyntax
 	switch {
 	case errors.As(err, &tooLarge):
-		h.s.simpleProblem(w, r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body is larger than %d bytes", h.s.maxBody))
+		s.simpleProblem(w, r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body is larger than %d bytes", s.maxBody))
 		return nil, false
 	case errors.As(err, &syntax):
-		h.s.simpleProblem(w, r, http.StatusBadRequest, "malformed-json", syntax.msg)
+		s.simpleProblem(w, r, http.StatusBadRequest, "malformed-json", syntax.msg)
 		return nil, false
 	case err != nil:
-		h.s.simpleProblem(w, r, http.StatusBadRequest, "malformed-json", "the body could not be read")
+		s.simpleProblem(w, r, http.StatusBadRequest, "malformed-json", "the body could not be read")
 		return nil, false
 	}
 	return obj, true
 }
 
-// precondition reads If-Match. A list of ETags, or a weak one, cannot name one version.
+// precondition reads If-Match.
 func (h resourceHandler) precondition(w http.ResponseWriter, r *http.Request) (engine.Precondition, bool) {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	pre, ok := parseIfMatch(r.Header.Get("If-Match"))
+	if !ok {
+		h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-precondition", `If-Match must be one ETag from this API, like "3"`)
+	}
+	return pre, ok
+}
+
+// parseIfMatch reads an If-Match value: empty or * means no precondition. A list of ETags,
+// or a weak one, cannot name one version.
+func parseIfMatch(v string) (engine.Precondition, bool) {
+	v = strings.TrimSpace(v)
 	if v == "" || v == "*" {
 		return engine.Precondition{}, true
 	}
 	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
-	if err != nil || n < 1 || !strings.HasPrefix(v, `"`) || !strings.HasSuffix(v, `"`) {
-		h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-precondition", `If-Match must be one ETag from this API, like "3"`)
+	if err != nil || n < 1 || len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' {
 		return engine.Precondition{}, false
 	}
 	return engine.Precondition{Version: n}, true

@@ -167,7 +167,7 @@ func (c *compiler) jwt(n *yaml.Node) *JWT {
 	return j
 }
 
-var resourceKeys = []string{"fields", "access", "idempotency", "indexes", "list", "effects", "description"}
+var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "indexes", "list", "effects", "description"}
 
 func (c *compiler) resource(e entry) {
 	if !namePattern.MatchString(e.Key) || len(e.Key) > maxNameLength {
@@ -205,6 +205,16 @@ func (c *compiler) resource(e entry) {
 					r.Idempotency = Idempotency(s)
 				default:
 					c.errorf(e.Value, "idempotency must be off, optional or required, not %q", s)
+				}
+			}
+		case "concurrency":
+			if s, ok := c.str(e.Value, "concurrency"); ok {
+				switch s {
+				case "required":
+					r.ConcurrencyRequired = true
+				case "optional":
+				default:
+					c.errorf(e.Value, "concurrency must be optional or required, not %q", s)
 				}
 			}
 		case "indexes":

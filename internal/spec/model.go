@@ -75,6 +75,8 @@ type Resource struct {
 	// Access holds the rule per operation; a missing entry means only role admin may act.
 	Access       map[Operation]*Rule
 	Idempotency  Idempotency
+	// ConcurrencyRequired makes updates and deletes carry If-Match.
+	ConcurrencyRequired bool
 	Indexes      []Index // explicit and derived (unique fields, refs), deduplicated
 	DefaultLimit int
 	MaxLimit     int
