@@ -73,14 +73,14 @@ type Resource struct {
 	Pos    Pos
 	Fields []*Field // user fields in declaration order
 	// Access holds the rule per operation; a missing entry means only role admin may act.
-	Access       map[Operation]*Rule
-	Idempotency  Idempotency
+	Access      map[Operation]*Rule
+	Idempotency Idempotency
 	// ConcurrencyRequired makes updates and deletes carry If-Match.
 	ConcurrencyRequired bool
-	Indexes      []Index // explicit and derived (unique fields, refs), deduplicated
-	DefaultLimit int
-	MaxLimit     int
-	Effects      []*Effect // in declaration order
+	Indexes             []Index // explicit and derived (unique fields, refs), deduplicated
+	DefaultLimit        int
+	MaxLimit            int
+	Effects             []*Effect // in declaration order
 
 	byName    map[string]*Field
 	filterEnv *cel.Env
