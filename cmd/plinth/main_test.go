@@ -497,3 +497,8 @@ func TestNoOversell(t *testing.T) {
 		t.Errorf("stock %v after editing a cancelled order, want 1", s)
 	}
 }
+
+func jsonDecode(res *http.Response, v any) error {
+	defer res.Body.Close()
+	return json.NewDecoder(res.Body).Decode(v)
+}

@@ -8,38 +8,50 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestBinaryServesAndDrainsOnSIGTERM builds the real binary, serves the shop from it, and stops
-// it with SIGTERM as a process manager would: it must exit 0 with its data intact.
-func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
+// buildBinary builds the real plinth command once per test.
+func buildBinary(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "plinth")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	data := t.TempDir()
-	cmd := exec.Command(bin, "serve", "--spec", shopSpec, "--addr", "127.0.0.1:0", "--data", data)
+	return bin
+}
+
+// process is a plinth serve started as its own process.
+type process struct {
+	cmd    *exec.Cmd
+	url    string
+	exited chan error
+}
+
+// startProcess runs `plinth serve` and waits until it reports its address.
+func startProcess(t *testing.T, bin, specFile, dataDir string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--spec", specFile, "--addr", "127.0.0.1:0", "--data", dataDir, "--log-level", "warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
+	p := &process{cmd: cmd, exited: make(chan error, 1)}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
 		}
 	})
 	urls := make(chan string, 1)
@@ -51,15 +63,25 @@ func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
 				urls <- m[1]
 			}
 		}
-		exited <- cmd.Wait()
+		p.exited <- cmd.Wait()
 	}()
-	var url string
 	select {
-	case url = <-urls:
+	case p.url = <-urls:
+	case err := <-p.exited:
+		t.Fatalf("the server exited at start: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("the server did not report its address")
 	}
-	res, err := http.Get(url + "/v1/products")
+	return p
+}
+
+// TestBinaryServesAndDrainsOnSIGTERM serves the shop from the real binary and stops it with
+// SIGTERM as a process manager would: it must exit 0 with its data intact.
+func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	p := startProcess(t, bin, shopSpec, data)
+	res, err := http.Get(p.url + "/v1/products")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +89,11 @@ func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("list: %d", res.StatusCode)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
+	case err := <-p.exited:
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v", err)
 		}
@@ -80,5 +102,126 @@ func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "plinth.db")); err != nil {
 		t.Errorf("database: %v", err)
+	}
+}
+
+const notesSpec = `plinth: 1
+name: notes
+resources:
+  notes:
+    idempotency: required
+    fields:
+      title: {type: string, max_length: 100}
+    access: {list: "true", read: "true", create: "true"}
+`
+
+// TestKillDuringKeyedWrites kills the server with SIGKILL in the middle of a stream of keyed
+// creates, restarts it, and retries every key: each key replays its original response or runs
+// once, no record exists twice, and no acknowledged create is lost.
+func TestKillDuringKeyedWrites(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	specFile := filepath.Join(dir, "plinth.yaml")
+	if err := os.WriteFile(specFile, []byte(notesSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	p := startProcess(t, bin, specFile, data)
+	client := &http.Client{Timeout: 5 * time.Second}
+	post := func(url, key string) (int, []byte, http.Header, error) {
+		req, _ := http.NewRequest("POST", url+"/v1/notes", bytes.NewReader([]byte(`{"title":"`+key+`"}`)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		defer res.Body.Close()
+		var b bytes.Buffer
+		_, err = b.ReadFrom(res.Body)
+		return res.StatusCode, b.Bytes(), res.Header, err
+	}
+
+	const total = 400
+	keys := make([]string, total)
+	for i := range keys {
+		keys[i] = newKey()
+	}
+	var mu sync.Mutex
+	acked := map[string][]byte{} // key → the 201 body the client saw
+	var sent sync.WaitGroup
+	next := make(chan string)
+	for w := 0; w < 4; w++ {
+		sent.Add(1)
+		go func() {
+			defer sent.Done()
+			for k := range next {
+				status, body, _, err := post(p.url, k)
+				if err == nil && status == 201 {
+					mu.Lock()
+					acked[k] = body
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i, k := range keys {
+		if i == total/2 {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+		}
+		next <- k
+	}
+	close(next)
+	sent.Wait()
+	<-p.exited
+	t.Logf("%d of %d creates were acknowledged before the kill", len(acked), total)
+	if len(acked) == 0 || len(acked) == total {
+		t.Fatalf("%d of %d creates were acknowledged; the kill did not land mid-stream", len(acked), total)
+	}
+
+	p2 := startProcess(t, bin, specFile, data)
+	for _, k := range keys {
+		status, body, header, err := post(p2.url, k)
+		if err != nil || status != 201 {
+			t.Fatalf("retry of %s: %d %v %s", k, status, err, body)
+		}
+		if first, ok := acked[k]; ok {
+			if header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(first, body) {
+				t.Fatalf("an acknowledged create was not replayed byte for byte:\n%s\n%s", first, body)
+			}
+		}
+	}
+	// Every key exists exactly once.
+	seen := map[string]int{}
+	cursor := ""
+	for {
+		res, err := client.Get(p2.url + "/v1/notes?limit=500&fields=title" + cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items []struct {
+				Title string `json:"title"`
+			} `json:"items"`
+			Next *string `json:"next_cursor"`
+		}
+		if err := jsonDecode(res, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			seen[it.Title]++
+		}
+		if page.Next == nil {
+			break
+		}
+		cursor = "&cursor=" + *page.Next
+	}
+	if len(seen) != total {
+		t.Errorf("%d distinct notes, want %d", len(seen), total)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("note %s exists %d times", k, n)
+		}
 	}
 }
