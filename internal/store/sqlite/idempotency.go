@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	sqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/plinth-dev/plinth/internal/engine"
 )
 
@@ -78,14 +75,22 @@ func (x *tx) PutIdempotency(ctx context.Context, rec engine.IdempotencyRecord) e
 	if body == nil {
 		body = []byte{}
 	}
-	_, err = x.tx.ExecContext(ctx, `INSERT INTO "_plinth_idempotency"
+	// An expired outcome that the sweep has not reached yet gives way to the new one; a live
+	// one does not, and the insert changes nothing.
+	res, err := x.tx.ExecContext(ctx, `INSERT INTO "_plinth_idempotency"
 		("scope", "method", "path", "key", "fingerprint", "status", "header", "body", "created_at", "expires_at")
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT ("scope", "method", "path", "key") DO UPDATE SET
+		  "fingerprint" = excluded."fingerprint", "status" = excluded."status", "header" = excluded."header",
+		  "body" = excluded."body", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at"
+		WHERE "_plinth_idempotency"."expires_at" <= excluded."created_at"`,
 		rec.Scope, rec.Method, rec.Path, rec.Key, rec.Fingerprint, rec.Response.Status, string(header), body,
 		rec.CreatedAt.UTC().Format(TimeLayout), rec.ExpiresAt.UTC().Format(TimeLayout))
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
-		return engine.ErrKeyTaken(err)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			return engine.ErrKeyTaken(errors.New("a live outcome is stored under this key"))
+		}
+		return nil
 	}
 	return x.db.classify(err, nil)
 }
