@@ -68,6 +68,13 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	if err := checkKey(key.Key); err != nil {
 		return Response{}, false, err
 	}
+	if idempotencyOff(ops, e.model) {
+		recs, err := e.Apply(ctx, ops)
+		if err != nil && !clientFault(err) {
+			return Response{}, false, err
+		}
+		return render(recs, unwrapBatch(err, len(ops))), false, nil
+	}
 	scope := scopeOf(ctx)
 	slot := strings.Join([]string{scope, key.Method, key.Path, key.Key}, "\x00")
 	if !e.inflight.acquire(slot) {
@@ -195,6 +202,17 @@ func needsKey(ops []Op, model *spec.Model) error {
 		}
 	}
 	return nil
+}
+
+// idempotencyOff reports whether every operation's resource has `idempotency: off`, whose
+// keys are ignored.
+func idempotencyOff(ops []Op, model *spec.Model) bool {
+	for _, op := range ops {
+		if r, ok := model.Resource(op.Resource); !ok || r.Idempotency != spec.IdempotencyOff {
+			return false
+		}
+	}
+	return true
 }
 
 // inflight holds the keys whose first request is running in this process.

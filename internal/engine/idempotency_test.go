@@ -101,3 +101,26 @@ func TestIdempotencyStoresClientErrors(t *testing.T) {
 		t.Errorf("%d notes written by failed requests", n)
 	}
 }
+
+func TestIdempotencyOffIgnoresKeys(t *testing.T) {
+	e := newEnv(t, `
+plinth: 1
+name: off
+resources:
+  logs:
+    idempotency: off
+    fields:
+      line: {type: string, max_length: 50}
+    access: {list: "true", create: "true"}
+`)
+	op := engine.Op{Kind: engine.OpCreate, Resource: "logs", Body: body(t, `{"line": "x"}`)}
+	key := engine.IdempotencyKey{Key: "same", Method: "POST", Path: "/v1/logs", Fingerprint: "f"}
+	for range 2 {
+		if _, replayed, err := e.eng.ApplyIdempotent(as("ann", ""), []engine.Op{op}, key, render); err != nil || replayed {
+			t.Fatalf("replayed=%v err=%v", replayed, err)
+		}
+	}
+	if n := len(e.all("logs")); n != 2 {
+		t.Errorf("%d logs, want 2: keys are ignored where idempotency is off", n)
+	}
+}
