@@ -39,9 +39,11 @@ type Options struct {
 	Now      func() time.Time // the clock; defaults to time.Now
 	// IdempotencyTTL is how long Idempotency-Keys are remembered; default 24 hours.
 	IdempotencyTTL time.Duration
+	// EventRetention is how long events stay in the outbox; default 7 days.
+	EventRetention time.Duration
 }
 
-// sweepInterval is how often expired idempotency keys are deleted.
+// sweepInterval is how often expired idempotency keys and events are deleted.
 const sweepInterval = time.Minute
 
 // App is a running engine: storage opened and migrated, routes derived from the spec.
@@ -87,7 +89,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 	eng, err := engine.New(engine.Config{Model: model, Store: store, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
-		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
+		EventRetention: opts.EventRetention,
+		Logger:         log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
 	if err != nil {
 		store.Close()
 		return nil, err

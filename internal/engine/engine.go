@@ -27,6 +27,8 @@ type Config struct {
 	Logger *slog.Logger     // defaults to a logger that discards
 	// IdempotencyTTL is how long idempotency keys are remembered; default 24 hours.
 	IdempotencyTTL time.Duration
+	// EventRetention is how long events are kept in the outbox; default 7 days.
+	EventRetention time.Duration
 	// CursorKey signs list cursors so that clients cannot forge them. A random key is used
 	// when empty, which makes cursors valid only for the life of the process.
 	CursorKey []byte
@@ -42,7 +44,9 @@ type Engine struct {
 	cursorKey []byte
 	filters   filterCache
 	idemTTL   time.Duration
-	inflight  inflight
+	// eventRetention is how long the outbox keeps events.
+	eventRetention time.Duration
+	inflight       inflight
 }
 
 // New returns an engine for cfg.
@@ -62,13 +66,14 @@ func New(cfg Config) (*Engine, error) {
 		now = time.Now
 	}
 	return &Engine{
-		model:     cfg.Model,
-		store:     cfg.Store,
-		now:       now,
-		log:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		cursorKey: key,
-		filters:   filterCache{plans: map[filterKey]*query.Plan{}},
-		idemTTL:   cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL),
+		model:          cfg.Model,
+		store:          cfg.Store,
+		now:            now,
+		log:            cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		cursorKey:      key,
+		filters:        filterCache{plans: map[filterKey]*query.Plan{}},
+		idemTTL:        cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL),
+		eventRetention: cmp.Or(cfg.EventRetention, DefaultEventRetention),
 	}, nil
 }
 

@@ -256,7 +256,7 @@ func (e *Engine) SweepIdempotency(ctx context.Context) (int, error) {
 	}
 }
 
-// RunSweeper sweeps expired idempotency keys every interval until ctx ends.
+// RunSweeper deletes expired idempotency keys and events every interval until ctx ends.
 func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -265,11 +265,14 @@ func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := e.SweepIdempotency(ctx)
-			if err != nil && ctx.Err() == nil {
-				e.log.WarnContext(ctx, "idempotency sweep failed", "err", err)
-			} else if n > 0 {
-				e.log.LogAttrs(ctx, slog.LevelDebug, "swept idempotency keys", slog.Int("count", n))
+			for what, sweep := range map[string]func(context.Context) (int, error){
+				"idempotency keys": e.SweepIdempotency, "events": e.SweepEvents} {
+				n, err := sweep(ctx)
+				if err != nil && ctx.Err() == nil {
+					e.log.WarnContext(ctx, "sweep failed", "what", what, "err", err)
+				} else if n > 0 {
+					e.log.LogAttrs(ctx, slog.LevelDebug, "swept", slog.String("what", what), slog.Int("count", n))
+				}
 			}
 		}
 	}

@@ -27,6 +27,11 @@ type Store interface {
 	GetIdempotency(ctx context.Context, scope, method, path, key string) (*IdempotencyRecord, error)
 	// SweepIdempotency deletes up to limit outcomes that expired before now, and says how many.
 	SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error)
+	// Events reads up to limit events with a sequence above after, of the given resources
+	// (all when empty), in sequence order.
+	Events(ctx context.Context, after int64, resources []string, limit int) ([]Event, error)
+	// SweepEvents deletes up to limit events older than before, and says how many.
+	SweepEvents(ctx context.Context, before time.Time, limit int) (int, error)
 	// Write runs fn in one write transaction and commits when fn returns nil. A driver may
 	// run fn again after a transient failure, so fn must have no effect outside tx.
 	Write(ctx context.Context, fn func(tx Tx) error) error
@@ -39,6 +44,8 @@ type Tx interface {
 	// Update replaces the stored record whose version is prevVersion; Conflict if it changed.
 	Update(ctx context.Context, r *spec.Resource, rec Record, prevVersion int64) error
 	Delete(ctx context.Context, r *spec.Resource, id string) error
+	// AppendEvent adds ev, a change to a record of r, to the outbox; the store assigns Seq.
+	AppendEvent(ctx context.Context, r *spec.Resource, ev Event) error
 	// PutIdempotency stores an outcome; ErrKeyTaken when the key is stored already.
 	PutIdempotency(ctx context.Context, rec IdempotencyRecord) error
 }

@@ -206,6 +206,11 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if err := w.complete(r); err != nil {
 		return nil, err
 	}
+	for _, f := range r.Fields {
+		if _, ok := rec[f.Name]; !ok {
+			rec[f.Name] = nil // every field is in the answer, as a read would show it
+		}
+	}
 	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
 	if !p.early {
 		if err := e.permits(ctx, r, spec.OpCreate, rec, nil, false); err != nil {
@@ -213,6 +218,9 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 		}
 	}
 	if err := tx.Insert(ctx, r, rec); err != nil {
+		return nil, err
+	}
+	if err := e.emit(ctx, tx, r, EventCreated, rec, nil); err != nil {
 		return nil, err
 	}
 	return rec, e.runEffects(ctx, tx, r, spec.OpCreate, rec, nil)
@@ -257,6 +265,9 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if err := tx.Update(ctx, r, rec, prev); err != nil {
 		return nil, err
 	}
+	if err := e.emit(ctx, tx, r, EventUpdated, rec, old); err != nil {
+		return nil, err
+	}
 	return rec, e.runEffects(ctx, tx, r, spec.OpUpdate, rec, old)
 }
 
@@ -276,6 +287,9 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 		return err
 	}
 	if err := tx.Delete(ctx, r, id); err != nil {
+		return err
+	}
+	if err := e.emit(ctx, tx, r, EventDeleted, old, nil); err != nil {
 		return err
 	}
 	return e.runEffects(ctx, tx, r, spec.OpDelete, old, nil)

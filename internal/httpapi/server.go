@@ -79,6 +79,7 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
 	}
 	s.mux.HandleFunc("POST "+s.prefix+"/batch", s.batch)
+	s.mux.HandleFunc("GET "+s.prefix+"/events", s.events)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/", s.notFound)

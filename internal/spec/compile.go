@@ -167,7 +167,7 @@ func (c *compiler) jwt(n *yaml.Node) *JWT {
 	return j
 }
 
-var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "indexes", "list", "effects", "description"}
+var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "events", "indexes", "list", "effects", "description"}
 
 func (c *compiler) resource(e entry) {
 	if !namePattern.MatchString(e.Key) || len(e.Key) > maxNameLength {
@@ -178,7 +178,7 @@ func (c *compiler) resource(e entry) {
 		c.errorf(e.KeyN, "resource name %q is reserved", e.Key)
 		return
 	}
-	r := &Resource{Name: e.Key, Pos: c.pos(e.KeyN), Idempotency: IdempotencyOptional,
+	r := &Resource{Name: e.Key, Pos: c.pos(e.KeyN), Idempotency: IdempotencyOptional, Events: true,
 		DefaultLimit: defaultPageSize, MaxLimit: maxPageSize, byName: map[string]*Field{}}
 	entries, ok := c.mapping(e.Value, "resource "+r.Name, resourceKeys...)
 	if !ok {
@@ -217,6 +217,8 @@ func (c *compiler) resource(e entry) {
 					c.errorf(e.Value, "concurrency must be optional or required, not %q", s)
 				}
 			}
+		case "events":
+			r.Events, _ = c.boolean(e.Value, "events")
 		case "indexes":
 			indexesN = e.Value
 		case "effects":

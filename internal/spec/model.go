@@ -81,6 +81,7 @@ type Resource struct {
 	DefaultLimit        int
 	MaxLimit            int
 	Effects             []*Effect // in declaration order
+	Events              bool      // whether writes append events to the outbox; default true
 
 	byName    map[string]*Field
 	filterEnv *cel.Env

@@ -126,6 +126,14 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
 
+// resource returns the model's resource by name, or nil.
+func (db *DB) resource(name string) *spec.Resource {
+	if t, ok := db.tables[name]; ok {
+		return t.resource
+	}
+	return nil
+}
+
 // Get implements engine.Store.
 func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
 	t := db.table(r)

@@ -23,6 +23,7 @@ type column struct {
 // that no request builds SQL for plain reads and writes.
 type table struct {
 	name      string
+	resource  *spec.Resource
 	cols      []column // system columns first: id, created_at, updated_at, version
 	fields    map[string]query.Field
 	selectSQL string
@@ -44,7 +45,7 @@ func columns(r *spec.Resource) []column {
 func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
 func prepareTable(ctx context.Context, db *DB, r *spec.Resource) (*table, error) {
-	t := &table{name: r.Name, cols: columns(r), fields: r.QueryFields()}
+	t := &table{name: r.Name, resource: r, cols: columns(r), fields: r.QueryFields()}
 	names := make([]string, len(t.cols))
 	for i, c := range t.cols {
 		names[i] = quote(c.name)

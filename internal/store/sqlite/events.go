@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// eventsTable is the outbox. AUTOINCREMENT makes sequence numbers strictly increasing and
+// never reused, even after the newest events are swept; writes are serialised, so sequence
+// order is commit order.
+const eventsTable = `CREATE TABLE IF NOT EXISTS "_plinth_events" (
+  "seq" INTEGER PRIMARY KEY AUTOINCREMENT,
+  "id" TEXT NOT NULL UNIQUE,
+  "type" TEXT NOT NULL,
+  "resource" TEXT NOT NULL,
+  "record_id" TEXT NOT NULL,
+  "time" TEXT NOT NULL,
+  "actor" TEXT NOT NULL,
+  "data" TEXT NOT NULL
+) STRICT`
+
+const eventsIndex = `CREATE INDEX IF NOT EXISTS "_plinth_events_resource" ON "_plinth_events" ("resource", "seq")`
+
+// eventData is the stored body of an event.
+type eventData struct {
+	Record map[string]any `json:"record"`
+	Old    map[string]any `json:"old,omitempty"`
+}
+
+// AppendEvent implements engine.Tx.
+func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev engine.Event) error {
+	data, err := json.Marshal(eventData{Record: ev.Record, Old: ev.Old})
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	_, err = x.tx.ExecContext(ctx, `INSERT INTO "_plinth_events" ("id", "type", "resource", "record_id", "time", "actor", "data")
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type, ev.Resource, ev.RecordID, ev.Time.UTC().Format(TimeLayout), ev.Actor, string(data))
+	return x.db.classify(err, nil)
+}
+
+// Events implements engine.Store.
+func (db *DB) Events(ctx context.Context, after int64, resources []string, limit int) ([]engine.Event, error) {
+	q := `SELECT "seq", "id", "type", "resource", "record_id", "time", "actor", "data" FROM "_plinth_events" WHERE "seq" > ?`
+	args := []any{after}
+	if len(resources) > 0 {
+		q += ` AND "resource" IN (` + strings.TrimSuffix(strings.Repeat("?,", len(resources)), ",") + `)`
+		for _, r := range resources {
+			args = append(args, r)
+		}
+	}
+	q += ` ORDER BY "seq" LIMIT ?`
+	args = append(args, limit)
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, db.classify(err, nil)
+	}
+	defer rows.Close()
+	var out []engine.Event
+	for rows.Next() {
+		var ev engine.Event
+		var at, data string
+		if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Resource, &ev.RecordID, &at, &ev.Actor, &data); err != nil {
+			return nil, db.classify(err, nil)
+		}
+		if ev.Time, err = time.Parse(TimeLayout, at); err != nil {
+			return nil, fmt.Errorf("event %d time: %w", ev.Seq, err)
+		}
+		r := db.resource(ev.Resource)
+		decoded, err := decodeJSON(data)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", ev.Seq, err)
+		}
+		body, _ := decoded.(map[string]any)
+		ev.Record = conformRecord(r, body["record"])
+		ev.Old = conformRecord(r, body["old"])
+		out = append(out, ev)
+	}
+	return out, db.classify(rows.Err(), nil)
+}
+
+// SweepEvents implements engine.Store.
+func (db *DB) SweepEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := db.Write(ctx, func(t engine.Tx) error {
+		res, err := t.(*tx).tx.ExecContext(ctx, `DELETE FROM "_plinth_events" WHERE "seq" IN (
+			SELECT "seq" FROM "_plinth_events" WHERE "time" < ? ORDER BY "seq" LIMIT ?)`, before.UTC().Format(TimeLayout), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// conformRecord turns a record decoded from JSON back into record values: timestamps as
+// time.Time, integers as int64, nested values by their field types. Events of a resource
+// the spec no longer has keep their decoded values.
+func conformRecord(r *spec.Resource, v any) engine.Record {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	if r == nil {
+		return m
+	}
+	for _, s := range spec.SystemFields {
+		if val, ok := m[s.Name]; ok {
+			m[s.Name] = (&spec.Field{Type: s.Type}).Conform(val)
+		}
+	}
+	for _, f := range r.Fields {
+		if val, ok := m[f.Name]; ok {
+			m[f.Name] = f.Conform(val)
+		}
+	}
+	return m
+}
