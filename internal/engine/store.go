@@ -12,8 +12,8 @@ import (
 // time.Time (UTC), nil, []any and map[string]any, recursively; system fields included.
 type Record = map[string]any
 
-// Store is the storage the engine needs. Drivers (internal/store/...) satisfy it without
-// importing the engine. Every method returns *fault.Error for conditions a client can act on:
+// Store is the storage the engine needs. Drivers (internal/store/...) satisfy it, importing
+// the engine only for these types (docs/decisions/0005-store-interface.md). Every method returns *fault.Error for conditions a client can act on:
 // NotFound for a missing record, Conflict (with field errors) for unique violations and
 // references that block a delete, Unavailable when the database cannot be reached.
 type Store interface {
@@ -39,6 +39,9 @@ type Store interface {
 
 // Tx is a write transaction.
 type Tx interface {
+	// Get reads a record inside the transaction. Where writers can run concurrently
+	// (PostgreSQL), the row stays locked until the transaction ends, so that a read-modify-
+	// write such as a stock reservation cannot lose an update.
 	Get(ctx context.Context, r *spec.Resource, id string) (Record, error)
 	Insert(ctx context.Context, r *spec.Resource, rec Record) error
 	// Update replaces the stored record whose version is prevVersion; Conflict if it changed.
