@@ -96,6 +96,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	rec.Header().Set("X-Request-Id", id)
 	rec.Header().Set("X-Content-Type-Options", "nosniff")
+	served := r // the router records the matched route on the request it serves
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -106,11 +107,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(rec, r, errors.New("panic"))
 			}
 		}
-		s.log.InfoContext(r.Context(), "request", append(logAttrs(r),
+		s.log.InfoContext(r.Context(), "request", append(logAttrs(r), "route", served.Pattern,
 			"status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"sub", engine.PrincipalFrom(r.Context()).Subject)...)
+			"sub", engine.PrincipalFrom(served.Context()).Subject)...)
 	}()
 	if r2, ok := s.authenticate(rec, r); ok {
+		served = r2
 		s.mux.ServeHTTP(rec, r2)
 	}
 }
