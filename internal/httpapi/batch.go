@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
@@ -159,9 +160,9 @@ func (s *Server) batchRenderer(r *http.Request, ops []batchOp) engine.Renderer {
 			b = append(b, fmt.Sprint(status)...)
 			if rec != nil {
 				b = append(b, `,"etag":`...)
-				b = appendString(b, etagOf(rec))
+				b = codec.AppendString(b, etagOf(rec))
 				b = append(b, `,"body":`...)
-				b = appendRecord(b, ops[i].r, rec)
+				b = codec.AppendRecord(b, ops[i].r, rec)
 			}
 			b = append(b, '}')
 		}

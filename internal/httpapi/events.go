@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
 )
 
@@ -57,39 +57,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = s.appendEvent(b, ev)
+		b = codec.AppendEvent(b, s.resource(ev.Resource), ev)
 	}
 	b = append(b, `],"next_after":`...)
 	b = strconv.AppendInt(b, page.NextAfter, 10)
 	b = append(b, '}')
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, b)
-}
-
-// appendEvent writes the event document that the feed and (later) webhooks share.
-func (s *Server) appendEvent(b []byte, ev engine.Event) []byte {
-	res, _ := s.engine.Model().Resource(ev.Resource)
-	b = append(b, `{"id":`...)
-	b = appendString(b, ev.ID)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, ev.Seq, 10)
-	b = append(b, `,"type":`...)
-	b = appendString(b, ev.Type)
-	b = append(b, `,"resource":`...)
-	b = appendString(b, ev.Resource)
-	b = append(b, `,"record_id":`...)
-	b = appendString(b, ev.RecordID)
-	b = append(b, `,"time":`...)
-	b = appendValue(b, ev.Time.UTC().Truncate(time.Microsecond))
-	b = append(b, `,"actor":`...)
-	b = appendString(b, ev.Actor)
-	b = append(b, `,"data":{"record":`...)
-	b = appendRecord(b, res, ev.Record)
-	b = append(b, `,"old":`...)
-	if ev.Old != nil {
-		b = appendRecord(b, res, ev.Old)
-	} else {
-		b = append(b, "null"...)
-	}
-	return append(b, "}}"...)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
 )
@@ -63,7 +64,7 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 	if page.NextCursor == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, page.NextCursor)
+		b = codec.AppendString(b, page.NextCursor)
 	}
 	b = append(b, '}')
 	w.Header().Set("Cache-Control", "private, no-cache")
@@ -74,10 +75,10 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 func (h resourceHandler) appendWithExpand(b []byte, rec engine.Record) []byte {
 	ex, ok := rec["expand"].(map[string]any)
 	if !ok {
-		return appendRecord(b, h.r, rec)
+		return codec.AppendRecord(b, h.r, rec)
 	}
 	delete(rec, "expand")
-	b = appendRecord(b, h.r, rec)
+	b = codec.AppendRecord(b, h.r, rec)
 	b = b[:len(b)-1]
 	if len(rec) > 0 {
 		b = append(b, ',')
@@ -93,11 +94,11 @@ func (h resourceHandler) appendWithExpand(b []byte, rec engine.Record) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, f.Name)
+		b = codec.AppendString(b, f.Name)
 		b = append(b, ':')
 		target, _ := h.s.engine.Model().Resource(f.Ref)
 		if m, ok := v.(map[string]any); ok {
-			b = appendRecord(b, target, m)
+			b = codec.AppendRecord(b, target, m)
 		} else {
 			b = append(b, "null"...)
 		}
@@ -129,7 +130,7 @@ func (h resourceHandler) get(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeJSON(w, http.StatusOK, appendRecord(nil, h.r, rec))
+	writeJSON(w, http.StatusOK, codec.AppendRecord(nil, h.r, rec))
 }
 
 func (h resourceHandler) create(w http.ResponseWriter, r *http.Request) {
@@ -182,7 +183,7 @@ func (s *Server) recordRenderer(r *http.Request) engine.Renderer {
 			return engine.Response{Status: http.StatusNoContent, Header: map[string]string{}}
 		}
 		res, _ := s.engine.Model().Resource(strings.Split(strings.TrimPrefix(r.URL.Path, s.prefix+"/"), "/")[0])
-		resp := engine.Response{Status: http.StatusOK, Body: appendRecord(nil, res, rec),
+		resp := engine.Response{Status: http.StatusOK, Body: codec.AppendRecord(nil, res, rec),
 			Header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
 		if r.Method == http.MethodPost {
 			resp.Status = http.StatusCreated
@@ -206,7 +207,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, 
 		writeResponse(w, render(recs, err))
 		return
 	}
-	sum := sha256.Sum256(appendValue(nil, body))
+	sum := sha256.Sum256(codec.AppendValue(nil, body))
 	resp, replayed, err := s.engine.ApplyIdempotent(r.Context(), ops, engine.IdempotencyKey{
 		Key: key, Method: r.Method, Path: r.URL.Path, Fingerprint: hex.EncodeToString(sum[:]),
 	}, render)

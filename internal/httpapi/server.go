@@ -18,6 +18,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/spec"
 )
 
 // DefaultMaxBody is the largest request body accepted unless configured otherwise.
@@ -216,4 +217,10 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// resource returns the model's resource by name, or nil.
+func (s *Server) resource(name string) *spec.Resource {
+	r, _ := s.engine.Model().Resource(name)
+	return r
 }

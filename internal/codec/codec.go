@@ -1,0 +1,178 @@
+// Package codec writes records and events as JSON, the one representation every transport
+// and every webhook shares: members in spec order, timestamps in UTC with microseconds.
+package codec
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// TimeLayout is how timestamps are written: UTC, microseconds, fixed width.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// AppendRecord writes a record as JSON with its members in spec order: id, the fields,
+// created_at, updated_at, version, then expand. Absent members (after projection) are skipped.
+func AppendRecord(b []byte, r *spec.Resource, rec map[string]any) []byte {
+	b = append(b, '{')
+	first := true
+	member := func(name string) {
+		v, ok := rec[name]
+		if !ok {
+			return
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = AppendString(b, name)
+		b = append(b, ':')
+		b = AppendValue(b, v)
+	}
+	member("id")
+	for _, f := range r.Fields {
+		member(f.Name)
+	}
+	member("created_at")
+	member("updated_at")
+	member("version")
+	member("expand")
+	return append(b, '}')
+}
+
+// AppendValue writes any record value as JSON. Object members are sorted by name.
+func AppendValue(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case string:
+		return AppendString(b, x)
+	case bool:
+		return strconv.AppendBool(b, x)
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case float64:
+		return appendFloat(b, x)
+	case time.Time:
+		b = append(b, '"')
+		b = x.UTC().AppendFormat(b, TimeLayout)
+		return append(b, '"')
+	case []any:
+		b = append(b, '[')
+		for i, item := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendValue(b, item)
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendString(b, k)
+			b = append(b, ':')
+			b = AppendValue(b, x[k])
+		}
+		return append(b, '}')
+	default:
+		enc, err := json.Marshal(x)
+		if err != nil {
+			return append(b, "null"...)
+		}
+		return append(b, enc...)
+	}
+}
+
+// appendFloat formats like encoding/json: plain notation, exponents only for extremes.
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	return strconv.AppendFloat(b, f, format, -1, 64)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c >= 0x20:
+				b = append(b, c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// AppendEvent writes the event document that the change feed and webhooks share; res is the
+// event's resource.
+func AppendEvent(b []byte, res *spec.Resource, ev engine.Event) []byte {
+	b = append(b, `{"id":`...)
+	b = AppendString(b, ev.ID)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, ev.Seq, 10)
+	b = append(b, `,"type":`...)
+	b = AppendString(b, ev.Type)
+	b = append(b, `,"resource":`...)
+	b = AppendString(b, ev.Resource)
+	b = append(b, `,"record_id":`...)
+	b = AppendString(b, ev.RecordID)
+	b = append(b, `,"time":`...)
+	b = AppendValue(b, ev.Time.UTC().Truncate(time.Microsecond))
+	b = append(b, `,"actor":`...)
+	b = AppendString(b, ev.Actor)
+	b = append(b, `,"data":{"record":`...)
+	b = AppendRecord(b, res, ev.Record)
+	b = append(b, `,"old":`...)
+	if ev.Old != nil {
+		b = AppendRecord(b, res, ev.Old)
+	} else {
+		b = append(b, "null"...)
+	}
+	return append(b, "}}"...)
+}
