@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,7 +310,9 @@ func TestFilterSortAndPages(t *testing.T) {
 	srv.do("GET", "/v1/products?sort=-price_cents&limit=2&cursor="+c[:len(c)-2]+"xx", "", nil).expect(t, 400)
 
 	// Bad list parameters are precise 400s.
-	for _, q := range []string{"filter=" + urlQuery("price_cents >"), "filter=" + urlQuery("nosuch == 1"), "sort=nosuch", "limit=0", "limit=501", "limit=x", "filtr=1", "expand=name", "fields=nosuch"} {
+	for _, q := range []string{"filter=" + urlQuery("price_cents >"), "filter=" + urlQuery("nosuch == 1"), "sort=nosuch", "limit=0",
+		"filter=" + url.QueryEscape(`[1,2,3].all(x, [1,2,3].all(y, [1,2,3].all(z, true))) && price_cents > 1`),
+		"filter=" + url.QueryEscape(`sku == "a".replace("a", "aaaaaaaaaa").replace("a", "aaaaaaaaaa")`), "limit=501", "limit=x", "filtr=1", "expand=name", "fields=nosuch"} {
 		res := srv.do("GET", "/v1/products?"+q, "", nil).expect(t, 400)
 		if strings.Contains(string(res.raw), "sql") || strings.Contains(string(res.raw), "SELECT") {
 			t.Errorf("%s leaks internals: %s", q, res.raw)

@@ -59,6 +59,11 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 	if err != nil {
 		return nil, err
 	}
+	// The list rule comes first: a caller who may not list pays for no filter.
+	access, err := e.listRule(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	var v validator
 	limit := e.limit(r, p.Limit, &v)
 	order := parseSort(r, p.Sort, &v)
@@ -85,10 +90,6 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 	}
 	if len(v.errs) > 0 {
 		return nil, &fault.Error{Code: fault.Invalid, Type: "invalid-query", Message: "the list parameters are invalid", Fields: v.errs}
-	}
-	access, err := e.listRule(ctx, r)
-	if err != nil {
-		return nil, err
 	}
 	where = append(where, access)
 	rows, err := e.store.List(ctx, r, query.Select{Where: query.And{Terms: where}, Order: order, Limit: limit + 1})

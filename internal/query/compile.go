@@ -33,7 +33,14 @@ type Options struct {
 	// MaxNodes bounds the size of the expression, counted in nodes after macro expansion;
 	// zero means DefaultMaxNodes.
 	MaxNodes int
+	// Untrusted marks an expression written by a client rather than the spec's author: macros
+	// (all, exists, map, filter), whose work grows with nesting, are refused outright.
+	Untrusted bool
 }
+
+// MaxCost bounds the work of evaluating the parts of an expression that mention no field,
+// in CEL's cost units, so that no expression can spend unbounded CPU or memory at Bind.
+const MaxCost = 100_000
 
 // Error is an expression that cannot be turned into a query: a construct the database cannot
 // evaluate, an unknown field, or a value of the wrong type. Offset is the position in the
@@ -86,6 +93,11 @@ func Compile(env *cel.Env, checked *cel.Ast, fields map[string]Field, opts Optio
 		fields: fields,
 		opts:   opts,
 		refs:   map[int64]bool{},
+	}
+	if opts.Untrusted {
+		if macros := celast.MatchDescendants(celast.NavigateAST(a), celast.KindMatcher(celast.ComprehensionKind)); len(macros) > 0 {
+			return nil, c.errorf(macros[0], "macros such as all(), exists() and map() are not supported in filters")
+		}
 	}
 	c.scan(a.Expr(), nil)
 	if c.err != nil {
@@ -509,7 +521,7 @@ func (c *compiler) operand(e celast.Expr) (operand, error) {
 		return opd, nil
 	}
 	sub := celast.NewCheckedAST(celast.NewAST(e, c.info), c.ast.TypeMap(), c.ast.ReferenceMap())
-	prg, err := c.env.PlanProgram(sub)
+	prg, err := c.env.PlanProgram(sub, cel.CostLimit(MaxCost))
 	if err != nil {
 		return operand{}, fmt.Errorf("compile filter: plan %s: %w", opd.text, err)
 	}

@@ -19,12 +19,17 @@ const LookupFunction = "lookup"
 // exprVars are the variables every expression may mention.
 var exprVars = []string{"record", "old", "auth", "now"}
 
-// baseEnvOptions are shared by every environment: the standard library, string extensions,
-// lookup() and list.sum().
+// baseEnvOptions are shared by every environment the spec's author writes in: the standard
+// library, string extensions, lookup() and list.sum().
 func baseEnvOptions() []cel.EnvOption {
+	return append(coreEnvOptions(), ext.Strings())
+}
+
+// coreEnvOptions are what client-written filters get: no string builders, whose output
+// grows with their input.
+func coreEnvOptions() []cel.EnvOption {
 	dynMap := cel.MapType(cel.StringType, cel.DynType)
 	return []cel.EnvOption{
-		ext.Strings(),
 		cel.Variable("auth", dynMap),
 		cel.Variable("now", cel.TimestampType),
 		cel.Function(LookupFunction,
@@ -98,7 +103,7 @@ func fieldEnv(level []*Field) (*cel.Env, error) {
 
 // filterEnv is the environment of the list filter parameter: every column as a bare variable.
 func filterEnv(r *Resource) (*cel.Env, error) {
-	opts := baseEnvOptions()
+	opts := coreEnvOptions()
 	for _, s := range SystemFields {
 		opts = append(opts, cel.Variable(s.Name, (&Field{Type: s.Type}).celType()))
 	}

@@ -68,7 +68,7 @@ func yamlError(file string, err error) Diagnostic {
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "auth", "resources")
+	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "auth", "resources", "webhooks")
 	if !ok {
 		return
 	}
@@ -115,6 +115,9 @@ func (c *compiler) top(n *yaml.Node) {
 	}
 	for _, e := range resources {
 		c.resource(e)
+	}
+	if v, ok := have["webhooks"]; ok {
+		c.webhooks(v)
 	}
 }
 

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -16,6 +17,7 @@ type Model struct {
 	Version   int // the API major version, served under /v{Version}
 	Auth      Auth
 	Resources []*Resource // in declaration order
+	Webhooks  []*Webhook  // in declaration order
 
 	byName map[string]*Resource
 }
@@ -96,9 +98,13 @@ func (r *Resource) CompileFilter(src string) (*query.Plan, error) {
 		e := iss.Errors()[0]
 		return nil, fmt.Errorf("at character %d: %s", e.Location.Column()+1, e.Message)
 	}
-	plan, err := query.Compile(r.filterEnv, checked, r.QueryFields(), query.Options{Bare: true})
+	plan, err := query.Compile(r.filterEnv, checked, r.QueryFields(), query.Options{Bare: true, Untrusted: true})
+	var qe *query.Error
+	if errors.As(err, &qe) {
+		return nil, qe
+	}
 	if err != nil {
-		return nil, err
+		return nil, errors.New("this filter cannot be used")
 	}
 	return plan, nil
 }
