@@ -72,9 +72,19 @@ func TestChangeFeed(t *testing.T) {
 		t.Fatalf("after the order: %v", all)
 	}
 
-	// Access rules apply per event: Bob sees product events but not Alice's order.
-	if got := fmt.Sprint(types(srv.feed(t, bob, ""))); got != "[products.created products.updated products.updated]" {
+	// Access rules apply per event: Bob sees product events but not Alice's order, nor that
+	// she is the one whose order moved the stock.
+	bobs := srv.feed(t, bob, "")
+	if got := fmt.Sprint(types(bobs)); got != "[products.created products.updated products.updated]" {
 		t.Errorf("bob sees %s", got)
+	}
+	for _, ev := range bobs {
+		if ev["actor"] != "" {
+			t.Errorf("bob sees who made a change: %v", ev["actor"])
+		}
+	}
+	if mine := srv.feed(t, alice, "&resource=products"); mine[len(mine)-1]["actor"] != "alice" {
+		t.Errorf("alice does not see her own change: %v", mine[len(mine)-1]["actor"])
 	}
 	if got := fmt.Sprint(types(srv.feed(t, alice, "&resource=orders"))); got != "[orders.created]" {
 		t.Errorf("alice sees %s", got)
@@ -104,6 +114,36 @@ func TestOneEventForManyRetries(t *testing.T) {
 	wg.Wait()
 	if got := fmt.Sprint(types(srv.feed(t, admin, ""))); got != "[products.created]" {
 		t.Errorf("events after 100 retries: %s", got)
+	}
+}
+
+// TestFeedHidesTheOldRecord: when a record moves from Bob to Alice, Alice sees the event but
+// not what the record held while it was Bob's.
+func TestFeedHidesTheOldRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plinth.yaml")
+	os.WriteFile(path, []byte(`plinth: 1
+name: docs
+resources:
+  docs:
+    fields:
+      owner: {type: string, max_length: 20}
+      secret: {type: string, max_length: 20}
+    access:
+      list: "record.owner == auth.sub"
+      read: "record.owner == auth.sub"
+      create: "record.owner == auth.sub"
+      update: "old.owner == auth.sub"
+`), 0o644)
+	srv := startServer(t, path, t.TempDir())
+	bob, alice := srv.token("bob", ""), srv.token("alice", "")
+	d := srv.do("POST", "/v1/docs", bob, map[string]any{"owner": "bob", "secret": "bobs"}).expect(t, 201)
+	srv.do("PATCH", "/v1/docs/"+d.body["id"].(string), bob, map[string]any{"owner": "alice", "secret": "shared"}).expect(t, 200)
+	events := srv.feed(t, alice, "")
+	if len(events) != 1 {
+		t.Fatalf("alice sees %d events", len(events))
+	}
+	if old := events[0]["data"].(map[string]any)["old"]; old != nil {
+		t.Errorf("alice sees the record as it was while it was bob's: %v", old)
 	}
 }
 

@@ -106,7 +106,7 @@ func (e *Engine) Events(ctx context.Context, p EventParams) (*EventPage, error) 
 			page.NextAfter = ev.Seq
 			r, _ := e.model.Resource(ev.Resource)
 			if r != nil && e.canRead(ctx, r, ev.Record) {
-				page.Items = append(page.Items, ev)
+				page.Items = append(page.Items, e.redact(ctx, r, ev))
 				if len(page.Items) == limit {
 					break
 				}
@@ -118,6 +118,19 @@ func (e *Engine) Events(ctx context.Context, p EventParams) (*EventPage, error) 
 		}
 	}
 	return page, nil
+}
+
+// redact hides what the caller may not know of an event it may see: the previous record,
+// unless the read rule admits it too, and who made the change, unless it was the caller (or
+// the caller is an admin) — an effect's product update must not tell everyone who bought.
+func (e *Engine) redact(ctx context.Context, r *spec.Resource, ev Event) Event {
+	if ev.Old != nil && !e.canRead(ctx, r, ev.Old) {
+		ev.Old = nil
+	}
+	if p := PrincipalFrom(ctx); p.Role != RoleAdmin && (p.Anonymous() || p.Subject != ev.Actor) {
+		ev.Actor = ""
+	}
+	return ev
 }
 
 // SweepEvents deletes events older than the retention in small batches.
