@@ -393,6 +393,9 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		}
 	case "immutable":
 		f.Immutable, _ = c.boolean(v, what+".immutable")
+		if f.Immutable && depth > 0 {
+			c.errorf(e.KeyN, "%s: immutable applies to top-level fields only; make the whole object immutable", what)
+		}
 	case "min_length":
 		f.MinLength, _ = c.nonNegative(v, what+".min_length")
 	case "max_length":
@@ -438,6 +441,9 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		f.Fields = c.fields(v, what, depth+1)
 	case "transitions":
 		f.Transitions = c.transitions(v, what)
+		if depth > 0 {
+			c.errorf(e.KeyN, "%s: transitions apply to top-level fields only", what)
+		}
 	case "default", "computed":
 		// compiled once every resource is known, in resolveFields
 	}
