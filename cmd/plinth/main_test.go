@@ -505,3 +505,30 @@ func jsonDecode(res *http.Response, v any) error {
 	defer res.Body.Close()
 	return json.NewDecoder(res.Body).Decode(v)
 }
+
+// TestOrderPricesAreSnapshots: an order keeps the prices it was placed at, and stays
+// workable after its product is gone.
+func TestOrderPricesAreSnapshots(t *testing.T) {
+	srv := startServer(t, shopSpec, t.TempDir())
+	admin := srv.token("root", "admin")
+	alice := srv.token("alice", "customer")
+	p := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "SNAP-1", "name": "Mug", "price_cents": 1200, "stock": 5}).expect(t, 201)
+	pid := p.body["id"].(string)
+	o := srv.do("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 2}}}, "Idempotency-Key", newKey()).expect(t, 201)
+	oid := o.body["id"].(string)
+
+	srv.do("PATCH", "/v1/products/"+pid, admin, map[string]any{"price_cents": 9900, "name": "Gold mug"}).expect(t, 200)
+	paid := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "paid"}, "Idempotency-Key", newKey()).expect(t, 200)
+	item := paid.body["items"].([]any)[0].(map[string]any)
+	if paid.body["total_cents"] != 2400.0 || item["unit_price_cents"] != 1200.0 || item["name"] != "Mug" {
+		t.Errorf("the order was re-priced: %s", paid.raw)
+	}
+	// The snapshot follows the product, not the quantity: three mugs at the price paid.
+	more := srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 3}}}, "Idempotency-Key", newKey()).expect(t, 200)
+	if more.body["total_cents"] != 3600.0 {
+		t.Errorf("after changing the quantity: %s", more.raw)
+	}
+
+	srv.do("DELETE", "/v1/products/"+pid, admin, nil).expect(t, 204)
+	srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "cancelled"}, "Idempotency-Key", newKey()).expect(t, 200)
+}

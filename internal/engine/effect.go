@@ -34,7 +34,15 @@ func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spe
 	}
 	sysCtx := context.WithValue(context.WithValue(ctx, effectDepthKey{}, depth+1), systemKey{}, true)
 	vars := ruleVars(ctx, e.clock(), record, old)
-	lookup := e.newWrite(ctx, tx, e.clock(), record).lookup
+	// Effects change records as they go, so their lookups read the transaction afresh
+	// rather than through a write's cache.
+	lookup := func(resource, id string) (Record, error) {
+		r, ok := e.model.Resource(resource)
+		if !ok {
+			return nil, fault.New(fault.NotFound, "no such resource")
+		}
+		return tx.Get(ctx, r, id)
+	}
 	for _, eff := range r.Effects {
 		if !eff.Runs(op) {
 			continue
@@ -85,6 +93,9 @@ func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx Tx, eff *spec.Effec
 	id, _ := out.Value().(string)
 	target, _ := e.model.Resource(eff.Target)
 	current, err := tx.Get(ctx, target, id)
+	if fault.CodeOf(err) == fault.NotFound && eff.SkipMissing {
+		return nil
+	}
 	if fault.CodeOf(err) == fault.NotFound {
 		return &fault.Error{Code: fault.Conflict, Type: eff.Conflict,
 			Message: fmt.Sprintf("%s: there is no %s with id %s", eff.Name, target.Name, id),

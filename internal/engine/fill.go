@@ -19,6 +19,7 @@ type write struct {
 	now    time.Time
 	record Record
 	auth   map[string]any
+	old    Record // the stored record, on an update
 	seen   map[string]Record
 	v      validator
 	failed error // a storage failure met while checking; it wins over field errors
@@ -48,6 +49,11 @@ func (w *write) lookup(resource, id string) (Record, error) {
 		return nil, err
 	}
 	if err != nil {
+		// A storage failure is ours, not the client's: it must not become a field error
+		// (which an idempotent replay would repeat) where an expression swallows it.
+		if w.failed == nil {
+			w.failed = err
+		}
 		return nil, err
 	}
 	w.seen[key] = rec
@@ -96,14 +102,17 @@ func (w *write) applyDefaults(level []*spec.Field, values map[string]any) {
 // and computed fields are filled in, and required fields must be set. Every problem is
 // reported at once.
 func (w *write) complete(r *spec.Resource) error {
-	w.checkRefs(r.Fields, w.record, "")
+	w.checkRefs(r.Fields, w.record, w.old, "")
 	if w.failed != nil {
 		return w.failed
 	}
 	if err := w.v.err(); err != nil {
 		return err
 	}
-	w.compute(r.Fields, w.record, "")
+	w.compute(r.Fields, w.record, w.old, "")
+	if w.failed != nil {
+		return w.failed
+	}
 	w.v.checkRequired(r.Fields, w.record, "", false)
 	return w.v.err()
 }
@@ -115,7 +124,7 @@ func (w *write) complete(r *spec.Resource) error {
 func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input Record, creating bool, v *validator) {
 	w := &write{e: e, ctx: ctx, get: e.store.Get, now: e.clock(), record: input,
 		auth: PrincipalFrom(ctx).authValue(), seen: map[string]Record{}}
-	w.checkRefs(r.Fields, input, "")
+	w.checkRefs(r.Fields, input, nil, "")
 	w.v.checkRequired(r.Fields, input, "", creating)
 	// A value with a type error was dropped to null; it is reported once, as a type error.
 	reported := make(map[string]bool, len(v.errs))
@@ -129,30 +138,38 @@ func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input Record, c
 	}
 }
 
-// checkRefs reports references to records that do not exist.
-func (w *write) checkRefs(level []*spec.Field, values map[string]any, path string) {
+// checkRefs reports references to records that do not exist. A reference an update leaves as
+// it was is not checked again: an order whose product was since deleted can still be cancelled.
+// old holds the level's previous values (nil for a create).
+func (w *write) checkRefs(level []*spec.Field, values, old map[string]any, path string) {
 	for _, f := range level {
 		p := join(path, f.Name)
 		switch f.Type {
 		case spec.TypeRef:
-			if id, ok := values[f.Name].(string); ok {
+			if id, ok := values[f.Name].(string); ok && !unchanged(old, f.Name, id) {
 				w.checkRef(f, id, p)
 			}
 		case spec.TypeObject:
 			if m, ok := values[f.Name].(map[string]any); ok {
-				w.checkRefs(f.Fields, m, p)
+				w.checkRefs(f.Fields, m, child(old, f.Name), p)
 			}
 		case spec.TypeArray:
 			items, _ := values[f.Name].([]any)
+			oldItems := childList(old, f.Name)
 			for i, item := range items {
 				ip := fmt.Sprintf("%s[%d]", p, i)
+				var oldItem any
+				if i < len(oldItems) {
+					oldItem = oldItems[i]
+				}
 				switch f.Of.Type {
 				case spec.TypeObject:
 					if m, ok := item.(map[string]any); ok {
-						w.checkRefs(f.Of.Fields, m, ip)
+						prev, _ := oldItem.(map[string]any)
+						w.checkRefs(f.Of.Fields, m, prev, ip)
 					}
 				case spec.TypeRef:
-					if id, ok := item.(string); ok {
+					if id, ok := item.(string); ok && oldItem != id {
 						w.checkRef(f.Of, id, ip)
 					}
 				}
@@ -161,17 +178,37 @@ func (w *write) checkRefs(level []*spec.Field, values map[string]any, path strin
 	}
 }
 
+// unchanged reports whether old (a previous version of the level) held v under name.
+func unchanged(old map[string]any, name string, v any) bool {
+	if old == nil {
+		return false
+	}
+	prev, ok := old[name]
+	return ok && equalValue(prev, v)
+}
+
+func child(old map[string]any, name string) map[string]any {
+	m, _ := old[name].(map[string]any)
+	return m
+}
+
+func childList(old map[string]any, name string) []any {
+	l, _ := old[name].([]any)
+	return l
+}
+
 func (w *write) checkRef(f *spec.Field, id, path string) {
 	if _, err := w.lookup(f.Ref, id); fault.CodeOf(err) == fault.NotFound {
 		w.v.add(path, "not_found", "there is no %s with id %s", f.Ref, id)
-	} else if err != nil && w.failed == nil {
-		w.failed = err
 	}
 }
 
 // compute fills nested defaults and computed fields, innermost first, so that a total can
-// add up the items' computed prices.
-func (w *write) compute(level []*spec.Field, values map[string]any, path string) {
+// add up the items' computed prices. On an update (old is the level's previous values), a
+// computed field keeps its stored value unless a field it mentions changed: a price copied
+// from a product with lookup() stays the price the order was placed at. Expressions that
+// mention record, auth or now are recomputed on every write.
+func (w *write) compute(level []*spec.Field, values, old map[string]any, path string) {
 	for _, f := range level {
 		if !f.HasComputed() && !hasNestedDefaults(f) {
 			continue
@@ -180,24 +217,50 @@ func (w *write) compute(level []*spec.Field, values map[string]any, path string)
 		switch val := values[f.Name].(type) {
 		case map[string]any:
 			w.applyDefaults(f.Fields, val)
-			w.compute(f.Fields, val, p)
+			w.compute(f.Fields, val, child(old, f.Name), p)
 		case []any:
 			if f.Of.Type != spec.TypeObject {
 				continue
 			}
+			oldItems := childList(old, f.Name)
 			for i, item := range val {
 				if m, ok := item.(map[string]any); ok {
+					var prev map[string]any
+					if i < len(oldItems) {
+						prev, _ = oldItems[i].(map[string]any)
+					}
 					w.applyDefaults(f.Of.Fields, m)
-					w.compute(f.Of.Fields, m, fmt.Sprintf("%s[%d]", p, i))
+					w.compute(f.Of.Fields, m, prev, fmt.Sprintf("%s[%d]", p, i))
 				}
 			}
 		}
 	}
 	for _, f := range level {
-		if f.Computed != nil {
-			values[f.Name] = w.eval(f, f.Computed, level, values, join(path, f.Name))
+		if f.Computed == nil {
+			continue
+		}
+		if old != nil && !inputsChanged(f.Computed, level, values, old) {
+			if prev, ok := old[f.Name]; ok {
+				values[f.Name] = prev
+				continue
+			}
+		}
+		values[f.Name] = w.eval(f, f.Computed, level, values, join(path, f.Name))
+	}
+}
+
+// inputsChanged reports whether x would see different inputs now than when its value was
+// stored: a field of the level that it mentions changed, or it mentions what changes anyway.
+func inputsChanged(x *spec.Expr, level []*spec.Field, values, old map[string]any) bool {
+	if x.Refs["record"] || x.Refs["auth"] || x.Refs["now"] {
+		return true
+	}
+	for _, f := range level {
+		if x.Refs[f.Name] && !equalValue(values[f.Name], old[f.Name]) {
+			return true
 		}
 	}
+	return false
 }
 
 func hasNestedDefaults(f *spec.Field) bool {

@@ -251,6 +251,7 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	}
 	now := e.clock()
 	w := e.newWrite(ctx, tx, now, rec)
+	w.old = old
 	if err := w.complete(r); err != nil {
 		return nil, err
 	}

@@ -22,7 +22,10 @@ type Effect struct {
 	Guard    *Expr       // optional condition over target; false aborts the write with a conflict
 	Conflict string      // the problem type slug when the guard fails
 	Message  string      // the problem detail when the guard fails
-	Set      []Assignment
+	// SkipMissing makes a target that no longer exists a no-op rather than a conflict: stock
+	// cannot be returned to a product that was deleted, but the order can still be cancelled.
+	SkipMissing bool
+	Set         []Assignment
 }
 
 // Assignment sets one field of an effect's target.
@@ -41,7 +44,7 @@ func (e *Effect) Runs(op Operation) bool {
 	return false
 }
 
-var effectKeys = []string{"on", "when", "for_each", "target", "id", "guard", "conflict", "message", "set"}
+var effectKeys = []string{"on", "when", "for_each", "target", "id", "guard", "conflict", "message", "missing", "set"}
 
 var slugPattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
@@ -148,6 +151,17 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 	}
 	if x, ok := by["message"]; ok {
 		eff.Message, _ = c.str(x.Value, what+".message")
+	}
+	if x, ok := by["missing"]; ok {
+		if s, ok := c.str(x.Value, what+".missing"); ok {
+			switch s {
+			case "skip":
+				eff.SkipMissing = true
+			case "fail":
+			default:
+				c.errorf(x.Value, "%s.missing must be fail or skip", what)
+			}
+		}
 	}
 	sets, ok := c.mapping(by["set"].Value, what+".set")
 	if !ok {

@@ -60,7 +60,7 @@ func describe(m *Model) string {
 					fmt.Fprintf(&b, " %s=%s", x.name, x.e.Source)
 				}
 			}
-			fmt.Fprintf(&b, " conflict=%s", eff.Conflict)
+			fmt.Fprintf(&b, " conflict=%s skip_missing=%v", eff.Conflict, eff.SkipMissing)
 			for _, a := range eff.Set {
 				fmt.Fprintf(&b, " set %s=%s", a.Field, a.Expr.Source)
 			}
