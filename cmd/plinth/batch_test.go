@@ -63,6 +63,13 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	srv.do("POST", "/v1/batch", alice, order).expect(t, 400)
 	srv.do("POST", "/v1/batch", alice, order, "Idempotency-Key", newKey()).expect(t, 200)
 
+	// A batch of one still names the failing operation.
+	one := srv.do("POST", "/v1/batch", admin, map[string]any{"operations": []any{
+		map[string]any{"method": "POST", "path": "/v1/products", "body": map[string]any{"sku": "x"}}}}).expect(t, 422)
+	if one.body["index"] != 0.0 {
+		t.Errorf("batch of one: %s", one.raw)
+	}
+
 	// Malformed batches are precise 400s.
 	for _, b := range []string{`{}`, `{"operations": []}`, `{"operations": [1]}`, `{"ops": []}`,
 		`{"operations": [{"method": "GET", "path": "/v1/products"}]}`,

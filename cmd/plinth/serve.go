@@ -65,6 +65,12 @@ func (s *server) Run(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 		serveErr = s.http.Shutdown(sctx)
 		cancel()
+		if serveErr != nil {
+			// Requests still running past the timeout are cut off before the database closes
+			// under them.
+			s.Logger.Warn("in-flight requests outlived the shutdown timeout; closing them")
+			s.http.Close()
+		}
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil

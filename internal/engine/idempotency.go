@@ -52,8 +52,8 @@ type IdempotencyRecord struct {
 	ExpiresAt   time.Time
 }
 
-// Renderer turns the outcome of a write (its records, or the error that stopped it) into the
-// response the client receives.
+// Renderer turns the outcome of a write (its records, or the error that stopped it, which is a
+// *BatchError when one operation failed) into the response the client receives.
 type Renderer func(records []Record, err error) Response
 
 // ApplyIdempotent runs ops like Apply under an Idempotency-Key. The first request with a key
@@ -65,15 +65,15 @@ type Renderer func(records []Record, err error) Response
 // client's fault (4xx) are stored and replayed too; failures on our side (5xx) are not, so the
 // client may retry them.
 func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) (Response, bool, error) {
-	if err := checkKey(key.Key); err != nil {
-		return Response{}, false, err
-	}
 	if idempotencyOff(ops, e.model) {
 		recs, err := e.Apply(ctx, ops)
 		if err != nil && !clientFault(err) {
 			return Response{}, false, err
 		}
-		return render(recs, unwrapBatch(err, len(ops))), false, nil
+		return render(recs, err), false, nil
+	}
+	if err := checkKey(key.Key); err != nil {
+		return Response{}, false, err
 	}
 	scope := scopeOf(ctx)
 	slot := strings.Join([]string{scope, key.Method, key.Path, key.Key}, "\x00")
@@ -105,7 +105,7 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	if !clientFault(err) {
 		return Response{}, false, err
 	}
-	stored.Response = render(nil, unwrapBatch(err, len(ops)))
+	stored.Response = render(nil, err)
 	err = e.store.Write(ctx, func(tx Tx) error { return tx.PutIdempotency(ctx, stored) })
 	if errors.Is(err, errKeyTaken) {
 		return e.replayAfterRace(ctx, scope, key)
@@ -124,6 +124,9 @@ var errKeyTaken = errors.New("idempotency key taken")
 func ErrKeyTaken(cause error) error {
 	return &fault.Error{Code: fault.Conflict, Message: "the idempotency key is taken", Err: errors.Join(errKeyTaken, cause)}
 }
+
+// IsKeyTaken reports whether err says an idempotency key is stored already.
+func IsKeyTaken(err error) bool { return errors.Is(err, errKeyTaken) }
 
 func (e *Engine) replay(ctx context.Context, scope string, key IdempotencyKey) (Response, bool, error) {
 	rec, err := e.store.GetIdempotency(ctx, scope, key.Method, key.Path, key.Key)
@@ -158,15 +161,6 @@ func clientFault(err error) bool {
 		return true
 	}
 	return false
-}
-
-// unwrapBatch gives a single operation's error as it would be without a batch around it.
-func unwrapBatch(err error, n int) error {
-	var be *BatchError
-	if n == 1 && errors.As(err, &be) {
-		return be.Err
-	}
-	return err
 }
 
 func checkKey(k string) error {

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +115,8 @@ resources:
     access: {list: "true", create: "true"}
 `)
 	op := engine.Op{Kind: engine.OpCreate, Resource: "logs", Body: body(t, `{"line": "x"}`)}
-	key := engine.IdempotencyKey{Key: "same", Method: "POST", Path: "/v1/logs", Fingerprint: "f"}
+	// Even a key that would be malformed is ignored.
+	key := engine.IdempotencyKey{Key: strings.Repeat("k", 300), Method: "POST", Path: "/v1/logs", Fingerprint: "f"}
 	for range 2 {
 		if _, replayed, err := e.eng.ApplyIdempotent(as("ann", ""), []engine.Op{op}, key, render); err != nil || replayed {
 			t.Fatalf("replayed=%v err=%v", replayed, err)

@@ -138,7 +138,7 @@ func (h resourceHandler) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.s.write(w, r, []engine.Op{{Kind: engine.OpCreate, Resource: h.r.Name, Body: body}}, body, h.s.recordRenderer(r))
+	h.s.write(w, r, []engine.Op{{Kind: engine.OpCreate, Resource: h.r.Name, Body: body}}, body, h.recordRenderer(r))
 }
 
 func (h resourceHandler) patch(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +159,7 @@ func (h resourceHandler) update(w http.ResponseWriter, r *http.Request, kind eng
 		return
 	}
 	op := engine.Op{Kind: kind, Resource: h.r.Name, ID: r.PathValue("id"), Body: body, Pre: pre}
-	h.s.write(w, r, []engine.Op{op}, body, h.s.recordRenderer(r))
+	h.s.write(w, r, []engine.Op{op}, body, h.recordRenderer(r))
 }
 
 func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
@@ -168,26 +168,29 @@ func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := engine.Op{Kind: engine.OpDelete, Resource: h.r.Name, ID: r.PathValue("id"), Pre: pre}
-	h.s.write(w, r, []engine.Op{op}, nil, h.s.recordRenderer(r))
+	h.s.write(w, r, []engine.Op{op}, nil, h.recordRenderer(r))
 }
 
 // recordRenderer renders a single write: the record with its ETag (and Location, for a
 // create), 204 for a delete, or the problem document.
-func (s *Server) recordRenderer(r *http.Request) engine.Renderer {
+func (h resourceHandler) recordRenderer(r *http.Request) engine.Renderer {
 	return func(recs []engine.Record, err error) engine.Response {
+		var be *engine.BatchError
+		if errors.As(err, &be) {
+			err = be.Err // one operation alone has no index to report
+		}
 		if err != nil {
-			return s.errorResponse(r, err)
+			return h.s.errorResponse(r, err)
 		}
 		rec := recs[0]
 		if rec == nil {
 			return engine.Response{Status: http.StatusNoContent, Header: map[string]string{}}
 		}
-		res, _ := s.engine.Model().Resource(strings.Split(strings.TrimPrefix(r.URL.Path, s.prefix+"/"), "/")[0])
-		resp := engine.Response{Status: http.StatusOK, Body: codec.AppendRecord(nil, res, rec),
+		resp := engine.Response{Status: http.StatusOK, Body: codec.AppendRecord(nil, h.r, rec),
 			Header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
 		if r.Method == http.MethodPost {
 			resp.Status = http.StatusCreated
-			resp.Header["Location"] = s.prefix + "/" + res.Name + "/" + rec["id"].(string)
+			resp.Header["Location"] = h.s.prefix + "/" + h.r.Name + "/" + rec["id"].(string)
 		}
 		return resp
 	}
@@ -198,12 +201,6 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, 
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		recs, err := s.engine.Apply(r.Context(), ops)
-		if len(ops) == 1 {
-			var be *engine.BatchError
-			if errors.As(err, &be) {
-				err = be.Err
-			}
-		}
 		writeResponse(w, render(recs, err))
 		return
 	}

@@ -221,8 +221,8 @@ func (c *compiler) access(r *Resource, n *yaml.Node, resN *yaml.Node) {
 			}
 		}
 	}
-	for _, op := range Operations {
-		if _, ok := r.Access[op]; !ok {
+	for op, rule := range r.Access {
+		if rule == nil { // it did not compile; the error is reported
 			delete(r.Access, op)
 		}
 	}
