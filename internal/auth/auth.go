@@ -102,7 +102,10 @@ func (h *HS256) Verify(token string) (Claims, error) {
 			all[k] = v
 		}
 	}
-	role, _ := all["role"].(string)
+	role, isString := all["role"].(string)
+	if _, present := all["role"]; present && !isString {
+		return Claims{}, fmt.Errorf("%w: role must be a string", ErrInvalidToken)
+	}
 	if len(h.roles) > 0 && role != "" && !contains(h.roles, role) {
 		return Claims{}, fmt.Errorf("%w: role %q is not declared", ErrInvalidToken, role)
 	}
