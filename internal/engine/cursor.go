@@ -52,7 +52,9 @@ func (e *Engine) encodeCursor(r *spec.Resource, order []query.Sort, filter strin
 }
 
 // decodeCursor checks a cursor and turns it into the keyset condition "after this row".
-func (e *Engine) decodeCursor(r *spec.Resource, order []query.Sort, filter, cursor string) (query.Expr, error) {
+// nonNull names fields that the rest of the query already requires to be set; their keyset
+// conditions then need no NULL branch, which keeps them simple enough for an index seek.
+func (e *Engine) decodeCursor(r *spec.Resource, order []query.Sort, filter, cursor string, nonNull map[string]bool) (query.Expr, error) {
 	enc := base64.RawURLEncoding
 	p, m, ok := strings.Cut(cursor, ".")
 	if !ok {
@@ -78,7 +80,7 @@ func (e *Engine) decodeCursor(r *spec.Resource, order []query.Sort, filter, curs
 		}
 		vals[i] = v
 	}
-	return keyset(order, vals), nil
+	return keyset(order, vals, nonNull), nil
 }
 
 func cursorValue(k query.Kind, raw any) (any, error) {
@@ -107,17 +109,37 @@ func cursorValue(k query.Kind, raw any) (any, error) {
 
 // keyset is the condition for rows strictly after vals in order: for some i, the first i-1
 // keys are equal and key i is past its value. NULLs sort first ascending, last descending.
-func keyset(order []query.Sort, vals []any) query.Expr {
+//
+// The disjunction is preceded by a bound on the first key alone (a >= v), which it implies:
+// it lets the database seek in an index on a instead of scanning every row after the cursor.
+func keyset(order []query.Sort, vals []any, nonNull map[string]bool) query.Expr {
 	var or query.Or
 	for i, s := range order {
 		terms := make([]query.Expr, 0, i+1)
 		for j := 0; j < i; j++ {
 			terms = append(terms, equalTo(order[j].Field, vals[j]))
 		}
-		terms = append(terms, after(s, vals[i]))
+		terms = append(terms, after(s, vals[i], nonNull[s.Field]))
 		or.Terms = append(or.Terms, query.And{Terms: terms})
 	}
+	if lead := notBefore(order[0], vals[0], nonNull[order[0].Field]); lead != nil {
+		return query.And{Terms: []query.Expr{lead, or}}
+	}
 	return or
+}
+
+// notBefore is "at or after v" on one key, or nil where that bounds nothing an index can use.
+func notBefore(s query.Sort, v any, nonNull bool) query.Expr {
+	switch {
+	case v == nil:
+		return nil
+	case !s.Desc:
+		return query.Compare{Field: s.Field, Op: query.Ge, Value: v}
+	case nonNull:
+		return query.Compare{Field: s.Field, Op: query.Le, Value: v}
+	default:
+		return query.Or{Terms: []query.Expr{query.Compare{Field: s.Field, Op: query.Le, Value: v}, query.IsNull{Field: s.Field}}}
+	}
 }
 
 func equalTo(field string, v any) query.Expr {
@@ -127,7 +149,7 @@ func equalTo(field string, v any) query.Expr {
 	return query.Compare{Field: field, Op: query.Eq, Value: v}
 }
 
-func after(s query.Sort, v any) query.Expr {
+func after(s query.Sort, v any, nonNull bool) query.Expr {
 	switch {
 	case !s.Desc && v == nil:
 		return query.Not{X: query.IsNull{Field: s.Field}}
@@ -135,7 +157,30 @@ func after(s query.Sort, v any) query.Expr {
 		return query.Compare{Field: s.Field, Op: query.Gt, Value: v}
 	case v == nil:
 		return query.Const(false)
+	case nonNull:
+		return query.Compare{Field: s.Field, Op: query.Lt, Value: v}
 	default:
 		return query.Or{Terms: []query.Expr{query.Compare{Field: s.Field, Op: query.Lt, Value: v}, query.IsNull{Field: s.Field}}}
+	}
+}
+
+// nonNullFields names the fields that every row matching x has set: those its top-level
+// conjuncts compare with a value. (x != v and null checks do not count: they admit nulls.)
+func nonNullFields(x query.Expr, out map[string]bool) {
+	switch t := x.(type) {
+	case query.And:
+		for _, term := range t.Terms {
+			nonNullFields(term, out)
+		}
+	case query.Compare:
+		if t.Op != query.Ne {
+			out[t.Field] = true
+		}
+	case query.In:
+		out[t.Field] = true
+	case query.Match:
+		out[t.Field] = true
+	case query.Truth:
+		out[t.Field] = true
 	}
 }

@@ -150,7 +150,7 @@ func TestListFilters(t *testing.T) {
 }
 
 // TestListSort checks multi-key sorts with NULLs: ascending puts them first, descending last,
-// and id breaks ties.
+// and id breaks ties in the direction of the last key.
 func TestListSort(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, listSpec)
@@ -170,7 +170,7 @@ func TestListSort(t *testing.T) {
 	}{
 		{"", "abcdef"}, // id order is creation order for UUIDv7 ids
 		{"qty", "becfad"},
-		{"-qty", "adcfbe"},
+		{"-qty", "dafceb"},
 		{"qty,-price", "befcad"},
 		{"-price,qty", "bfadec"},
 		{"price,-name", "ecdfba"},
@@ -321,14 +321,18 @@ func firstDiff(a, b []string) int {
 }
 
 // rowOrder is the order the docs define: keys in turn, NULLs first ascending and last
-// descending, then id ascending unless id is a key.
+// descending, then id in the direction of the last key, unless id is a key.
 func rowOrder(sortSpec string) func(a, b pagingRow) int {
 	var keys []string
 	if sortSpec != "" {
 		keys = strings.Split(sortSpec, ",")
 	}
+	tie := "id"
+	if len(keys) > 0 && strings.HasPrefix(keys[len(keys)-1], "-") {
+		tie = "-id"
+	}
 	return func(a, b pagingRow) int {
-		for _, k := range append(keys, "id") {
+		for _, k := range append(keys, tie) {
 			desc := strings.HasPrefix(k, "-")
 			name := strings.TrimPrefix(k, "-")
 			var va, vb any

@@ -81,7 +81,11 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 		}
 	}
 	if p.Cursor != "" {
-		x, err := e.decodeCursor(r, order, p.Filter, p.Cursor)
+		nonNull := map[string]bool{"id": true, "created_at": true, "updated_at": true, "version": true}
+		for _, w := range append(where, access) {
+			nonNullFields(w, nonNull)
+		}
+		x, err := e.decodeCursor(r, order, p.Filter, p.Cursor, nonNull)
 		if err != nil {
 			v.add("cursor", "invalid", "is not a cursor of this list; start again without it")
 		} else {
@@ -179,7 +183,10 @@ func parseSort(r *spec.Resource, s string, v *validator) []query.Sort {
 		}
 	}
 	if !seen["id"] {
-		order = append(order, query.Sort{Field: "id"})
+		// The tie-breaker runs the same way as the last key, so that an index on (key, id)
+		// serves the whole order, read forwards or backwards.
+		desc := len(order) > 0 && order[len(order)-1].Desc
+		order = append(order, query.Sort{Field: "id", Desc: desc})
 	}
 	return order
 }

@@ -299,6 +299,8 @@ func (c *compiler) indexes(r *Resource, n *yaml.Node) {
 			add(Index{Fields: []string{f.Name}})
 		}
 	}
+	// Newest-first lists are the commonest sort after the default id order.
+	add(Index{Fields: []string{"created_at"}})
 	if n == nil {
 		return
 	}

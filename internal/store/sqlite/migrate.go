@@ -184,6 +184,22 @@ func indexName(table string, ix spec.Index) string {
 	return name
 }
 
+// createIndex is the DDL of one index. A non-unique index also covers id: lists break ties by
+// id, so (fields, id) serves a sorted page without a sort.
+func createIndex(table string, ix spec.Index) string {
+	cols := make([]string, 0, len(ix.Fields)+1)
+	for _, f := range ix.Fields {
+		cols = append(cols, quote(f))
+	}
+	unique := ""
+	if ix.Unique {
+		unique = "UNIQUE "
+	} else if ix.Fields[len(ix.Fields)-1] != "id" {
+		cols = append(cols, quote("id"))
+	}
+	return "CREATE " + unique + "INDEX " + quote(indexName(table, ix)) + " ON " + quote(table) + " (" + strings.Join(cols, ", ") + ")"
+}
+
 func syncIndexes(ctx context.Context, tx *sql.Tx, r *spec.Resource, log *slog.Logger) error {
 	rows, err := tx.QueryContext(ctx, `SELECT "name" FROM sqlite_master WHERE "type" = 'index' AND "tbl_name" = ? AND ("name" LIKE 'ix\_%' ESCAPE '\' OR "name" LIKE 'ux\_%' ESCAPE '\')`, r.Name)
 	if err != nil {
@@ -209,15 +225,7 @@ func syncIndexes(ctx context.Context, tx *sql.Tx, r *spec.Resource, log *slog.Lo
 		if have[name] {
 			continue
 		}
-		cols := make([]string, len(ix.Fields))
-		for i, f := range ix.Fields {
-			cols[i] = quote(f)
-		}
-		unique := ""
-		if ix.Unique {
-			unique = "UNIQUE "
-		}
-		if _, err := tx.ExecContext(ctx, "CREATE "+unique+"INDEX "+quote(name)+" ON "+quote(r.Name)+" ("+strings.Join(cols, ", ")+")"); err != nil {
+		if _, err := tx.ExecContext(ctx, createIndex(r.Name, ix)); err != nil {
 			if ix.Unique {
 				return fmt.Errorf("%s: cannot make %s unique, existing records share values: %w", r.Name, strings.Join(ix.Fields, ", "), err)
 			}

@@ -45,11 +45,7 @@ func TestSchemaGolden(t *testing.T) {
 				b.WriteString(createTable(r))
 				b.WriteString(";\n")
 				for _, ix := range r.Indexes {
-					b.WriteString(indexName(r.Name, ix) + " ON " + r.Name + " (" + strings.Join(ix.Fields, ", ") + ")")
-					if ix.Unique {
-						b.WriteString(" UNIQUE")
-					}
-					b.WriteString(";\n")
+					b.WriteString(createIndex(r.Name, ix) + ";\n")
 				}
 				b.WriteString("\n")
 			}

@@ -167,12 +167,23 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]en
 // List implements engine.Store.
 func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
 	t := db.table(r)
+	stmt, args, err := t.listSQL(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.read.QueryContext(ctx, stmt, args...)
+	recs, err := t.scanAll(rows, err)
+	return recs, db.classify(err, t)
+}
+
+// listSQL renders a selection as one SELECT with its parameters.
+func (t *table) listSQL(q query.Select) (string, []any, error) {
 	where, args, err := renderWhere(q.Where, t.fields, quote)
 	if errors.Is(err, errWhereTooLarge) {
-		return nil, fault.Wrap(fault.Invalid, err, "the filter is too large")
+		return "", nil, fault.Wrap(fault.Invalid, err, "the filter is too large")
 	}
 	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, err, "the filter cannot be run")
+		return "", nil, fault.Wrap(fault.Invalid, err, "the filter cannot be run")
 	}
 	var b strings.Builder
 	b.WriteString(t.selectSQL)
@@ -191,10 +202,7 @@ func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]eng
 		}
 	}
 	b.WriteString(" LIMIT ?")
-	args = append(args, q.Limit)
-	rows, err := db.read.QueryContext(ctx, b.String(), args...)
-	recs, err := t.scanAll(rows, err)
-	return recs, db.classify(err, t)
+	return b.String(), append(args, q.Limit), nil
 }
 
 // maxAttempts bounds how often a write transaction is retried after SQLITE_BUSY.

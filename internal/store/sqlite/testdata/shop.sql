@@ -10,8 +10,9 @@ CREATE TABLE "products" (
   "stock" INTEGER,
   "active" INTEGER
 ) STRICT;
-ux_products_sku ON products (sku) UNIQUE;
-ix_products_price_cents ON products (price_cents);
+CREATE UNIQUE INDEX "ux_products_sku" ON "products" ("sku");
+CREATE INDEX "ix_products_created_at" ON "products" ("created_at", "id");
+CREATE INDEX "ix_products_price_cents" ON "products" ("price_cents", "id");
 
 CREATE TABLE "customers" (
   "id" TEXT PRIMARY KEY NOT NULL,
@@ -22,7 +23,8 @@ CREATE TABLE "customers" (
   "email" TEXT,
   "name" TEXT
 ) STRICT;
-ux_customers_user_id ON customers (user_id) UNIQUE;
+CREATE UNIQUE INDEX "ux_customers_user_id" ON "customers" ("user_id");
+CREATE INDEX "ix_customers_created_at" ON "customers" ("created_at", "id");
 
 CREATE TABLE "orders" (
   "id" TEXT PRIMARY KEY NOT NULL,
@@ -35,5 +37,6 @@ CREATE TABLE "orders" (
   "total_cents" INTEGER,
   "note" TEXT
 ) STRICT;
-ix_orders_customer_id_status ON orders (customer_id, status);
+CREATE INDEX "ix_orders_created_at" ON "orders" ("created_at", "id");
+CREATE INDEX "ix_orders_customer_id_status" ON "orders" ("customer_id", "status", "id");
 
