@@ -120,3 +120,19 @@ func (f *Field) Conform(v any) any {
 	}
 	return v
 }
+
+// Signature names what a field's stored values mean: its type, a ref's target and an
+// array's element type. Storage compares signatures across spec versions, since several types
+// share one column type (a string and a timestamp are both text) and a retype must not pass
+// unnoticed.
+func (f *Field) Signature() string {
+	switch f.Type {
+	case TypeRef:
+		return "ref(" + f.Ref + ")"
+	case TypeArray:
+		if f.Of != nil {
+			return "array(" + f.Of.Signature() + ")"
+		}
+	}
+	return string(f.Type)
+}

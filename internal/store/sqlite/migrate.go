@@ -45,12 +45,15 @@ func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logge
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
-	for _, ddl := range []string{idempotencyTable, idempotencyIndex, eventsTable, eventsIndex} {
+	for _, ddl := range []string{idempotencyTable, idempotencyIndex, eventsTable, eventsIndex, fieldsTable} {
 		if _, err := tx.ExecContext(ctx, ddl); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
-	var problems []string
+	problems, err := checkSignatures(ctx, tx, model)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	for _, r := range model.Resources {
 		p, err := migrateResource(ctx, tx, r, log)
 		if err != nil {
@@ -61,10 +64,58 @@ func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logge
 	if len(problems) > 0 {
 		return &MigrationError{Problems: problems}
 	}
+	if err := saveSignatures(ctx, tx, model); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if err := warnOrphans(ctx, tx, model, log); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// fieldsTable remembers each field's signature, so that a retype between types that share a
+// column type (string to timestamp, ref to another resource) is caught too.
+const fieldsTable = `CREATE TABLE IF NOT EXISTS "_plinth_fields" (
+  "resource" TEXT NOT NULL,
+  "field" TEXT NOT NULL,
+  "signature" TEXT NOT NULL,
+  PRIMARY KEY ("resource", "field")
+) STRICT`
+
+// checkSignatures reports every field whose stored signature differs from the spec's.
+func checkSignatures(ctx context.Context, tx *sql.Tx, model *spec.Model) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT "resource", "field", "signature" FROM "_plinth_fields"`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var res, field, sig string
+		if err := rows.Scan(&res, &field, &sig); err != nil {
+			return nil, err
+		}
+		r, ok := model.Resource(res)
+		if !ok {
+			continue
+		}
+		if f, ok := r.Field(field); ok && f.Signature() != sig {
+			problems = append(problems, fmt.Sprintf("%s.%s holds %s values but the spec now says %s (retyping a field is not automatic)", res, field, sig, f.Signature()))
+		}
+	}
+	return problems, rows.Err()
+}
+
+func saveSignatures(ctx context.Context, tx *sql.Tx, model *spec.Model) error {
+	for _, r := range model.Resources {
+		for _, f := range r.Fields {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO "_plinth_fields" ("resource", "field", "signature") VALUES (?, ?, ?)
+				ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature"`, r.Name, f.Name, f.Signature()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func migrateResource(ctx context.Context, tx *sql.Tx, r *spec.Resource, log *slog.Logger) ([]string, error) {

@@ -178,6 +178,7 @@ func TestMigrations(t *testing.T) {
 		{"dropping a field", strings.Replace(baseSpec, "      count: {type: integer}\n", "", 1), "things.count has data but is no longer in the spec"},
 		{"retyping a field", strings.Replace(baseSpec, "count: {type: integer}", "count: {type: string, max_length: 3}", 1), "things.count is stored as INTEGER but the spec now needs TEXT"},
 		{"a new required field without default", baseSpec + "      must: {type: integer, required: true}\n", "things.must is new and required"},
+		{"retyping within one column type", strings.Replace(baseSpec, "title: {type: string, max_length: 10}", "title: {type: timestamp}", 1), "things.title holds string values but the spec now says timestamp"},
 	}
 	for _, tc := range refusals {
 		t.Run("refuses "+tc.name, func(t *testing.T) {
