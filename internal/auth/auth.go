@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -42,7 +43,20 @@ type HS256 struct {
 	audience string
 	roles    []string
 	now      func() time.Time
+
+	// verified remembers tokens that passed, until they expire: a client sends the same token
+	// with every request, and checking its signature again costs a quarter of a read.
+	mu       sync.Mutex
+	verified map[string]verifiedToken
 }
+
+type verifiedToken struct {
+	claims Claims
+	exp    time.Time
+}
+
+// maxVerified bounds the remembered tokens; when full, the memory starts afresh.
+const maxVerified = 10_000
 
 // Config configures NewHS256. Issuer and Audience are checked when set; Roles, when set, is
 // the list of roles a token may carry.
@@ -69,6 +83,27 @@ func NewHS256(cfg Config) (*HS256, error) {
 // Verify checks a compact JWT and returns its claims. Every failure is ErrInvalidToken,
 // wrapping the reason for the log.
 func (h *HS256) Verify(token string) (Claims, error) {
+	h.mu.Lock()
+	v, ok := h.verified[token]
+	h.mu.Unlock()
+	if ok && h.now().Before(v.exp) {
+		return v.claims, nil
+	}
+	claims, exp, err := h.verify(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	h.mu.Lock()
+	if len(h.verified) >= maxVerified || h.verified == nil {
+		h.verified = make(map[string]verifiedToken)
+	}
+	h.verified[token] = verifiedToken{claims: claims, exp: exp}
+	h.mu.Unlock()
+	return claims, nil
+}
+
+// verify checks a token's signature and claims, and returns when it expires.
+func (h *HS256) verify(token string) (Claims, time.Time, error) {
 	opts := []jwt.ParseOption{
 		jwt.WithKey(jwa.HS256(), h.key),
 		jwt.WithValidate(true),
@@ -83,14 +118,15 @@ func (h *HS256) Verify(token string) (Claims, error) {
 	}
 	tok, err := jwt.Parse([]byte(token), opts...)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Claims{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	sub, _ := tok.Subject()
 	if sub == "" {
-		return Claims{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+		return Claims{}, time.Time{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
-	if _, ok := tok.Expiration(); !ok {
-		return Claims{}, fmt.Errorf("%w: no expiry", ErrInvalidToken)
+	exp, ok := tok.Expiration()
+	if !ok {
+		return Claims{}, time.Time{}, fmt.Errorf("%w: no expiry", ErrInvalidToken)
 	}
 	all := map[string]any{}
 	for _, k := range tok.Keys() {
@@ -104,12 +140,12 @@ func (h *HS256) Verify(token string) (Claims, error) {
 	}
 	role, isString := all["role"].(string)
 	if _, present := all["role"]; present && !isString {
-		return Claims{}, fmt.Errorf("%w: role must be a string", ErrInvalidToken)
+		return Claims{}, time.Time{}, fmt.Errorf("%w: role must be a string", ErrInvalidToken)
 	}
 	if len(h.roles) > 0 && role != "" && !contains(h.roles, role) {
-		return Claims{}, fmt.Errorf("%w: role %q is not declared", ErrInvalidToken, role)
+		return Claims{}, time.Time{}, fmt.Errorf("%w: role %q is not declared", ErrInvalidToken, role)
 	}
-	return Claims{Subject: sub, Role: role, All: all}, nil
+	return Claims{Subject: sub, Role: role, All: all}, exp, nil
 }
 
 // Sign issues a token for sub with role, valid for ttl.

@@ -111,3 +111,21 @@ func TestKeyIsGeneratedOnceAndKeptPrivate(t *testing.T) {
 		t.Error("the environment does not win over the data folder")
 	}
 }
+
+func TestRememberedTokensStillExpire(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	h := signer(t, Config{Now: func() time.Time { return now }})
+	tok, err := h.Sign("alice", "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second answer comes from memory
+		if _, err := h.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(2 * time.Hour)
+	if _, err := h.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("an expired token was accepted from memory: %v", err)
+	}
+}

@@ -131,6 +131,7 @@ func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx Tx, eff *spec.Effec
 	}
 	p, err := e.prepare(sysCtx, Op{Kind: OpUpdate, Resource: target.Name, ID: id, Body: patch})
 	if err == nil {
+		p.old = current
 		_, err = e.update(sysCtx, tx, p)
 	}
 	if f := fault.As(err); f != nil && f.Code == fault.Invalid {

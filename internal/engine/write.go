@@ -149,6 +149,7 @@ type prepared struct {
 	input Record
 	early bool   // the create rule was checked already (it does not depend on the record)
 	id    string // the new record's id, for a create
+	old   Record // the stored record, when the caller read it in this transaction already
 }
 
 // prepare resolves the resource, validates the body and, where possible, checks access before
@@ -228,9 +229,12 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 
 func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error) {
 	r, id := p.r, p.op.ID
-	old, err := tx.Get(ctx, r, id)
-	if err != nil {
-		return nil, err
+	old := p.old
+	if old == nil {
+		var err error
+		if old, err = tx.Get(ctx, r, id); err != nil {
+			return nil, err
+		}
 	}
 	if !e.canRead(ctx, r, old) {
 		return nil, denial(ctx, true, spec.OpUpdate, r.Name)

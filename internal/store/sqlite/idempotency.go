@@ -28,10 +28,22 @@ const idempotencyTable = `CREATE TABLE IF NOT EXISTS "_plinth_idempotency" (
 
 const idempotencyIndex = `CREATE INDEX IF NOT EXISTS "_plinth_idempotency_expires" ON "_plinth_idempotency" ("expires_at")`
 
+const getIdempotencySQL = `SELECT "fingerprint", "status", "header", "body", "created_at", "expires_at"
+FROM "_plinth_idempotency" WHERE "scope" = ? AND "method" = ? AND "path" = ? AND "key" = ?`
+
+// putIdempotencySQL stores an outcome. An expired outcome that the sweep has not reached yet
+// gives way to the new one; a live one does not, and the insert changes nothing.
+const putIdempotencySQL = `INSERT INTO "_plinth_idempotency"
+  ("scope", "method", "path", "key", "fingerprint", "status", "header", "body", "created_at", "expires_at")
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT ("scope", "method", "path", "key") DO UPDATE SET
+  "fingerprint" = excluded."fingerprint", "status" = excluded."status", "header" = excluded."header",
+  "body" = excluded."body", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at"
+WHERE "_plinth_idempotency"."expires_at" <= excluded."created_at"`
+
 // GetIdempotency implements engine.Store.
 func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key string) (*engine.IdempotencyRecord, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT "fingerprint", "status", "header", "body", "created_at", "expires_at"
-		FROM "_plinth_idempotency" WHERE "scope" = ? AND "method" = ? AND "path" = ? AND "key" = ?`, scope, method, path, key)
+	row := db.getIdem.QueryRowContext(ctx, scope, method, path, key)
 	rec := &engine.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key}
 	var header, created, expires string
 	err := row.Scan(&rec.Fingerprint, &rec.Response.Status, &header, &rec.Response.Body, &created, &expires)
@@ -75,15 +87,7 @@ func (x *tx) PutIdempotency(ctx context.Context, rec engine.IdempotencyRecord) e
 	if body == nil {
 		body = []byte{}
 	}
-	// An expired outcome that the sweep has not reached yet gives way to the new one; a live
-	// one does not, and the insert changes nothing.
-	res, err := x.tx.ExecContext(ctx, `INSERT INTO "_plinth_idempotency"
-		("scope", "method", "path", "key", "fingerprint", "status", "header", "body", "created_at", "expires_at")
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT ("scope", "method", "path", "key") DO UPDATE SET
-		  "fingerprint" = excluded."fingerprint", "status" = excluded."status", "header" = excluded."header",
-		  "body" = excluded."body", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at"
-		WHERE "_plinth_idempotency"."expires_at" <= excluded."created_at"`,
+	res, err := x.tx.StmtContext(ctx, x.db.putIdem).ExecContext(ctx,
 		rec.Scope, rec.Method, rec.Path, rec.Key, rec.Fingerprint, rec.Response.Status, string(header), body,
 		rec.CreatedAt.UTC().Format(TimeLayout), rec.ExpiresAt.UTC().Format(TimeLayout))
 	if err == nil {

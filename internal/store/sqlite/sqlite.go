@@ -43,6 +43,9 @@ type DB struct {
 	read   *sql.DB
 	log    *slog.Logger
 	tables map[string]*table
+
+	// Statements of the internal tables, prepared once like those of the records.
+	getIdem, putIdem, appendEvent *sql.Stmt
 }
 
 var _ engine.Store = (*DB)(nil)
@@ -101,6 +104,20 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 		}
 		db.tables[r.Name] = t
 	}
+	for _, s := range []struct {
+		dst **sql.Stmt
+		db  *sql.DB
+		sql string
+	}{
+		{&db.getIdem, db.read, getIdempotencySQL},
+		{&db.putIdem, db.write, putIdempotencySQL},
+		{&db.appendEvent, db.write, appendEventSQL},
+	} {
+		if *s.dst, err = s.db.PrepareContext(ctx, s.sql); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+	}
 	return db, nil
 }
 
@@ -109,6 +126,11 @@ func (db *DB) Close() error {
 	var errs []error
 	for _, t := range db.tables {
 		errs = append(errs, t.close())
+	}
+	for _, s := range []*sql.Stmt{db.getIdem, db.putIdem, db.appendEvent} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
 	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -171,8 +193,7 @@ func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]eng
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, stmt, args...)
-	recs, err := t.scanAll(rows, err)
+	recs, err := t.scanAll(t.listQuery(ctx, db.read, stmt, args))
 	return recs, db.classify(err, t)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/query"
@@ -29,6 +30,38 @@ type table struct {
 	selectSQL string
 
 	getRead, getWrite, insert, update, del *sql.Stmt
+
+	// lists holds prepared list statements by their SQL: values travel as parameters, so a
+	// client's query shape repeats even when its values change.
+	listMu sync.Mutex
+	lists  map[string]*sql.Stmt
+}
+
+// maxListStmts bounds the prepared list statements per table. Past it, further shapes run
+// unprepared: a client inventing shapes cannot grow memory, and no statement is ever closed
+// under a query that is about to use it.
+const maxListStmts = 64
+
+// listQuery runs a list statement, prepared when its shape is one of the first seen.
+func (t *table) listQuery(ctx context.Context, db *sql.DB, query string, args []any) (*sql.Rows, error) {
+	t.listMu.Lock()
+	s, ok := t.lists[query]
+	if !ok && len(t.lists) < maxListStmts {
+		var err error
+		if s, err = db.PrepareContext(ctx, query); err != nil {
+			t.listMu.Unlock()
+			return nil, err
+		}
+		if t.lists == nil {
+			t.lists = map[string]*sql.Stmt{}
+		}
+		t.lists[query] = s
+	}
+	t.listMu.Unlock()
+	if s == nil {
+		return db.QueryContext(ctx, query, args...)
+	}
+	return s.QueryContext(ctx, args...)
 }
 
 func columns(r *spec.Resource) []column {
@@ -81,6 +114,11 @@ func prepareTable(ctx context.Context, db *DB, r *spec.Resource) (*table, error)
 
 func (t *table) close() error {
 	var errs []error
+	t.listMu.Lock()
+	for _, s := range t.lists {
+		errs = append(errs, s.Close())
+	}
+	t.listMu.Unlock()
 	for _, s := range []*sql.Stmt{t.getRead, t.getWrite, t.insert, t.update, t.del} {
 		if s != nil {
 			errs = append(errs, s.Close())
