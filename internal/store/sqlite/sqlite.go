@@ -44,6 +44,10 @@ type DB struct {
 	log    *slog.Logger
 	tables map[string]*table
 
+	writes   chan *writeReq
+	stopping chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the writer has returned
+
 	// Statements of the internal tables, prepared once like those of the records.
 	getIdem, putIdem, appendEvent *sql.Stmt
 }
@@ -70,7 +74,9 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 		q.Set("_txlock", "immediate")
 		return "file:" + path + "?" + q.Encode()
 	}
-	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{}}
+	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{},
+		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{})}
+	go db.writer()
 	var err error
 	if db.write, err = sql.Open("sqlite", dsn()); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -121,8 +127,15 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	return db, nil
 }
 
-// Close closes every connection; in-flight statements finish first.
+// Close stops the writer and closes every connection. Writes already queued are answered
+// first; later ones fail with Unavailable.
 func (db *DB) Close() error {
+	select {
+	case <-db.stopping:
+	default:
+		close(db.stopping)
+		<-db.stopped
+	}
 	var errs []error
 	for _, t := range db.tables {
 		errs = append(errs, t.close())
@@ -229,41 +242,125 @@ func (t *table) listSQL(q query.Select) (string, []any, error) {
 // maxAttempts bounds how often a write transaction is retried after SQLITE_BUSY.
 const maxAttempts = 6
 
-// Write implements engine.Store: fn runs in one IMMEDIATE transaction on the writer
-// connection, retried with jittered backoff while another process holds the lock.
+// maxGroup bounds how many writes share one commit.
+const maxGroup = 64
+
+// writeReq is one Write waiting for the writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(engine.Tx) error
+	done chan error
+}
+
+// Write implements engine.Store. Writes queue for the one writer goroutine, which commits
+// the writes waiting at the same moment together (group commit): each runs inside its own
+// savepoint of one IMMEDIATE transaction, so a failing write rolls back alone, and every
+// write is answered only after the commit that makes it durable. Concurrent writers thus share
+// the cost of a commit instead of paying it one after another; a lone writer waits for no one.
+// A transaction that meets another process's lock is retried with jittered backoff.
 func (db *DB) Write(ctx context.Context, fn func(engine.Tx) error) error {
-	backoff := 5 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := db.writeOnce(ctx, fn)
-		if !isBusy(err) || attempt == maxAttempts {
-			if isBusy(err) {
-				return fault.Wrap(fault.Unavailable, err, "the database is busy; try again shortly")
-			}
-			return err
-		}
-		db.log.WarnContext(ctx, "database busy, retrying", "attempt", attempt)
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.writes <- req:
+	case <-ctx.Done():
+		return fault.Wrap(fault.Unavailable, ctx.Err(), "the request was cancelled")
+	case <-db.stopping:
+		return fault.New(fault.Unavailable, "the server is shutting down")
+	}
+	return <-req.done
+}
+
+// writer runs every write, in groups, until Close.
+func (db *DB) writer() {
+	defer close(db.stopped)
+	for {
+		var first *writeReq
 		select {
-		case <-ctx.Done():
-			return fault.Wrap(fault.Unavailable, ctx.Err(), "the request was cancelled")
-		case <-time.After(backoff/2 + rand.N(backoff)):
+		case first = <-db.writes:
+		case <-db.stopping:
+			return
 		}
-		backoff *= 2
+		group := []*writeReq{first}
+	gather:
+		for len(group) < maxGroup {
+			select {
+			case r := <-db.writes:
+				group = append(group, r)
+			default:
+				break gather
+			}
+		}
+		db.commitGroup(group)
 	}
 }
 
-func (db *DB) writeOnce(ctx context.Context, fn func(engine.Tx) error) error {
+// commitGroup runs a group and answers each of its writes.
+func (db *DB) commitGroup(group []*writeReq) {
+	results := make([]error, len(group))
+	backoff := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := db.runGroup(group, results)
+		if err == nil {
+			break
+		}
+		if !isBusy(err) || attempt == maxAttempts {
+			if isBusy(err) {
+				err = fault.Wrap(fault.Unavailable, err, "the database is busy; try again shortly")
+			} else {
+				err = db.classify(err, nil)
+			}
+			for i := range results {
+				if results[i] == nil {
+					results[i] = err
+				}
+			}
+			break
+		}
+		db.log.Warn("database busy, retrying", "attempt", attempt)
+		time.Sleep(backoff/2 + rand.N(backoff))
+		backoff *= 2
+	}
+	for i, r := range group {
+		r.done <- results[i]
+	}
+}
+
+// runGroup runs every write of a group in one transaction, each in its own savepoint, and
+// commits. It sets results for the writes that failed on their own; an error it returns (from
+// BEGIN or COMMIT) is the fate of every write that did not.
+func (db *DB) runGroup(group []*writeReq, results []error) error {
+	ctx := context.Background() // the transaction outlives any one request
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return db.classify(err, nil)
-	}
-	if err := fn(&tx{db: db, tx: sqlTx}); err != nil {
-		sqlTx.Rollback()
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
-		return db.classify(err, nil)
+	defer sqlTx.Rollback()
+	committed := false
+	for i, r := range group {
+		results[i] = nil
+		if err := r.ctx.Err(); err != nil {
+			results[i] = fault.Wrap(fault.Unavailable, err, "the request was cancelled")
+			continue
+		}
+		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			return err
+		}
+		if err := r.fn(&tx{db: db, tx: sqlTx}); err != nil {
+			results[i] = err
+			if _, rbErr := sqlTx.ExecContext(ctx, "ROLLBACK TO w"); rbErr != nil {
+				return rbErr
+			}
+		} else {
+			committed = true
+		}
+		if _, err := sqlTx.ExecContext(ctx, "RELEASE w"); err != nil {
+			return err
+		}
 	}
-	return nil
+	if !committed {
+		return nil
+	}
+	return sqlTx.Commit()
 }
 
 // tx is a write transaction.
