@@ -1,0 +1,167 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// eventsTable is the outbox. The identity column never reuses a number, even after the newest
+// events are swept. A sequence alone does not give commit order in PostgreSQL (a transaction
+// can take 7, another 8 and commit first, and a reader that saw 8 would skip 7 for ever), so
+// the numbers are drawn under an advisory lock held until commit: see appendEvents and
+// docs/decisions/0009-postgres-outbox-order.md.
+const eventsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_events" (
+  "seq" BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  "id" TEXT COLLATE "C" NOT NULL,
+  "type" TEXT COLLATE "C" NOT NULL,
+  "resource" TEXT COLLATE "C" NOT NULL,
+  "record_id" TEXT COLLATE "C" NOT NULL,
+  "time" TIMESTAMPTZ NOT NULL,
+  "actor" TEXT COLLATE "C" NOT NULL,
+  "data" JSONB NOT NULL
+)`
+
+// Events have no index besides seq, as in the SQLite driver: every write adds one (here under
+// the outbox lock), and readers scan forward from a sequence number anyway. Event ids are
+// UUIDv7s, unique by construction.
+
+// eventData is the stored body of an event.
+type eventData struct {
+	Record map[string]any `json:"record"`
+	Old    map[string]any `json:"old,omitempty"`
+}
+
+// pendingEvent is an event encoded by AppendEvent, inserted when the transaction commits.
+type pendingEvent struct {
+	ev   engine.Event
+	data string
+}
+
+// AppendEvent implements engine.Tx. The event is encoded now, so that a value that cannot be
+// stored fails the write here, and inserted just before the transaction commits (see
+// appendEvents): until then it is invisible to everyone anyway.
+func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev engine.Event) error {
+	data, err := json.Marshal(eventData{Record: ev.Record, Old: ev.Old})
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	for _, s := range []string{ev.ID, ev.Type, ev.Resource, ev.RecordID, ev.Actor} {
+		if !storable(s) {
+			return fault.Wrap(fault.Invalid, errNUL, "the change cannot be recorded: its text contains the character U+0000")
+		}
+	}
+	if jsonHasNUL(data) {
+		return fault.Wrap(fault.Invalid, errNUL, "the change cannot be recorded: its text contains the character U+0000")
+	}
+	x.events = append(x.events, pendingEvent{ev: ev, data: string(data)})
+	return nil
+}
+
+// appendEvents inserts the transaction's events, last thing before COMMIT, under
+// pg_advisory_xact_lock(db.eventsLock). The lock is held until the transaction ends, so
+// sequence numbers are drawn one committing transaction at a time and their order is commit
+// order: a reader that sees seq n sees every event below n that will ever exist.
+//
+// The cost: transactions that append events commit one at a time, from this insert to the end
+// of COMMIT (including its WAL flush), so the change feed bounds write throughput at about
+// one commit per flush. Taking the lock here rather than in AppendEvent keeps that window
+// short, and, because nothing waits for a row lock after it, it cannot deadlock with row
+// locks that the rest of the transaction takes (an effect updating stock after the event of
+// the order was appended).
+func (x *tx) appendEvents(ctx context.Context) error {
+	if len(x.events) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock($1)", x.db.eventsLock)
+	for _, p := range x.events {
+		b.Queue(`INSERT INTO `+x.db.events+` ("id", "type", "resource", "record_id", "time", "actor", "data")
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ev.ID, p.ev.Type, p.ev.Resource, p.ev.RecordID,
+			p.ev.Time.UTC().Truncate(time.Microsecond), p.ev.Actor, p.data)
+	}
+	if err := x.tx.SendBatch(ctx, b).Close(); err != nil {
+		return x.db.classify(err, nil)
+	}
+	return nil
+}
+
+// Events implements engine.Store.
+func (db *DB) Events(ctx context.Context, after int64, resources []string, limit int) ([]engine.Event, error) {
+	q := `SELECT "seq", "id", "type", "resource", "record_id", "time", "actor", "data" FROM ` + db.events + ` WHERE "seq" > $1`
+	args := []any{after}
+	if len(resources) > 0 {
+		q += ` AND "resource" = ANY($2::text[])`
+		args = append(args, resources)
+	}
+	q += fmt.Sprintf(` ORDER BY "seq" LIMIT $%d`, len(args)+1)
+	args = append(args, sqlLimit(limit))
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, db.classify(err, nil)
+	}
+	defer rows.Close()
+	var out []engine.Event
+	for rows.Next() {
+		var ev engine.Event
+		var data []byte
+		if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Resource, &ev.RecordID, &ev.Time, &ev.Actor, &data); err != nil {
+			return nil, db.classify(err, nil)
+		}
+		ev.Time = ev.Time.UTC()
+		decoded, err := decodeJSON(data)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", ev.Seq, err)
+		}
+		body, _ := decoded.(map[string]any)
+		r := db.resource(ev.Resource)
+		ev.Record = conformRecord(r, body["record"])
+		ev.Old = conformRecord(r, body["old"])
+		out = append(out, ev)
+	}
+	return out, db.classify(rows.Err(), nil)
+}
+
+// SweepEvents implements engine.Store.
+func (db *DB) SweepEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := db.Write(ctx, func(t engine.Tx) error {
+		tag, err := t.(*tx).tx.Exec(ctx, `DELETE FROM `+db.events+` WHERE "seq" IN (
+			SELECT "seq" FROM `+db.events+` WHERE "time" < $1 ORDER BY "seq" LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+			before.UTC(), sqlLimit(limit))
+		n = tag.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// conformRecord turns a record decoded from JSON back into record values: timestamps as
+// time.Time, integers as int64, nested values by their field types. Events of a resource
+// the spec no longer has keep their decoded values.
+func conformRecord(r *spec.Resource, v any) engine.Record {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	if r == nil {
+		return m
+	}
+	for _, s := range spec.SystemFields {
+		if val, ok := m[s.Name]; ok {
+			m[s.Name] = (&spec.Field{Type: s.Type}).Conform(val)
+		}
+	}
+	for _, f := range r.Fields {
+		if val, ok := m[f.Name]; ok {
+			m[f.Name] = f.Conform(val)
+		}
+	}
+	return m
+}

@@ -1,0 +1,97 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/plinth-dev/plinth/internal/query"
+)
+
+// TestSortedPagesUseTheIndex checks the query plan of keyset pages, as the engine builds them:
+// PostgreSQL must be able to read a sorted page from an index (the declared one, the one on
+// created_at, the primary key), never sort every row after the cursor. Sorting and sequential
+// scans are disabled, so the plan shows a Sort only where no index can serve the order.
+func TestSortedPagesUseTheIndex(t *testing.T) {
+	t.Parallel()
+	m := mustCompile(t, `
+plinth: 1
+name: plan
+resources:
+  products:
+    fields:
+      price_cents: {type: integer}
+    indexes: [[price_cents]]
+`)
+	db := openTest(t, m, Options{})
+	r, _ := m.Resource("products")
+	for _, desc := range []bool{false, true} {
+		op, bound := query.Gt, query.Ge
+		if desc {
+			op, bound = query.Lt, query.Le
+		}
+		// Filter price > 500, after the cursor (price 700, id "m"), in the engine's shape.
+		lead := query.Compare{Field: "price_cents", Op: bound, Value: int64(700)}
+		after := query.Or{Terms: []query.Expr{
+			query.Compare{Field: "price_cents", Op: op, Value: int64(700)},
+			query.And{Terms: []query.Expr{
+				query.Compare{Field: "price_cents", Op: query.Eq, Value: int64(700)},
+				query.Compare{Field: "id", Op: op, Value: "m"},
+			}},
+		}}
+		pages := map[string]query.Select{
+			"ix_products_price_cents": {
+				Where: query.And{Terms: []query.Expr{query.Compare{Field: "price_cents", Op: query.Gt, Value: int64(500)}, lead, after}},
+				Order: []query.Sort{{Field: "price_cents", Desc: desc}, {Field: "id", Desc: desc}},
+				Limit: 21,
+			},
+			"ix_products_created_at": {
+				Where: query.And{},
+				Order: []query.Sort{{Field: "created_at", Desc: desc}, {Field: "id", Desc: desc}},
+				Limit: 21,
+			},
+			"pk_products": {
+				Where: query.Compare{Field: "id", Op: op, Value: "m"},
+				Order: []query.Sort{{Field: "id", Desc: desc}},
+				Limit: 21,
+			},
+		}
+		for index, q := range pages {
+			stmt, args, err := db.table(r).listSQL(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := explain(t, db, stmt, args)
+			if strings.Contains(plan, "Sort") || !strings.Contains(plan, index) {
+				t.Errorf("desc=%v, %s: the page is sorted, not read in index order:\n%s", desc, index, plan)
+			}
+		}
+	}
+}
+
+func explain(t *testing.T, db *DB, stmt string, args []any) string {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN "+stmt, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", stmt, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}

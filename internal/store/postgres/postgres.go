@@ -1,0 +1,462 @@
+// Package postgres stores records in PostgreSQL with pgx, for deployments where several
+// Plinth processes serve one database. It behaves as the SQLite driver does: the same tables,
+// columns, index names, list semantics, errors, idempotency and outbox rules, checked by the
+// shared suite in internal/store/storetest. Where PostgreSQL differs (concurrent writers, the
+// order of sequence numbers, text without U+0000), the comments say how the difference is
+// closed or where it remains.
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// Options tune the driver. The zero value is a sensible default.
+type Options struct {
+	Logger *slog.Logger
+	// Schema holds every table; default "public". It is created when missing.
+	Schema string
+	// MaxConns bounds the connection pool; default pgxpool's, max(4, number of CPUs).
+	MaxConns int
+	// StatementTimeout bounds every statement (the server's statement_timeout); zero keeps
+	// the server's setting. Migrations run without it.
+	StatementTimeout time.Duration
+	// ApplicationName is shown in pg_stat_activity; default the URL's, else "plinth".
+	ApplicationName string
+}
+
+// DB is a Plinth store on PostgreSQL.
+type DB struct {
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	schema string
+	tables map[string]*table
+
+	idempotency, events string // qualified table names
+	eventsLock          int64  // the advisory lock that orders the outbox
+}
+
+var _ engine.Store = (*DB)(nil)
+
+// Open connects to the database at url (a postgres:// URL or a DSN pgx understands), migrates
+// the schema to model and returns the store. A migration that would lose data is refused with
+// a *MigrationError saying why, and changes nothing. The database must use the UTF8 encoding.
+func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	params["application_name"] = cmp.Or(opts.ApplicationName, params["application_name"], "plinth")
+	if opts.StatementTimeout > 0 {
+		params["statement_timeout"] = strconv.FormatInt(max(1, opts.StatementTimeout.Milliseconds()), 10)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = int32(opts.MaxConns)
+	}
+	schema := cmp.Or(opts.Schema, "public")
+	db := &DB{
+		log:         cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)),
+		schema:      schema,
+		tables:      map[string]*table{},
+		idempotency: quote(schema) + `."_plinth_idempotency"`,
+		events:      quote(schema) + `."_plinth_events"`,
+		eventsLock:  lockKey("events", schema),
+	}
+	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	var encoding string
+	if err := db.pool.QueryRow(ctx, "SHOW server_encoding").Scan(&encoding); err != nil {
+		db.pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if encoding != "UTF8" {
+		db.pool.Close()
+		return nil, fmt.Errorf("postgres: the database's encoding is %s; Plinth needs UTF8", encoding)
+	}
+	if err := migrate(ctx, db, model); err != nil {
+		db.pool.Close()
+		return nil, err
+	}
+	for _, r := range model.Resources {
+		db.tables[r.Name] = newTable(schema, r)
+	}
+	return db, nil
+}
+
+// Close closes every connection, waiting for connections in use to be released.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers; Unavailable when it does not.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.classify(db.pool.Ping(ctx), nil)
+}
+
+func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
+
+// resource returns the model's resource by name, or nil.
+func (db *DB) resource(name string) *spec.Resource {
+	if t, ok := db.tables[name]; ok {
+		return t.resource
+	}
+	return nil
+}
+
+// Get implements engine.Store.
+func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+	t := db.table(r)
+	if !storable(id) {
+		return nil, fault.New(fault.NotFound, "no such record")
+	}
+	rows, err := db.pool.Query(ctx, t.getSQL, id)
+	rec, err := t.scanOne(rows, err)
+	return rec, db.classify(err, t)
+}
+
+// GetMany implements engine.Store. The records come in id order.
+func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]engine.Record, error) {
+	t := db.table(r)
+	keep := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if storable(id) { // no stored id holds what PostgreSQL cannot store
+			keep = append(keep, id)
+		}
+	}
+	if len(keep) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, t.selectSQL+` WHERE "id" = ANY($1::text[]) ORDER BY "id"`, keep)
+	recs, err := t.scanAll(rows, err)
+	if err != nil {
+		return nil, db.classify(err, t)
+	}
+	return recs, nil
+}
+
+// List implements engine.Store.
+func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+	t := db.table(r)
+	stmt, args, err := t.listSQL(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, stmt, args...)
+	recs, err := t.scanAll(rows, err)
+	return recs, db.classify(err, t)
+}
+
+// listSQL renders a selection as one SELECT with its parameters.
+func (t *table) listSQL(q query.Select) (string, []any, error) {
+	where, args, err := renderWhere(q.Where, t.fields, quote)
+	if errors.Is(err, errWhereTooLarge) {
+		return "", nil, fault.Wrap(fault.Invalid, err, "the filter is too large")
+	}
+	if err != nil {
+		return "", nil, fault.Wrap(fault.Invalid, err, "the filter cannot be run")
+	}
+	var b strings.Builder
+	b.WriteString(t.selectSQL)
+	b.WriteString(" WHERE ")
+	b.WriteString(where)
+	b.WriteString(" ORDER BY ")
+	for i, s := range q.Order {
+		if _, ok := t.fields[s.Field]; !ok {
+			return "", nil, fmt.Errorf("list %s: unknown sort field %q", t.name, s.Field)
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(orderSQL(s))
+	}
+	if len(q.Order) == 0 {
+		b.WriteString(`"id"`)
+	}
+	args = append(args, sqlLimit(q.Limit))
+	b.WriteString(" LIMIT $" + strconv.Itoa(len(args)))
+	return b.String(), args, nil
+}
+
+// orderSQL is one sort key: ascending puts NULLs first and descending puts them last, as in
+// every driver. System columns are never NULL, and are ordered without NULLS FIRST or LAST,
+// so that the primary key and the indexes (see indexDDL) can serve the order.
+func orderSQL(s query.Sort) string {
+	switch {
+	case isSystem(s.Field) && s.Desc:
+		return quote(s.Field) + " DESC"
+	case isSystem(s.Field):
+		return quote(s.Field) + " ASC"
+	case s.Desc:
+		return quote(s.Field) + " DESC NULLS LAST"
+	}
+	return quote(s.Field) + " ASC NULLS FIRST"
+}
+
+// maxAttempts bounds how often a write transaction runs after transient failures.
+const maxAttempts = 6
+
+// retryable marks a failure after which the whole transaction may run again: the
+// transaction did not commit, and the cause may be gone on the next attempt.
+type retryable struct{ err error }
+
+func (e *retryable) Error() string { return e.err.Error() }
+func (e *retryable) Unwrap() error { return e.err }
+
+// Write implements engine.Store: fn runs in one READ COMMITTED transaction, run again with
+// jittered backoff after a serialization failure, a deadlock or a lost connection, up to
+// maxAttempts times; then the error is Unavailable. A connection lost during COMMIT is not
+// retried, since the write may have been applied: it is Unavailable at once.
+func (db *DB) Write(ctx context.Context, fn func(engine.Tx) error) error {
+	backoff := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := db.writeOnce(ctx, fn)
+		var retry *retryable
+		if !errors.As(err, &retry) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fault.Wrap(fault.Unavailable, retry.err, "the request was cancelled")
+		}
+		if attempt == maxAttempts {
+			return fault.Wrap(fault.Unavailable, retry.err, "the database is busy or unreachable; try again shortly")
+		}
+		db.log.WarnContext(ctx, "transient database failure, retrying", "attempt", attempt, "err", retry.err)
+		select {
+		case <-ctx.Done():
+			return fault.Wrap(fault.Unavailable, ctx.Err(), "the request was cancelled")
+		case <-time.After(backoff/2 + rand.N(backoff)):
+		}
+		backoff *= 2
+	}
+}
+
+func (db *DB) writeOnce(ctx context.Context, fn func(engine.Tx) error) error {
+	pgTx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		if transient(err) {
+			return &retryable{err}
+		}
+		return db.classify(err, nil)
+	}
+	x := &tx{db: db, tx: pgTx}
+	err = fn(x)
+	if err == nil {
+		err = x.appendEvents(ctx)
+	}
+	if err != nil {
+		rollback(ctx, pgTx)
+		if transient(err) {
+			return &retryable{err}
+		}
+		return err
+	}
+	if err := pgTx.Commit(ctx); err != nil {
+		if pgconn.SafeToRetry(err) || isCode(err, "40001", "40P01") {
+			return &retryable{err} // certainly not committed
+		}
+		if ctx.Err() == nil && transient(err) {
+			return fault.Wrap(fault.Unavailable, err, "the connection was lost while the write committed; it may or may not have been applied")
+		}
+		return db.classify(err, nil)
+	}
+	return nil
+}
+
+// rollback ends a failed transaction, even when ctx is done, so that the connection goes
+// back to the pool clean (pgx closes it when ROLLBACK cannot be sent).
+func rollback(ctx context.Context, t pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	t.Rollback(ctx)
+}
+
+// tx is a write transaction.
+type tx struct {
+	db     *DB
+	tx     pgx.Tx
+	events []pendingEvent
+}
+
+// Get implements engine.Tx: SELECT ... FOR UPDATE, so that the row stays locked until the
+// transaction ends and a read-modify-write cannot lose a concurrent update.
+func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+	t := x.db.table(r)
+	if !storable(id) {
+		return nil, fault.New(fault.NotFound, "no such record")
+	}
+	rows, err := x.tx.Query(ctx, t.getForUpdateSQL, id)
+	rec, err := t.scanOne(rows, err)
+	return rec, x.db.classify(err, t)
+}
+
+// Insert implements engine.Tx.
+func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) error {
+	t := x.db.table(r)
+	args, err := t.args(rec)
+	if err != nil {
+		return err
+	}
+	_, err = x.tx.Exec(ctx, t.insertSQL, args...)
+	return x.db.classify(err, t)
+}
+
+// Update implements engine.Tx.
+func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, prevVersion int64) error {
+	t := x.db.table(r)
+	if id, ok := rec["id"].(string); ok && !storable(id) {
+		return fault.New(fault.Conflict, "the record changed while it was being updated; try again")
+	}
+	args, err := t.args(rec)
+	if err != nil {
+		return err
+	}
+	tag, err := x.tx.Exec(ctx, t.updateSQL, append(args[1:], args[0], prevVersion)...)
+	if err != nil {
+		return x.db.classify(err, t)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.New(fault.Conflict, "the record changed while it was being updated; try again")
+	}
+	return nil
+}
+
+// Delete implements engine.Tx.
+func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
+	t := x.db.table(r)
+	if !storable(id) {
+		return fault.New(fault.NotFound, "no such record")
+	}
+	tag, err := x.tx.Exec(ctx, t.deleteSQL, id)
+	if err != nil {
+		return x.db.classify(err, t)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.New(fault.NotFound, "no such record")
+	}
+	return nil
+}
+
+// isCode reports whether err is a PostgreSQL error with one of the SQLSTATE codes.
+func isCode(err error, codes ...string) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	for _, c := range codes {
+		if pe.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// transient reports whether err is a failure that running the transaction again may cure:
+// a serialization failure, a deadlock, or a connection that is lost or cannot be made.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return isCode(pe, "40001", "40P01") || unavailableCode(pe.Code)
+	}
+	return connectionLost(err)
+}
+
+// unavailableCode reports SQLSTATEs that mean the server cannot serve now: connection
+// exceptions, shutdowns, and too many connections.
+func unavailableCode(code string) bool {
+	switch code {
+	case "57P01", "57P02", "57P03", "53300":
+		return true
+	}
+	return strings.HasPrefix(code, "08")
+}
+
+// connectionLost reports errors of the connection rather than of a statement.
+func connectionLost(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// classify turns driver errors into faults a client can act on; the rest stay internal.
+// Serialization failures and deadlocks are returned as they are, for Write to retry.
+func (db *DB) classify(err error, t *table) error {
+	if err == nil || fault.As(err) != nil {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fault.New(fault.NotFound, "no such record")
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fault.Wrap(fault.Unavailable, err, "the request was cancelled")
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		if connectionLost(err) {
+			return fault.Wrap(fault.Unavailable, err, "the database is unavailable")
+		}
+		return err
+	}
+	switch {
+	case pe.Code == "23505":
+		var fields []fault.FieldError
+		for _, col := range uniqueColumns(pe, t) {
+			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
+		}
+		return &fault.Error{Code: fault.Conflict, Type: "unique", Message: "a record with the same unique value exists", Fields: fields, Err: err}
+	case pe.Code == "23503":
+		return &fault.Error{Code: fault.Conflict, Type: "referenced", Message: "other records still refer to this record", Err: err}
+	case pe.Code == "57014":
+		return fault.Wrap(fault.Unavailable, err, "the database took too long to answer")
+	case unavailableCode(pe.Code):
+		return fault.Wrap(fault.Unavailable, err, "the database is unavailable")
+	}
+	return err // including 40001 and 40P01, which Write retries
+}
+
+// uniqueColumns names the fields of a violated unique constraint: from the model when the
+// constraint is one of the table's, else from the error's detail, "Key (a, b)=(...)".
+func uniqueColumns(pe *pgconn.PgError, t *table) []string {
+	if t != nil {
+		if fields, ok := t.uniques[pe.ConstraintName]; ok {
+			return fields
+		}
+	}
+	rest, ok := strings.CutPrefix(pe.Detail, "Key (")
+	if !ok {
+		return nil
+	}
+	list, _, ok := strings.Cut(rest, ")=(")
+	if !ok {
+		return nil
+	}
+	var cols []string
+	for _, c := range strings.Split(list, ", ") {
+		cols = append(cols, strings.Trim(c, `"`))
+	}
+	return cols
+}

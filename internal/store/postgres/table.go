@@ -1,0 +1,200 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// column is one stored column of a resource's table.
+type column struct {
+	name  string
+	kind  query.Kind
+	field *spec.Field // nil for system columns
+}
+
+// table holds a resource's columns and the SQL of its plain reads and writes, derived once
+// from the model; pgx prepares and caches each statement per connection.
+type table struct {
+	name     string
+	resource *spec.Resource
+	qualName string // "schema"."table"
+	cols     []column
+	fields   map[string]query.Field
+	// uniques maps a unique constraint or index name to its fields, so that a violation
+	// names the fields a client sent.
+	uniques map[string][]string
+
+	selectSQL, getSQL, getForUpdateSQL, insertSQL, updateSQL, deleteSQL string
+}
+
+func columns(r *spec.Resource) []column {
+	cols := make([]column, 0, len(spec.SystemFields)+len(r.Fields))
+	for _, s := range spec.SystemFields {
+		cols = append(cols, column{name: s.Name, kind: s.Type.Kind()})
+	}
+	for _, f := range r.Fields {
+		cols = append(cols, column{name: f.Name, kind: f.Type.Kind(), field: f})
+	}
+	return cols
+}
+
+// quote quotes an identifier.
+func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+func newTable(schema string, r *spec.Resource) *table {
+	t := &table{name: r.Name, resource: r, qualName: quote(schema) + "." + quote(r.Name),
+		cols: columns(r), fields: r.QueryFields(), uniques: map[string][]string{}}
+	t.uniques[primaryKeyName(r.Name)] = []string{"id"}
+	for _, ix := range r.Indexes {
+		if ix.Unique {
+			t.uniques[indexName(r.Name, ix)] = ix.Fields
+		}
+	}
+	names := make([]string, len(t.cols))
+	params := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		names[i] = quote(c.name)
+		params[i] = "$" + strconv.Itoa(i+1)
+	}
+	t.selectSQL = "SELECT " + strings.Join(names, ", ") + " FROM " + t.qualName
+	t.getSQL = t.selectSQL + ` WHERE "id" = $1`
+	t.getForUpdateSQL = t.getSQL + " FOR UPDATE"
+	t.insertSQL = "INSERT INTO " + t.qualName + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
+	sets := make([]string, 0, len(names)-1)
+	for i, n := range names[1:] {
+		sets = append(sets, n+" = $"+strconv.Itoa(i+1))
+	}
+	n := len(sets)
+	t.updateSQL = "UPDATE " + t.qualName + " SET " + strings.Join(sets, ", ") +
+		` WHERE "id" = $` + strconv.Itoa(n+1) + ` AND "version" = $` + strconv.Itoa(n+2)
+	t.deleteSQL = "DELETE FROM " + t.qualName + ` WHERE "id" = $1`
+	return t
+}
+
+// args encodes a record's values in column order. Values PostgreSQL cannot hold (text with
+// U+0000) are the client's Invalid; anything else that does not encode is Internal.
+func (t *table) args(rec engine.Record) ([]any, error) {
+	args := make([]any, len(t.cols))
+	for i, c := range t.cols {
+		v := rec[c.name]
+		if v == nil {
+			continue
+		}
+		enc, err := encodeValue(c.kind, v)
+		if errors.Is(err, errNUL) {
+			return nil, nulFault(c.name, v, err)
+		}
+		if err != nil {
+			return nil, fault.Wrap(fault.Internal, fmt.Errorf("%s.%s: %w", t.name, c.name, err), "could not store the record")
+		}
+		args[i] = enc
+	}
+	return args, nil
+}
+
+// scanDests returns fresh scan destinations, one per column, typed by kind so that NULL
+// scans as nil and JSONB arrives as its text.
+func (t *table) scanDests() []any {
+	dests := make([]any, len(t.cols))
+	for i, c := range t.cols {
+		switch c.kind {
+		case query.KindString:
+			dests[i] = new(*string)
+		case query.KindInteger:
+			dests[i] = new(*int64)
+		case query.KindNumber:
+			dests[i] = new(*float64)
+		case query.KindBool:
+			dests[i] = new(*bool)
+		case query.KindTimestamp:
+			dests[i] = new(*time.Time)
+		default:
+			dests[i] = new([]byte)
+		}
+	}
+	return dests
+}
+
+// record converts scanned destinations to a record: the value types engine.Record documents,
+// timestamps in UTC, JSON decoded and conformed to the field's type.
+func (t *table) record(dests []any) (engine.Record, error) {
+	rec := make(engine.Record, len(t.cols))
+	for i, c := range t.cols {
+		var v any
+		switch d := dests[i].(type) {
+		case **string:
+			if *d != nil {
+				v = **d
+			}
+		case **int64:
+			if *d != nil {
+				v = **d
+			}
+		case **float64:
+			if *d != nil {
+				v = **d
+			}
+		case **bool:
+			if *d != nil {
+				v = **d
+			}
+		case **time.Time:
+			if *d != nil {
+				v = (**d).UTC()
+			}
+		case *[]byte:
+			if *d != nil {
+				x, err := decodeJSON(*d)
+				if err != nil {
+					return nil, fmt.Errorf("%s.%s: %w", t.name, c.name, err)
+				}
+				v = c.field.Conform(x)
+			}
+		}
+		rec[c.name] = v
+	}
+	return rec, nil
+}
+
+// scanAll reads every row of rows as a record.
+func (t *table) scanAll(rows pgx.Rows, err error) ([]engine.Record, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []engine.Record
+	for rows.Next() {
+		dests := t.scanDests()
+		if err := rows.Scan(dests...); err != nil {
+			return nil, err
+		}
+		rec, err := t.record(dests)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// scanOne reads the one row of rows; NotFound when there is none.
+func (t *table) scanOne(rows pgx.Rows, err error) (engine.Record, error) {
+	recs, err := t.scanAll(rows, err)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fault.New(fault.NotFound, "no such record")
+	}
+	return recs[0], nil
+}

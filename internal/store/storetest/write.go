@@ -1,0 +1,426 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/query"
+)
+
+func testUpdateDelete(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	things := f.res("things")
+	v1 := newRecord("u1", baseTime, engine.Record{"s": "one", "i": int64(1), "tags": []any{"a"}, "j": map[string]any{"k": "v"}})
+	f.insert(things, v1)
+
+	// An update replaces the record: fields left out become null.
+	v2 := newRecord("u1", baseTime, engine.Record{"s": "two", "n": 2.5})
+	v2["version"], v2["updated_at"] = int64(2), baseTime.Add(time.Minute)
+	f.write(func(tx engine.Tx) error { return tx.Update(f.ctx, things, v2, 1) })
+	checkRecord(t, "after update", expected(things, v2, nil), f.get(things, "u1"))
+
+	// A stale version is a Conflict, and changes nothing.
+	stale := newRecord("u1", baseTime, engine.Record{"s": "stale"})
+	stale["version"] = int64(2)
+	err := f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Update(f.ctx, things, stale, 1) })
+	wantFault(t, "update with a stale version", err, fault.Conflict, "")
+	checkRecord(t, "after a stale update", expected(things, v2, nil), f.get(things, "u1"))
+
+	// So is an update of a record that does not exist.
+	ghost := newRecord("ghost", baseTime, nil)
+	err = f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Update(f.ctx, things, ghost, 1) })
+	wantFault(t, "update of a missing record", err, fault.Conflict, "")
+	f.mustBeMissing(things, "ghost")
+
+	// Read, modify and write in one transaction.
+	f.write(func(tx engine.Tx) error {
+		cur, err := tx.Get(f.ctx, things, "u1")
+		if err != nil {
+			return err
+		}
+		cur["s"] = "three"
+		cur["version"] = cur["version"].(int64) + 1
+		return tx.Update(f.ctx, things, cur, 2)
+	})
+	if got := f.get(things, "u1"); got["s"] != "three" || got["version"] != int64(3) {
+		t.Errorf("after read-modify-write: %v", got)
+	}
+
+	// Tx.Get of a missing record is NotFound, and the transaction goes on.
+	f.write(func(tx engine.Tx) error {
+		if _, err := tx.Get(f.ctx, things, "missing"); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("Tx.Get missing: %v, want NotFound", err)
+		}
+		return tx.Insert(f.ctx, things, newRecord("after-missing", baseTime, nil))
+	})
+	f.get(things, "after-missing")
+
+	// Delete.
+	err = f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Delete(f.ctx, things, "missing") })
+	wantFault(t, "delete of a missing record", err, fault.NotFound, "")
+	f.write(func(tx engine.Tx) error {
+		if err := tx.Delete(f.ctx, things, "u1"); err != nil {
+			return err
+		}
+		if _, err := tx.Get(f.ctx, things, "u1"); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("Tx.Get after delete in the same transaction: %v, want NotFound", err)
+		}
+		if err := tx.Delete(f.ctx, things, "u1"); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("second delete in the same transaction: %v, want NotFound", err)
+		}
+		return nil
+	})
+	f.mustBeMissing(things, "u1")
+	err = f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Delete(f.ctx, things, "u1") })
+	wantFault(t, "delete of a deleted record", err, fault.NotFound, "")
+
+	// A deleted id can be used again.
+	f.insert(things, newRecord("u1", baseTime, engine.Record{"s": "again"}))
+	if got := f.get(things, "u1"); got["s"] != "again" {
+		t.Errorf("reinserted: %v", got)
+	}
+}
+
+func testUnique(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	things := f.res("things")
+	f.insert(things,
+		newRecord("a", baseTime, engine.Record{"code": "U1", "e": "red", "i": int64(1)}),
+		newRecord("b", baseTime, engine.Record{"code": "u1", "e": "red", "i": int64(2)}), // case matters
+		newRecord("c", baseTime, engine.Record{"code": "é"}),
+		newRecord("d", baseTime, engine.Record{"code": "e\u0301"}), // bytes, not canonical equivalence
+		newRecord("n1", baseTime, engine.Record{"e": "blue"}),      // NULLs never clash
+		newRecord("n2", baseTime, engine.Record{"e": "blue"}),
+	)
+	cases := []struct {
+		what   string
+		fn     func(tx engine.Tx) error
+		fields []string
+	}{
+		{"same unique field", func(tx engine.Tx) error {
+			return tx.Insert(f.ctx, things, newRecord("x", baseTime, engine.Record{"code": "U1"}))
+		}, []string{"code"}},
+		{"same unique pair", func(tx engine.Tx) error {
+			return tx.Insert(f.ctx, things, newRecord("x", baseTime, engine.Record{"e": "red", "i": int64(2)}))
+		}, []string{"e", "i"}},
+		{"same id", func(tx engine.Tx) error {
+			return tx.Insert(f.ctx, things, newRecord("a", baseTime, engine.Record{"code": "other"}))
+		}, []string{"id"}},
+		{"update to a taken value", func(tx engine.Tx) error {
+			rec := newRecord("c", baseTime, engine.Record{"code": "U1"})
+			rec["version"] = int64(2)
+			return tx.Update(f.ctx, things, rec, 1)
+		}, []string{"code"}},
+		{"a clash after other writes", func(tx engine.Tx) error {
+			if err := tx.Insert(f.ctx, things, newRecord("y", baseTime, engine.Record{"code": "Y"})); err != nil {
+				return err
+			}
+			return tx.Insert(f.ctx, things, newRecord("z", baseTime, engine.Record{"code": "Y"}))
+		}, []string{"code"}},
+	}
+	for _, c := range cases {
+		err := f.store.Write(f.ctx, c.fn)
+		fe := wantFault(t, c.what, err, fault.Conflict, "unique")
+		if fe == nil {
+			continue
+		}
+		var got []string
+		for _, fl := range fe.Fields {
+			if fl.Code != "unique" {
+				t.Errorf("%s: field error %+v, want code unique", c.what, fl)
+			}
+			got = append(got, fl.Field)
+		}
+		if !slices.Equal(got, c.fields) {
+			t.Errorf("%s: fields %v, want %v", c.what, got, c.fields)
+		}
+	}
+	for _, id := range []string{"x", "y", "z"} {
+		f.mustBeMissing(things, id)
+	}
+	if got := f.get(things, "c"); got["code"] != "é" || got["version"] != int64(1) {
+		t.Errorf("c after a refused update: %v", got)
+	}
+}
+
+func testForeignKey(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	things, owners := f.res("things"), f.res("owners")
+	f.insert(owners, newRecord("o1", baseTime, engine.Record{"name": "one"}), newRecord("o2", baseTime, nil))
+	f.insert(things, newRecord("t1", baseTime, engine.Record{"owner": "o1"}))
+
+	err := f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Delete(f.ctx, owners, "o1") })
+	wantFault(t, "delete of a referenced record", err, fault.Conflict, "referenced")
+	f.get(owners, "o1")
+
+	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
+		return tx.Insert(f.ctx, things, newRecord("t2", baseTime, engine.Record{"owner": "missing"}))
+	})
+	wantFault(t, "insert referring to a missing record", err, fault.Conflict, "")
+	f.mustBeMissing(things, "t2")
+
+	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
+		rec := newRecord("t1", baseTime, engine.Record{"owner": "O1"})
+		rec["version"] = int64(2)
+		return tx.Update(f.ctx, things, rec, 1)
+	})
+	wantFault(t, "update referring to a missing record", err, fault.Conflict, "")
+	if got := f.get(things, "t1"); got["owner"] != "o1" {
+		t.Errorf("t1 after a refused update: %v", got)
+	}
+
+	// Moving the reference frees the first owner; a record may refer to one created in the same
+	// transaction.
+	f.write(func(tx engine.Tx) error {
+		if err := tx.Insert(f.ctx, owners, newRecord("o3", baseTime, nil)); err != nil {
+			return err
+		}
+		rec := newRecord("t1", baseTime, engine.Record{"owner": "o3"})
+		rec["version"] = int64(2)
+		if err := tx.Update(f.ctx, things, rec, 1); err != nil {
+			return err
+		}
+		return tx.Delete(f.ctx, owners, "o1")
+	})
+	f.mustBeMissing(owners, "o1")
+	f.write(func(tx engine.Tx) error {
+		if err := tx.Delete(f.ctx, things, "t1"); err != nil {
+			return err
+		}
+		return tx.Delete(f.ctx, owners, "o3")
+	})
+	f.mustBeMissing(owners, "o3")
+}
+
+func testRollback(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	things, owners := f.res("things"), f.res("owners")
+	f.insert(things, newRecord("kept", baseTime, engine.Record{"s": "before"}))
+	f.insert(owners, newRecord("gone", baseTime, nil))
+
+	idem := engine.IdempotencyRecord{Scope: "s", Method: "POST", Path: "/v1/things", Key: "k",
+		Fingerprint: "f", Response: engine.Response{Status: 201}, CreatedAt: baseTime, ExpiresAt: baseTime.Add(time.Hour)}
+	err := f.store.Write(f.ctx, func(tx engine.Tx) error {
+		rec := newRecord("new", baseTime, nil)
+		if err := tx.Insert(f.ctx, things, rec); err != nil {
+			return err
+		}
+		kept := newRecord("kept", baseTime, engine.Record{"s": "after"})
+		kept["version"] = int64(2)
+		if err := tx.Update(f.ctx, things, kept, 1); err != nil {
+			return err
+		}
+		if err := tx.Delete(f.ctx, owners, "gone"); err != nil {
+			return err
+		}
+		if err := tx.AppendEvent(f.ctx, things, engine.Event{ID: "ev", Type: "things.created", Resource: "things",
+			RecordID: "new", Time: baseTime, Record: rec}); err != nil {
+			return err
+		}
+		if err := tx.PutIdempotency(f.ctx, idem); err != nil {
+			return err
+		}
+		return fmt.Errorf("wrapped: %w", errRollback)
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatalf("Write returned %v, want the body's error", err)
+	}
+	f.mustBeMissing(things, "new")
+	if got := f.get(things, "kept"); got["s"] != "before" || got["version"] != int64(1) {
+		t.Errorf("kept after rollback: %v", got)
+	}
+	f.get(owners, "gone")
+	if evs, err := f.store.Events(f.ctx, 0, nil, 10); err != nil || len(evs) != 0 {
+		t.Errorf("events after rollback: %v, %v", evs, err)
+	}
+	if rec, err := f.store.GetIdempotency(f.ctx, "s", "POST", "/v1/things", "k"); fault.CodeOf(err) != fault.NotFound {
+		t.Errorf("idempotency after rollback: %v, %v", rec, err)
+	}
+
+	// A fault from the body comes back as it is.
+	denied := fault.New(fault.Forbidden, "no")
+	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
+		if err := tx.Insert(f.ctx, things, newRecord("new", baseTime, nil)); err != nil {
+			return err
+		}
+		return denied
+	})
+	if fault.As(err) != denied {
+		t.Errorf("Write returned %v, want the body's fault", err)
+	}
+	f.mustBeMissing(things, "new")
+
+	// After a database error the transaction is rolled back whole.
+	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
+		if err := tx.Insert(f.ctx, things, newRecord("new", baseTime, nil)); err != nil {
+			return err
+		}
+		return tx.Insert(f.ctx, things, newRecord("kept", baseTime, nil))
+	})
+	wantFault(t, "duplicate id", err, fault.Conflict, "unique")
+	f.mustBeMissing(things, "new")
+}
+
+// testIsolation checks that nothing a transaction writes is visible outside it before commit.
+func testIsolation(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	things := f.res("things")
+	f.write(func(tx engine.Tx) error {
+		if err := tx.Insert(f.ctx, things, newRecord("pending", baseTime, nil)); err != nil {
+			return err
+		}
+		if _, err := tx.Get(f.ctx, things, "pending"); err != nil {
+			t.Errorf("Tx.Get of its own insert: %v", err)
+		}
+		if rec, err := f.store.Get(f.ctx, things, "pending"); fault.CodeOf(err) != fault.NotFound {
+			t.Errorf("Get outside the transaction before commit: %v, %v; want NotFound", rec, err)
+		}
+		recs, err := f.store.List(f.ctx, things, query.Select{Where: query.And{}, Order: []query.Sort{{Field: "id"}}, Limit: 10})
+		if err != nil || len(recs) != 0 {
+			t.Errorf("List outside the transaction before commit: %v, %v", ids(recs), err)
+		}
+		return nil
+	})
+	f.get(things, "pending")
+}
+
+// testCancelled checks that a cancelled request is Unavailable and writes nothing.
+func testCancelled(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	things := f.res("things")
+	f.insert(things, newRecord("a", baseTime, nil))
+	ctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	_, err := f.store.Get(ctx, things, "a")
+	wantFault(t, "Get", err, fault.Unavailable, "")
+	_, err = f.store.GetMany(ctx, things, []string{"a"})
+	wantFault(t, "GetMany", err, fault.Unavailable, "")
+	_, err = f.store.List(ctx, things, query.Select{Where: query.And{}, Order: []query.Sort{{Field: "id"}}, Limit: 10})
+	wantFault(t, "List", err, fault.Unavailable, "")
+	_, err = f.store.GetIdempotency(ctx, "s", "POST", "/", "k")
+	wantFault(t, "GetIdempotency", err, fault.Unavailable, "")
+	_, err = f.store.Events(ctx, 0, nil, 10)
+	wantFault(t, "Events", err, fault.Unavailable, "")
+	err = f.store.Write(ctx, func(tx engine.Tx) error {
+		return tx.Insert(ctx, things, newRecord("b", baseTime, nil))
+	})
+	wantFault(t, "Write", err, fault.Unavailable, "")
+	f.mustBeMissing(things, "b")
+}
+
+// testConcurrentCounter increments one counter from 20 goroutines through Tx.Get and
+// Tx.Update, running the write again on a version Conflict: no increment may be lost. Nor
+// may any Conflict arise: Tx.Get holds the row (or the store runs one writer at a time), so
+// that a read-modify-write such as a stock reservation never fails for a concurrent one.
+func testConcurrentCounter(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	counters := f.res("counters")
+	f.insert(counters, newRecord("c", baseTime, engine.Record{"n": int64(0)}))
+	const workers, each = 20, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	conflicts := 0
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				for attempt := 0; ; attempt++ {
+					err := f.store.Write(f.ctx, func(tx engine.Tx) error {
+						cur, err := tx.Get(f.ctx, counters, "c")
+						if err != nil {
+							return err
+						}
+						v := cur["version"].(int64)
+						cur["n"] = cur["n"].(int64) + 1
+						cur["version"] = v + 1
+						return tx.Update(f.ctx, counters, cur, v)
+					})
+					if fault.CodeOf(err) == fault.Conflict && attempt < 100 {
+						mu.Lock()
+						conflicts++
+						mu.Unlock()
+						continue
+					}
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d writes failed, the first with %v", len(errs), errs[0])
+	}
+	got := f.get(counters, "c")
+	if got["n"] != int64(workers*each) || got["version"] != int64(workers*each+1) {
+		t.Errorf("counter = %v (version %v), want %d (version %d)", got["n"], got["version"], workers*each, workers*each+1)
+	}
+	if conflicts > 0 {
+		t.Errorf("%d read-modify-writes met a version Conflict: Tx.Get does not hold the row", conflicts)
+	}
+}
+
+// testConcurrentFailures runs writes that succeed beside writes that fail on a unique value,
+// all at once: each failing write rolls back whole (its record and its event), and takes no
+// other write with it.
+func testConcurrentFailures(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	things := f.res("things")
+	f.insert(things, newRecord("taken", baseTime, engine.Record{"code": "TAKEN"}))
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			id := fmt.Sprintf("w%02d", i)
+			errs[i] = f.store.Write(f.ctx, func(tx engine.Tx) error {
+				if err := tx.Insert(f.ctx, things, newRecord(id, baseTime, nil)); err != nil {
+					return err
+				}
+				if err := tx.AppendEvent(f.ctx, things, engine.Event{ID: id, Type: "things.created", Resource: "things",
+					RecordID: id, Time: baseTime, Record: engine.Record{"id": id}}); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return tx.Insert(f.ctx, things, newRecord(id+"-dup", baseTime, engine.Record{"code": "TAKEN"}))
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	var want []string
+	for i, err := range errs {
+		id := fmt.Sprintf("w%02d", i)
+		if i%2 == 1 {
+			wantFault(t, "write "+id, err, fault.Conflict, "unique")
+			f.mustBeMissing(things, id)
+			continue
+		}
+		if err != nil {
+			t.Errorf("write %s: %v", id, err)
+		}
+		f.get(things, id)
+		want = append(want, id)
+	}
+	evs, err := f.store.Events(f.ctx, 0, nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := eventIDs(evs)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("events of %v, want of %v", got, want)
+	}
+}
