@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/auth"
@@ -23,6 +24,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store/sqlite"
+	"github.com/plinth-dev/plinth/internal/worker"
 )
 
 // DefaultDataDir is where data lives when Options.DataDir is empty.
@@ -41,6 +43,11 @@ type Options struct {
 	IdempotencyTTL time.Duration
 	// EventRetention is how long events stay in the outbox; default 7 days.
 	EventRetention time.Duration
+	// Getenv resolves the spec's ${NAME} references (webhook URLs and secrets); default
+	// os.Getenv.
+	Getenv func(string) string
+	// WebhookClient sends webhook deliveries; default a plain http.Client.
+	WebhookClient *http.Client
 }
 
 // sweepInterval is how often expired idempotency keys and events are deleted.
@@ -88,23 +95,33 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{Model: model, Store: store, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
-		EventRetention: opts.EventRetention,
-		Logger:         log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
+	hooks, err := worker.New(worker.Config{Model: model, Store: store, Now: opts.Now, Getenv: opts.Getenv,
+		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Logger: log.With("component", "http"), Ready: store.Ping})
+	eng, err := engine.New(engine.Config{Model: model, Store: store, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
+		EventRetention: opts.EventRetention, Committed: hooks.Wake,
+		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks,
+		Logger: log.With("component", "http"), Ready: store.Ping})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	bg, stop := context.WithCancel(context.Background())
 	app := &App{model: model, store: store, handler: api, stop: stop, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
+	wg.Go(func() { hooks.Run(bg) })
 	go func() {
-		defer close(app.done)
-		eng.RunSweeper(bg, sweepInterval)
+		wg.Wait()
+		close(app.done)
 	}()
 	return app, nil
 }
@@ -115,7 +132,8 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Name is the served spec's name.
 func (a *App) Name() string { return a.model.Name }
 
-// Close stops the background work and closes the database. Stop serving requests first.
+// Close stops the background work (webhook deliveries in flight finish, within their
+// timeout) and closes the database. Stop serving requests first.
 func (a *App) Close() error {
 	a.stop()
 	<-a.done

@@ -29,6 +29,9 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// EventRetention is how long events are kept in the outbox; default 7 days.
 	EventRetention time.Duration
+	// Committed, when set, is called after every write that committed; it must not block.
+	// The webhook worker uses it to look at the outbox at once instead of at its next poll.
+	Committed func()
 	// CursorKey signs list cursors so that clients cannot forge them. A random key is used
 	// when empty, which makes cursors valid only for the life of the process.
 	CursorKey []byte
@@ -44,6 +47,7 @@ type Engine struct {
 	cursorKey []byte
 	filters   filterCache
 	idemTTL   time.Duration
+	committed func()
 	// eventRetention is how long the outbox keeps events.
 	eventRetention time.Duration
 	inflight       inflight

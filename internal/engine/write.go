@@ -139,6 +139,9 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(Tx
 	if err != nil {
 		return nil, err
 	}
+	if e.committed != nil {
+		e.committed()
+	}
 	return out, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/worker"
 )
 
 // DefaultMaxBody is the largest request body accepted unless configured otherwise.
@@ -29,10 +30,18 @@ type Verifier interface {
 	Verify(token string) (auth.Claims, error)
 }
 
+// Webhooks is the webhook administration the server exposes to admins.
+type Webhooks interface {
+	Status(ctx context.Context) ([]worker.Status, error)
+	DeadLetters(ctx context.Context, limit int) ([]worker.Delivery, error)
+	Replay(ctx context.Context, ids []string) (int, error)
+}
+
 // Config holds what a Server needs. Engine and Verifier are required.
 type Config struct {
 	Engine   *engine.Engine
 	Verifier Verifier
+	Webhooks Webhooks // optional: without it, the /_webhooks routes are not served
 	Logger   *slog.Logger
 	MaxBody  int64                           // default DefaultMaxBody
 	Ready    func(ctx context.Context) error // backs /readyz; nil means always ready
@@ -48,6 +57,7 @@ type Server struct {
 	ready    func(ctx context.Context) error
 	mux      *http.ServeMux
 	prefix   string
+	webhooks Webhooks
 }
 
 // New returns a Server with every route of the engine's model registered.
@@ -63,6 +73,7 @@ func New(cfg Config) (*Server, error) {
 		ready:    cfg.Ready,
 		mux:      http.NewServeMux(),
 		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
+		webhooks: cfg.Webhooks,
 	}
 	s.routes()
 	return s, nil
@@ -81,6 +92,11 @@ func (s *Server) routes() {
 	}
 	s.mux.HandleFunc("POST "+s.prefix+"/batch", s.batch)
 	s.mux.HandleFunc("GET "+s.prefix+"/events", s.events)
+	if s.webhooks != nil {
+		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks", s.webhookStatus)
+		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks/dead", s.deadLetters)
+		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/replay", s.replay)
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/", s.notFound)

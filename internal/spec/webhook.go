@@ -27,6 +27,10 @@ type Webhook struct {
 	Initial           time.Duration // the first retry's delay
 	Max               time.Duration // the longest delay between attempts
 	Timeout           time.Duration // of one attempt
+	// BreakerFailures consecutive failures open the destination's circuit breaker for
+	// BreakerDelay, during which deliveries wait without spending attempts.
+	BreakerFailures int
+	BreakerDelay    time.Duration
 }
 
 // Matches reports whether the subscription wants events of type t.
@@ -45,9 +49,11 @@ const (
 	defaultInitial     = time.Second
 	defaultMaxDelay    = 10 * time.Minute
 	defaultTimeout     = 10 * time.Second
+	defaultBreakerN    = 5
+	defaultBreakerWait = 30 * time.Second
 )
 
-var webhookKeys = []string{"url", "secret", "previous_secret", "on", "when", "retry", "timeout"}
+var webhookKeys = []string{"url", "secret", "previous_secret", "on", "when", "retry", "timeout", "breaker"}
 
 func (c *compiler) webhooks(n *yaml.Node) {
 	entries, ok := c.mapping(n, "webhooks")
@@ -79,7 +85,7 @@ func (c *compiler) webhook(env *cel.Env, e entry) *Webhook {
 		return nil
 	}
 	w := &Webhook{Name: e.Key, Pos: c.pos(e.KeyN), MaxAttempts: defaultMaxAttempts, Initial: defaultInitial,
-		Max: defaultMaxDelay, Timeout: defaultTimeout}
+		Max: defaultMaxDelay, Timeout: defaultTimeout, BreakerFailures: defaultBreakerN, BreakerDelay: defaultBreakerWait}
 	by := map[string]entry{}
 	for _, x := range entries {
 		by[x.Key] = x
@@ -136,9 +142,31 @@ func (c *compiler) webhook(env *cel.Env, e entry) *Webhook {
 		c.retry(w, x.Value, what+".retry")
 	}
 	if x, ok := by["timeout"]; ok {
-		w.Timeout = c.duration(x.Value, what+".timeout", time.Second, 5*time.Minute)
+		w.Timeout = c.duration(x.Value, what+".timeout", 10*time.Millisecond, 5*time.Minute)
+	}
+	if x, ok := by["breaker"]; ok {
+		c.breaker(w, x.Value, what+".breaker")
 	}
 	return w
+}
+
+func (c *compiler) breaker(w *Webhook, n *yaml.Node, what string) {
+	entries, ok := c.mapping(n, what, "failures", "delay")
+	if !ok {
+		return
+	}
+	for _, e := range entries {
+		if e.Key == "failures" {
+			if v, ok := c.integer(e.Value, what+".failures"); ok {
+				if v < 1 || v > 1000 {
+					c.errorf(e.Value, "%s.failures must be between 1 and 1000", what)
+				}
+				w.BreakerFailures = v
+			}
+		} else {
+			w.BreakerDelay = c.duration(e.Value, what+".delay", 10*time.Millisecond, time.Hour)
+		}
+	}
 }
 
 func (c *compiler) retry(w *Webhook, n *yaml.Node, what string) {

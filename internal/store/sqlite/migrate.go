@@ -45,7 +45,8 @@ func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logge
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
-	for _, ddl := range []string{idempotencyTable, idempotencyIndex, eventsTable, fieldsTable} {
+	for _, ddl := range []string{idempotencyTable, idempotencyIndex, eventsTable, fieldsTable,
+		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex} {
 		if _, err := tx.ExecContext(ctx, ddl); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plinth-dev/plinth"
+	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlite"
+	"github.com/plinth-dev/plinth/internal/worker"
+)
+
+// webhooksCmd works on the dead-letter list of a data folder, beside a running server or not:
+// a replayed delivery is sent by the server within a second.
+func webhooksCmd(stdout io.Writer) *cobra.Command {
+	var file, dataDir string
+	open := func(ctx context.Context) (*sqlite.DB, error) {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		model, diags := spec.Compile(file, src)
+		if diags.HasErrors() {
+			return nil, &plinth.SpecError{Diagnostics: diags}
+		}
+		return sqlite.Open(ctx, dataDir, model, sqlite.Options{})
+	}
+	cmd := &cobra.Command{Use: "webhooks", Short: "List and replay dead webhook deliveries"}
+	cmd.PersistentFlags().StringVar(&file, "spec", "plinth.yaml", "the spec file")
+	cmd.PersistentFlags().StringVar(&dataDir, "data", plinth.DefaultDataDir, "the data folder")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "dead",
+		Short: "List deliveries that ran out of attempts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := open(cmd.Context())
+			if err != nil {
+				return reportSpecError(cmd.ErrOrStderr(), err)
+			}
+			defer db.Close()
+			dead, err := db.Deliveries(cmd.Context(), worker.Dead, 1000)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tWEBHOOK\tEVENT\tRECORD\tATTEMPTS\tLAST STATUS\tLAST ERROR\tAT")
+			for _, d := range dead {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.Subscription, d.EventType, d.RecordID,
+					d.Attempts, d.LastStatus, d.LastError, d.UpdatedAt.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	})
+	var all bool
+	replay := &cobra.Command{
+		Use:   "replay ID... | --all",
+		Short: "Deliver dead deliveries again",
+		RunE: func(cmd *cobra.Command, ids []string) error {
+			if all == (len(ids) > 0) {
+				return errors.New("name delivery ids, or pass --all")
+			}
+			db, err := open(cmd.Context())
+			if err != nil {
+				return reportSpecError(cmd.ErrOrStderr(), err)
+			}
+			defer db.Close()
+			n, err := db.Replay(cmd.Context(), ids, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "replayed %d deliveries\n", n)
+			return nil
+		},
+	}
+	replay.Flags().BoolVar(&all, "all", false, "replay every dead delivery")
+	cmd.AddCommand(replay)
+	return cmd
+}

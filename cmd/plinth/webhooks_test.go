@@ -1,0 +1,450 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testSecret is a Standard Webhooks secret: whsec_ and base64 of 32 bytes.
+var testSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+// hit is one request a receiver got.
+type hit struct {
+	id, timestamp, signature string
+	body                     map[string]any
+	at                       time.Time
+	status                   int
+}
+
+// receiver is a webhook endpoint whose answers a test scripts. It checks every signature.
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	mu     sync.Mutex
+	hits   []hit
+	answer func(n int) int // the status for the n-th request (1-based)
+}
+
+func newReceiver(t *testing.T, answer func(n int) int) *receiver {
+	r := &receiver{t: t, answer: answer}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		raw, _ := io.ReadAll(req.Body)
+		h := hit{id: req.Header.Get("webhook-id"), timestamp: req.Header.Get("webhook-timestamp"),
+			signature: req.Header.Get("webhook-signature"), at: time.Now()}
+		if !validSignature(h.id, h.timestamp, raw, h.signature) {
+			t.Errorf("a delivery with an invalid signature: %s", h.signature)
+		}
+		if req.Header.Get("traceparent") == "" {
+			t.Error("a delivery without traceparent")
+		}
+		json.Unmarshal(raw, &h.body)
+		r.mu.Lock()
+		h.status = r.answer(len(r.hits) + 1)
+		r.hits = append(r.hits, h)
+		r.mu.Unlock()
+		w.WriteHeader(h.status)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// validSignature verifies as a Standard Webhooks receiver would: HMAC-SHA256 of id.ts.body.
+func validSignature(id, ts string, body []byte, header string) bool {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(testSecret, "whsec_"))
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + ts + "."))
+	m.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	for _, sig := range strings.Fields(header) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *receiver) snapshot() []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...)
+}
+
+// waitFor polls until cond holds, or fails after 15 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// hooksSpec is a spec with one webhook on the given ticket events; extra is appended to its
+// declaration.
+func hooksSpec(t *testing.T, recv *receiver, on, extra string) string {
+	t.Setenv("HOOK_URL", recv.srv.URL)
+	t.Setenv("HOOK_SECRET", testSecret)
+	path := filepath.Join(t.TempDir(), "plinth.yaml")
+	src := `plinth: 1
+name: desk
+resources:
+  tickets:
+    fields:
+      title: {type: string, max_length: 100, unique: true}
+      state: {type: enum, values: [open, closed], default: open}
+    access: {list: "true", read: "true", create: "true", update: "true"}
+webhooks:
+  desk:
+    url: "${HOOK_URL}"
+    secret: "${HOOK_SECRET}"
+    on: [` + on + `]
+` + extra
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestWebhookRetriesUntilSuccess(t *testing.T) {
+	recv := newReceiver(t, func(n int) int {
+		if n <= 3 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusNoContent
+	})
+	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", "    retry: {max_attempts: 6, initial: 20ms, max: 100ms}\n"), t.TempDir())
+	tk := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "printer"}).expect(t, 201)
+	waitFor(t, "a successful delivery", func() bool { h := recv.snapshot(); return len(h) > 0 && h[len(h)-1].status == 204 })
+	time.Sleep(200 * time.Millisecond) // nothing more may arrive
+	hits := recv.snapshot()
+	if len(hits) != 4 {
+		t.Fatalf("%d attempts, want 4", len(hits))
+	}
+	for _, h := range hits {
+		if h.id != hits[0].id || h.body["id"] != hits[0].id || h.body["type"] != "tickets.created" {
+			t.Errorf("attempts differ: %v vs %v", h.body["id"], hits[0].id)
+		}
+		if h.body["data"].(map[string]any)["record"].(map[string]any)["id"] != tk.body["id"] {
+			t.Errorf("delivered record %v", h.body["data"])
+		}
+	}
+	for i := 1; i < len(hits); i++ {
+		if gap := hits[i].at.Sub(hits[i-1].at); gap > 2*time.Second {
+			t.Errorf("attempt %d came %s after the previous one", i+1, gap)
+		}
+	}
+}
+
+func TestWebhookDeadLettersAndReplay(t *testing.T) {
+	var mu sync.Mutex
+	healthy := false
+	recv := newReceiver(t, func(int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if healthy {
+			return http.StatusOK
+		}
+		return http.StatusInternalServerError
+	})
+	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", "    retry: {max_attempts: 3, initial: 10ms, max: 20ms}\n"), t.TempDir())
+	admin := srv.token("root", "admin")
+	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "lost"}).expect(t, 201)
+	var dead []any
+	waitFor(t, "the dead letter", func() bool {
+		dead = srv.do("GET", "/v1/_webhooks/dead", admin, nil).expect(t, 200).body["items"].([]any)
+		return len(dead) == 1
+	})
+	d := dead[0].(map[string]any)
+	if d["attempts"] != 3.0 || d["last_status"] != 500.0 || d["event_type"] != "tickets.created" {
+		t.Errorf("dead letter: %v", d)
+	}
+	if n := len(recv.snapshot()); n != 3 {
+		t.Errorf("%d attempts before the dead letter, want 3", n)
+	}
+	// Only admins see or replay dead letters.
+	srv.do("GET", "/v1/_webhooks/dead", srv.token("bob", ""), nil).expect(t, 403)
+	srv.do("POST", "/v1/_webhooks/replay", "", map[string]any{"all": true}).expect(t, 401)
+	srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"all": false}).expect(t, 400)
+
+	mu.Lock()
+	healthy = true
+	mu.Unlock()
+	rep := srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"ids": []any{d["id"]}}).expect(t, 200)
+	if rep.body["replayed"] != 1.0 {
+		t.Fatalf("replay: %s", rep.raw)
+	}
+	waitFor(t, "the replayed delivery", func() bool { h := recv.snapshot(); return h[len(h)-1].status == 200 })
+	if hits := recv.snapshot(); hits[len(hits)-1].id != hits[0].id {
+		t.Error("the replay changed the webhook-id")
+	}
+	st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+	if st["dead"] != 0.0 || st["delivered"] != 1.0 {
+		t.Errorf("status after replay: %v", st)
+	}
+}
+
+func TestWebhookBreakerAndOrder(t *testing.T) {
+	var mu sync.Mutex
+	down := true
+	recv := newReceiver(t, func(int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated",
+		"    retry: {max_attempts: 100, initial: 10ms, max: 20ms}\n    breaker: {failures: 2, delay: 400ms}\n"), t.TempDir())
+	admin := srv.token("root", "admin")
+	id := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "a"}).expect(t, 201).body["id"].(string)
+	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"state": "closed"}).expect(t, 200)
+	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"title": "b"}).expect(t, 200)
+	other := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "c"}).expect(t, 201).body["id"].(string)
+
+	waitFor(t, "the breaker to open", func() bool {
+		st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+		return st["breaker"] == "open"
+	})
+	time.Sleep(1200 * time.Millisecond)
+	during := len(recv.snapshot())
+	// Retrying every 10-20 ms would make some 60 attempts in this time; the breaker lets only
+	// the opening failures and a probe per 400 ms through.
+	if during > 10 {
+		t.Errorf("%d attempts against a receiver that is down", during)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	waitFor(t, "the backlog to drain", func() bool {
+		st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+		return st["delivered"] == 4.0 && st["breaker"] == "closed"
+	})
+	// Per record, events arrive in order: created, then the two updates.
+	var seqs []float64
+	seen := map[string]bool{}
+	for _, h := range recv.snapshot() {
+		if h.status != 200 || seen[h.id] {
+			continue
+		}
+		seen[h.id] = true
+		if h.body["record_id"] == id {
+			seqs = append(seqs, h.body["seq"].(float64))
+		} else if h.body["record_id"] != other {
+			t.Errorf("unexpected record %v", h.body["record_id"])
+		}
+	}
+	if len(seqs) != 3 || seqs[0] > seqs[1] || seqs[1] > seqs[2] {
+		t.Errorf("deliveries of one record out of order: %v", seqs)
+	}
+}
+
+// TestKillDuringDeliveries kills the server with SIGKILL while a thousand writes are being
+// made and delivered, restarts it, and checks that every committed write's event reaches the
+// receiver — once, after deduplicating by webhook-id — and that no failed write's does.
+func TestKillDuringDeliveries(t *testing.T) {
+	recv := newReceiver(t, func(int) int { return http.StatusOK })
+	specFile := hooksSpec(t, recv, "tickets.created", "")
+
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := startProcess(t, bin, specFile, data)
+	client := &http.Client{Timeout: 5 * time.Second}
+	create := func(url, title string) (int, string) {
+		res, err := client.Post(url+"/v1/tickets", "application/json", strings.NewReader(`{"title":"`+title+`"}`))
+		if err != nil {
+			return 0, ""
+		}
+		defer res.Body.Close()
+		var doc map[string]any
+		json.NewDecoder(res.Body).Decode(&doc)
+		id, _ := doc["id"].(string)
+		return res.StatusCode, id
+	}
+	const total = 1000
+	var mu sync.Mutex
+	acked := map[string]bool{} // record ids acknowledged with 201
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				title := "t" + strconv.Itoa(i)
+				if i%10 == 9 {
+					title = "t" + strconv.Itoa(i-1) // a duplicate: fails with 409, emits nothing
+				}
+				if status, id := create(p.url, title); status == 201 {
+					mu.Lock()
+					acked[id] = true
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range total {
+		if i == total/2 {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	<-p.exited
+	t.Logf("%d creates acknowledged before the kill", len(acked))
+
+	p2 := startProcess(t, bin, specFile, data)
+	// Every record in the database is a committed write.
+	var stored []string
+	cursor := ""
+	for {
+		res, err := client.Get(p2.url + "/v1/tickets?limit=500&fields=id" + cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+			Next *string `json:"next_cursor"`
+		}
+		jsonDecode(res, &page)
+		for _, it := range page.Items {
+			stored = append(stored, it.ID)
+		}
+		if page.Next == nil {
+			break
+		}
+		cursor = "&cursor=" + *page.Next
+	}
+	for id := range acked {
+		if !slices.Contains(stored, id) {
+			t.Errorf("acknowledged record %s is missing", id)
+		}
+	}
+	delivered := func() map[string]string { // webhook-id → record id
+		out := map[string]string{}
+		for _, h := range recv.snapshot() {
+			out[h.id] = h.body["record_id"].(string)
+		}
+		return out
+	}
+	waitFor(t, "every committed write's event", func() bool { return len(delivered()) >= len(stored) })
+	time.Sleep(300 * time.Millisecond)
+	got := delivered()
+	perRecord := map[string]int{}
+	for _, rec := range got {
+		perRecord[rec]++
+	}
+	for _, id := range stored {
+		if perRecord[id] != 1 {
+			t.Errorf("record %s was delivered as %d distinct events", id, perRecord[id])
+		}
+	}
+	if len(got) != len(stored) {
+		t.Errorf("%d distinct events for %d committed writes", len(got), len(stored))
+	}
+}
+
+// TestWebhookConditionRotationAndGone: `when` filters events, both secrets sign during a
+// rotation, and a 410 Gone disables the webhook until an admin replays.
+func TestWebhookConditionRotationAndGone(t *testing.T) {
+	recv := newReceiver(t, func(int) int { return http.StatusGone })
+	old := "whsec_" + base64.StdEncoding.EncodeToString([]byte("an-older-secret-of-32-bytes-long"))
+	t.Setenv("HOOK_OLD_SECRET", old)
+	specFile := hooksSpec(t, recv, "tickets.updated",
+		"    previous_secret: \"${HOOK_OLD_SECRET}\"\n    when: 'record.state == \"closed\" && old.state != \"closed\"'\n")
+	srv := startServer(t, specFile, t.TempDir())
+	admin := srv.token("root", "admin")
+	id := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201).body["id"].(string)
+	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"title": "y"}).expect(t, 200)
+	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"state": "closed"}).expect(t, 200)
+	waitFor(t, "the delivery", func() bool { return len(recv.snapshot()) == 1 })
+	h := recv.snapshot()[0]
+	if h.body["data"].(map[string]any)["record"].(map[string]any)["state"] != "closed" {
+		t.Errorf("delivered %v", h.body)
+	}
+	if sigs := strings.Fields(h.signature); len(sigs) != 2 {
+		t.Errorf("signatures during a rotation: %q", h.signature)
+	}
+	waitFor(t, "the webhook to be disabled", func() bool {
+		st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+		return st["disabled_at"] != nil && st["dead"] == 1.0
+	})
+	// While disabled, new matching events wait; the receiver hears nothing.
+	other := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "z"}).expect(t, 201).body["id"].(string)
+	srv.do("PATCH", "/v1/tickets/"+other, "", map[string]any{"state": "closed"}).expect(t, 200)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(recv.snapshot()); n != 1 {
+		t.Errorf("%d deliveries to a receiver that answered 410", n)
+	}
+}
+
+// TestWebhookWithoutURLIsDisabled: the quickstart needs no receiver.
+func TestWebhookWithoutURLIsDisabled(t *testing.T) {
+	recv := newReceiver(t, func(int) int { return http.StatusOK })
+	specFile := hooksSpec(t, recv, "tickets.created", "")
+	t.Setenv("HOOK_URL", "")
+	t.Setenv("HOOK_SECRET", "")
+	srv := startServer(t, specFile, t.TempDir())
+	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201)
+	st := srv.do("GET", "/v1/_webhooks", srv.token("root", "admin"), nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+	if st["enabled"] != false {
+		t.Errorf("status: %v", st)
+	}
+}
+
+// TestWebhookBadSecretStopsTheStart: unsigned deliveries would be worse than none.
+func TestWebhookBadSecretStopsTheStart(t *testing.T) {
+	recv := newReceiver(t, func(int) int { return http.StatusOK })
+	specFile := hooksSpec(t, recv, "tickets.created", "")
+	t.Setenv("HOOK_SECRET", "not-a-secret")
+	s := &server{SpecFile: specFile, Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+	err := s.Open(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "whsec_") {
+		t.Fatalf("start with a malformed secret: %v", err)
+	}
+}
+
+func TestWebhooksCommand(t *testing.T) {
+	recv := newReceiver(t, func(int) int { return http.StatusInternalServerError })
+	specFile := hooksSpec(t, recv, "tickets.created", "    retry: {max_attempts: 1}\n")
+	data := t.TempDir()
+	srv := startServer(t, specFile, data)
+	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201)
+	waitFor(t, "the dead letter", func() bool {
+		return len(srv.do("GET", "/v1/_webhooks/dead", srv.token("root", "admin"), nil).expect(t, 200).body["items"].([]any)) == 1
+	})
+	var out, errOut strings.Builder
+	if code := Main(context.Background(), []string{"webhooks", "dead", "--spec", specFile, "--data", data}, &out, &errOut); code != 0 {
+		t.Fatalf("webhooks dead: %d %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "tickets.created") || strings.Count(out.String(), "\n") != 2 {
+		t.Errorf("webhooks dead printed:\n%s", out.String())
+	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"webhooks", "replay", "--all", "--spec", specFile, "--data", data}, &out, &errOut); code != 0 || out.String() != "replayed 1 deliveries\n" {
+		t.Fatalf("webhooks replay: %d %q %s", code, out.String(), errOut.String())
+	}
+	waitFor(t, "the replayed attempt", func() bool { return len(recv.snapshot()) == 2 })
+	if code := Main(context.Background(), []string{"webhooks", "replay", "--spec", specFile, "--data", data}, &out, &errOut); code == 0 {
+		t.Error("replay without ids or --all succeeded")
+	}
+}

@@ -1,0 +1,214 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/worker"
+)
+
+var _ worker.Store = (*DB)(nil)
+
+// The webhook worker's tables: each subscription's place in the outbox, and the deliveries.
+const (
+	subscriptionsTable = `CREATE TABLE IF NOT EXISTS "_plinth_subscriptions" (
+  "name" TEXT PRIMARY KEY NOT NULL,
+  "cursor" INTEGER NOT NULL,
+  "disabled_at" TEXT
+) STRICT`
+	deliveriesTable = `CREATE TABLE IF NOT EXISTS "_plinth_deliveries" (
+  "id" TEXT PRIMARY KEY NOT NULL,
+  "subscription" TEXT NOT NULL,
+  "event_id" TEXT NOT NULL,
+  "event_seq" INTEGER NOT NULL,
+  "event_type" TEXT NOT NULL,
+  "resource" TEXT NOT NULL,
+  "record_id" TEXT NOT NULL,
+  "payload" BLOB NOT NULL,
+  "attempts" INTEGER NOT NULL,
+  "state" TEXT NOT NULL,
+  "next_at" TEXT NOT NULL,
+  "last_status" INTEGER NOT NULL,
+  "last_error" TEXT NOT NULL,
+  "created_at" TEXT NOT NULL,
+  "updated_at" TEXT NOT NULL
+) STRICT`
+	deliveriesDueIndex    = `CREATE INDEX IF NOT EXISTS "_plinth_deliveries_due" ON "_plinth_deliveries" ("state", "next_at")`
+	deliveriesRecordIndex = `CREATE INDEX IF NOT EXISTS "_plinth_deliveries_record" ON "_plinth_deliveries" ("subscription", "resource", "record_id", "event_seq")`
+)
+
+const deliveryColumns = `"id", "subscription", "event_id", "event_seq", "event_type", "resource", "record_id", "payload",
+  "attempts", "state", "next_at", "last_status", "last_error", "created_at", "updated_at"`
+
+func ts(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// exec runs one statement in a write transaction of its own.
+func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := db.Write(ctx, func(t engine.Tx) error {
+		var err error
+		res, err = t.(*tx).tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// Subscription implements worker.Store.
+func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscription, error) {
+	sub := worker.Subscription{Name: name}
+	var disabled sql.NullString
+	err := db.read.QueryRowContext(ctx, `SELECT "cursor", "disabled_at" FROM "_plinth_subscriptions" WHERE "name" = ?`, name).
+		Scan(&sub.Cursor, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A new subscription starts at the end of the outbox: it is not sent the backlog.
+		_, err = db.exec(ctx, `INSERT INTO "_plinth_subscriptions" ("name", "cursor")
+			VALUES (?, (SELECT coalesce(max("seq"), 0) FROM "_plinth_events")) ON CONFLICT ("name") DO NOTHING`, name)
+		if err != nil {
+			return sub, err
+		}
+		return db.Subscription(ctx, name)
+	}
+	if err != nil {
+		return sub, db.classify(err, nil)
+	}
+	if disabled.Valid {
+		sub.Disabled, _ = time.Parse(TimeLayout, disabled.String)
+	}
+	return sub, nil
+}
+
+// Enqueue implements worker.Store.
+func (db *DB) Enqueue(ctx context.Context, name string, after int64, ds []worker.Delivery) error {
+	return db.Write(ctx, func(t engine.Tx) error {
+		x := t.(*tx).tx
+		for _, d := range ds {
+			if _, err := x.ExecContext(ctx, `INSERT INTO "_plinth_deliveries" (`+deliveryColumns+`)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				d.ID, d.Subscription, d.EventID, d.EventSeq, d.EventType, d.Resource, d.RecordID, d.Payload,
+				d.Attempts, string(d.State), ts(d.NextAt), d.LastStatus, d.LastError, ts(d.CreatedAt), ts(d.UpdatedAt)); err != nil {
+				return err
+			}
+		}
+		_, err := x.ExecContext(ctx, `UPDATE "_plinth_subscriptions" SET "cursor" = ? WHERE "name" = ?`, after, name)
+		return err
+	})
+}
+
+// Due implements worker.Store.
+func (db *DB) Due(ctx context.Context, now time.Time, limit int) ([]worker.Delivery, error) {
+	return db.deliveries(ctx, `SELECT `+deliveryColumns+` FROM "_plinth_deliveries" AS d
+		WHERE d."state" = 'pending' AND d."next_at" <= ?
+		  AND NOT EXISTS (SELECT 1 FROM "_plinth_deliveries" AS e
+		    WHERE e."subscription" = d."subscription" AND e."resource" = d."resource" AND e."record_id" = d."record_id"
+		      AND e."state" = 'pending' AND e."event_seq" < d."event_seq")
+		ORDER BY d."next_at", d."event_seq" LIMIT ?`, ts(now), limit)
+}
+
+// Deliveries implements worker.Store.
+func (db *DB) Deliveries(ctx context.Context, state worker.State, limit int) ([]worker.Delivery, error) {
+	return db.deliveries(ctx, `SELECT `+deliveryColumns+` FROM "_plinth_deliveries"
+		WHERE "state" = ? ORDER BY "updated_at", "id" LIMIT ?`, string(state), limit)
+}
+
+func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]worker.Delivery, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, db.classify(err, nil)
+	}
+	defer rows.Close()
+	var out []worker.Delivery
+	for rows.Next() {
+		var d worker.Delivery
+		var state, next, created, updated string
+		if err := rows.Scan(&d.ID, &d.Subscription, &d.EventID, &d.EventSeq, &d.EventType, &d.Resource, &d.RecordID,
+			&d.Payload, &d.Attempts, &state, &next, &d.LastStatus, &d.LastError, &created, &updated); err != nil {
+			return nil, db.classify(err, nil)
+		}
+		d.State = worker.State(state)
+		d.NextAt, _ = time.Parse(TimeLayout, next)
+		d.CreatedAt, _ = time.Parse(TimeLayout, created)
+		d.UpdatedAt, _ = time.Parse(TimeLayout, updated)
+		out = append(out, d)
+	}
+	return out, db.classify(rows.Err(), nil)
+}
+
+// Save implements worker.Store.
+func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
+	_, err := db.exec(ctx, `UPDATE "_plinth_deliveries" SET "attempts" = ?, "state" = ?, "next_at" = ?,
+		"last_status" = ?, "last_error" = ?, "updated_at" = ? WHERE "id" = ?`,
+		d.Attempts, string(d.State), ts(d.NextAt), d.LastStatus, d.LastError, ts(d.UpdatedAt), d.ID)
+	return err
+}
+
+// Replay implements worker.Store. Replaying a subscription's deliveries also enables it again:
+// an operator replays when the receiver is back.
+func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, error) {
+	where := `"state" = 'dead'`
+	args := []any{ts(now), ts(now)}
+	if len(ids) > 0 {
+		where += ` AND "id" IN (` + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	var n int64
+	err := db.Write(ctx, func(t engine.Tx) error {
+		x := t.(*tx).tx
+		if _, err := x.ExecContext(ctx, `UPDATE "_plinth_subscriptions" SET "disabled_at" = NULL WHERE "name" IN (
+			SELECT "subscription" FROM "_plinth_deliveries" WHERE `+where+`)`, args[2:]...); err != nil {
+			return err
+		}
+		res, err := x.ExecContext(ctx, `UPDATE "_plinth_deliveries" SET "state" = 'pending', "attempts" = 0,
+			"next_at" = ?, "updated_at" = ?, "last_error" = '' WHERE `+where, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// Disable implements worker.Store.
+func (db *DB) Disable(ctx context.Context, name string, at time.Time) error {
+	_, err := db.exec(ctx, `UPDATE "_plinth_subscriptions" SET "disabled_at" = ? WHERE "name" = ?`, ts(at), name)
+	return err
+}
+
+// Counts implements worker.Store.
+func (db *DB) Counts(ctx context.Context) (map[string]map[worker.State]int, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT "subscription", "state", count(*) FROM "_plinth_deliveries" GROUP BY 1, 2`)
+	if err != nil {
+		return nil, db.classify(err, nil)
+	}
+	defer rows.Close()
+	out := map[string]map[worker.State]int{}
+	for rows.Next() {
+		var sub, state string
+		var n int
+		if err := rows.Scan(&sub, &state, &n); err != nil {
+			return nil, db.classify(err, nil)
+		}
+		if out[sub] == nil {
+			out[sub] = map[worker.State]int{}
+		}
+		out[sub][worker.State(state)] = n
+	}
+	return out, db.classify(rows.Err(), nil)
+}
+
+// SweepDeliveries deletes up to limit delivered deliveries last touched before before.
+func (db *DB) SweepDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	res, err := db.exec(ctx, `DELETE FROM "_plinth_deliveries" WHERE "id" IN (
+		SELECT "id" FROM "_plinth_deliveries" WHERE "state" = 'delivered' AND "updated_at" < ? LIMIT ?)`, ts(before), limit)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

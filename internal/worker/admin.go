@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
+)
+
+// Status is what operators see of one webhook.
+type Status struct {
+	Name        string
+	Enabled     bool      // its URL is configured
+	Disabled    time.Time // when its receiver answered 410 Gone; zero otherwise
+	Destination string    // the receiver's host
+	Breaker     string    // closed, open or half-open
+	Pending     int
+	Delivered   int
+	Dead        int
+}
+
+// requireAdmin keeps webhook administration to role admin: deliveries carry every record.
+func requireAdmin(ctx context.Context) error {
+	switch p := engine.PrincipalFrom(ctx); {
+	case p.Anonymous():
+		return fault.New(fault.Unauthorized, "this request needs credentials")
+	case p.Role != engine.RoleAdmin:
+		return fault.New(fault.Forbidden, "only role admin may manage webhooks")
+	}
+	return nil
+}
+
+// Status reports every webhook with its breaker and delivery counts. Admins only.
+func (w *Worker) Status(ctx context.Context) ([]Status, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	counts, err := w.store.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(w.order))
+	for _, s := range w.order {
+		st := Status{Name: s.spec.Name, Enabled: s.enabled, Destination: s.host, Breaker: "closed",
+			Pending: counts[s.spec.Name][Pending], Delivered: counts[s.spec.Name][Delivered], Dead: counts[s.spec.Name][Dead]}
+		if s.enabled {
+			st.Breaker = w.breaker(s).State().String()
+			sub, err := w.store.Subscription(ctx, s.spec.Name)
+			if err != nil {
+				return nil, err
+			}
+			st.Disabled = sub.Disabled
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// DeadLetters lists up to limit dead deliveries, oldest first. Admins only.
+func (w *Worker) DeadLetters(ctx context.Context, limit int) ([]Delivery, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	return w.store.Deliveries(ctx, Dead, limit)
+}
+
+// Replay delivers dead deliveries again — those with the given ids, or all when ids is
+// empty — and enables their webhooks again. Admins only.
+func (w *Worker) Replay(ctx context.Context, ids []string) (int, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return 0, err
+	}
+	n, err := w.store.Replay(ctx, ids, w.now())
+	if err == nil && n > 0 {
+		w.Wake()
+	}
+	return n, err
+}

@@ -1,0 +1,269 @@
+package worker
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+	"github.com/google/uuid"
+
+	"github.com/plinth-dev/plinth/internal/codec"
+	"github.com/plinth-dev/plinth/internal/engine"
+)
+
+// matchBatch is how many outbox events one matching step reads.
+const matchBatch = 200
+
+// match turns the subscription's new outbox events into deliveries and advances its cursor,
+// in one transaction: a crash repeats the step or not at all, so no delivery is lost or made
+// twice.
+func (w *Worker) match(ctx context.Context, s *subscription) error {
+	if !s.enabled {
+		return nil
+	}
+	st, err := w.store.Subscription(ctx, s.spec.Name)
+	if err != nil || !st.Disabled.IsZero() {
+		return err
+	}
+	cursor := st.Cursor
+	for {
+		events, err := w.store.Events(ctx, cursor, s.resources, matchBatch)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		var ds []Delivery
+		for _, ev := range events {
+			if !s.spec.Matches(ev.Type) || !w.when(ctx, s, ev) {
+				continue
+			}
+			d, err := w.delivery(s, ev)
+			if err != nil {
+				return err
+			}
+			ds = append(ds, d)
+		}
+		cursor = events[len(events)-1].Seq
+		if err := w.store.Enqueue(ctx, s.spec.Name, cursor, ds); err != nil {
+			return err
+		}
+		if len(events) < matchBatch {
+			return nil
+		}
+	}
+}
+
+// when evaluates the subscription's condition. An expression that fails counts as false, and
+// is logged: a spec bug must not stall the other events.
+func (w *Worker) when(ctx context.Context, s *subscription, ev engine.Event) bool {
+	if s.spec.When == nil {
+		return true
+	}
+	old := ev.Old
+	if old == nil {
+		old = map[string]any{}
+	}
+	vars := map[string]any{"record": ev.Record, "old": old, "now": w.now(),
+		"auth": map[string]any{"sub": ev.Actor, "role": "", "claims": map[string]any{}}}
+	out, _, err := s.spec.When.Program.Eval(vars)
+	if err != nil {
+		w.log.WarnContext(ctx, "webhook condition failed", "webhook", s.spec.Name, "event", ev.ID, "err", err)
+		return false
+	}
+	b, _ := out.(types.Bool)
+	return bool(b)
+}
+
+func (w *Worker) delivery(s *subscription, ev engine.Event) (Delivery, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Delivery{}, err
+	}
+	now := w.now()
+	return Delivery{ID: id.String(), Subscription: s.spec.Name, EventID: ev.ID, EventSeq: ev.Seq, EventType: ev.Type,
+		Resource: ev.Resource, RecordID: ev.RecordID, Payload: codec.AppendEvent(nil, w.resource(ev.Resource), ev),
+		State: Pending, NextAt: now, CreatedAt: now, UpdatedAt: now}, nil
+}
+
+// dispatch sends the deliveries that are due, several records at once, and says how many it
+// took up.
+func (w *Worker) dispatch(ctx context.Context) (int, error) {
+	due, err := w.store.Due(ctx, w.now(), 2*w.parallel)
+	if err != nil {
+		return 0, err
+	}
+	sem := make(chan struct{}, w.parallel)
+	var wg sync.WaitGroup
+	for _, d := range due {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			w.deliver(ctx, d)
+		}()
+	}
+	wg.Wait()
+	return len(due), nil
+}
+
+// notConfiguredRetry is how long a delivery of a webhook that is not configured waits before
+// it is looked at again.
+const notConfiguredRetry = time.Minute
+
+// deliver makes one attempt and records its outcome.
+func (w *Worker) deliver(ctx context.Context, d Delivery) {
+	s := w.subs[d.Subscription]
+	now := w.now()
+	if s == nil || !s.enabled {
+		d.NextAt, d.LastError = now.Add(notConfiguredRetry), "the webhook is not configured"
+		w.save(ctx, d)
+		return
+	}
+	cb := w.breaker(s)
+	if !cb.TryAcquirePermit() {
+		// While the breaker is open, deliveries wait without spending attempts.
+		d.NextAt, d.LastError = now.Add(max(cb.RemainingDelay(), 10*time.Millisecond)), "the destination's circuit breaker is open"
+		w.save(ctx, d)
+		return
+	}
+	start := time.Now()
+	status, retryAfter, err := w.send(ctx, s, d)
+	if ctx.Err() != nil {
+		return // shutting down: the delivery stays as it was and is retried after restart
+	}
+	latency := time.Since(start)
+	failed := err != nil || status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
+	if failed {
+		cb.RecordFailure()
+	} else {
+		cb.RecordSuccess()
+	}
+	d.Attempts++
+	d.LastStatus = status
+	d.LastError = ""
+	if err != nil {
+		d.LastError = err.Error()
+	}
+	now = w.now()
+	switch {
+	case err == nil && status >= 200 && status < 300:
+		d.State = Delivered
+	case status == http.StatusGone:
+		d.State, d.LastError = Dead, "the receiver answered 410 Gone; the webhook is disabled"
+		if err := w.store.Disable(ctx, s.spec.Name, now); err != nil {
+			w.log.WarnContext(ctx, "could not disable webhook", "webhook", s.spec.Name, "err", err)
+		}
+	case d.Attempts >= s.spec.MaxAttempts:
+		d.State = Dead
+		if d.LastError == "" {
+			d.LastError = fmt.Sprintf("the receiver answered %d", status)
+		}
+	default:
+		if d.LastError == "" {
+			d.LastError = fmt.Sprintf("the receiver answered %d", status)
+		}
+		d.NextAt = now.Add(backoff(s.spec.Initial, s.spec.Max, d.Attempts, retryAfter))
+	}
+	w.log.InfoContext(ctx, "webhook attempt", "webhook", s.spec.Name, "event", d.EventID, "attempt", d.Attempts,
+		"status", status, "latency_ms", float64(latency.Microseconds())/1000, "state", string(d.State), "error", d.LastError)
+	w.save(ctx, d)
+}
+
+func (w *Worker) save(ctx context.Context, d Delivery) {
+	d.UpdatedAt = w.now()
+	if d.State == Pending {
+		w.noteRetry(d.NextAt)
+	}
+	if err := w.store.Save(ctx, d); err != nil && ctx.Err() == nil {
+		w.log.WarnContext(ctx, "could not record a webhook attempt", "delivery", d.ID, "err", err)
+	}
+}
+
+// backoff is the wait before the next attempt: exponential from initial, capped at limit,
+// with full jitter; a receiver's Retry-After is honoured up to limit.
+func backoff(initial, limit time.Duration, attempts int, retryAfter time.Duration) time.Duration {
+	ceiling := initial
+	for i := 1; i < attempts && ceiling < limit; i++ {
+		ceiling *= 2 // doubling stops at the cap, long before it could overflow
+	}
+	ceiling = min(ceiling, limit)
+	d := time.Duration(mrand.Int64N(int64(ceiling) + 1))
+	return min(max(d, retryAfter), limit)
+}
+
+// maxResponseBody is how much of a receiver's answer is read before the connection is reused.
+const maxResponseBody = 64 << 10
+
+// send makes one signed request and returns the status and any Retry-After.
+func (w *Worker) send(ctx context.Context, s *subscription, d Delivery) (int, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.spec.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(string(d.Payload)))
+	if err != nil {
+		return 0, 0, err
+	}
+	ts := strconv.FormatInt(w.now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Plinth-Webhooks/1")
+	req.Header.Set("webhook-id", d.EventID)
+	req.Header.Set("webhook-timestamp", ts)
+	req.Header.Set("webhook-signature", Sign(s.secrets, d.EventID, ts, d.Payload))
+	req.Header.Set("traceparent", newTraceparent())
+	res, err := w.client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return 0, 0, fmt.Errorf("no answer within %s", s.spec.Timeout)
+		}
+		return 0, 0, errors.New("the receiver could not be reached")
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(res.Body, maxResponseBody))
+	return res.StatusCode, retryAfter(res.Header.Get("Retry-After"), w.now()), nil
+}
+
+// Sign computes the Standard Webhooks signature header: "v1,<base64 HMAC-SHA256 of
+// id.timestamp.body>" per secret, separated by spaces, so that receivers accept either secret
+// during a rotation.
+func Sign(secrets [][]byte, id, timestamp string, body []byte) string {
+	sigs := make([]string, len(secrets))
+	for i, secret := range secrets {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(id + "." + timestamp + "."))
+		m.Write(body)
+		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	return strings.Join(sigs, " ")
+}
+
+// retryAfter reads Retry-After in seconds or as an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// newTraceparent starts a W3C trace for one attempt, so that receivers can correlate logs.
+func newTraceparent() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
+}

@@ -1,0 +1,74 @@
+// Package worker delivers webhooks from the outbox: it matches events to subscriptions,
+// queues one delivery per match, and sends them with signatures, retries, per-record order,
+// circuit breakers and a dead-letter list (docs/decisions/0010-webhook-delivery.md).
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+)
+
+// State is where a delivery stands.
+type State string
+
+// Delivery states.
+const (
+	Pending   State = "pending"   // waiting for its time, its turn or a closed breaker
+	Delivered State = "delivered" // the receiver answered 2xx
+	Dead      State = "dead"      // out of attempts, or the receiver answered 410; replayable
+)
+
+// Delivery is one event on its way to one subscription.
+type Delivery struct {
+	ID           string // a UUIDv7
+	Subscription string
+	EventID      string // sent as webhook-id: the same on every attempt and replay
+	EventSeq     int64
+	EventType    string
+	Resource     string
+	RecordID     string
+	Payload      []byte // the event document, exactly as it is sent
+	Attempts     int
+	State        State
+	NextAt       time.Time
+	LastStatus   int    // the receiver's last HTTP status; 0 when it did not answer
+	LastError    string // why the last attempt failed, for operators
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Subscription is the stored state of one webhook.
+type Subscription struct {
+	Name     string
+	Cursor   int64     // the outbox position up to which events were matched
+	Disabled time.Time // when the receiver answered 410 Gone; zero while enabled
+}
+
+// Store is what the worker needs from storage. Drivers satisfy it alongside engine.Store.
+type Store interface {
+	// Events reads the outbox, as engine.Store does.
+	Events(ctx context.Context, after int64, resources []string, limit int) ([]engine.Event, error)
+	// Subscription reads a webhook's state, creating it at the current end of the outbox the
+	// first time: a new subscription receives events from now on, not the backlog.
+	Subscription(ctx context.Context, name string) (Subscription, error)
+	// Enqueue stores deliveries and moves the subscription's cursor to after, atomically.
+	Enqueue(ctx context.Context, name string, after int64, ds []Delivery) error
+	// Due returns up to limit pending deliveries whose time has come and that are the oldest
+	// pending delivery of their subscription and record, so that records keep their order.
+	Due(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// Save records the outcome of an attempt.
+	Save(ctx context.Context, d Delivery) error
+	// Deliveries lists up to limit deliveries in a state, oldest first.
+	Deliveries(ctx context.Context, state State, limit int) ([]Delivery, error)
+	// Replay makes dead deliveries pending again, due at now: those with the given ids, or
+	// all of them when ids is empty. It returns how many it revived.
+	Replay(ctx context.Context, ids []string, now time.Time) (int, error)
+	// Disable marks a subscription as refused by its receiver (410 Gone).
+	Disable(ctx context.Context, name string, at time.Time) error
+	// Counts returns how many deliveries of each subscription are in each state.
+	Counts(ctx context.Context) (map[string]map[State]int, error)
+	// SweepDeliveries deletes up to limit delivered deliveries last touched before before.
+	SweepDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
+}

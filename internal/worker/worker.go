@@ -1,0 +1,273 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// Config holds what a Worker needs. Model and Store are required.
+type Config struct {
+	Model  *spec.Model
+	Store  Store
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Getenv resolves the ${NAME} references of webhook URLs and secrets; default os.Getenv.
+	Getenv func(string) string
+	// Client sends deliveries; default an http.Client without a timeout of its own (each
+	// attempt carries its webhook's timeout).
+	Client *http.Client
+	// Poll is how often the worker looks for work when nobody wakes it; default 1s.
+	Poll time.Duration
+	// Parallel bounds the deliveries in flight at once; default 8.
+	Parallel int
+	// Retention is how long delivered deliveries are kept; default 7 days. Dead ones are kept
+	// until they are replayed.
+	Retention time.Duration
+}
+
+// Worker matches outbox events to webhooks and delivers them.
+type Worker struct {
+	model     *spec.Model
+	store     Store
+	log       *slog.Logger
+	now       func() time.Time
+	client    *http.Client
+	poll      time.Duration
+	parallel  int
+	retention time.Duration
+	subs      map[string]*subscription
+	order     []*subscription // declaration order, for stable output
+	wake      chan struct{}
+
+	mu       sync.Mutex
+	breakers map[string]circuitbreaker.CircuitBreaker[any] // per destination host
+	soonest  time.Time                                     // the earliest retry scheduled since the last look
+}
+
+// subscription is a webhook with its references resolved.
+type subscription struct {
+	spec      *spec.Webhook
+	url       string
+	host      string
+	secrets   [][]byte // the current secret first; both sign during a rotation
+	resources []string
+	enabled   bool
+}
+
+// New resolves every webhook's URL and secrets. A webhook whose URL variable is unset is
+// disabled, with one log line; one whose secret is missing or malformed is an error, since
+// unsigned deliveries would be worse than none.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Model == nil || cfg.Store == nil {
+		return nil, errors.New("worker: Model and Store are required")
+	}
+	w := &Worker{
+		model:     cfg.Model,
+		store:     cfg.Store,
+		log:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		now:       cfg.Now,
+		client:    cfg.Client,
+		poll:      cmp.Or(cfg.Poll, time.Second),
+		parallel:  cmp.Or(cfg.Parallel, 8),
+		retention: cmp.Or(cfg.Retention, 7*24*time.Hour),
+		subs:      map[string]*subscription{},
+		wake:      make(chan struct{}, 1),
+		breakers:  map[string]circuitbreaker.CircuitBreaker[any]{},
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.client == nil {
+		w.client = &http.Client{}
+	}
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	for _, hook := range cfg.Model.Webhooks {
+		s, err := resolve(hook, getenv)
+		if err != nil {
+			return nil, err
+		}
+		if !s.enabled {
+			w.log.Info("webhook disabled: its URL variable is not set", "webhook", hook.Name, "variable", hook.URLEnv)
+		}
+		w.subs[hook.Name] = s
+		w.order = append(w.order, s)
+	}
+	return w, nil
+}
+
+func resolve(hook *spec.Webhook, getenv func(string) string) (*subscription, error) {
+	s := &subscription{spec: hook, url: hook.URL}
+	if hook.URLEnv != "" {
+		s.url = getenv(hook.URLEnv)
+	}
+	seen := map[string]bool{}
+	for _, on := range hook.On {
+		res, _, _ := strings.Cut(on, ".")
+		if !seen[res] {
+			seen[res] = true
+			s.resources = append(s.resources, res)
+		}
+	}
+	if s.url == "" {
+		return s, nil
+	}
+	u, err := url.Parse(s.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("webhook %s: $%s is not an http(s) URL", hook.Name, hook.URLEnv)
+	}
+	s.host = u.Host
+	for _, name := range []string{hook.SecretEnv, hook.PreviousSecretEnv} {
+		if name == "" {
+			continue
+		}
+		secret, err := decodeSecret(getenv(name))
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: $%s: %w", hook.Name, name, err)
+		}
+		s.secrets = append(s.secrets, secret)
+	}
+	s.enabled = true
+	return s, nil
+}
+
+// decodeSecret reads a Standard Webhooks secret: "whsec_" and base64 of at least 24 bytes.
+func decodeSecret(v string) ([]byte, error) {
+	raw, ok := strings.CutPrefix(v, "whsec_")
+	if !ok {
+		return nil, errors.New(`a webhook secret is "whsec_" followed by base64 (see docs/webhooks.md)`)
+	}
+	b, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(b) < 24 {
+		return nil, errors.New("a webhook secret must hold at least 24 bytes of base64 after whsec_")
+	}
+	return b, nil
+}
+
+// Wake tells the worker that new events may be waiting. It never blocks.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run matches and delivers until ctx ends; deliveries in flight finish first (each is bounded
+// by its timeout).
+func (w *Worker) Run(ctx context.Context) {
+	if len(w.subs) == 0 {
+		return
+	}
+	t := time.NewTicker(w.poll)
+	defer t.Stop()
+	sweep := time.NewTicker(sweepInterval)
+	defer sweep.Stop()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		w.step(ctx)
+		// Sleep until the earliest retry this step scheduled, if it comes before the poll.
+		if soonest, ok := w.takeSoonest(); ok {
+			retry.Reset(max(time.Until(soonest), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-retry.C:
+		case <-w.wake:
+		case <-sweep.C:
+			w.sweep(ctx)
+		}
+	}
+}
+
+// noteRetry remembers the earliest time a rescheduled delivery falls due.
+func (w *Worker) noteRetry(at time.Time) {
+	w.mu.Lock()
+	if w.soonest.IsZero() || at.Before(w.soonest) {
+		w.soonest = at
+	}
+	w.mu.Unlock()
+}
+
+func (w *Worker) takeSoonest() (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at := w.soonest
+	w.soonest = time.Time{}
+	return at, !at.IsZero()
+}
+
+// sweepInterval is how often delivered deliveries past their retention are deleted.
+const sweepInterval = 10 * time.Minute
+
+func (w *Worker) sweep(ctx context.Context) {
+	for {
+		n, err := w.store.SweepDeliveries(ctx, w.now().Add(-w.retention), 500)
+		if err != nil && ctx.Err() == nil {
+			w.log.WarnContext(ctx, "sweeping deliveries failed", "err", err)
+		}
+		if err != nil || n < 500 {
+			return
+		}
+	}
+}
+
+// step matches new events and sends what is due, until nothing more is due now.
+func (w *Worker) step(ctx context.Context) {
+	for _, s := range w.order {
+		if err := w.match(ctx, s); err != nil && ctx.Err() == nil {
+			w.log.WarnContext(ctx, "matching events failed", "webhook", s.spec.Name, "err", err)
+		}
+	}
+	for ctx.Err() == nil {
+		n, err := w.dispatch(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.log.WarnContext(ctx, "dispatching deliveries failed", "err", err)
+		}
+		if n == 0 || err != nil {
+			return
+		}
+	}
+}
+
+// resource returns the model's resource by name, or nil.
+func (w *Worker) resource(name string) *spec.Resource {
+	r, _ := w.model.Resource(name)
+	return r
+}
+
+// breaker returns the circuit breaker of a destination host.
+func (w *Worker) breaker(s *subscription) circuitbreaker.CircuitBreaker[any] {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cb, ok := w.breakers[s.host]
+	if !ok {
+		cb = circuitbreaker.NewBuilder[any]().
+			WithFailureThreshold(uint(s.spec.BreakerFailures)).
+			WithDelay(s.spec.BreakerDelay).
+			OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
+				w.log.Warn("webhook circuit breaker", "host", s.host, "from", e.OldState.String(), "to", e.NewState.String())
+			}).
+			Build()
+		w.breakers[s.host] = cb
+	}
+	return cb
+}
