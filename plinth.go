@@ -119,6 +119,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
+	wg.Go(func() { worker.NewScheduler(model, eng, store, log.With("component", "schedules"), opts.Now).Run(bg) })
 	go func() {
 		wg.Wait()
 		close(app.done)

@@ -39,7 +39,7 @@ func startServer(t *testing.T, specFile, dataDir string) *running {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	stopped := false
-	client := &http.Client{Transport: &http.Transport{}}
+	client := newClient()
 	stop := func() {
 		if stopped {
 			return
@@ -55,6 +55,9 @@ func startServer(t *testing.T, specFile, dataDir string) *running {
 	t.Cleanup(stop)
 	return &running{t: t, url: s.URL(), dataDir: dataDir, client: client, stop: stop}
 }
+
+// newClient returns a client with its own connections, so that closing them is up to the test.
+func newClient() *http.Client { return &http.Client{Transport: &http.Transport{}} }
 
 // token mints a token with the real `plinth token` command.
 func (r *running) token(sub, role string) string {

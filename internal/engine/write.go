@@ -108,7 +108,7 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(Tx
 	if len(ops) == 0 || len(ops) > MaxBatch {
 		return nil, fault.New(fault.Invalid, "a batch has 1 to %d operations", MaxBatch)
 	}
-	if !keyed {
+	if !keyed && !isSystem(ctx) {
 		if err := needsKey(ops, e.model); err != nil {
 			return nil, err
 		}

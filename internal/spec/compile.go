@@ -68,7 +68,7 @@ func yamlError(file string, err error) Diagnostic {
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "auth", "resources", "webhooks")
+	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "auth", "resources", "webhooks", "schedules")
 	if !ok {
 		return
 	}
@@ -118,6 +118,9 @@ func (c *compiler) top(n *yaml.Node) {
 	}
 	if v, ok := have["webhooks"]; ok {
 		c.webhooks(v)
+	}
+	if v, ok := have["schedules"]; ok {
+		c.schedules(v)
 	}
 }
 

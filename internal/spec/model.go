@@ -18,6 +18,7 @@ type Model struct {
 	Auth      Auth
 	Resources []*Resource // in declaration order
 	Webhooks  []*Webhook  // in declaration order
+	Schedules []*Schedule // in declaration order
 
 	byName map[string]*Resource
 }

@@ -70,6 +70,9 @@ func describe(m *Model) string {
 			fmt.Fprintf(&b, "  index %s unique=%v\n", strings.Join(ix.Fields, ","), ix.Unique)
 		}
 	}
+	for _, sch := range m.Schedules {
+		fmt.Fprintf(&b, "\nschedule %s every=%s resource=%s where=%s set=%v limit=%d\n", sch.Name, sch.Every, sch.Resource, sch.WhereSrc, sch.Set, sch.Limit)
+	}
 	for _, w := range m.Webhooks {
 		fmt.Fprintf(&b, "\nwebhook %s url=%s%s secret=$%s on=%v attempts=%d initial=%s max=%s timeout=%s breaker=%d/%s",
 			w.Name, w.URL, w.URLEnv, w.SecretEnv, w.On, w.MaxAttempts, w.Initial, w.Max, w.Timeout, w.BreakerFailures, w.BreakerDelay)

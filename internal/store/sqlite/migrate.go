@@ -46,7 +46,7 @@ func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logge
 	}
 	defer tx.Rollback()
 	for _, ddl := range []string{idempotencyTable, idempotencyIndex, eventsTable, fieldsTable,
-		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex} {
+		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable} {
 		if _, err := tx.ExecContext(ctx, ddl); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}

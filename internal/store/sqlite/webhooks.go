@@ -212,3 +212,24 @@ func (db *DB) SweepDeliveries(ctx context.Context, before time.Time, limit int) 
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+// leasesTable holds named leases, such as a schedule's current tick.
+const leasesTable = `CREATE TABLE IF NOT EXISTS "_plinth_leases" (
+  "name" TEXT PRIMARY KEY NOT NULL,
+  "owner" TEXT NOT NULL,
+  "until" TEXT NOT NULL
+) STRICT`
+
+// Lease implements worker.Leaser: it takes the lease when it is free or has expired.
+func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	res, err := db.exec(ctx, `INSERT INTO "_plinth_leases" ("name", "owner", "until") VALUES (?, ?, ?)
+		ON CONFLICT ("name") DO UPDATE SET "owner" = excluded."owner", "until" = excluded."until"
+		WHERE "_plinth_leases"."until" <= ?`, name, owner, ts(until), ts(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+var _ worker.Leaser = (*DB)(nil)

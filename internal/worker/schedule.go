@@ -1,0 +1,87 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// Runner does one run of a schedule and says how many records it changed; the engine is one.
+type Runner interface {
+	RunSchedule(ctx context.Context, s *spec.Schedule) (int, error)
+}
+
+// Leaser grants a named lease to one owner until a time, so that several processes on one
+// database run each tick of a schedule once.
+type Leaser interface {
+	Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+}
+
+// Scheduler runs a model's schedules, each on its own ticker.
+type Scheduler struct {
+	schedules []*spec.Schedule
+	runner    Runner
+	leaser    Leaser
+	owner     string
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// NewScheduler returns a scheduler for the model's schedules.
+func NewScheduler(model *spec.Model, runner Runner, leaser Leaser, log *slog.Logger, now func() time.Time) *Scheduler {
+	b := make([]byte, 8)
+	rand.Read(b)
+	if now == nil {
+		now = time.Now
+	}
+	return &Scheduler{schedules: model.Schedules, runner: runner, leaser: leaser, owner: hex.EncodeToString(b),
+		log: cmp.Or(log, slog.New(slog.DiscardHandler)), now: now}
+}
+
+// Run runs every schedule until ctx ends. A tick's run holds a lease for most of the period,
+// so that however many processes share the database, each tick runs once; a run still going
+// when the next tick comes makes that tick skip.
+func (s *Scheduler) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, sch := range s.schedules {
+		wg.Go(func() {
+			t := time.NewTicker(sch.Every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					s.tick(ctx, sch)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
+	now := s.now()
+	ok, err := s.leaser.Lease(ctx, "schedule:"+sch.Name, s.owner, now, now.Add(sch.Every*9/10))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "schedule lease failed", "schedule", sch.Name, "err", err)
+		}
+		return
+	}
+	if !ok {
+		return // another process has this tick
+	}
+	n, err := s.runner.RunSchedule(ctx, sch)
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "schedule failed", "schedule", sch.Name, "err", err)
+		return
+	}
+	s.log.InfoContext(ctx, "schedule ran", "schedule", sch.Name, "changed", n)
+}
