@@ -55,10 +55,14 @@ func (w *Worker) match(ctx context.Context, s *subscription) error {
 			}
 			ds = append(ds, d)
 		}
-		cursor = events[len(events)-1].Seq
-		if err := w.store.Enqueue(ctx, s.spec.Name, cursor, ds); err != nil {
+		next := events[len(events)-1].Seq
+		if err := w.store.Enqueue(ctx, s.spec.Name, cursor, next, ds); err != nil {
+			if errors.Is(err, ErrCursorMoved) {
+				return nil // another process matched these; the next step starts from its cursor
+			}
 			return err
 		}
+		cursor = next
 		if len(events) < matchBatch {
 			return nil
 		}
@@ -100,7 +104,8 @@ func (w *Worker) delivery(s *subscription, ev engine.Event) (Delivery, error) {
 // dispatch sends the deliveries that are due, several records at once, and says how many it
 // took up.
 func (w *Worker) dispatch(ctx context.Context) (int, error) {
-	due, err := w.store.Due(ctx, w.now(), 2*w.parallel)
+	now := w.now()
+	due, err := w.store.Claim(ctx, now, now.Add(w.claimFor), 2*w.parallel)
 	if err != nil {
 		return 0, err
 	}

@@ -5,6 +5,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/engine"
@@ -39,6 +40,9 @@ type Delivery struct {
 	UpdatedAt    time.Time
 }
 
+// ErrCursorMoved says another process matched a subscription's events first.
+var ErrCursorMoved = errors.New("the subscription's cursor moved")
+
 // Subscription is the stored state of one webhook.
 type Subscription struct {
 	Name     string
@@ -53,11 +57,15 @@ type Store interface {
 	// Subscription reads a webhook's state, creating it at the current end of the outbox the
 	// first time: a new subscription receives events from now on, not the backlog.
 	Subscription(ctx context.Context, name string) (Subscription, error)
-	// Enqueue stores deliveries and moves the subscription's cursor to after, atomically.
-	Enqueue(ctx context.Context, name string, after int64, ds []Delivery) error
-	// Due returns up to limit pending deliveries whose time has come and that are the oldest
-	// pending delivery of their subscription and record, so that records keep their order.
-	Due(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// Enqueue stores deliveries and moves the subscription's cursor from from to after,
+	// atomically. When the cursor is no longer at from (another process matched those events
+	// first), it stores nothing and returns ErrCursorMoved.
+	Enqueue(ctx context.Context, name string, from, after int64, ds []Delivery) error
+	// Claim takes up to limit pending deliveries whose time has come and that are the oldest
+	// pending delivery of their subscription and record (so records keep their order), and
+	// makes them due again only at until: no other process takes them meanwhile, and a process
+	// that dies with them hands them back when until passes.
+	Claim(ctx context.Context, now, until time.Time, limit int) ([]Delivery, error)
 	// Save records the outcome of an attempt.
 	Save(ctx context.Context, d Delivery) error
 	// Deliveries lists up to limit deliveries in a state, oldest first.

@@ -49,6 +49,7 @@ type Worker struct {
 	poll      time.Duration
 	parallel  int
 	retention time.Duration
+	claimFor  time.Duration // how long a claimed delivery is this process's: the longest attempt and a margin
 	subs      map[string]*subscription
 	order     []*subscription // declaration order, for stable output
 	wake      chan struct{}
@@ -108,6 +109,7 @@ func New(cfg Config) (*Worker, error) {
 		}
 		w.subs[hook.Name] = s
 		w.order = append(w.order, s)
+		w.claimFor = max(w.claimFor, hook.Timeout+claimMargin)
 	}
 	return w, nil
 }
@@ -159,6 +161,9 @@ func decodeSecret(v string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// claimMargin is how much longer than its attempt's timeout a delivery stays claimed.
+const claimMargin = 30 * time.Second
 
 // Wake tells the worker that new events may be waiting. It never blocks.
 func (w *Worker) Wake() {

@@ -82,9 +82,16 @@ func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscriptio
 }
 
 // Enqueue implements worker.Store.
-func (db *DB) Enqueue(ctx context.Context, name string, after int64, ds []worker.Delivery) error {
+func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []worker.Delivery) error {
 	return db.Write(ctx, func(t engine.Tx) error {
 		x := t.(*tx).tx
+		res, err := x.ExecContext(ctx, `UPDATE "_plinth_subscriptions" SET "cursor" = ? WHERE "name" = ? AND "cursor" = ?`, after, name, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return worker.ErrCursorMoved
+		}
 		for _, d := range ds {
 			if _, err := x.ExecContext(ctx, `INSERT INTO "_plinth_deliveries" (`+deliveryColumns+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -93,19 +100,29 @@ func (db *DB) Enqueue(ctx context.Context, name string, after int64, ds []worker
 				return err
 			}
 		}
-		_, err := x.ExecContext(ctx, `UPDATE "_plinth_subscriptions" SET "cursor" = ? WHERE "name" = ?`, after, name)
-		return err
+		return nil
 	})
 }
 
-// Due implements worker.Store.
-func (db *DB) Due(ctx context.Context, now time.Time, limit int) ([]worker.Delivery, error) {
-	return db.deliveries(ctx, `SELECT `+deliveryColumns+` FROM "_plinth_deliveries" AS d
-		WHERE d."state" = 'pending' AND d."next_at" <= ?
-		  AND NOT EXISTS (SELECT 1 FROM "_plinth_deliveries" AS e
-		    WHERE e."subscription" = d."subscription" AND e."resource" = d."resource" AND e."record_id" = d."record_id"
-		      AND e."state" = 'pending' AND e."event_seq" < d."event_seq")
-		ORDER BY d."next_at", d."event_seq" LIMIT ?`, ts(now), limit)
+// Claim implements worker.Store.
+func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]worker.Delivery, error) {
+	var out []worker.Delivery
+	err := db.Write(ctx, func(t engine.Tx) error {
+		rows, err := t.(*tx).tx.QueryContext(ctx, `UPDATE "_plinth_deliveries" SET "next_at" = ? WHERE "id" IN (
+			SELECT d."id" FROM "_plinth_deliveries" AS d
+			WHERE d."state" = 'pending' AND d."next_at" <= ?
+			  AND NOT EXISTS (SELECT 1 FROM "_plinth_deliveries" AS e
+			    WHERE e."subscription" = d."subscription" AND e."resource" = d."resource" AND e."record_id" = d."record_id"
+			      AND e."state" = 'pending' AND e."event_seq" < d."event_seq")
+			ORDER BY d."next_at", d."event_seq" LIMIT ?)
+			RETURNING `+deliveryColumns, ts(until), ts(now), limit)
+		if err != nil {
+			return err
+		}
+		out, err = scanDeliveries(rows)
+		return err
+	})
+	return out, err
 }
 
 // Deliveries implements worker.Store.
@@ -119,6 +136,11 @@ func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]work
 	if err != nil {
 		return nil, db.classify(err, nil)
 	}
+	out, err := scanDeliveries(rows)
+	return out, db.classify(err, nil)
+}
+
+func scanDeliveries(rows *sql.Rows) ([]worker.Delivery, error) {
 	defer rows.Close()
 	var out []worker.Delivery
 	for rows.Next() {
@@ -126,7 +148,7 @@ func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]work
 		var state, next, created, updated string
 		if err := rows.Scan(&d.ID, &d.Subscription, &d.EventID, &d.EventSeq, &d.EventType, &d.Resource, &d.RecordID,
 			&d.Payload, &d.Attempts, &state, &next, &d.LastStatus, &d.LastError, &created, &updated); err != nil {
-			return nil, db.classify(err, nil)
+			return nil, err
 		}
 		d.State = worker.State(state)
 		d.NextAt, _ = time.Parse(TimeLayout, next)
@@ -134,7 +156,7 @@ func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]work
 		d.UpdatedAt, _ = time.Parse(TimeLayout, updated)
 		out = append(out, d)
 	}
-	return out, db.classify(rows.Err(), nil)
+	return out, rows.Err()
 }
 
 // Save implements worker.Store.
