@@ -10,12 +10,14 @@ package plinth
 import (
 	"cmp"
 	"context"
+	"errors"
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/postgres"
 	"github.com/plinth-dev/plinth/internal/store/sqlite"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
@@ -37,6 +40,12 @@ type Options struct {
 	Spec     []byte
 	SpecName string
 	DataDir  string
+	// Database is where records live: empty for SQLite in DataDir, or a postgres:// URL for
+	// PostgreSQL, which several processes can share. With PostgreSQL the JWT key must come from
+	// the environment, so that every process accepts the same tokens.
+	Database string
+	// DatabaseSchema is the PostgreSQL schema that holds the tables; default "public".
+	DatabaseSchema string
 	Logger   *slog.Logger     // defaults to a logger that discards
 	Now      func() time.Time // the clock; defaults to time.Now
 	// IdempotencyTTL is how long Idempotency-Keys are remembered; default 24 hours.
@@ -56,7 +65,7 @@ const sweepInterval = time.Minute
 // App is a running engine: storage opened and migrated, routes derived from the spec.
 type App struct {
 	model   *spec.Model
-	store   *sqlite.DB
+	store   store
 	handler http.Handler
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
@@ -87,11 +96,14 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, &SpecError{Diagnostics: diags}
 	}
 	dataDir := cmp.Or(opts.DataDir, DefaultDataDir)
+	if opts.Database != "" && os.Getenv(auth.SecretEnv) == "" && (model.Auth.JWT == nil || model.Auth.JWT.SecretEnv == "") {
+		return nil, fmt.Errorf("with a shared database every process must accept the same tokens: set %s (32 characters or more)", auth.SecretEnv)
+	}
 	tokens, key, err := auth.ForModel(model, dataDir, opts.Now)
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(ctx, dataDir, model, sqlite.Options{Logger: log.With("component", "sqlite")})
+	store, err := openStore(ctx, opts, dataDir, model, log)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +151,25 @@ func (a *App) Close() error {
 	a.stop()
 	<-a.done
 	return a.store.Close()
+}
+
+// store is what the App needs of a database; both drivers are one.
+type store interface {
+	engine.Store
+	worker.Store
+	worker.Leaser
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+func openStore(ctx context.Context, opts Options, dataDir string, model *spec.Model, log *slog.Logger) (store, error) {
+	if strings.HasPrefix(opts.Database, "postgres://") || strings.HasPrefix(opts.Database, "postgresql://") {
+		return postgres.Open(ctx, opts.Database, model, postgres.Options{Logger: log.With("component", "postgres"), Schema: opts.DatabaseSchema})
+	}
+	if opts.Database != "" {
+		return nil, errors.New("the database must be a postgres:// URL, or empty for SQLite in the data folder")
+	}
+	return sqlite.Open(ctx, dataDir, model, sqlite.Options{Logger: log.With("component", "sqlite")})
 }
 
 // derive makes a purpose-specific key, so that one secret never serves two purposes.

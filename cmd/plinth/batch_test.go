@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
-func TestBatchIsAllOrNothing(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestBatchIsAllOrNothing(t *testing.T) { eachDatabase(t, testBatchIsAllOrNothing) }
+
+func testBatchIsAllOrNothing(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	existing := srv.do("POST", "/v1/products", admin, productBody("BATCH-0")).expect(t, 201)
 	eid := existing.body["id"].(string)

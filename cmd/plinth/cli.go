@@ -74,7 +74,11 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err := s.Open(cmd.Context()); err != nil {
 				return reportSpecError(stderr, err)
 			}
-			fmt.Fprintf(stdout, "plinth: serving %s at %s (data in %s)\n", s.app.Name(), s.URL(), s.DataDir)
+			where := s.DataDir
+			if s.Database != "" {
+				where = "PostgreSQL"
+			}
+			fmt.Fprintf(stdout, "plinth: serving %s at %s (data in %s)\n", s.app.Name(), s.URL(), where)
 			return s.Run(cmd.Context())
 		},
 	}
@@ -82,6 +86,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&s.SpecFile, "spec", "plinth.yaml", "the spec file")
 	f.StringVar(&s.Addr, "addr", "127.0.0.1:8080", "the address to listen on")
 	f.StringVar(&s.DataDir, "data", plinth.DefaultDataDir, "the data folder (SQLite database and generated keys)")
+	f.StringVar(&s.Database, "database", os.Getenv("PLINTH_DATABASE"), "a postgres:// URL to keep the data in PostgreSQL (default $PLINTH_DATABASE; empty: SQLite in --data)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
 	return cmd

@@ -37,8 +37,10 @@ func types(events []map[string]any) []string {
 	return out
 }
 
-func TestChangeFeed(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestChangeFeed(t *testing.T) { eachDatabase(t, testChangeFeed) }
+
+func testChangeFeed(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	alice := srv.token("alice", "customer")
 	bob := srv.token("bob", "customer")
@@ -99,8 +101,10 @@ func TestChangeFeed(t *testing.T) {
 	}
 }
 
-func TestOneEventForManyRetries(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestOneEventForManyRetries(t *testing.T) { eachDatabase(t, testOneEventForManyRetries) }
+
+func testOneEventForManyRetries(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	key := newKey()
 	var wg sync.WaitGroup

@@ -12,8 +12,10 @@ func productBody(sku string) map[string]any {
 }
 
 // TestIdempotentRetries: a client retrying one create a hundred times at once gets one record.
-func TestIdempotentRetries(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestIdempotentRetries(t *testing.T) { eachDatabase(t, testIdempotentRetries) }
+
+func testIdempotentRetries(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	key := newKey()
 	var wg sync.WaitGroup
@@ -72,8 +74,10 @@ func TestIdempotentRetries(t *testing.T) {
 	}
 }
 
-func TestIdempotencyKeyRules(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestIdempotencyKeyRules(t *testing.T) { eachDatabase(t, testIdempotencyKeyRules) }
+
+func testIdempotencyKeyRules(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	other := srv.token("root2", "admin")
 	key := newKey()

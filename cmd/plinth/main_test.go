@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // running is a real `plinth serve` on 127.0.0.1:0 with its own data folder.
@@ -29,8 +30,17 @@ type running struct {
 
 func startServer(t *testing.T, specFile, dataDir string) *running {
 	t.Helper()
-	s := &server{SpecFile: specFile, Addr: "127.0.0.1:0", DataDir: dataDir, ShutdownTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return startServerWith(t, &server{SpecFile: specFile, DataDir: dataDir})
+}
+
+// startServerWith runs s on 127.0.0.1:0 until the test ends.
+func startServerWith(t *testing.T, s *server) *running {
+	t.Helper()
+	s.Addr, s.ShutdownTimeout = "127.0.0.1:0", 5*time.Second
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	dataDir := s.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := s.Open(ctx); err != nil {
 		cancel()
@@ -166,8 +176,10 @@ const shopSpec = "../../examples/shop/plinth.yaml"
 func newKey() string { return uuid.NewString() }
 
 // TestShopWalkthrough walks the README's curl examples against the real server.
-func TestShopWalkthrough(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestShopWalkthrough(t *testing.T) { eachDatabase(t, testShopWalkthrough) }
+
+func testShopWalkthrough(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	alice := srv.token("alice", "customer")
 	bob := srv.token("bob", "customer")
@@ -265,8 +277,10 @@ func TestShopWalkthrough(t *testing.T) {
 	}
 }
 
-func TestFilterSortAndPages(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestFilterSortAndPages(t *testing.T) { eachDatabase(t, testFilterSortAndPages) }
+
+func testFilterSortAndPages(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	for i, price := range []int{100, 900, 600, 300, 700, 800, 501} {
 		srv.do("POST", "/v1/products", admin, map[string]any{"sku": "SKU-" + string(rune('A'+i)), "name": "P", "price_cents": price}).expect(t, 201)
@@ -328,8 +342,10 @@ func urlQuery(s string) string {
 	return r.Replace(s)
 }
 
-func TestHTTPEdges(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestHTTPEdges(t *testing.T) { eachDatabase(t, testHTTPEdges) }
+
+func testHTTPEdges(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 
 	srv.do("GET", "/v1/nothing", "", nil).expect(t, 404)
@@ -432,8 +448,10 @@ func TestInitCheckVersion(t *testing.T) {
 }
 
 // TestNoOversell: fifty customers race for ten mugs.
-func TestNoOversell(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestNoOversell(t *testing.T) { eachDatabase(t, testNoOversell) }
+
+func testNoOversell(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	p := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "LAST-10", "name": "Scarce", "price_cents": 500, "stock": 10}).expect(t, 201)
 	pid := p.body["id"].(string)
@@ -511,8 +529,10 @@ func jsonDecode(res *http.Response, v any) error {
 
 // TestOrderPricesAreSnapshots: an order keeps the prices it was placed at, and stays
 // workable after its product is gone.
-func TestOrderPricesAreSnapshots(t *testing.T) {
-	srv := startServer(t, shopSpec, t.TempDir())
+func TestOrderPricesAreSnapshots(t *testing.T) { eachDatabase(t, testOrderPricesAreSnapshots) }
+
+func testOrderPricesAreSnapshots(t *testing.T, db database) {
+	srv := db.start(t, shopSpec)
 	admin := srv.token("root", "admin")
 	alice := srv.token("alice", "customer")
 	p := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "SNAP-1", "name": "Mug", "price_cents": 1200, "stock": 5}).expect(t, 201)
@@ -534,4 +554,50 @@ func TestOrderPricesAreSnapshots(t *testing.T) {
 
 	srv.do("DELETE", "/v1/products/"+pid, admin, nil).expect(t, 204)
 	srv.do("PATCH", "/v1/orders/"+oid, admin, map[string]any{"status": "cancelled"}, "Idempotency-Key", newKey()).expect(t, 200)
+}
+
+// database is where a test's server keeps its data: SQLite in a temporary folder, or a fresh
+// schema of the PostgreSQL server named by PLINTH_TEST_POSTGRES_URL.
+type database struct {
+	name string
+	url  string // empty for SQLite
+}
+
+// eachDatabase runs test on SQLite and on PostgreSQL. Without PLINTH_TEST_POSTGRES_URL it
+// fails rather than skips, so that nothing passes silently untested.
+func eachDatabase(t *testing.T, test func(*testing.T, database)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, database{name: "sqlite"}) })
+	url := os.Getenv("PLINTH_TEST_POSTGRES_URL")
+	t.Run("postgres", func(t *testing.T) {
+		if url == "" {
+			t.Fatal("PLINTH_TEST_POSTGRES_URL is not set: the tests run against PostgreSQL too, e.g.\n" +
+				"  PLINTH_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test ./...")
+		}
+		test(t, database{name: "postgres", url: url})
+	})
+}
+
+// start serves specFile on this database. On PostgreSQL the server gets a schema of its own,
+// dropped when the test ends, and the JWT key comes from the environment, as it must there.
+func (db database) start(t *testing.T, specFile string) *running {
+	t.Helper()
+	if db.url == "" {
+		return startServer(t, specFile, t.TempDir())
+	}
+	t.Setenv("PLINTH_JWT_SECRET", strings.Repeat("s", 40))
+	schema := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	t.Cleanup(func() { dropSchema(t, db.url, schema) })
+	return startServerWith(t, &server{SpecFile: specFile, DataDir: t.TempDir(), Database: db.url, DatabaseSchema: schema})
+}
+
+func dropSchema(t *testing.T, url, schema string) {
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Errorf("drop schema: %v", err)
+		return
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `DROP SCHEMA "`+schema+`" CASCADE`); err != nil {
+		t.Errorf("drop schema: %v", err)
+	}
 }

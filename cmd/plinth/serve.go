@@ -17,6 +17,8 @@ type server struct {
 	SpecFile        string
 	Addr            string
 	DataDir         string
+	Database        string // a postgres:// URL, or empty for SQLite in DataDir
+	DatabaseSchema  string
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
 
@@ -27,7 +29,8 @@ type server struct {
 
 // Open compiles the spec, opens the database and binds the address.
 func (s *server) Open(ctx context.Context) error {
-	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Logger: s.Logger})
+	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
+		DatabaseSchema: s.DatabaseSchema, Logger: s.Logger})
 	if err != nil {
 		return err
 	}

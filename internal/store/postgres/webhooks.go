@@ -1,0 +1,225 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/worker"
+)
+
+var (
+	_ worker.Store  = (*DB)(nil)
+	_ worker.Leaser = (*DB)(nil)
+)
+
+// The webhook worker's tables and the leases, as in the SQLite driver. Claims take rows with
+// FOR UPDATE SKIP LOCKED, so replicas claiming at once take different deliveries.
+const (
+	subscriptionsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_subscriptions" (
+  "name" TEXT COLLATE "C" PRIMARY KEY,
+  "cursor" BIGINT NOT NULL,
+  "disabled_at" TIMESTAMPTZ
+)`
+	deliveriesTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_deliveries" (
+  "id" TEXT COLLATE "C" PRIMARY KEY,
+  "subscription" TEXT COLLATE "C" NOT NULL,
+  "event_id" TEXT COLLATE "C" NOT NULL,
+  "event_seq" BIGINT NOT NULL,
+  "event_type" TEXT COLLATE "C" NOT NULL,
+  "resource" TEXT COLLATE "C" NOT NULL,
+  "record_id" TEXT COLLATE "C" NOT NULL,
+  "payload" BYTEA NOT NULL,
+  "attempts" INTEGER NOT NULL,
+  "state" TEXT COLLATE "C" NOT NULL,
+  "next_at" TIMESTAMPTZ NOT NULL,
+  "last_status" INTEGER NOT NULL,
+  "last_error" TEXT COLLATE "C" NOT NULL,
+  "created_at" TIMESTAMPTZ NOT NULL,
+  "updated_at" TIMESTAMPTZ NOT NULL
+)`
+	deliveriesDueIndex    = `CREATE INDEX IF NOT EXISTS "_plinth_deliveries_due" ON {schema}."_plinth_deliveries" ("state", "next_at")`
+	deliveriesRecordIndex = `CREATE INDEX IF NOT EXISTS "_plinth_deliveries_record" ON {schema}."_plinth_deliveries" ("subscription", "resource", "record_id", "event_seq")`
+	leasesTable           = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_leases" (
+  "name" TEXT COLLATE "C" PRIMARY KEY,
+  "owner" TEXT COLLATE "C" NOT NULL,
+  "until" TIMESTAMPTZ NOT NULL
+)`
+)
+
+const deliveryColumns = `"id", "subscription", "event_id", "event_seq", "event_type", "resource", "record_id", "payload",
+  "attempts", "state", "next_at", "last_status", "last_error", "created_at", "updated_at"`
+
+// q puts the schema into a statement written with {schema}.
+func (db *DB) q(stmt string) string { return strings.ReplaceAll(stmt, "{schema}", quote(db.schema)) }
+
+// Subscription implements worker.Store.
+func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscription, error) {
+	sub := worker.Subscription{Name: name}
+	// A new subscription starts at the end of the outbox: it is not sent the backlog.
+	if _, err := db.pool.Exec(ctx, db.q(`INSERT INTO {schema}."_plinth_subscriptions" ("name", "cursor")
+		VALUES ($1, (SELECT coalesce(max("seq"), 0) FROM {schema}."_plinth_events")) ON CONFLICT ("name") DO NOTHING`), name); err != nil {
+		return sub, db.classify(err, nil)
+	}
+	var disabled *time.Time
+	err := db.pool.QueryRow(ctx, db.q(`SELECT "cursor", "disabled_at" FROM {schema}."_plinth_subscriptions" WHERE "name" = $1`), name).
+		Scan(&sub.Cursor, &disabled)
+	if err != nil {
+		return sub, db.classify(err, nil)
+	}
+	if disabled != nil {
+		sub.Disabled = disabled.UTC()
+	}
+	return sub, nil
+}
+
+// Enqueue implements worker.Store.
+func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []worker.Delivery) error {
+	return db.Write(ctx, func(t engine.Tx) error {
+		x := t.(*tx).tx
+		tag, err := x.Exec(ctx, db.q(`UPDATE {schema}."_plinth_subscriptions" SET "cursor" = $1 WHERE "name" = $2 AND "cursor" = $3`), after, name, from)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return worker.ErrCursorMoved
+		}
+		for _, d := range ds {
+			if _, err := x.Exec(ctx, db.q(`INSERT INTO {schema}."_plinth_deliveries" (`+deliveryColumns+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`),
+				d.ID, d.Subscription, d.EventID, d.EventSeq, d.EventType, d.Resource, d.RecordID, d.Payload,
+				d.Attempts, string(d.State), d.NextAt, d.LastStatus, d.LastError, d.CreatedAt, d.UpdatedAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Claim implements worker.Store.
+func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]worker.Delivery, error) {
+	rows, err := db.pool.Query(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "next_at" = $1 WHERE "id" IN (
+		SELECT d."id" FROM {schema}."_plinth_deliveries" AS d
+		WHERE d."state" = 'pending' AND d."next_at" <= $2
+		  AND NOT EXISTS (SELECT 1 FROM {schema}."_plinth_deliveries" AS e
+		    WHERE e."subscription" = d."subscription" AND e."resource" = d."resource" AND e."record_id" = d."record_id"
+		      AND e."state" = 'pending' AND e."event_seq" < d."event_seq")
+		ORDER BY d."next_at", d."event_seq" LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING `+deliveryColumns), until, now, limit)
+	if err != nil {
+		return nil, db.classify(err, nil)
+	}
+	out, err := scanDeliveries(rows)
+	return out, db.classify(err, nil)
+}
+
+// Deliveries implements worker.Store.
+func (db *DB) Deliveries(ctx context.Context, state worker.State, limit int) ([]worker.Delivery, error) {
+	rows, err := db.pool.Query(ctx, db.q(`SELECT `+deliveryColumns+` FROM {schema}."_plinth_deliveries"
+		WHERE "state" = $1 ORDER BY "updated_at", "id" LIMIT $2`), string(state), limit)
+	if err != nil {
+		return nil, db.classify(err, nil)
+	}
+	out, err := scanDeliveries(rows)
+	return out, db.classify(err, nil)
+}
+
+func scanDeliveries(rows pgx.Rows) ([]worker.Delivery, error) {
+	defer rows.Close()
+	var out []worker.Delivery
+	for rows.Next() {
+		var d worker.Delivery
+		var state string
+		if err := rows.Scan(&d.ID, &d.Subscription, &d.EventID, &d.EventSeq, &d.EventType, &d.Resource, &d.RecordID,
+			&d.Payload, &d.Attempts, &state, &d.NextAt, &d.LastStatus, &d.LastError, &d.CreatedAt, &d.UpdatedAt); err != nil {
+			return nil, err
+		}
+		d.State = worker.State(state)
+		d.NextAt, d.CreatedAt, d.UpdatedAt = d.NextAt.UTC(), d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Save implements worker.Store.
+func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
+	_, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "attempts" = $1, "state" = $2, "next_at" = $3,
+		"last_status" = $4, "last_error" = $5, "updated_at" = $6 WHERE "id" = $7`),
+		d.Attempts, string(d.State), d.NextAt, d.LastStatus, d.LastError, d.UpdatedAt, d.ID)
+	return db.classify(err, nil)
+}
+
+// Replay implements worker.Store. Replaying a subscription's deliveries also enables it again.
+func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, error) {
+	where := `"state" = 'dead'`
+	args := []any{now}
+	if len(ids) > 0 {
+		where += ` AND "id" = ANY($2)`
+		args = append(args, ids)
+	}
+	var n int64
+	err := db.Write(ctx, func(t engine.Tx) error {
+		x := t.(*tx).tx
+		if _, err := x.Exec(ctx, db.q(`UPDATE {schema}."_plinth_subscriptions" SET "disabled_at" = NULL WHERE "name" IN (
+			SELECT "subscription" FROM {schema}."_plinth_deliveries" WHERE `+strings.ReplaceAll(where, "$2", "$1")+`)`), args[1:]...); err != nil {
+			return err
+		}
+		tag, err := x.Exec(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "state" = 'pending', "attempts" = 0,
+			"next_at" = $1, "updated_at" = $1, "last_error" = '' WHERE `+where), args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// Disable implements worker.Store.
+func (db *DB) Disable(ctx context.Context, name string, at time.Time) error {
+	_, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_subscriptions" SET "disabled_at" = $1 WHERE "name" = $2`), at, name)
+	return db.classify(err, nil)
+}
+
+// Counts implements worker.Store.
+func (db *DB) Counts(ctx context.Context) (map[string]map[worker.State]int, error) {
+	rows, err := db.pool.Query(ctx, db.q(`SELECT "subscription", "state", count(*) FROM {schema}."_plinth_deliveries" GROUP BY 1, 2`))
+	if err != nil {
+		return nil, db.classify(err, nil)
+	}
+	defer rows.Close()
+	out := map[string]map[worker.State]int{}
+	for rows.Next() {
+		var sub, state string
+		var n int
+		if err := rows.Scan(&sub, &state, &n); err != nil {
+			return nil, db.classify(err, nil)
+		}
+		if out[sub] == nil {
+			out[sub] = map[worker.State]int{}
+		}
+		out[sub][worker.State(state)] = n
+	}
+	return out, db.classify(rows.Err(), nil)
+}
+
+// SweepDeliveries implements worker.Store.
+func (db *DB) SweepDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := db.pool.Exec(ctx, db.q(`DELETE FROM {schema}."_plinth_deliveries" WHERE "id" IN (
+		SELECT "id" FROM {schema}."_plinth_deliveries" WHERE "state" = 'delivered' AND "updated_at" < $1 LIMIT $2)`), before, limit)
+	if err != nil {
+		return 0, db.classify(err, nil)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Lease implements worker.Leaser: it takes the lease when it is free or has expired.
+func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	tag, err := db.pool.Exec(ctx, db.q(`INSERT INTO {schema}."_plinth_leases" ("name", "owner", "until") VALUES ($1, $2, $3)
+		ON CONFLICT ("name") DO UPDATE SET "owner" = excluded."owner", "until" = excluded."until"
+		WHERE {schema}."_plinth_leases"."until" <= $4`), name, owner, until, now)
+	if err != nil {
+		return false, db.classify(err, nil)
+	}
+	return tag.RowsAffected() == 1, nil
+}
