@@ -10,9 +10,9 @@ package plinth
 import (
 	"cmp"
 	"context"
-	"errors"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -46,8 +46,8 @@ type Options struct {
 	Database string
 	// DatabaseSchema is the PostgreSQL schema that holds the tables; default "public".
 	DatabaseSchema string
-	Logger   *slog.Logger     // defaults to a logger that discards
-	Now      func() time.Time // the clock; defaults to time.Now
+	Logger         *slog.Logger     // defaults to a logger that discards
+	Now            func() time.Time // the clock; defaults to time.Now
 	// IdempotencyTTL is how long Idempotency-Keys are remembered; default 24 hours.
 	IdempotencyTTL time.Duration
 	// EventRetention is how long events stay in the outbox; default 7 days.
