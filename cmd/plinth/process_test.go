@@ -29,22 +29,25 @@ type process struct {
 	cmd    *exec.Cmd
 	url    string
 	exited chan error
+	logs   *lockedWriter // its stderr: the JSON log
 }
 
-// startProcess runs `plinth serve` and waits until it reports its address.
-func startProcess(t *testing.T, bin, specFile, dataDir string) *process {
+// startProcess runs `plinth serve` and waits until it reports its address. extra are more
+// flags, such as --database.
+func startProcess(t *testing.T, bin, specFile, dataDir string, extra ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--spec", specFile, "--addr", "127.0.0.1:0", "--data", dataDir, "--log-level", "warn")
+	args := append([]string{"serve", "--spec", specFile, "--addr", "127.0.0.1:0", "--data", dataDir, "--log-level", "info"}, extra...)
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
+	logs := &lockedWriter{}
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, exited: make(chan error, 1)}
+	p := &process{cmd: cmd, exited: make(chan error, 1), logs: logs}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()

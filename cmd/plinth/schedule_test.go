@@ -45,6 +45,12 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
 func (w *lockedWriter) count(s string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
