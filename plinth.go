@@ -131,6 +131,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
+	if l, ok := store.(listener); ok {
+		wg.Go(func() { l.Listen(bg, hooks.Wake) })
+	}
 	wg.Go(func() { worker.NewScheduler(model, eng, store, log.With("component", "schedules"), opts.Now).Run(bg) })
 	go func() {
 		wg.Wait()
@@ -151,6 +154,12 @@ func (a *App) Close() error {
 	a.stop()
 	<-a.done
 	return a.store.Close()
+}
+
+// listener is a database that tells every process when any of them commits events
+// (PostgreSQL's LISTEN/NOTIFY), so that their webhook workers need not wait for a poll.
+type listener interface {
+	Listen(ctx context.Context, wake func())
 }
 
 // store is what the App needs of a database; both drivers are one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -87,6 +88,8 @@ func (x *tx) appendEvents(ctx context.Context) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ev.ID, p.ev.Type, p.ev.Resource, p.ev.RecordID,
 			p.ev.Time.UTC().Truncate(time.Microsecond), p.ev.Actor, p.data)
 	}
+	// Delivered at commit, to every process listening: their webhook workers look at once.
+	b.Queue("SELECT pg_notify($1, '')", x.db.channel())
 	if err := x.tx.SendBatch(ctx, b).Close(); err != nil {
 		return x.db.classify(err, nil)
 	}
@@ -164,4 +167,40 @@ func conformRecord(r *spec.Resource, v any) engine.Record {
 		}
 	}
 	return m
+}
+
+// channel is the LISTEN/NOTIFY channel of this schema's outbox.
+func (db *DB) channel() string { return "plinth_events_" + strconv.FormatInt(db.eventsLock, 36) }
+
+// Listen calls wake whenever any process commits events to this schema's outbox, until ctx
+// ends. It holds one connection of its own, and reconnects after a lost connection; between
+// notifications the worker's poll still runs, so a missed one only delays.
+func (db *DB) Listen(ctx context.Context, wake func()) {
+	for ctx.Err() == nil {
+		if err := db.listen(ctx, wake); err != nil && ctx.Err() == nil {
+			db.log.WarnContext(ctx, "listening for events failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (db *DB) listen(ctx context.Context, wake func()) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{db.channel()}.Sanitize()); err != nil {
+		return err
+	}
+	defer conn.Conn().PgConn().Exec(context.Background(), "UNLISTEN *").Close()
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			return err
+		}
+		wake()
+	}
 }
