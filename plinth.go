@@ -46,8 +46,12 @@ type Options struct {
 	Database string
 	// DatabaseSchema is the PostgreSQL schema that holds the tables; default "public".
 	DatabaseSchema string
-	Logger         *slog.Logger     // defaults to a logger that discards
-	Now            func() time.Time // the clock; defaults to time.Now
+	// DatabasePool bounds PostgreSQL connections per process; default max(4, CPUs).
+	DatabasePool int
+	// StatementTimeout bounds every PostgreSQL statement; zero keeps the server's setting.
+	StatementTimeout time.Duration
+	Logger           *slog.Logger     // defaults to a logger that discards
+	Now              func() time.Time // the clock; defaults to time.Now
 	// IdempotencyTTL is how long Idempotency-Keys are remembered; default 24 hours.
 	IdempotencyTTL time.Duration
 	// EventRetention is how long events stay in the outbox; default 7 days.
@@ -173,7 +177,8 @@ type store interface {
 
 func openStore(ctx context.Context, opts Options, dataDir string, model *spec.Model, log *slog.Logger) (store, error) {
 	if strings.HasPrefix(opts.Database, "postgres://") || strings.HasPrefix(opts.Database, "postgresql://") {
-		return postgres.Open(ctx, opts.Database, model, postgres.Options{Logger: log.With("component", "postgres"), Schema: opts.DatabaseSchema})
+		return postgres.Open(ctx, opts.Database, model, postgres.Options{Logger: log.With("component", "postgres"),
+			Schema: opts.DatabaseSchema, MaxConns: opts.DatabasePool, StatementTimeout: opts.StatementTimeout})
 	}
 	if opts.Database != "" {
 		return nil, errors.New("the database must be a postgres:// URL, or empty for SQLite in the data folder")

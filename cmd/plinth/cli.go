@@ -88,6 +88,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&s.DataDir, "data", plinth.DefaultDataDir, "the data folder (SQLite database and generated keys)")
 	f.StringVar(&s.Database, "database", os.Getenv("PLINTH_DATABASE"), "a postgres:// URL to keep the data in PostgreSQL (default $PLINTH_DATABASE; empty: SQLite in --data)")
 	f.StringVar(&s.DatabaseSchema, "database-schema", "public", "the PostgreSQL schema that holds the tables")
+	f.IntVar(&s.DatabasePool, "database-pool", 0, "PostgreSQL connections per process (default max(4, CPUs); application_name and other settings go in the URL)")
+	f.DurationVar(&s.StatementTO, "statement-timeout", 0, "bound on every PostgreSQL statement (default: the server's)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
 	return cmd

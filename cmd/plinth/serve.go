@@ -19,6 +19,8 @@ type server struct {
 	DataDir         string
 	Database        string // a postgres:// URL, or empty for SQLite in DataDir
 	DatabaseSchema  string
+	DatabasePool    int
+	StatementTO     time.Duration
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
 
@@ -30,7 +32,7 @@ type server struct {
 // Open compiles the spec, opens the database and binds the address.
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
-		DatabaseSchema: s.DatabaseSchema, Logger: s.Logger})
+		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Logger: s.Logger})
 	if err != nil {
 		return err
 	}
