@@ -78,6 +78,7 @@ func New(cfg Config) (*Engine, error) {
 		filters:        filterCache{plans: map[filterKey]*query.Plan{}},
 		idemTTL:        cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL),
 		eventRetention: cmp.Or(cfg.EventRetention, DefaultEventRetention),
+		committed:      cfg.Committed,
 	}, nil
 }
 

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -40,7 +39,9 @@ func (w *Worker) match(ctx context.Context, s *subscription) error {
 	}
 	cursor := st.Cursor
 	for {
-		events, err := w.store.Events(ctx, cursor, s.resources, matchBatch)
+		// All events are read, not just the subscription's resources, so that the cursor moves
+		// past the others too and no step scans them again.
+		events, err := w.store.Events(ctx, cursor, nil, matchBatch)
 		if err != nil || len(events) == 0 {
 			return err
 		}
@@ -101,25 +102,29 @@ func (w *Worker) delivery(s *subscription, ev engine.Event) (Delivery, error) {
 		State: Pending, NextAt: now, CreatedAt: now, UpdatedAt: now}, nil
 }
 
-// dispatch sends the deliveries that are due, several records at once, and says how many it
-// took up.
+// dispatch claims as many due deliveries as there are free slots and sends each in its own
+// goroutine, without waiting for them: a slow receiver holds one slot, not the others. It
+// says how many it took up.
 func (w *Worker) dispatch(ctx context.Context) (int, error) {
+	free := cap(w.slots) - len(w.slots)
+	if free == 0 {
+		return 0, nil
+	}
 	now := w.now()
-	due, err := w.store.Claim(ctx, now, now.Add(w.claimFor), 2*w.parallel)
+	due, err := w.store.Claim(ctx, now, now.Add(w.claimFor), free)
 	if err != nil {
 		return 0, err
 	}
-	sem := make(chan struct{}, w.parallel)
-	var wg sync.WaitGroup
 	for _, d := range due {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		w.slots <- struct{}{}
+		w.inflight.Go(func() {
+			defer func() {
+				<-w.slots
+				w.Wake() // a slot is free, and the record's next delivery may be due
+			}()
 			w.deliver(ctx, d)
-		}()
+		})
 	}
-	wg.Wait()
 	return len(due), nil
 }
 
@@ -143,11 +148,11 @@ func (w *Worker) deliver(ctx context.Context, d Delivery) {
 		w.save(ctx, d)
 		return
 	}
+	// An attempt under way finishes even when the worker is stopping (it is bounded by the
+	// webhook's timeout), so that its outcome is recorded rather than sent again.
+	ctx = context.WithoutCancel(ctx)
 	start := time.Now()
 	status, retryAfter, err := w.send(ctx, s, d)
-	if ctx.Err() != nil {
-		return // shutting down: the delivery stays as it was and is retried after restart
-	}
 	latency := time.Since(start)
 	failed := err != nil || status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
 	if failed {

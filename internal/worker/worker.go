@@ -47,9 +47,10 @@ type Worker struct {
 	now       func() time.Time
 	client    *http.Client
 	poll      time.Duration
-	parallel  int
 	retention time.Duration
-	claimFor  time.Duration // how long a claimed delivery is this process's: the longest attempt and a margin
+	claimFor  time.Duration  // how long a claimed delivery is this process's: the longest attempt and a margin
+	slots     chan struct{}  // one per delivery in flight, up to Parallel
+	inflight  sync.WaitGroup // the deliveries in flight
 	subs      map[string]*subscription
 	order     []*subscription // declaration order, for stable output
 	wake      chan struct{}
@@ -61,12 +62,11 @@ type Worker struct {
 
 // subscription is a webhook with its references resolved.
 type subscription struct {
-	spec      *spec.Webhook
-	url       string
-	host      string
-	secrets   [][]byte // the current secret first; both sign during a rotation
-	resources []string
-	enabled   bool
+	spec    *spec.Webhook
+	url     string
+	host    string
+	secrets [][]byte // the current secret first; both sign during a rotation
+	enabled bool
 }
 
 // New resolves every webhook's URL and secrets. A webhook whose URL variable is unset is
@@ -83,8 +83,8 @@ func New(cfg Config) (*Worker, error) {
 		now:       cfg.Now,
 		client:    cfg.Client,
 		poll:      cmp.Or(cfg.Poll, time.Second),
-		parallel:  cmp.Or(cfg.Parallel, 8),
 		retention: cmp.Or(cfg.Retention, 7*24*time.Hour),
+		slots:     make(chan struct{}, cmp.Or(cfg.Parallel, 8)),
 		subs:      map[string]*subscription{},
 		wake:      make(chan struct{}, 1),
 		breakers:  map[string]circuitbreaker.CircuitBreaker[any]{},
@@ -93,7 +93,10 @@ func New(cfg Config) (*Worker, error) {
 		w.now = time.Now
 	}
 	if w.client == nil {
-		w.client = &http.Client{}
+		// Redirects are not followed: the payload would not survive them (a 302 turns the POST
+		// into an empty GET), and a receiver must not steer Plinth to other addresses. A 3xx is
+		// a failed attempt.
+		w.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	getenv := cfg.Getenv
 	if getenv == nil {
@@ -119,14 +122,6 @@ func resolve(hook *spec.Webhook, getenv func(string) string) (*subscription, err
 	if hook.URLEnv != "" {
 		s.url = getenv(hook.URLEnv)
 	}
-	seen := map[string]bool{}
-	for _, on := range hook.On {
-		res, _, _ := strings.Cut(on, ".")
-		if !seen[res] {
-			seen[res] = true
-			s.resources = append(s.resources, res)
-		}
-	}
 	if s.url == "" {
 		return s, nil
 	}
@@ -135,9 +130,9 @@ func resolve(hook *spec.Webhook, getenv func(string) string) (*subscription, err
 		return nil, fmt.Errorf("webhook %s: $%s is not an http(s) URL", hook.Name, hook.URLEnv)
 	}
 	s.host = u.Host
-	for _, name := range []string{hook.SecretEnv, hook.PreviousSecretEnv} {
-		if name == "" {
-			continue
+	for i, name := range []string{hook.SecretEnv, hook.PreviousSecretEnv} {
+		if name == "" || (i == 1 && getenv(name) == "") {
+			continue // no rotation under way
 		}
 		secret, err := decodeSecret(getenv(name))
 		if err != nil {
@@ -163,7 +158,7 @@ func decodeSecret(v string) ([]byte, error) {
 }
 
 // claimMargin is how much longer than its attempt's timeout a delivery stays claimed.
-const claimMargin = 30 * time.Second
+const claimMargin = 5 * time.Second
 
 // Wake tells the worker that new events may be waiting. It never blocks.
 func (w *Worker) Wake() {
@@ -179,6 +174,7 @@ func (w *Worker) Run(ctx context.Context) {
 	if len(w.subs) == 0 {
 		return
 	}
+	defer w.inflight.Wait() // deliveries in flight finish, each within its timeout
 	t := time.NewTicker(w.poll)
 	defer t.Stop()
 	sweep := time.NewTicker(sweepInterval)
@@ -189,7 +185,7 @@ func (w *Worker) Run(ctx context.Context) {
 		w.step(ctx)
 		// Sleep until the earliest retry this step scheduled, if it comes before the poll.
 		if soonest, ok := w.takeSoonest(); ok {
-			retry.Reset(max(time.Until(soonest), time.Millisecond))
+			retry.Reset(max(soonest.Sub(w.now()), time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
@@ -268,6 +264,7 @@ func (w *Worker) breaker(s *subscription) circuitbreaker.CircuitBreaker[any] {
 		cb = circuitbreaker.NewBuilder[any]().
 			WithFailureThreshold(uint(s.spec.BreakerFailures)).
 			WithDelay(s.spec.BreakerDelay).
+			WithSuccessThreshold(1). // half-open lets one probe through; its outcome decides
 			OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
 				w.log.Warn("webhook circuit breaker", "host", s.host, "from", e.OldState.String(), "to", e.NewState.String())
 			}).

@@ -104,6 +104,7 @@ func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]wor
 	rows, err := db.pool.Query(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "next_at" = $1 WHERE "id" IN (
 		SELECT d."id" FROM {schema}."_plinth_deliveries" AS d
 		WHERE d."state" = 'pending' AND d."next_at" <= $2
+			  AND NOT EXISTS (SELECT 1 FROM {schema}."_plinth_subscriptions" AS s WHERE s."name" = d."subscription" AND s."disabled_at" IS NOT NULL)
 		  AND NOT EXISTS (SELECT 1 FROM {schema}."_plinth_deliveries" AS e
 		    WHERE e."subscription" = d."subscription" AND e."resource" = d."resource" AND e."record_id" = d."record_id"
 		      AND e."state" = 'pending' AND e."event_seq" < d."event_seq")

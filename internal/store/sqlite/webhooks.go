@@ -111,6 +111,7 @@ func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]wor
 		rows, err := t.(*tx).tx.QueryContext(ctx, `UPDATE "_plinth_deliveries" SET "next_at" = ? WHERE "id" IN (
 			SELECT d."id" FROM "_plinth_deliveries" AS d
 			WHERE d."state" = 'pending' AND d."next_at" <= ?
+			  AND NOT EXISTS (SELECT 1 FROM "_plinth_subscriptions" AS s WHERE s."name" = d."subscription" AND s."disabled_at" IS NOT NULL)
 			  AND NOT EXISTS (SELECT 1 FROM "_plinth_deliveries" AS e
 			    WHERE e."subscription" = d."subscription" AND e."resource" = d."resource" AND e."record_id" = d."record_id"
 			      AND e."state" = 'pending' AND e."event_seq" < d."event_seq")
