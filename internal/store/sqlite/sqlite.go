@@ -280,26 +280,26 @@ func (db *DB) writer() {
 		case <-db.stopping:
 			return
 		}
-		group := []*writeReq{first}
+		batch := []*writeReq{first}
 	gather:
-		for len(group) < maxGroup {
+		for len(batch) < maxGroup {
 			select {
 			case r := <-db.writes:
-				group = append(group, r)
+				batch = append(batch, r)
 			default:
 				break gather
 			}
 		}
-		db.commitGroup(group)
+		db.commitGroup(batch)
 	}
 }
 
 // commitGroup runs a group and answers each of its writes.
-func (db *DB) commitGroup(group []*writeReq) {
-	results := make([]error, len(group))
+func (db *DB) commitGroup(writes []*writeReq) {
+	results := make([]error, len(writes))
 	backoff := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := db.runGroup(group, results)
+		err := db.runGroup(writes, results)
 		if err == nil {
 			break
 		}
@@ -320,7 +320,7 @@ func (db *DB) commitGroup(group []*writeReq) {
 		time.Sleep(backoff/2 + rand.N(backoff))
 		backoff *= 2
 	}
-	for i, r := range group {
+	for i, r := range writes {
 		r.done <- results[i]
 	}
 }
@@ -328,15 +328,16 @@ func (db *DB) commitGroup(group []*writeReq) {
 // runGroup runs every write of a group in one transaction, each in its own savepoint, and
 // commits. It sets results for the writes that failed on their own; an error it returns (from
 // BEGIN or COMMIT) is the fate of every write that did not.
-func (db *DB) runGroup(group []*writeReq, results []error) error {
+func (db *DB) runGroup(writes []*writeReq, results []error) error {
 	ctx := context.Background() // the transaction outlives any one request
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer sqlTx.Rollback()
+	g := &group{}
 	committed := false
-	for i, r := range group {
+	for i, r := range writes {
 		results[i] = nil
 		if err := r.ctx.Err(); err != nil {
 			results[i] = fault.Wrap(fault.Unavailable, err, "the request was cancelled")
@@ -345,7 +346,7 @@ func (db *DB) runGroup(group []*writeReq, results []error) error {
 		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 			return err
 		}
-		if err := r.fn(&tx{db: db, tx: sqlTx}); err != nil {
+		if err := r.fn(&tx{db: db, tx: sqlTx, group: g}); err != nil {
 			results[i] = err
 			if _, rbErr := sqlTx.ExecContext(ctx, "ROLLBACK TO w"); rbErr != nil {
 				return rbErr
@@ -363,15 +364,48 @@ func (db *DB) runGroup(group []*writeReq, results []error) error {
 	return sqlTx.Commit()
 }
 
+// group holds what the writes of one group transaction share: statements prepared inside it
+// (a statement cannot be prepared on the writer's connection while the transaction holds it,
+// so they live as long as the transaction).
+type group struct {
+	stmts map[string]*sql.Stmt
+}
+
+func (g *group) prepare(ctx context.Context, sqlTx *sql.Tx, query string) (*sql.Stmt, error) {
+	if s, ok := g.stmts[query]; ok {
+		return s, nil
+	}
+	s, err := sqlTx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if g.stmts == nil {
+		g.stmts = map[string]*sql.Stmt{}
+	}
+	g.stmts[query] = s
+	return s, nil
+}
+
 // tx is a write transaction.
 type tx struct {
-	db *DB
-	tx *sql.Tx
+	db    *DB
+	tx    *sql.Tx
+	group *group
+	// stored remembers the stored values of the rows this transaction read, by table and id,
+	// so that Update writes only the columns that change: SQLite rewrites the index entries of
+	// every column it is told to set, changed or not.
+	stored map[string][]any
 }
 
 func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
 	t := x.db.table(r)
-	rec, err := t.scanOne(x.tx.StmtContext(ctx, t.getWrite).QueryContext(ctx, id))
+	rec, stored, err := t.scanStored(x.tx.StmtContext(ctx, t.getWrite).QueryContext(ctx, id))
+	if err == nil {
+		if x.stored == nil {
+			x.stored = map[string][]any{}
+		}
+		x.stored[t.name+"\x00"+id] = stored
+	}
 	return rec, x.db.classify(err, t)
 }
 
@@ -391,7 +425,34 @@ func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, pr
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "could not store the record")
 	}
-	res, err := x.tx.StmtContext(ctx, t.update).ExecContext(ctx, append(args[1:], rec["id"], prevVersion)...)
+	stmt, params := t.update, append(args[1:], rec["id"], prevVersion)
+	if stored, ok := x.stored[t.name+"\x00"+fmt.Sprint(rec["id"])]; ok && stored[3] == prevVersion {
+		// Columns 0-3 are id, created_at, updated_at and version; of the fields, only those
+		// whose stored value differs are written.
+		var changed []int
+		for i := len(spec.SystemFields); i < len(t.cols); i++ {
+			if stored[i] != args[i] {
+				changed = append(changed, i)
+			}
+		}
+		partial, err := x.group.prepare(ctx, x.tx, t.partialUpdateSQL(changed))
+		if err != nil {
+			return x.db.classify(err, t)
+		}
+		params = make([]any, 0, len(changed)+4)
+		for _, i := range changed {
+			params = append(params, args[i])
+		}
+		params = append(params, args[2], args[3], rec["id"], prevVersion)
+		res, err := partial.ExecContext(ctx, params...)
+		return x.updated(res, err, t)
+	}
+	res, err := x.tx.StmtContext(ctx, stmt).ExecContext(ctx, params...)
+	return x.updated(res, err, t)
+}
+
+// updated turns the outcome of an UPDATE into the answer Update gives.
+func (x *tx) updated(res sql.Result, err error, t *table) error {
 	if err != nil {
 		return x.db.classify(err, t)
 	}

@@ -35,6 +35,18 @@ type table struct {
 	// client's query shape repeats even when its values change.
 	listMu sync.Mutex
 	lists  map[string]*sql.Stmt
+
+}
+
+// partialUpdateSQL is the UPDATE of the given columns (indexes into t.cols) plus updated_at
+// and version.
+func (t *table) partialUpdateSQL(cols []int) string {
+	sets := make([]string, 0, len(cols)+2)
+	for _, i := range cols {
+		sets = append(sets, quote(t.cols[i].name)+" = ?")
+	}
+	sets = append(sets, `"updated_at" = ?`, `"version" = ?`)
+	return "UPDATE " + quote(t.name) + " SET " + strings.Join(sets, ", ") + ` WHERE "id" = ? AND "version" = ?`
 }
 
 // maxListStmts bounds the prepared list statements per table. Past it, further shapes run
@@ -119,6 +131,7 @@ func (t *table) close() error {
 		errs = append(errs, s.Close())
 	}
 	t.listMu.Unlock()
+
 	for _, s := range []*sql.Stmt{t.getRead, t.getWrite, t.insert, t.update, t.del} {
 		if s != nil {
 			errs = append(errs, s.Close())
@@ -145,17 +158,29 @@ func (t *table) args(rec engine.Record) ([]any, error) {
 }
 
 func (t *table) scanOne(rows *sql.Rows, err error) (engine.Record, error) {
-	recs, err := t.scanAll(rows, err)
+	rec, _, err := t.scanStored(rows, err)
+	return rec, err
+}
+
+// scanStored reads one row and also returns its stored values, as Update compares them.
+func (t *table) scanStored(rows *sql.Rows, err error) (engine.Record, []any, error) {
+	var stored []any
+	recs, err := t.scan(rows, err, func(raw []any) { stored = append([]any(nil), raw...) })
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(recs) == 0 {
-		return nil, sql.ErrNoRows
+		return nil, nil, sql.ErrNoRows
 	}
-	return recs[0], nil
+	return recs[0], stored, nil
 }
 
 func (t *table) scanAll(rows *sql.Rows, err error) ([]engine.Record, error) {
+	return t.scan(rows, err, nil)
+}
+
+// scan decodes every row; keep, when set, sees each row's stored values first.
+func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]engine.Record, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +194,9 @@ func (t *table) scanAll(rows *sql.Rows, err error) ([]engine.Record, error) {
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
+		}
+		if keep != nil {
+			keep(raw)
 		}
 		rec := make(engine.Record, len(t.cols))
 		for i, c := range t.cols {
