@@ -35,7 +35,6 @@ type table struct {
 	// client's query shape repeats even when its values change.
 	listMu sync.Mutex
 	lists  map[string]*sql.Stmt
-
 }
 
 // partialUpdateSQL is the UPDATE of the given columns (indexes into t.cols) plus updated_at
