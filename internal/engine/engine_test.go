@@ -14,7 +14,6 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
-	"github.com/plinth-dev/plinth/internal/store/sqlite"
 )
 
 // The engine is tested through its public API against a real SQLite file in t.TempDir(), with
@@ -51,7 +50,7 @@ func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 // countingStore wraps the SQLite store to count what the engine asks of it. It embeds the
 // store so that every method it does not count is the store's own.
 type countingStore struct {
-	*sqlite.DB
+	engine.Store
 
 	mu      sync.Mutex
 	gets    map[string]int // Store.Get, outside transactions, per resource
@@ -69,16 +68,16 @@ func (s *countingStore) count(m map[string]int, r *spec.Resource) {
 
 func (s *countingStore) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
 	s.count(s.gets, r)
-	return s.DB.Get(ctx, r, id)
+	return s.Store.Get(ctx, r, id)
 }
 
 func (s *countingStore) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]engine.Record, error) {
 	s.count(s.getMany, r)
-	return s.DB.GetMany(ctx, r, ids)
+	return s.Store.GetMany(ctx, r, ids)
 }
 
 func (s *countingStore) Write(ctx context.Context, fn func(tx engine.Tx) error) error {
-	return s.DB.Write(ctx, func(tx engine.Tx) error { return fn(countingTx{Tx: tx, s: s}) })
+	return s.Store.Write(ctx, func(tx engine.Tx) error { return fn(countingTx{Tx: tx, s: s}) })
 }
 
 func (s *countingStore) reset() {
@@ -127,16 +126,8 @@ func newEnv(t *testing.T, src string) *env {
 	if diags.HasErrors() {
 		t.Fatalf("the test spec does not compile:\n%s", diags.Error())
 	}
-	db, err := sqlite.Open(context.Background(), t.TempDir(), model, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	store := &countingStore{DB: db, gets: map[string]int{}, getMany: map[string]int{}, txGets: map[string]int{}}
+	db := openStore(t, model)
+	store := &countingStore{Store: db, gets: map[string]int{}, getMany: map[string]int{}, txGets: map[string]int{}}
 	clock := &fakeClock{t: clockStart}
 	eng, err := engine.New(engine.Config{Model: model, Store: store, Now: clock.Now, CursorKey: []byte("test cursor key")})
 	if err != nil {
