@@ -530,6 +530,9 @@ func (c *compiler) checkFieldShape(f *Field, keyN *yaml.Node, what string, byKey
 		if f.Of == nil {
 			c.errorf(keyN, "%s: an array needs `of`", what)
 		}
+		if f.MaxItems == nil {
+			c.warnf(keyN, "%s: an array without max_items accepts as many items as fit the body, each checked in the write's transaction; set max_items", what)
+		}
 		if f.MinItems != nil && f.MaxItems != nil && *f.MinItems > *f.MaxItems {
 			c.errorf(keyN, "%s: min_items is above max_items", what)
 		}
