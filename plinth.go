@@ -12,12 +12,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +23,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/spec"
-	"github.com/plinth-dev/plinth/internal/store/postgres"
-	"github.com/plinth-dev/plinth/internal/store/sqlite"
+	"github.com/plinth-dev/plinth/internal/store/open"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
@@ -69,7 +66,7 @@ const sweepInterval = time.Minute
 // App is a running engine: storage opened and migrated, routes derived from the spec.
 type App struct {
 	model   *spec.Model
-	store   store
+	store   open.Store
 	handler http.Handler
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
@@ -107,7 +104,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, opts, dataDir, model, log)
+	store, err := open.Open(ctx, model, open.Options{Database: opts.Database, DataDir: dataDir, Schema: opts.DatabaseSchema,
+		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -164,26 +162,6 @@ func (a *App) Close() error {
 // (PostgreSQL's LISTEN/NOTIFY), so that their webhook workers need not wait for a poll.
 type listener interface {
 	Listen(ctx context.Context, wake func())
-}
-
-// store is what the App needs of a database; both drivers are one.
-type store interface {
-	engine.Store
-	worker.Store
-	worker.Leaser
-	Ping(ctx context.Context) error
-	Close() error
-}
-
-func openStore(ctx context.Context, opts Options, dataDir string, model *spec.Model, log *slog.Logger) (store, error) {
-	if strings.HasPrefix(opts.Database, "postgres://") || strings.HasPrefix(opts.Database, "postgresql://") {
-		return postgres.Open(ctx, opts.Database, model, postgres.Options{Logger: log.With("component", "postgres"),
-			Schema: opts.DatabaseSchema, MaxConns: opts.DatabasePool, StatementTimeout: opts.StatementTimeout})
-	}
-	if opts.Database != "" {
-		return nil, errors.New("the database must be a postgres:// URL, or empty for SQLite in the data folder")
-	}
-	return sqlite.Open(ctx, dataDir, model, sqlite.Options{Logger: log.With("component", "sqlite")})
 }
 
 // derive makes a purpose-specific key, so that one secret never serves two purposes.

@@ -13,15 +13,15 @@ import (
 
 	"github.com/plinth-dev/plinth"
 	"github.com/plinth-dev/plinth/internal/spec"
-	"github.com/plinth-dev/plinth/internal/store/sqlite"
+	"github.com/plinth-dev/plinth/internal/store/open"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
 // webhooksCmd works on the dead-letter list of a data folder, beside a running server or not:
 // a replayed delivery is sent by the server within a second.
 func webhooksCmd(stdout io.Writer) *cobra.Command {
-	var file, dataDir string
-	open := func(ctx context.Context) (*sqlite.DB, error) {
+	var file, dataDir, database, schema string
+	openStore := func(ctx context.Context) (open.Store, error) {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			return nil, err
@@ -30,17 +30,19 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 		if diags.HasErrors() {
 			return nil, &plinth.SpecError{Diagnostics: diags}
 		}
-		return sqlite.Open(ctx, dataDir, model, sqlite.Options{})
+		return open.Open(ctx, model, open.Options{Database: database, DataDir: dataDir, Schema: schema})
 	}
 	cmd := &cobra.Command{Use: "webhooks", Short: "List and replay dead webhook deliveries"}
 	cmd.PersistentFlags().StringVar(&file, "spec", "plinth.yaml", "the spec file")
 	cmd.PersistentFlags().StringVar(&dataDir, "data", plinth.DefaultDataDir, "the data folder")
+	cmd.PersistentFlags().StringVar(&database, "database", os.Getenv("PLINTH_DATABASE"), "a postgres:// URL (default $PLINTH_DATABASE; empty: SQLite in --data)")
+	cmd.PersistentFlags().StringVar(&schema, "database-schema", "public", "the PostgreSQL schema")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "dead",
 		Short: "List deliveries that ran out of attempts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := open(cmd.Context())
+			db, err := openStore(cmd.Context())
 			if err != nil {
 				return reportSpecError(cmd.ErrOrStderr(), err)
 			}
@@ -66,7 +68,7 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 			if all == (len(ids) > 0) {
 				return errors.New("name delivery ids, or pass --all")
 			}
-			db, err := open(cmd.Context())
+			db, err := openStore(cmd.Context())
 			if err != nil {
 				return reportSpecError(cmd.ErrOrStderr(), err)
 			}
