@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 
 	"cel.dev/cel-go/cel"
 
@@ -86,8 +87,10 @@ type Resource struct {
 	Effects             []*Effect // in declaration order
 	Events              bool      // whether writes append events to the outbox; default true
 
-	byName    map[string]*Field
-	filterEnv *cel.Env
+	byName      map[string]*Field
+	filterEnv   *cel.Env
+	queryOnce   sync.Once
+	queryFields map[string]query.Field
 }
 
 // CompileFilter compiles a list filter written by a client: CEL over the resource's fields
@@ -117,15 +120,18 @@ func (r *Resource) Field(name string) (*Field, bool) {
 }
 
 // QueryFields describes every filterable column of the resource, system columns included.
+// The map is built once and shared: callers must not change it.
 func (r *Resource) QueryFields() map[string]query.Field {
-	out := make(map[string]query.Field, len(r.Fields)+len(SystemFields))
-	for _, s := range SystemFields {
-		out[s.Name] = query.Field{Name: s.Name, Kind: s.Type.Kind()}
-	}
-	for _, f := range r.Fields {
-		out[f.Name] = query.Field{Name: f.Name, Kind: f.Type.Kind()}
-	}
-	return out
+	r.queryOnce.Do(func() {
+		r.queryFields = make(map[string]query.Field, len(r.Fields)+len(SystemFields))
+		for _, s := range SystemFields {
+			r.queryFields[s.Name] = query.Field{Name: s.Name, Kind: s.Type.Kind()}
+		}
+		for _, f := range r.Fields {
+			r.queryFields[f.Name] = query.Field{Name: f.Name, Kind: f.Type.Kind()}
+		}
+	})
+	return r.queryFields
 }
 
 // Index is a database index over one or more top-level fields.
