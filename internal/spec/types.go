@@ -136,3 +136,24 @@ func (f *Field) Signature() string {
 	}
 	return string(f.Type)
 }
+
+// Conform converts a record decoded from JSON (an event's body, say) back into record values
+// with each field's Conform, system fields included. Anything but an object gives nil; on a nil
+// resource (one the spec no longer has) the decoded values stay as they are.
+func (r *Resource) Conform(v any) map[string]any {
+	m, ok := v.(map[string]any)
+	if !ok || r == nil {
+		return m
+	}
+	for _, s := range SystemFields {
+		if val, ok := m[s.Name]; ok {
+			m[s.Name] = (&Field{Type: s.Type}).Conform(val)
+		}
+	}
+	for _, f := range r.Fields {
+		if val, ok := m[f.Name]; ok {
+			m[f.Name] = f.Conform(val)
+		}
+	}
+	return m
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // column is one stored column of a resource's table.
@@ -154,7 +155,7 @@ func (t *table) record(dests []any) (engine.Record, error) {
 			}
 		case *[]byte:
 			if *d != nil {
-				x, err := decodeJSON(*d)
+				x, err := jsonval.Decode(string(*d))
 				if err != nil {
 					return nil, fmt.Errorf("%s.%s: %w", t.name, c.name, err)
 				}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -158,56 +157,4 @@ func nulFault(field string, v any, cause error) error {
 		Message: "must be UTF-8 text without the character U+0000"}})
 	f.Err = cause
 	return f
-}
-
-// decodeJSON decodes one JSON value, with objects as map[string]any, arrays as []any and
-// numbers as int64 when they are integers that fit, float64 otherwise, exactly as the SQLite
-// driver does. JSONB keeps numbers as numerics (5.0 stays 5.0, 1e3 becomes 1000), which this
-// reads back to the same values as the JSON text SQLite keeps.
-func decodeJSON(s []byte) (any, error) {
-	dec := json.NewDecoder(strings.NewReader(string(s)))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
-		return nil, fmt.Errorf("decode json: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("decode json: unexpected data after the value")
-	}
-	return jsonNumbers(x)
-}
-
-// jsonNumbers replaces the json.Number values in x, recursively.
-func jsonNumbers(x any) (any, error) {
-	switch x := x.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i, nil
-		}
-		f, err := x.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("decode json: number %s: %w", x, err)
-		}
-		if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
-			return int64(f), nil
-		}
-		return f, nil
-	case []any:
-		for i, el := range x {
-			v, err := jsonNumbers(el)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = v
-		}
-	case map[string]any:
-		for k, el := range x {
-			v, err := jsonNumbers(el)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = v
-		}
-	}
-	return x, nil
 }

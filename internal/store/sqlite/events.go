@@ -9,6 +9,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // eventsTable is the outbox. AUTOINCREMENT makes sequence numbers strictly increasing and
@@ -75,13 +76,12 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 			return nil, fmt.Errorf("event %d time: %w", ev.Seq, err)
 		}
 		r := db.resource(ev.Resource)
-		decoded, err := decodeJSON(data)
+		decoded, err := jsonval.Decode(data)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", ev.Seq, err)
 		}
 		body, _ := decoded.(map[string]any)
-		ev.Record = conformRecord(r, body["record"])
-		ev.Old = conformRecord(r, body["old"])
+		ev.Record, ev.Old = r.Conform(body["record"]), r.Conform(body["old"])
 		out = append(out, ev)
 	}
 	return out, db.classify(rows.Err(), nil)
@@ -100,28 +100,4 @@ func (db *DB) SweepEvents(ctx context.Context, before time.Time, limit int) (int
 		return err
 	})
 	return int(n), err
-}
-
-// conformRecord turns a record decoded from JSON back into record values: timestamps as
-// time.Time, integers as int64, nested values by their field types. Events of a resource
-// the spec no longer has keep their decoded values.
-func conformRecord(r *spec.Resource, v any) engine.Record {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil
-	}
-	if r == nil {
-		return m
-	}
-	for _, s := range spec.SystemFields {
-		if val, ok := m[s.Name]; ok {
-			m[s.Name] = (&spec.Field{Type: s.Type}).Conform(val)
-		}
-	}
-	for _, f := range r.Fields {
-		if val, ok := m[f.Name]; ok {
-			m[f.Name] = f.Conform(val)
-		}
-	}
-	return m
 }

@@ -4,12 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // TimeLayout is how timestamps are stored: TEXT in UTC with a fixed width and microseconds,
@@ -137,59 +136,10 @@ func decodeValue(kind query.Kind, v any) (any, error) {
 		}
 	case query.KindJSON:
 		if s, ok := v.(string); ok {
-			return decodeJSON(s)
+			return jsonval.Decode(s)
 		}
 	default:
 		return nil, fmt.Errorf("decode value: unknown kind %d", int(kind))
 	}
 	return nil, fmt.Errorf("decode %s: unexpected column value of type %T", kind, v)
-}
-
-// decodeJSON decodes one JSON value, with numbers as decodeValue documents.
-func decodeJSON(s string) (any, error) {
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
-		return nil, fmt.Errorf("decode json: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("decode json: unexpected data after the value")
-	}
-	return jsonNumbers(x)
-}
-
-// jsonNumbers replaces the json.Number values in x, recursively.
-func jsonNumbers(x any) (any, error) {
-	switch x := x.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i, nil
-		}
-		f, err := x.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("decode json: number %s: %w", x, err)
-		}
-		if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
-			return int64(f), nil
-		}
-		return f, nil
-	case []any:
-		for i, el := range x {
-			v, err := jsonNumbers(el)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = v
-		}
-	case map[string]any:
-		for k, el := range x {
-			v, err := jsonNumbers(el)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = v
-		}
-	}
-	return x, nil
 }
