@@ -67,3 +67,20 @@ func TestWriteRetriesWhileLocked(t *testing.T) {
 		t.Errorf("gave up only after %s", waited)
 	}
 }
+
+// TestWritePanicIsContained: a bug in one write's function fails that write alone; the
+// writer goes on serving the others.
+func TestWritePanicIsContained(t *testing.T) {
+	db, err := Open(context.Background(), t.TempDir(), mustCompile(t, baseSpec), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Write(context.Background(), func(engine.Tx) error { panic("bug") })
+	if fault.CodeOf(err) != fault.Internal {
+		t.Fatalf("a panicking write: %v", err)
+	}
+	if err := insertOne(db, "after"); err != nil {
+		t.Fatalf("the writer stopped after a panic: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -346,7 +347,7 @@ func (db *DB) runGroup(writes []*writeReq, results []error) error {
 		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 			return err
 		}
-		if err := r.fn(&tx{db: db, tx: sqlTx, group: g}); err != nil {
+		if err := runWrite(r.fn, &tx{db: db, tx: sqlTx, group: g}); err != nil {
 			results[i] = err
 			if _, rbErr := sqlTx.ExecContext(ctx, "ROLLBACK TO w"); rbErr != nil {
 				return rbErr
@@ -362,6 +363,17 @@ func (db *DB) runGroup(writes []*writeReq, results []error) error {
 		return nil
 	}
 	return sqlTx.Commit()
+}
+
+// runWrite runs one write's function, turning a panic into an error: the writer goroutine
+// serves every request, and a bug met by one must not stop the others or the process.
+func runWrite(fn func(engine.Tx) error, x *tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fault.Wrap(fault.Internal, fmt.Errorf("panic in a write: %v\n%s", v, debug.Stack()), "the write could not be completed")
+		}
+	}()
+	return fn(x)
 }
 
 // group holds what the writes of one group transaction share: statements prepared inside it
