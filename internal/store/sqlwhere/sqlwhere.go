@@ -1,0 +1,345 @@
+// Package sqlwhere renders the predicate IR of internal/query as a SQL boolean expression for
+// a WHERE clause, with every value as a parameter. The structure and the meaning are shared by
+// every driver; a Dialect supplies what differs: placeholders, boolean literals, how a boolean
+// column is a condition, how values are encoded, and the string-matching SQL.
+//
+// The SQL has the meaning query.Expr documents, with CEL's error as SQL NULL: three-valued
+// logic then combines terms exactly as CEL does, and WHERE keeps only rows that are TRUE. Each
+// test is NULL exactly when CEL fails and never NULL otherwise: equality is guarded with IS NULL
+// because CEL says null == "a" is false and null != "a" is true; orderings are left bare
+// because null < 5 fails in CEL and is NULL in SQL.
+//
+// Timestamps are stored with microseconds. A value with a finer part cannot equal a stored
+// time, and t < v is t <= v truncated, so such comparisons are adjusted rather than compared
+// with a rounded value. A dialect whose text cannot hold U+0000 (PostgreSQL) treats text
+// values with one the same way: they equal nothing, and order as their part before U+0000.
+package sqlwhere
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/plinth-dev/plinth/internal/query"
+)
+
+// Bounds of a rendered WHERE clause. Filters are already bounded in size by query.Compile;
+// these catch long value lists (field in [...]) and predicates built by code.
+const (
+	maxBytes  = 64 << 10
+	maxParams = 1000
+)
+
+// ErrTooLarge is returned (wrapped) when a predicate exceeds the bounds: it is the caller's
+// filter that is too large, not a fault of the database.
+var ErrTooLarge = errors.New("filter too large")
+
+// Dialect is what one database renders its own way.
+type Dialect struct {
+	// Placeholder is the text of the n-th parameter, from 1: "?" or "$n".
+	Placeholder func(n int) string
+	// True and False are the boolean literals; Null is NULL as a boolean.
+	True, False, Null string
+	// Truth is a boolean column as a condition; it must be NULL for a null column.
+	Truth func(col string) string
+	// Encode turns a value into the driver's parameter for a field of the kind.
+	Encode func(kind query.Kind, v any) (any, error)
+	// TextWithoutNUL says stored text never holds U+0000, and text values must be UTF-8.
+	TextWithoutNUL bool
+	// Match renders startsWith, endsWith or contains of a non-empty text on a string column.
+	Match func(w *Writer, col string, e query.Match) error
+}
+
+// Writer accumulates the SQL and the parameters of one predicate.
+type Writer struct {
+	b      strings.Builder
+	args   []any
+	fields map[string]query.Field
+	col    func(string) string
+	d      *Dialect
+}
+
+// Render renders e. fields gives each field's kind, which decides how values are encoded; col
+// returns the quoted column of a field. It fails for a field not in fields, a value that does
+// not fit the field's kind, a comparison of a json field, and, wrapping ErrTooLarge, SQL longer
+// than 64 KiB or with more than 1000 parameters.
+func Render(d *Dialect, e query.Expr, fields map[string]query.Field, col func(field string) string) (string, []any, error) {
+	w := &Writer{fields: fields, col: col, d: d}
+	err := w.expr(e)
+	if err == nil {
+		err = w.checkSize()
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("render where: %w", err)
+	}
+	return w.b.String(), w.args, nil
+}
+
+// Printf writes SQL.
+func (w *Writer) Printf(format string, args ...any) { fmt.Fprintf(&w.b, format, args...) }
+
+// Arg appends a parameter that needs no encoding and returns its placeholder.
+func (w *Writer) Arg(x any) string {
+	w.args = append(w.args, x)
+	return w.d.Placeholder(len(w.args))
+}
+
+// param encodes v for a field of the given kind, appends it and returns its placeholder.
+func (w *Writer) param(kind query.Kind, v any) (string, error) {
+	if v == nil {
+		return "", errors.New("missing comparison value")
+	}
+	x, err := w.d.Encode(kind, v)
+	if err != nil {
+		return "", err
+	}
+	return w.Arg(x), nil
+}
+
+func (w *Writer) expr(e query.Expr) error {
+	if err := w.checkSize(); err != nil {
+		return err
+	}
+	switch e := e.(type) {
+	case query.And:
+		return w.join(e.Terms, " AND ", w.d.True)
+	case query.Or:
+		return w.join(e.Terms, " OR ", w.d.False)
+	case query.Not:
+		w.b.WriteString("(NOT ")
+		if err := w.expr(e.X); err != nil {
+			return err
+		}
+		w.b.WriteString(")")
+	case query.Const:
+		w.b.WriteString(w.boolSQL(bool(e)))
+	case query.Compare:
+		return w.compare(e)
+	case query.In:
+		return w.in(e)
+	case query.IsNull:
+		c, _, err := w.column(e.Field)
+		if err != nil {
+			return err
+		}
+		w.b.WriteString(c + " IS NULL")
+	case query.Match:
+		return w.match(e)
+	case query.Truth:
+		c, kind, err := w.column(e.Field)
+		if err != nil {
+			return err
+		}
+		if kind != query.KindBool {
+			return fmt.Errorf("field %q is not boolean", e.Field)
+		}
+		w.b.WriteString(w.d.Truth(c)) // NULL for a null field, as CEL fails on a null condition
+	case nil:
+		return errors.New("missing expression")
+	default:
+		return fmt.Errorf("unsupported expression %T", e)
+	}
+	return nil
+}
+
+// checkSize stops rendering as soon as the bounds are exceeded, rather than building a
+// megabyte of SQL to reject it.
+func (w *Writer) checkSize() error {
+	if w.b.Len() > maxBytes || len(w.args) > maxParams {
+		return fmt.Errorf("%w: more than %d bytes of SQL or %d parameters", ErrTooLarge, maxBytes, maxParams)
+	}
+	return nil
+}
+
+func (w *Writer) boolSQL(b bool) string {
+	if b {
+		return w.d.True
+	}
+	return w.d.False
+}
+
+func (w *Writer) join(terms []query.Expr, sep, empty string) error {
+	if len(terms) == 0 {
+		w.b.WriteString(empty)
+		return nil
+	}
+	w.b.WriteString("(")
+	for i, t := range terms {
+		if i > 0 {
+			w.b.WriteString(sep)
+		}
+		if err := w.expr(t); err != nil {
+			return err
+		}
+	}
+	w.b.WriteString(")")
+	return nil
+}
+
+func (w *Writer) column(field string) (string, query.Kind, error) {
+	f, ok := w.fields[field]
+	if !ok {
+		return "", 0, fmt.Errorf("unknown field %q", field)
+	}
+	return w.col(field), f.Kind, nil
+}
+
+func (w *Writer) compare(e query.Compare) error {
+	c, kind, err := w.column(e.Field)
+	if err != nil {
+		return err
+	}
+	if kind == query.KindJSON {
+		return fmt.Errorf("field %q holds json and cannot be compared", e.Field)
+	}
+	op, v := e.Op, e.Value
+	var constant, isConst bool
+	switch x := v.(type) {
+	case time.Time:
+		if kind == query.KindTimestamp {
+			op, v, constant, isConst = storedTimeCompare(op, x)
+		}
+	case string:
+		if kind == query.KindString && w.d.TextWithoutNUL {
+			if !utf8.ValidString(x) {
+				return fmt.Errorf("field %q: the value is not UTF-8", e.Field)
+			}
+			op, v, constant, isConst = storedTextCompare(op, x)
+		}
+	}
+	if isConst {
+		w.b.WriteString(w.boolSQL(constant))
+		return nil
+	}
+	p, err := w.param(kind, v)
+	if err != nil {
+		return fmt.Errorf("field %q: %w", e.Field, err)
+	}
+	switch op {
+	case query.Eq:
+		w.Printf("(%[1]s IS NOT NULL AND %[1]s = %[2]s)", c, p)
+	case query.Ne:
+		w.Printf("(%[1]s IS NULL OR %[1]s <> %[2]s)", c, p)
+	case query.Lt:
+		w.Printf("%s < %s", c, p)
+	case query.Le:
+		w.Printf("%s <= %s", c, p)
+	case query.Gt:
+		w.Printf("%s > %s", c, p)
+	case query.Ge:
+		w.Printf("%s >= %s", c, p)
+	default:
+		return fmt.Errorf("unknown operator %d", int(op))
+	}
+	return nil
+}
+
+// storedTimeCompare adapts a comparison with t to stored times, which have microseconds.
+// When t has a finer part no stored time equals it, and the orderings compare with t
+// truncated instead; isConst reports a comparison whose answer is constant.
+func storedTimeCompare(op query.Op, t time.Time) (_ query.Op, _ time.Time, constant, isConst bool) {
+	tr := t.Truncate(time.Microsecond)
+	if tr.Equal(t) {
+		return op, t, false, false
+	}
+	return truncatedCompare(op, t, tr)
+}
+
+// storedTextCompare adapts a comparison with s to stored text that never holds U+0000. When
+// s has one, no stored text equals it, and a stored text orders before s exactly when it is
+// at most s's part before the U+0000 (which is a proper prefix of s, and which every longer
+// stored text with that prefix follows, its next byte being above 0).
+func storedTextCompare(op query.Op, s string) (_ query.Op, _ string, constant, isConst bool) {
+	i := strings.IndexByte(s, 0)
+	if i < 0 {
+		return op, s, false, false
+	}
+	return truncatedCompare(op, s, s[:i])
+}
+
+// truncatedCompare compares with v, which no stored value equals, through tr, the greatest
+// storable value below v, above which every stored value is above v.
+func truncatedCompare[T any](op query.Op, v, tr T) (_ query.Op, _ T, constant, isConst bool) {
+	switch op {
+	case query.Eq:
+		return op, v, false, true // also false for a null field, as in CEL
+	case query.Ne:
+		return op, v, true, true // also true for a null field, as in CEL
+	case query.Lt, query.Le:
+		return query.Le, tr, false, false
+	default: // Gt, Ge
+		return query.Gt, tr, false, false
+	}
+}
+
+// unmatchable reports whether v, a value for a field of the given kind, equals no stored
+// value: a time finer than microseconds, or (where text cannot hold it) text with U+0000.
+func (w *Writer) unmatchable(kind query.Kind, v any) bool {
+	switch x := v.(type) {
+	case time.Time:
+		return kind == query.KindTimestamp && !x.Truncate(time.Microsecond).Equal(x)
+	case string:
+		return kind == query.KindString && w.d.TextWithoutNUL && strings.IndexByte(x, 0) >= 0
+	}
+	return false
+}
+
+func (w *Writer) in(e query.In) error {
+	c, kind, err := w.column(e.Field)
+	if err != nil {
+		return err
+	}
+	if kind == query.KindJSON {
+		return fmt.Errorf("field %q holds json and cannot be compared", e.Field)
+	}
+	var ps []string
+	for _, v := range e.Values {
+		if w.unmatchable(kind, v) {
+			continue
+		}
+		p, err := w.param(kind, v)
+		if err != nil {
+			return fmt.Errorf("field %q: %w", e.Field, err)
+		}
+		ps = append(ps, p)
+		if err := w.checkSize(); err != nil {
+			return err
+		}
+	}
+	if len(ps) == 0 {
+		w.b.WriteString(w.d.False) // false also for a null field, as in CEL
+		return nil
+	}
+	// IS NOT NULL makes a null field false rather than NULL: CEL says null in [...] is false.
+	w.Printf("(%[1]s IS NOT NULL AND %[1]s IN (%[2]s))", c, strings.Join(ps, ", "))
+	return nil
+}
+
+func (w *Writer) match(e query.Match) error {
+	c, kind, err := w.column(e.Field)
+	if err != nil {
+		return err
+	}
+	if kind != query.KindString {
+		return fmt.Errorf("field %q is not a string", e.Field)
+	}
+	if w.d.TextWithoutNUL && !utf8.ValidString(e.Text) {
+		return fmt.Errorf("field %q: the text is not UTF-8", e.Field)
+	}
+	switch {
+	case e.Text == "":
+		// Every string starts with, ends with and contains "", but null fails in CEL.
+		w.Printf("(%s IS NOT NULL OR %s)", c, w.d.Null)
+		return nil
+	case w.d.TextWithoutNUL && strings.IndexByte(e.Text, 0) >= 0:
+		// No stored string has U+0000 in it, but null fails in CEL.
+		w.Printf("(%s IS NULL AND %s)", c, w.d.Null)
+		return nil
+	}
+	if e.Kind != query.MatchPrefix && e.Kind != query.MatchSuffix && e.Kind != query.MatchContains {
+		return fmt.Errorf("unknown match kind %d", int(e.Kind))
+	}
+	return w.d.Match(w, c, e)
+}
