@@ -27,6 +27,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
 // Options tune the driver. The zero value is a sensible default.
@@ -169,38 +170,11 @@ func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]eng
 
 // listSQL renders a selection as one SELECT with its parameters.
 func (t *table) listSQL(q query.Select) (string, []any, error) {
-	where, args, err := renderWhere(q.Where, t.fields, quote)
-	if errors.Is(err, errWhereTooLarge) {
-		return "", nil, fault.Wrap(fault.Invalid, err, "the filter is too large")
-	}
-	if err != nil {
-		return "", nil, fault.Wrap(fault.Invalid, err, "the filter cannot be run")
-	}
-	var b strings.Builder
-	b.WriteString(t.selectSQL)
-	b.WriteString(" WHERE ")
-	b.WriteString(where)
-	b.WriteString(" ORDER BY ")
-	for i, s := range q.Order {
-		if _, ok := t.fields[s.Field]; !ok {
-			return "", nil, fmt.Errorf("list %s: unknown sort field %q", t.name, s.Field)
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(orderSQL(s))
-	}
-	if len(q.Order) == 0 {
-		b.WriteString(`"id"`)
-	}
-	args = append(args, sqlLimit(q.Limit))
-	b.WriteString(" LIMIT $" + strconv.Itoa(len(args)))
-	return b.String(), args, nil
+	return sqlwhere.Select(&dialect, t.selectSQL, q, t.fields, quote)
 }
 
-// orderSQL is one sort key: ascending puts NULLs first and descending puts them last, as in
-// every driver. System columns are never NULL, and are ordered without NULLS FIRST or LAST,
-// so that the primary key and the indexes (see indexDDL) can serve the order.
+// orderSQL renders a sort key. System columns are never NULL and sort without a NULLS
+// clause, which lets their plain indexes serve the order.
 func orderSQL(s query.Sort) string {
 	switch {
 	case isSystem(s.Field) && s.Desc:

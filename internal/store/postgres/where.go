@@ -8,9 +8,6 @@ import (
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
-// errWhereTooLarge is the error (wrapped) of a predicate over the renderer's bounds.
-var errWhereTooLarge = sqlwhere.ErrTooLarge
-
 // dialect is PostgreSQL's share of rendering predicates (see internal/store/sqlwhere): the
 // same meaning as the SQLite driver's, with $n parameters.
 //
@@ -31,11 +28,8 @@ var dialect = sqlwhere.Dialect{
 	Encode:         encodeValue,
 	TextWithoutNUL: true,
 	Match:          match,
-}
-
-// renderWhere renders e as a PostgreSQL condition with $n parameters, numbered from 1.
-func renderWhere(e query.Expr, fields map[string]query.Field, col func(field string) string) (string, []any, error) {
-	return sqlwhere.Render(&dialect, e, fields, col)
+	Order:          orderSQL,
+	Limit:          sqlLimit,
 }
 
 func match(w *sqlwhere.Writer, c string, e query.Match) error {

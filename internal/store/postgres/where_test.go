@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
 // The meaning of renderWhere is checked against CEL by the shared suite (storetest); these
@@ -125,3 +126,10 @@ func TestJSONHasNUL(t *testing.T) {
 		}
 	}
 }
+
+// renderWhere renders e as a PostgreSQL condition with $n parameters, numbered from 1, as List does.
+func renderWhere(e query.Expr, fields map[string]query.Field, col func(field string) string) (string, []any, error) {
+	return sqlwhere.Render(&dialect, e, fields, col)
+}
+
+var errWhereTooLarge = sqlwhere.ErrTooLarge

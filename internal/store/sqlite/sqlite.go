@@ -26,6 +26,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
 // FileName is the database file inside the data folder.
@@ -213,31 +214,7 @@ func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]eng
 
 // listSQL renders a selection as one SELECT with its parameters.
 func (t *table) listSQL(q query.Select) (string, []any, error) {
-	where, args, err := renderWhere(q.Where, t.fields, quote)
-	if errors.Is(err, errWhereTooLarge) {
-		return "", nil, fault.Wrap(fault.Invalid, err, "the filter is too large")
-	}
-	if err != nil {
-		return "", nil, fault.Wrap(fault.Invalid, err, "the filter cannot be run")
-	}
-	var b strings.Builder
-	b.WriteString(t.selectSQL)
-	b.WriteString(" WHERE ")
-	b.WriteString(where)
-	b.WriteString(" ORDER BY ")
-	for i, s := range q.Order {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quote(s.Field))
-		if s.Desc {
-			b.WriteString(" DESC NULLS LAST")
-		} else {
-			b.WriteString(" ASC NULLS FIRST")
-		}
-	}
-	b.WriteString(" LIMIT ?")
-	return b.String(), append(args, q.Limit), nil
+	return sqlwhere.Select(&dialect, t.selectSQL, q, t.fields, quote)
 }
 
 // maxAttempts bounds how often a write transaction is retried after SQLITE_BUSY.

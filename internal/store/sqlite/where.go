@@ -5,9 +5,6 @@ import (
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
-// errWhereTooLarge is the error (wrapped) of a predicate over the renderer's bounds.
-var errWhereTooLarge = sqlwhere.ErrTooLarge
-
 // dialect is SQLite's share of rendering predicates (see internal/store/sqlwhere).
 //
 // String tests are byte-wise and case-sensitive, as in CEL. LIKE is avoided: it ignores ASCII
@@ -24,11 +21,15 @@ var dialect = sqlwhere.Dialect{
 	Truth:       func(c string) string { return c + " = 1" },
 	Encode:      encodeValue,
 	Match:       match,
+	Order:       orderSQL,
+	Limit:       func(n int) any { return n },
 }
 
-// renderWhere renders e as an SQLite condition with ? parameters.
-func renderWhere(e query.Expr, fields map[string]query.Field, col func(field string) string) (string, []any, error) {
-	return sqlwhere.Render(&dialect, e, fields, col)
+func orderSQL(s query.Sort) string {
+	if s.Desc {
+		return quote(s.Field) + " DESC NULLS LAST"
+	}
+	return quote(s.Field) + " ASC NULLS FIRST"
 }
 
 func match(w *sqlwhere.Writer, c string, e query.Match) error {

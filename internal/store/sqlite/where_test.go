@@ -16,6 +16,7 @@ import (
 	"cel.dev/cel-go/common/types"
 
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
 // The differential tests below check renderWhere against CEL itself: for each filter, the
@@ -692,3 +693,10 @@ func TestEncodeDecodeValue(t *testing.T) {
 		}
 	}
 }
+
+// renderWhere renders e as an SQLite condition with ? parameters, as List does.
+func renderWhere(e query.Expr, fields map[string]query.Field, col func(field string) string) (string, []any, error) {
+	return sqlwhere.Render(&dialect, e, fields, col)
+}
+
+var errWhereTooLarge = sqlwhere.ErrTooLarge

@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 )
 
@@ -50,6 +51,44 @@ type Dialect struct {
 	TextWithoutNUL bool
 	// Match renders startsWith, endsWith or contains of a non-empty text on a string column.
 	Match func(w *Writer, col string, e query.Match) error
+	// Order renders one sort key of ORDER BY: ascending puts NULLs first, descending last.
+	Order func(s query.Sort) string
+	// Limit is the parameter value of a LIMIT of n.
+	Limit func(n int) any
+}
+
+// Select renders a whole list query: base (SELECT … FROM t), then WHERE, ORDER BY (by id when
+// no order is given) and LIMIT, with its parameters. Errors are *fault.Error Invalid: a filter
+// too large, or one that cannot be run.
+func Select(d *Dialect, base string, q query.Select, fields map[string]query.Field, col func(field string) string) (string, []any, error) {
+	w := &Writer{fields: fields, col: col, d: d}
+	w.b.WriteString(base)
+	w.b.WriteString(" WHERE ")
+	err := w.expr(q.Where)
+	if err == nil {
+		err = w.checkSize()
+	}
+	if errors.Is(err, ErrTooLarge) {
+		return "", nil, fault.Wrap(fault.Invalid, err, "the filter is too large")
+	}
+	if err != nil {
+		return "", nil, fault.Wrap(fault.Invalid, err, "the filter cannot be run")
+	}
+	w.b.WriteString(" ORDER BY ")
+	for i, s := range q.Order {
+		if _, ok := fields[s.Field]; !ok {
+			return "", nil, fmt.Errorf("list: unknown sort field %q", s.Field)
+		}
+		if i > 0 {
+			w.b.WriteString(", ")
+		}
+		w.b.WriteString(d.Order(s))
+	}
+	if len(q.Order) == 0 {
+		w.b.WriteString(d.Order(query.Sort{Field: "id"}))
+	}
+	w.b.WriteString(" LIMIT " + w.Arg(d.Limit(q.Limit)))
+	return w.b.String(), w.args, nil
 }
 
 // Writer accumulates the SQL and the parameters of one predicate.
