@@ -33,7 +33,8 @@ type Store interface {
 	// SweepEvents deletes up to limit events older than before, and says how many.
 	SweepEvents(ctx context.Context, before time.Time, limit int) (int, error)
 	// Write runs fn in one write transaction and commits when fn returns nil. A driver may
-	// run fn again after a transient failure, so fn must have no effect outside tx.
+	// run fn again after a transient failure, so fn must have no effect outside tx; and fn
+	// must not call Write itself (a single-writer driver would wait on itself).
 	Write(ctx context.Context, fn func(tx Tx) error) error
 }
 

@@ -33,8 +33,10 @@ func (w *Worker) match(ctx context.Context, s *subscription) error {
 	if !s.enabled {
 		return nil
 	}
+	// A webhook disabled by 410 still matches: its deliveries wait (Claim passes them over)
+	// rather than its events ageing out of the outbox before an admin replays.
 	st, err := w.store.Subscription(ctx, s.spec.Name)
-	if err != nil || !st.Disabled.IsZero() {
+	if err != nil {
 		return err
 	}
 	cursor := st.Cursor
@@ -196,7 +198,12 @@ func (w *Worker) save(ctx context.Context, d Delivery) {
 	if d.State == Pending {
 		w.noteRetry(d.NextAt)
 	}
-	if err := w.store.Save(ctx, d); err != nil && ctx.Err() == nil {
+	err := w.store.Save(ctx, d)
+	if errors.Is(err, ErrClaimLost) {
+		w.log.WarnContext(ctx, "a webhook attempt outlived its claim; its outcome was not recorded", "delivery", d.ID)
+		return
+	}
+	if err != nil && ctx.Err() == nil {
 		w.log.WarnContext(ctx, "could not record a webhook attempt", "delivery", d.ID, "err", err)
 	}
 }

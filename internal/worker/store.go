@@ -34,11 +34,15 @@ type Delivery struct {
 	Attempts     int
 	State        State
 	NextAt       time.Time
-	LastStatus   int    // the receiver's last HTTP status; 0 when it did not answer
-	LastError    string // why the last attempt failed, for operators
+	Claimed      time.Time // the claim Claim made (its due time), which Save must still find
+	LastStatus   int       // the receiver's last HTTP status; 0 when it did not answer
+	LastError    string    // why the last attempt failed, for operators
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
+
+// ErrClaimLost says a delivery's claim expired before its outcome was saved.
+var ErrClaimLost = errors.New("the delivery's claim was lost")
 
 // ErrCursorMoved says another process matched a subscription's events first.
 var ErrCursorMoved = errors.New("the subscription's cursor moved")
@@ -66,7 +70,9 @@ type Store interface {
 	// makes them due again only at until: no other process takes them meanwhile, and a process
 	// that dies with them hands them back when until passes.
 	Claim(ctx context.Context, now, until time.Time, limit int) ([]Delivery, error)
-	// Save records the outcome of an attempt.
+	// Save records the outcome of an attempt, if the delivery is still under the claim
+	// d.Claimed; otherwise (the claim expired and another process took it) it changes nothing
+	// and returns ErrClaimLost.
 	Save(ctx context.Context, d Delivery) error
 	// Deliveries lists up to limit deliveries in a state, oldest first.
 	Deliveries(ctx context.Context, state State, limit int) ([]Delivery, error)

@@ -114,6 +114,9 @@ func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]wor
 		return nil, db.classify(err, nil)
 	}
 	out, err := scanDeliveries(rows)
+	for i := range out {
+		out[i].Claimed = out[i].NextAt
+	}
 	return out, db.classify(err, nil)
 }
 
@@ -147,10 +150,16 @@ func scanDeliveries(rows pgx.Rows) ([]worker.Delivery, error) {
 
 // Save implements worker.Store.
 func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
-	_, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "attempts" = $1, "state" = $2, "next_at" = $3,
-		"last_status" = $4, "last_error" = $5, "updated_at" = $6 WHERE "id" = $7`),
-		d.Attempts, string(d.State), d.NextAt, d.LastStatus, d.LastError, d.UpdatedAt, d.ID)
-	return db.classify(err, nil)
+	tag, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "attempts" = $1, "state" = $2, "next_at" = $3,
+		"last_status" = $4, "last_error" = $5, "updated_at" = $6 WHERE "id" = $7 AND "next_at" = $8`),
+		d.Attempts, string(d.State), d.NextAt, d.LastStatus, d.LastError, d.UpdatedAt, d.ID, d.Claimed)
+	if err != nil {
+		return db.classify(err, nil)
+	}
+	if tag.RowsAffected() == 0 {
+		return worker.ErrClaimLost
+	}
+	return nil
 }
 
 // Replay implements worker.Store. Replaying a subscription's deliveries also enables it again.

@@ -84,3 +84,51 @@ func TestWritePanicIsContained(t *testing.T) {
 		t.Fatalf("the writer stopped after a panic: %v", err)
 	}
 }
+
+// TestCancelledWriteSparesItsGroup: a client that goes away while its write runs must not undo
+// the other writes committed in the same group. (SQLite rolls back the whole transaction when
+// a write statement is interrupted, and the driver interrupts on cancellation.)
+func TestCancelledWriteSparesItsGroup(t *testing.T) {
+	db, err := Open(context.Background(), t.TempDir(), mustCompile(t, baseSpec), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Inserting the record "b" takes a while, through a trigger on the writer's connection.
+	if _, err := db.write.Exec(`CREATE TEMP TABLE sink (i INTEGER);
+		CREATE TEMP TRIGGER slow AFTER INSERT ON "things" WHEN NEW."id" = 'b' BEGIN
+		  INSERT INTO sink WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 2000000) SELECT i FROM c;
+		END`); err != nil {
+		t.Fatal(err)
+	}
+	things, _ := mustCompile(t, baseSpec).Resource("things")
+	insert := func(ctx context.Context, id string) error {
+		return db.Write(ctx, func(x engine.Tx) error {
+			return x.Insert(ctx, things, engine.Record{"id": id, "created_at": time.Now(), "updated_at": time.Now(), "version": int64(1)})
+		})
+	}
+	busy := make(chan struct{})
+	go db.Write(context.Background(), func(x engine.Tx) error { // keeps the writer busy while the next group queues
+		close(busy)
+		time.Sleep(200 * time.Millisecond)
+		return nil
+	})
+	<-busy
+	ctx, cancel := context.WithCancel(context.Background())
+	results := make(chan error, 3)
+	go func() { results <- insert(context.Background(), "a") }()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		time.AfterFunc(300*time.Millisecond, cancel) // while "b" runs in the next group
+		results <- insert(ctx, "b")
+	}()
+	go func() { time.Sleep(40 * time.Millisecond); results <- insert(context.Background(), "c") }()
+	for range 3 {
+		<-results
+	}
+	var n int
+	db.read.QueryRow(`SELECT count(*) FROM "things" WHERE "id" IN ('a', 'c')`).Scan(&n)
+	if n != 2 {
+		t.Errorf("%d of the two bystander writes survived a cancelled write in their group", n)
+	}
+}

@@ -40,6 +40,7 @@ type eventData struct {
 
 // AppendEvent implements engine.Tx.
 func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev engine.Event) error {
+	ctx = noCancel(ctx)
 	data, err := json.Marshal(eventData{Record: ev.Record, Old: ev.Old})
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
@@ -91,6 +92,7 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 func (db *DB) SweepEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int64
 	err := db.Write(ctx, func(t engine.Tx) error {
+		ctx := noCancel(ctx)
 		res, err := t.(*tx).tx.ExecContext(ctx, `DELETE FROM "_plinth_events" WHERE "seq" IN (
 			SELECT "seq" FROM "_plinth_events" WHERE "time" < ? ORDER BY "seq" LIMIT ?)`, before.UTC().Format(TimeLayout), limit)
 		if err != nil {

@@ -66,6 +66,7 @@ func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key strin
 func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int64
 	err := db.Write(ctx, func(t engine.Tx) error {
+		ctx := noCancel(ctx)
 		res, err := t.(*tx).tx.ExecContext(ctx, `DELETE FROM "_plinth_idempotency" WHERE rowid IN (
 			SELECT rowid FROM "_plinth_idempotency" WHERE "expires_at" <= ? LIMIT ?)`, now.UTC().Format(TimeLayout), limit)
 		if err != nil {
@@ -79,6 +80,7 @@ func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (i
 
 // PutIdempotency implements engine.Tx.
 func (x *tx) PutIdempotency(ctx context.Context, rec engine.IdempotencyRecord) error {
+	ctx = noCancel(ctx)
 	header, err := json.Marshal(rec.Response.Header)
 	if err != nil {
 		return err

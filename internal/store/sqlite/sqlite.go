@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -46,9 +47,11 @@ type DB struct {
 	log    *slog.Logger
 	tables map[string]*table
 
-	writes   chan *writeReq
-	stopping chan struct{} // closed by Close
-	stopped  chan struct{} // closed when the writer has returned
+	writes        chan *writeReq
+	stopping      chan struct{} // closed by Close
+	stopped       chan struct{} // closed when the writer has returned
+	writerStarted bool          // set by Open once everything else succeeded
+	closeOnce     sync.Once
 
 	// Statements of the internal tables, prepared once like those of the records.
 	getIdem, putIdem, appendEvent *sql.Stmt
@@ -78,7 +81,6 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	}
 	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{},
 		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{})}
-	go db.writer()
 	var err error
 	if db.write, err = sql.Open("sqlite", dsn()); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -126,18 +128,19 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 			return nil, fmt.Errorf("prepare: %w", err)
 		}
 	}
+	db.startWriter()
 	return db, nil
 }
 
-// Close stops the writer and closes every connection. Writes already queued are answered
-// first; later ones fail with Unavailable.
+// Close stops the writer and closes every connection. The group being written finishes;
+// writes still waiting for the writer fail with Unavailable. Close may be called more than once.
 func (db *DB) Close() error {
-	select {
-	case <-db.stopping:
-	default:
+	db.closeOnce.Do(func() {
 		close(db.stopping)
-		<-db.stopped
-	}
+		if db.writerStarted {
+			<-db.stopped
+		}
+	})
 	var errs []error
 	for _, t := range db.tables {
 		errs = append(errs, t.close())
@@ -248,6 +251,13 @@ func (db *DB) Write(ctx context.Context, fn func(engine.Tx) error) error {
 	return <-req.done
 }
 
+// startWriter starts the writer goroutine; Open calls it last, so that a failed Open leaves
+// nothing running.
+func (db *DB) startWriter() {
+	db.writerStarted = true
+	go db.writer()
+}
+
 // writer runs every write, in groups, until Close.
 func (db *DB) writer() {
 	defer close(db.stopped)
@@ -282,10 +292,11 @@ func (db *DB) commitGroup(writes []*writeReq) {
 			break
 		}
 		if !isBusy(err) || attempt == maxAttempts {
+			// Nothing of the group committed, so every write may be retried.
 			if isBusy(err) {
 				err = fault.Wrap(fault.Unavailable, err, "the database is busy; try again shortly")
-			} else {
-				err = db.classify(err, nil)
+			} else if fault.As(err) == nil {
+				err = fault.Wrap(fault.Unavailable, err, "the write could not be completed; try again")
 			}
 			for i := range results {
 				if results[i] == nil {
@@ -342,6 +353,12 @@ func (db *DB) runGroup(writes []*writeReq, results []error) error {
 	return sqlTx.Commit()
 }
 
+// noCancel detaches a statement from its request's cancellation. SQLite answers an
+// interrupted write statement inside a transaction by rolling back the whole transaction,
+// which under group commit would undo the other requests' writes too; a request that goes
+// away is noticed between writes instead (runGroup), and each statement is short.
+func noCancel(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // runWrite runs one write's function, turning a panic into an error: the writer goroutine
 // serves every request, and a bug met by one must not stop the others or the process.
 func runWrite(fn func(engine.Tx) error, x *tx) (err error) {
@@ -387,6 +404,7 @@ type tx struct {
 }
 
 func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	rec, stored, err := t.scanStored(x.tx.StmtContext(ctx, t.getWrite).QueryContext(ctx, id))
 	if err == nil {
@@ -399,6 +417,7 @@ func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Recor
 }
 
 func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) error {
+	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	args, err := t.args(rec)
 	if err != nil {
@@ -409,6 +428,7 @@ func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) er
 }
 
 func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, prevVersion int64) error {
+	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	args, err := t.args(rec)
 	if err != nil {
@@ -452,6 +472,7 @@ func (x *tx) updated(res sql.Result, err error, t *table) error {
 }
 
 func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
+	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	res, err := x.tx.StmtContext(ctx, t.del).ExecContext(ctx, id)
 	if err != nil {

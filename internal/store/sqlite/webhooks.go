@@ -50,6 +50,7 @@ func ts(t time.Time) string { return t.UTC().Format(TimeLayout) }
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var res sql.Result
 	err := db.Write(ctx, func(t engine.Tx) error {
+		ctx := noCancel(ctx)
 		var err error
 		res, err = t.(*tx).tx.ExecContext(ctx, query, args...)
 		return err
@@ -84,6 +85,7 @@ func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscriptio
 // Enqueue implements worker.Store.
 func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []worker.Delivery) error {
 	return db.Write(ctx, func(t engine.Tx) error {
+		ctx := noCancel(ctx)
 		x := t.(*tx).tx
 		res, err := x.ExecContext(ctx, `UPDATE "_plinth_subscriptions" SET "cursor" = ? WHERE "name" = ? AND "cursor" = ?`, after, name, from)
 		if err != nil {
@@ -108,6 +110,7 @@ func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []
 func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]worker.Delivery, error) {
 	var out []worker.Delivery
 	err := db.Write(ctx, func(t engine.Tx) error {
+		ctx := noCancel(ctx)
 		rows, err := t.(*tx).tx.QueryContext(ctx, `UPDATE "_plinth_deliveries" SET "next_at" = ? WHERE "id" IN (
 			SELECT d."id" FROM "_plinth_deliveries" AS d
 			WHERE d."state" = 'pending' AND d."next_at" <= ?
@@ -121,6 +124,9 @@ func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]wor
 			return err
 		}
 		out, err = scanDeliveries(rows)
+		for i := range out {
+			out[i].Claimed = out[i].NextAt
+		}
 		return err
 	})
 	return out, err
@@ -162,10 +168,16 @@ func scanDeliveries(rows *sql.Rows) ([]worker.Delivery, error) {
 
 // Save implements worker.Store.
 func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
-	_, err := db.exec(ctx, `UPDATE "_plinth_deliveries" SET "attempts" = ?, "state" = ?, "next_at" = ?,
-		"last_status" = ?, "last_error" = ?, "updated_at" = ? WHERE "id" = ?`,
-		d.Attempts, string(d.State), ts(d.NextAt), d.LastStatus, d.LastError, ts(d.UpdatedAt), d.ID)
-	return err
+	res, err := db.exec(ctx, `UPDATE "_plinth_deliveries" SET "attempts" = ?, "state" = ?, "next_at" = ?,
+		"last_status" = ?, "last_error" = ?, "updated_at" = ? WHERE "id" = ? AND "next_at" = ?`,
+		d.Attempts, string(d.State), ts(d.NextAt), d.LastStatus, d.LastError, ts(d.UpdatedAt), d.ID, ts(d.Claimed))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return worker.ErrClaimLost
+	}
+	return nil
 }
 
 // Replay implements worker.Store. Replaying a subscription's deliveries also enables it again:
@@ -181,6 +193,7 @@ func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, err
 	}
 	var n int64
 	err := db.Write(ctx, func(t engine.Tx) error {
+		ctx := noCancel(ctx)
 		x := t.(*tx).tx
 		if _, err := x.ExecContext(ctx, `UPDATE "_plinth_subscriptions" SET "disabled_at" = NULL WHERE "name" IN (
 			SELECT "subscription" FROM "_plinth_deliveries" WHERE `+where+`)`, args[2:]...); err != nil {
