@@ -17,6 +17,9 @@ type Runner interface {
 	RunSchedule(ctx context.Context, s *spec.Schedule) (int, error)
 }
 
+// checkInterval bounds how long a due schedule waits to be noticed.
+const checkInterval = 5 * time.Second
+
 // Leaser grants a named lease to one owner until a time, so that several processes on one
 // database run each tick of a schedule once.
 type Leaser interface {
@@ -44,15 +47,17 @@ func NewScheduler(model *spec.Model, runner Runner, leaser Leaser, log *slog.Log
 		log: cmp.Or(log, slog.New(slog.DiscardHandler)), now: now}
 }
 
-// Run runs every schedule until ctx ends. A tick's run holds a lease for most of the period,
-// so that however many processes share the database, each tick runs once; a run still going
-// when the next tick comes makes that tick skip.
+// Run runs every schedule until ctx ends. The database keeps when each schedule may run next
+// (a lease held until then), so that however many processes share it each period runs once,
+// and a restart neither repeats a run nor resets the clock: a daily schedule on a process
+// restarted every few hours still runs daily. Processes look every checkInterval at most.
 func (s *Scheduler) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, sch := range s.schedules {
 		wg.Go(func() {
-			t := time.NewTicker(sch.Every)
+			t := time.NewTicker(min(sch.Every, checkInterval))
 			defer t.Stop()
+			s.tick(ctx, sch) // a schedule that fell due while no process ran goes at once
 			for {
 				select {
 				case <-ctx.Done():
@@ -68,7 +73,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 
 func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
 	now := s.now()
-	ok, err := s.leaser.Lease(ctx, "schedule:"+sch.Name, s.owner, now, now.Add(sch.Every*9/10))
+	// The lease ends a little before the next period, so that the check that finds it over
+	// is not late by a whole check interval.
+	next := now.Add(sch.Every - min(sch.Every/10, checkInterval))
+	ok, err := s.leaser.Lease(ctx, "schedule:"+sch.Name, s.owner, now, next)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.WarnContext(ctx, "schedule lease failed", "schedule", sch.Name, "err", err)

@@ -1,0 +1,72 @@
+package worker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlite"
+	"github.com/plinth-dev/plinth/internal/worker"
+)
+
+type countingRunner struct{ runs int }
+
+func (c *countingRunner) RunSchedule(context.Context, *spec.Schedule) (int, error) {
+	c.runs++
+	return 0, nil
+}
+
+// TestScheduleSurvivesRestarts: the next run time lives in the database, so a restarted
+// process neither repeats a run nor waits a whole period again.
+func TestScheduleSurvivesRestarts(t *testing.T) {
+	model, diags := spec.Compile("s.yaml", []byte(`
+plinth: 1
+name: s
+resources:
+  things:
+    fields: {n: integer}
+schedules:
+  hourly:
+    every: 1h
+    resource: things
+    where: "n > 0"
+    set: {n: 0}
+`))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	db, err := sqlite.Open(context.Background(), t.TempDir(), model, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	runner := &countingRunner{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runFor := func(d time.Duration) {
+		// A fresh scheduler, as after a restart, checking once.
+		s := worker.NewScheduler(model, runner, db, nil, clock)
+		done := make(chan struct{})
+		sctx, stop := context.WithTimeout(ctx, d)
+		go func() { s.Run(sctx); close(done) }()
+		<-done
+		stop()
+	}
+	runFor(200 * time.Millisecond) // the check at start runs it
+	if runner.runs != 1 {
+		t.Fatalf("%d runs at the start", runner.runs)
+	}
+	now = now.Add(10 * time.Minute)
+	runFor(200 * time.Millisecond)
+	if runner.runs != 1 {
+		t.Fatalf("a restart ten minutes later ran it again (%d runs)", runner.runs)
+	}
+	now = now.Add(55 * time.Minute)
+	runFor(200 * time.Millisecond)
+	if runner.runs != 2 {
+		t.Fatalf("an hour later it did not run (%d runs)", runner.runs)
+	}
+}
