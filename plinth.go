@@ -58,6 +58,8 @@ type Options struct {
 	Getenv func(string) string
 	// WebhookClient sends webhook deliveries; default a plain http.Client.
 	WebhookClient *http.Client
+	// Pprof serves Go's profiler at /debug/pprof/ to role admin.
+	Pprof bool
 }
 
 // sweepInterval is how often expired idempotency keys and events are deleted.
@@ -122,7 +124,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		store.Close()
 		return nil, err
 	}
-	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks,
+	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
 		Logger: log.With("component", "http"), Ready: store.Ping})
 	if err != nil {
 		store.Close()

@@ -92,6 +92,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&s.StatementTO, "statement-timeout", 0, "bound on every PostgreSQL statement (default: the server's)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
+	f.BoolVar(&s.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ to role admin")
 	return cmd
 }
 

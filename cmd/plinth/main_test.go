@@ -601,3 +601,23 @@ func dropSchema(t *testing.T, url, schema string) {
 		t.Errorf("drop schema: %v", err)
 	}
 }
+
+// TestProfilerIsForAdmins: --pprof serves Go's profiler, to role admin only.
+func TestProfilerIsForAdmins(t *testing.T) {
+	srv := startServerWith(t, &server{SpecFile: shopSpec, DataDir: t.TempDir(), Pprof: true})
+	srv.do("GET", "/debug/pprof/", "", nil).expect(t, 401)
+	srv.do("GET", "/debug/pprof/", srv.token("alice", "customer"), nil).expect(t, 403)
+	req, _ := http.NewRequest("GET", srv.url+"/debug/pprof/cmdline", nil)
+	req.Header.Set("Authorization", "Bearer "+srv.token("root", "admin"))
+	res, err := srv.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("the profiler answered an admin %d", res.StatusCode)
+	}
+	// Without the flag there is nothing there.
+	plain := startServer(t, shopSpec, t.TempDir())
+	plain.do("GET", "/debug/pprof/", plain.token("root", "admin"), nil).expect(t, 404)
+}

@@ -22,6 +22,7 @@ type server struct {
 	DatabasePool    int
 	StatementTO     time.Duration
 	ShutdownTimeout time.Duration
+	Pprof           bool
 	Logger          *slog.Logger
 
 	app  *plinth.App
@@ -32,7 +33,7 @@ type server struct {
 // Open compiles the spec, opens the database and binds the address.
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
-		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Logger: s.Logger})
+		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger})
 	if err != nil {
 		return err
 	}

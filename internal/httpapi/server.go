@@ -42,9 +42,11 @@ type Config struct {
 	Engine   *engine.Engine
 	Verifier Verifier
 	Webhooks Webhooks // optional: without it, the /_webhooks routes are not served
-	Logger   *slog.Logger
-	MaxBody  int64                           // default DefaultMaxBody
-	Ready    func(ctx context.Context) error // backs /readyz; nil means always ready
+	// Pprof serves Go's profiler under /debug/pprof/, to role admin only.
+	Pprof   bool
+	Logger  *slog.Logger
+	MaxBody int64                           // default DefaultMaxBody
+	Ready   func(ctx context.Context) error // backs /readyz; nil means always ready
 }
 
 // Server is the REST transport. It holds no business rules: it parses, calls the engine,
@@ -74,6 +76,9 @@ func New(cfg Config) (*Server, error) {
 		mux:      http.NewServeMux(),
 		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
 		webhooks: cfg.Webhooks,
+	}
+	if cfg.Pprof {
+		s.profiler()
 	}
 	s.routes()
 	return s, nil
