@@ -116,6 +116,12 @@ func (e *Engine) permits(ctx context.Context, r *spec.Resource, op spec.Operatio
 		}
 		return denial(ctx, hide, op, r.Name)
 	}
+	if rule.Constant != nil {
+		if *rule.Constant {
+			return nil
+		}
+		return denial(ctx, hide, op, r.Name)
+	}
 	if !allowed(rule, ruleVars(ctx, e.clock(), record, old)) {
 		return denial(ctx, hide, op, r.Name)
 	}

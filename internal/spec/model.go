@@ -145,6 +145,9 @@ type Rule struct {
 	Expr
 	// Plan is the rule translated for SQL; set only for list rules.
 	Plan *query.Plan
+	// Constant is the rule's answer when it mentions no variable at all (`"true"`), so that
+	// requests need not evaluate it; nil otherwise.
+	Constant *bool
 }
 
 // Expr is a compiled CEL expression together with its source.

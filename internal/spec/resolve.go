@@ -244,6 +244,13 @@ func (c *compiler) rule(env *cel.Env, r *Resource, op Operation, n *yaml.Node) *
 	}
 	c.checkRecordFields(r, n, checked, what)
 	rule := &Rule{Expr: *e}
+	if len(e.Refs) == 0 {
+		if out, _, err := e.Program.Eval(map[string]any{}); err == nil {
+			if b, ok := out.Value().(bool); ok {
+				rule.Constant = &b
+			}
+		}
+	}
 	if op == OpList {
 		plan, err := query.Compile(env, checked, r.QueryFields(), query.Options{RecordVar: "record"})
 		if err != nil {
