@@ -99,17 +99,19 @@ func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []
 	})
 }
 
-// Claim implements worker.Store.
+// Claim implements worker.Store. Due times are compared with the database's clock, not the
+// caller's, so that replicas on hosts whose clocks differ agree on what is due and on when a
+// claim runs out; the claim lasts until - now.
 func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]worker.Delivery, error) {
-	rows, err := db.pool.Query(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "next_at" = $1 WHERE "id" IN (
+	rows, err := db.pool.Query(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "next_at" = now() + $1::interval WHERE "id" IN (
 		SELECT d."id" FROM {schema}."_plinth_deliveries" AS d
-		WHERE d."state" = 'pending' AND d."next_at" <= $2
+		WHERE d."state" = 'pending' AND d."next_at" <= now() + $2::interval
 			  AND NOT EXISTS (SELECT 1 FROM {schema}."_plinth_subscriptions" AS s WHERE s."name" = d."subscription" AND s."disabled_at" IS NOT NULL)
 		  AND NOT EXISTS (SELECT 1 FROM {schema}."_plinth_deliveries" AS e
 		    WHERE e."subscription" = d."subscription" AND e."resource" = d."resource" AND e."record_id" = d."record_id"
 		      AND e."state" = 'pending' AND e."event_seq" < d."event_seq")
 		ORDER BY d."next_at", d."event_seq" LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING `+deliveryColumns), until, now, limit)
+		RETURNING `+deliveryColumns), until.Sub(now), time.Duration(0), limit)
 	if err != nil {
 		return nil, db.classify(err, nil)
 	}
@@ -223,11 +225,12 @@ func (db *DB) SweepDeliveries(ctx context.Context, before time.Time, limit int) 
 	return int(tag.RowsAffected()), nil
 }
 
-// Lease implements worker.Leaser: it takes the lease when it is free or has expired.
+// Lease implements worker.Leaser: it takes the lease when it is free or has expired, for
+// until - now, measured by the database's clock so that replicas on different hosts agree.
 func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
-	tag, err := db.pool.Exec(ctx, db.q(`INSERT INTO {schema}."_plinth_leases" ("name", "owner", "until") VALUES ($1, $2, $3)
+	tag, err := db.pool.Exec(ctx, db.q(`INSERT INTO {schema}."_plinth_leases" ("name", "owner", "until") VALUES ($1, $2, now() + $3::interval)
 		ON CONFLICT ("name") DO UPDATE SET "owner" = excluded."owner", "until" = excluded."until"
-		WHERE {schema}."_plinth_leases"."until" <= $4`), name, owner, until, now)
+		WHERE {schema}."_plinth_leases"."until" <= now()`), name, owner, until.Sub(now))
 	if err != nil {
 		return false, db.classify(err, nil)
 	}
