@@ -517,3 +517,25 @@ func TestWebhookStatusIsForAdmins(t *testing.T) {
 	srv.do("GET", "/v1/_webhooks", srv.token("bob", "customer"), nil).expect(t, 403)
 	srv.do("GET", "/v1/_webhooks/dead", "", nil).expect(t, 401)
 }
+
+// TestWebhookConditionErrorIsDeadLettered: an event whose `when` cannot be evaluated is kept
+// in the dead letters, with the reason, rather than dropped.
+func TestWebhookConditionErrorIsDeadLettered(t *testing.T) {
+	recv := newReceiver(t, func(int) int { return http.StatusOK })
+	srv := startServer(t, hooksSpec(t, recv, "tickets.created", "    when: 'record.title.size() > old.title.size()'\n"), t.TempDir())
+	admin := srv.token("root", "admin")
+	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201) // old has no title
+	var dead []any
+	waitFor(t, "the dead letter", func() bool {
+		dead = srv.do("GET", "/v1/_webhooks/dead", admin, nil).expect(t, 200).body["items"].([]any)
+		return len(dead) == 1
+	})
+	if msg, _ := dead[0].(map[string]any)["last_error"].(string); !strings.Contains(msg, "when condition") {
+		t.Errorf("dead letter: %v", dead[0])
+	}
+	if n := len(recv.snapshot()); n != 0 {
+		t.Errorf("%d deliveries of an event whose condition failed", n)
+	}
+	srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"all": true}).expect(t, 200)
+	waitFor(t, "the replayed delivery", func() bool { return len(recv.snapshot()) == 1 })
+}

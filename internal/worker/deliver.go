@@ -49,12 +49,22 @@ func (w *Worker) match(ctx context.Context, s *subscription) error {
 		}
 		var ds []Delivery
 		for _, ev := range events {
-			if !s.spec.Matches(ev.Type) || !w.when(ctx, s, ev) {
+			if !s.spec.Matches(ev.Type) {
+				continue
+			}
+			wanted, whenErr := w.when(s, ev)
+			if whenErr == nil && !wanted {
 				continue
 			}
 			d, err := w.delivery(s, ev)
 			if err != nil {
 				return err
+			}
+			if whenErr != nil {
+				// Whether the receiver wants the event is unknown: it goes to the dead letters,
+				// where an operator sees why and can send it after all.
+				w.log.WarnContext(ctx, "webhook condition failed", "webhook", s.spec.Name, "event", ev.ID, "err", whenErr)
+				d.State, d.LastError = Dead, "the webhook's when condition could not be evaluated: "+whenErr.Error()
 			}
 			ds = append(ds, d)
 		}
@@ -72,11 +82,10 @@ func (w *Worker) match(ctx context.Context, s *subscription) error {
 	}
 }
 
-// when evaluates the subscription's condition. An expression that fails counts as false, and
-// is logged: a spec bug must not stall the other events.
-func (w *Worker) when(ctx context.Context, s *subscription, ev engine.Event) bool {
+// when evaluates the subscription's condition.
+func (w *Worker) when(s *subscription, ev engine.Event) (bool, error) {
 	if s.spec.When == nil {
-		return true
+		return true, nil
 	}
 	old := ev.Old
 	if old == nil {
@@ -86,11 +95,13 @@ func (w *Worker) when(ctx context.Context, s *subscription, ev engine.Event) boo
 		"auth": map[string]any{"sub": ev.Actor, "role": "", "claims": map[string]any{}}}
 	out, _, err := s.spec.When.Program.Eval(vars)
 	if err != nil {
-		w.log.WarnContext(ctx, "webhook condition failed", "webhook", s.spec.Name, "event", ev.ID, "err", err)
-		return false
+		return false, err
 	}
-	b, _ := out.(types.Bool)
-	return bool(b)
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("the condition gave %s, not a boolean", out.Type())
+	}
+	return bool(b), nil
 }
 
 func (w *Worker) delivery(s *subscription, ev engine.Event) (Delivery, error) {
