@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -142,7 +143,7 @@ func (h *HS256) verify(token string) (Claims, time.Time, error) {
 	if _, present := all["role"]; present && !isString {
 		return Claims{}, time.Time{}, fmt.Errorf("%w: role must be a string", ErrInvalidToken)
 	}
-	if len(h.roles) > 0 && role != "" && !contains(h.roles, role) {
+	if len(h.roles) > 0 && role != "" && !slices.Contains(h.roles, role) {
 		return Claims{}, time.Time{}, fmt.Errorf("%w: role %q is not declared", ErrInvalidToken, role)
 	}
 	return Claims{Subject: sub, Role: role, All: all}, exp, nil
@@ -153,7 +154,7 @@ func (h *HS256) Sign(sub, role string, ttl time.Duration) (string, error) {
 	if sub == "" {
 		return "", errors.New("a token needs a subject")
 	}
-	if len(h.roles) > 0 && role != "" && !contains(h.roles, role) {
+	if len(h.roles) > 0 && role != "" && !slices.Contains(h.roles, role) {
 		return "", fmt.Errorf("role %q is not one of %s", role, strings.Join(h.roles, ", "))
 	}
 	now := h.now()
@@ -176,15 +177,6 @@ func (h *HS256) Sign(sub, role string, ttl time.Duration) (string, error) {
 		return "", err
 	}
 	return string(signed), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Key returns the HS256 key: from the environment variable envName when it is set, else from

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,7 +177,7 @@ func (v *validator) checkString(f *spec.Field, s string, path string) {
 	if f.Pattern != nil && !f.Pattern.MatchString(s) {
 		v.add(path, "pattern", "must match %s", f.Pattern.String())
 	}
-	if f.Type == spec.TypeEnum && !contains(f.Values, s) {
+	if f.Type == spec.TypeEnum && !slices.Contains(f.Values, s) {
 		v.add(path, "enum", "must be one of %s", strings.Join(f.Values, ", "))
 	}
 	switch f.Format {
@@ -209,15 +210,6 @@ func (v *validator) checkRange(f *spec.Field, n float64, path string) {
 }
 
 func formatNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // toInt accepts JSON numbers that are whole and fit in 64 bits (1e3 is 1000; 1.5 is not).
 func toInt(in any) (int64, bool) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/fault"
@@ -378,7 +379,7 @@ func checkChange(r *spec.Resource, old, next Record) error {
 		to, set := next[f.Name].(string)
 		// A state machine starts wherever it is first set, but once set it only moves along
 		// its transitions: clearing it would let a final state be escaped.
-		if from == "" || from == to || contains(f.Transitions[from], to) {
+		if from == "" || from == to || slices.Contains(f.Transitions[from], to) {
 			continue
 		}
 		allowedNext := f.Transitions[from]

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
@@ -93,7 +94,7 @@ func ruleEnv() (*cel.Env, error) {
 func fieldEnv(level []*Field) (*cel.Env, error) {
 	opts := append(baseEnvOptions(), cel.Variable("record", cel.MapType(cel.StringType, cel.DynType)))
 	for _, f := range level {
-		if contains(exprVars, f.Name) {
+		if slices.Contains(exprVars, f.Name) {
 			continue // the record-wide variable wins; the field stays reachable as record.<name>
 		}
 		opts = append(opts, cel.Variable(f.Name, f.celNullable()))
@@ -108,7 +109,7 @@ func filterEnv(r *Resource) (*cel.Env, error) {
 		opts = append(opts, cel.Variable(s.Name, (&Field{Type: s.Type}).celType()))
 	}
 	for _, f := range r.Fields {
-		if contains(exprVars, f.Name) {
+		if slices.Contains(exprVars, f.Name) {
 			continue
 		}
 		opts = append(opts, cel.Variable(f.Name, f.celNullable()))

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -350,7 +351,7 @@ func (c *compiler) typeName(n *yaml.Node, what string) Type {
 	if !ok {
 		return ""
 	}
-	if !contains(allTypes, s) {
+	if !slices.Contains(allTypes, s) {
 		msg := fmt.Sprintf("%s: unknown type %q", what, s)
 		if sug := suggest(s, allTypes); sug != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", sug)
@@ -380,7 +381,7 @@ var appliesTo = map[string][]Type{
 }
 
 func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int) {
-	if types, ok := appliesTo[e.Key]; ok && !containsType(types, f.Type) {
+	if types, ok := appliesTo[e.Key]; ok && !slices.Contains(types, f.Type) {
 		c.errorf(e.KeyN, "%s: %s does not apply to a field of type %s", what, e.Key, f.Type)
 		return
 	}
@@ -428,7 +429,7 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		}
 	case "format":
 		if s, ok := c.str(v, what+".format"); ok {
-			if !contains(formats, s) {
+			if !slices.Contains(formats, s) {
 				c.errorf(v, "%s.format must be one of %s", what, strings.Join(formats, ", "))
 				return
 			}
@@ -453,15 +454,6 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 }
 
 var formats = []string{"email", "uri", "uuid", "date"}
-
-func containsType(ts []Type, t Type) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
 
 // arrayElement parses `of`: a type name, an element declaration (a mapping with a scalar
 // `type`), or a mapping of object fields.

@@ -93,14 +93,7 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 	for _, x := range entries {
 		by[x.Key] = x
 	}
-	missing := false
-	for _, k := range []string{"on", "target", "id", "set"} {
-		if _, ok := by[k]; !ok {
-			c.errorf(e.KeyN, "%s: missing `%s`", what, k)
-			missing = true
-		}
-	}
-	if missing {
+	if !c.require(by, e.KeyN, what, "on", "target", "id", "set") {
 		return nil
 	}
 	ops, _ := c.strings(by["on"].Value, what+".on")

@@ -119,16 +119,36 @@ func (r *Resource) Field(name string) (*Field, bool) {
 	return f, ok
 }
 
+// Column is one stored column of a resource's table: the system columns, then one per
+// top-level field.
+type Column struct {
+	Name  string
+	Kind  query.Kind
+	Field *Field // nil for the system columns
+}
+
+// Columns lists the resource's stored columns, system columns first (id, created_at,
+// updated_at, version), then the fields in declaration order. Every driver lays out its table
+// this way.
+func (r *Resource) Columns() []Column {
+	cols := make([]Column, 0, len(SystemFields)+len(r.Fields))
+	for _, s := range SystemFields {
+		cols = append(cols, Column{Name: s.Name, Kind: s.Type.Kind()})
+	}
+	for _, f := range r.Fields {
+		cols = append(cols, Column{Name: f.Name, Kind: f.Type.Kind(), Field: f})
+	}
+	return cols
+}
+
 // QueryFields describes every filterable column of the resource, system columns included.
 // The map is built once and shared: callers must not change it.
 func (r *Resource) QueryFields() map[string]query.Field {
 	r.queryOnce.Do(func() {
-		r.queryFields = make(map[string]query.Field, len(r.Fields)+len(SystemFields))
-		for _, s := range SystemFields {
-			r.queryFields[s.Name] = query.Field{Name: s.Name, Kind: s.Type.Kind()}
-		}
-		for _, f := range r.Fields {
-			r.queryFields[f.Name] = query.Field{Name: f.Name, Kind: f.Type.Kind()}
+		cols := r.Columns()
+		r.queryFields = make(map[string]query.Field, len(cols))
+		for _, c := range cols {
+			r.queryFields[c.Name] = query.Field{Name: c.Name, Kind: c.Kind}
 		}
 	})
 	return r.queryFields

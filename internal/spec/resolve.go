@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -96,7 +97,7 @@ func (c *compiler) literal(f *Field, n *yaml.Node, what string) (any, bool) {
 		return c.str(n, what)
 	case TypeEnum:
 		s, ok := c.str(n, what)
-		if ok && !contains(f.Values, s) {
+		if ok && !slices.Contains(f.Values, s) {
 			c.errorf(n, "%s: %q is not one of the values", what, s)
 			return nil, false
 		}
@@ -340,7 +341,7 @@ func (c *compiler) indexes(r *Resource, n *yaml.Node) {
 		}
 		ok := true
 		for _, name := range ix.Fields {
-			if contains([]string{"id", "created_at", "updated_at", "version"}, name) {
+			if slices.Contains([]string{"id", "created_at", "updated_at", "version"}, name) {
 				continue
 			}
 			f, found := r.Field(name)

@@ -55,14 +55,7 @@ func (c *compiler) schedule(e entry) *Schedule {
 	for _, x := range entries {
 		by[x.Key] = x
 	}
-	missing := false
-	for _, k := range []string{"every", "resource", "where", "set"} {
-		if _, ok := by[k]; !ok {
-			c.errorf(e.KeyN, "%s: missing `%s`", what, k)
-			missing = true
-		}
-	}
-	if missing {
+	if !c.require(by, e.KeyN, what, "every", "resource", "where", "set") {
 		return nil
 	}
 	s.Every = c.duration(by["every"].Value, what+".every", time.Second, 24*time.Hour)

@@ -90,11 +90,7 @@ func (c *compiler) webhook(env *cel.Env, e entry) *Webhook {
 	for _, x := range entries {
 		by[x.Key] = x
 	}
-	for _, k := range []string{"url", "secret", "on"} {
-		if _, ok := by[k]; !ok {
-			c.errorf(e.KeyN, "%s: missing `%s`", what, k)
-		}
-	}
+	c.require(by, e.KeyN, what, "url", "secret", "on")
 	if x, ok := by["url"]; ok {
 		if s, ok := c.str(x.Value, what+".url"); ok {
 			if m := envRefPattern.FindStringSubmatch(s); m != nil {

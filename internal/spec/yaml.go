@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,7 +60,7 @@ func (r *reader) mapping(n *yaml.Node, what string, allowed ...string) ([]entry,
 			continue
 		}
 		seen[k.Value] = true
-		if len(allowed) > 0 && !contains(allowed, k.Value) {
+		if len(allowed) > 0 && !slices.Contains(allowed, k.Value) {
 			msg := fmt.Sprintf("%s: unknown key %q", what, k.Value)
 			if s := suggest(k.Value, allowed); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
@@ -77,15 +78,6 @@ func deref(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return n
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *reader) str(n *yaml.Node, what string) (string, bool) {
@@ -147,4 +139,17 @@ func (r *reader) strings(n *yaml.Node, what string) ([]string, bool) {
 		out = append(out, s)
 	}
 	return out, ok
+}
+
+// require reports each of keys that by lacks, at the declaration's key node; it says whether
+// all are present.
+func (r *reader) require(by map[string]entry, at *yaml.Node, what string, keys ...string) bool {
+	ok := true
+	for _, k := range keys {
+		if _, present := by[k]; !present {
+			r.errorf(at, "%s: missing `%s`", what, k)
+			ok = false
+		}
+	}
+	return ok
 }

@@ -250,10 +250,10 @@ func (m *migration) check(ctx context.Context, r *spec.Resource, existing map[st
 	}
 	var problems []string
 	want := map[string]bool{}
-	for _, c := range columns(r) {
-		want[c.name] = true
-		if have, ok := existing[c.name]; ok && have != typeName(c.kind) {
-			problems = append(problems, fmt.Sprintf("%s.%s is stored as %s but the spec now needs %s (retyping a field is not automatic)", r.Name, c.name, have, typeName(c.kind)))
+	for _, c := range r.Columns() {
+		want[c.Name] = true
+		if have, ok := existing[c.Name]; ok && have != typeName(c.Kind) {
+			problems = append(problems, fmt.Sprintf("%s.%s is stored as %s but the spec now needs %s (retyping a field is not automatic)", r.Name, c.Name, have, typeName(c.Kind)))
 		}
 	}
 	var dropped []string

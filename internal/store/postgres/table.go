@@ -16,20 +16,13 @@ import (
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
-// column is one stored column of a resource's table.
-type column struct {
-	name  string
-	kind  query.Kind
-	field *spec.Field // nil for system columns
-}
-
 // table holds a resource's columns and the SQL of its plain reads and writes, derived once
 // from the model; pgx prepares and caches each statement per connection.
 type table struct {
 	name     string
 	resource *spec.Resource
 	qualName string // "schema"."table"
-	cols     []column
+	cols     []spec.Column
 	fields   map[string]query.Field
 	// uniques maps a unique constraint or index name to its fields, so that a violation
 	// names the fields a client sent.
@@ -38,23 +31,9 @@ type table struct {
 	selectSQL, getSQL, getForUpdateSQL, insertSQL, updateSQL, deleteSQL string
 }
 
-func columns(r *spec.Resource) []column {
-	cols := make([]column, 0, len(spec.SystemFields)+len(r.Fields))
-	for _, s := range spec.SystemFields {
-		cols = append(cols, column{name: s.Name, kind: s.Type.Kind()})
-	}
-	for _, f := range r.Fields {
-		cols = append(cols, column{name: f.Name, kind: f.Type.Kind(), field: f})
-	}
-	return cols
-}
-
-// quote quotes an identifier.
-func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
-
 func newTable(schema string, r *spec.Resource) *table {
 	t := &table{name: r.Name, resource: r, qualName: quote(schema) + "." + quote(r.Name),
-		cols: columns(r), fields: r.QueryFields(), uniques: map[string][]string{}}
+		cols: r.Columns(), fields: r.QueryFields(), uniques: map[string][]string{}}
 	t.uniques[primaryKeyName(r.Name)] = []string{"id"}
 	for _, ix := range r.Indexes {
 		if ix.Unique {
@@ -64,7 +43,7 @@ func newTable(schema string, r *spec.Resource) *table {
 	names := make([]string, len(t.cols))
 	params := make([]string, len(t.cols))
 	for i, c := range t.cols {
-		names[i] = quote(c.name)
+		names[i] = quote(c.Name)
 		params[i] = "$" + strconv.Itoa(i+1)
 	}
 	t.selectSQL = "SELECT " + strings.Join(names, ", ") + " FROM " + t.qualName
@@ -87,16 +66,16 @@ func newTable(schema string, r *spec.Resource) *table {
 func (t *table) args(rec engine.Record) ([]any, error) {
 	args := make([]any, len(t.cols))
 	for i, c := range t.cols {
-		v := rec[c.name]
+		v := rec[c.Name]
 		if v == nil {
 			continue
 		}
-		enc, err := encodeValue(c.kind, v)
+		enc, err := encodeValue(c.Kind, v)
 		if errors.Is(err, errNUL) {
-			return nil, nulFault(c.name, v, err)
+			return nil, nulFault(c.Name, v, err)
 		}
 		if err != nil {
-			return nil, fault.Wrap(fault.Internal, fmt.Errorf("%s.%s: %w", t.name, c.name, err), "could not store the record")
+			return nil, fault.Wrap(fault.Internal, fmt.Errorf("%s.%s: %w", t.name, c.Name, err), "could not store the record")
 		}
 		args[i] = enc
 	}
@@ -108,7 +87,7 @@ func (t *table) args(rec engine.Record) ([]any, error) {
 func (t *table) scanDests() []any {
 	dests := make([]any, len(t.cols))
 	for i, c := range t.cols {
-		switch c.kind {
+		switch c.Kind {
 		case query.KindString:
 			dests[i] = new(*string)
 		case query.KindInteger:
@@ -157,12 +136,12 @@ func (t *table) record(dests []any) (engine.Record, error) {
 			if *d != nil {
 				x, err := jsonval.Decode(string(*d))
 				if err != nil {
-					return nil, fmt.Errorf("%s.%s: %w", t.name, c.name, err)
+					return nil, fmt.Errorf("%s.%s: %w", t.name, c.Name, err)
 				}
-				v = c.field.Conform(x)
+				v = c.Field.Conform(x)
 			}
 		}
-		rec[c.name] = v
+		rec[c.Name] = v
 	}
 	return rec, nil
 }

@@ -8,6 +8,9 @@ import (
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
+// quote quotes an identifier.
+var quote = sqlwhere.Quote
+
 // dialect is PostgreSQL's share of rendering predicates (see internal/store/sqlwhere): the
 // same meaning as the SQLite driver's, with $n parameters.
 //

@@ -180,11 +180,11 @@ func tableColumns(ctx context.Context, tx *sql.Tx, name string) (map[string]stri
 func alterTable(ctx context.Context, tx *sql.Tx, r *spec.Resource, existing map[string]string, log *slog.Logger) ([]string, error) {
 	var problems []string
 	want := map[string]bool{}
-	for _, c := range columns(r) {
-		want[c.name] = true
-		have, ok := existing[c.name]
-		if ok && have != sqlType(c.kind) {
-			problems = append(problems, fmt.Sprintf("%s.%s is stored as %s but the spec now needs %s (retyping a field is not automatic)", r.Name, c.name, have, sqlType(c.kind)))
+	for _, c := range r.Columns() {
+		want[c.Name] = true
+		have, ok := existing[c.Name]
+		if ok && have != sqlType(c.Kind) {
+			problems = append(problems, fmt.Sprintf("%s.%s is stored as %s but the spec now needs %s (retyping a field is not automatic)", r.Name, c.Name, have, sqlType(c.Kind)))
 		}
 	}
 	for name := range existing {

@@ -13,19 +13,12 @@ import (
 	"github.com/plinth-dev/plinth/internal/spec"
 )
 
-// column is one stored column of a resource's table.
-type column struct {
-	name  string
-	kind  query.Kind
-	field *spec.Field // nil for system columns
-}
-
 // table holds a resource's columns and prepared statements, derived once from the model so
 // that no request builds SQL for plain reads and writes.
 type table struct {
 	name      string
 	resource  *spec.Resource
-	cols      []column // system columns first: id, created_at, updated_at, version
+	cols      []spec.Column // system columns first: id, created_at, updated_at, version
 	fields    map[string]query.Field
 	selectSQL string
 
@@ -42,7 +35,7 @@ type table struct {
 func (t *table) partialUpdateSQL(cols []int) string {
 	sets := make([]string, 0, len(cols)+2)
 	for _, i := range cols {
-		sets = append(sets, quote(t.cols[i].name)+" = ?")
+		sets = append(sets, quote(t.cols[i].Name)+" = ?")
 	}
 	sets = append(sets, `"updated_at" = ?`, `"version" = ?`)
 	return "UPDATE " + quote(t.name) + " SET " + strings.Join(sets, ", ") + ` WHERE "id" = ? AND "version" = ?`
@@ -75,24 +68,11 @@ func (t *table) listQuery(ctx context.Context, db *sql.DB, query string, args []
 	return s.QueryContext(ctx, args...)
 }
 
-func columns(r *spec.Resource) []column {
-	cols := make([]column, 0, len(spec.SystemFields)+len(r.Fields))
-	for _, s := range spec.SystemFields {
-		cols = append(cols, column{name: s.Name, kind: s.Type.Kind()})
-	}
-	for _, f := range r.Fields {
-		cols = append(cols, column{name: f.Name, kind: f.Type.Kind(), field: f})
-	}
-	return cols
-}
-
-func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
-
 func prepareTable(ctx context.Context, db *DB, r *spec.Resource) (*table, error) {
-	t := &table{name: r.Name, resource: r, cols: columns(r), fields: r.QueryFields()}
+	t := &table{name: r.Name, resource: r, cols: r.Columns(), fields: r.QueryFields()}
 	names := make([]string, len(t.cols))
 	for i, c := range t.cols {
-		names[i] = quote(c.name)
+		names[i] = quote(c.Name)
 	}
 	tbl := quote(r.Name)
 	t.selectSQL = "SELECT " + strings.Join(names, ", ") + " FROM " + tbl
@@ -143,13 +123,13 @@ func (t *table) close() error {
 func (t *table) args(rec engine.Record) ([]any, error) {
 	args := make([]any, len(t.cols))
 	for i, c := range t.cols {
-		v := rec[c.name]
+		v := rec[c.Name]
 		if v == nil {
 			continue
 		}
-		enc, err := encodeValue(c.kind, v)
+		enc, err := encodeValue(c.Kind, v)
 		if err != nil {
-			return nil, fmt.Errorf("%s.%s: %w", t.name, c.name, err)
+			return nil, fmt.Errorf("%s.%s: %w", t.name, c.Name, err)
 		}
 		args[i] = enc
 	}
@@ -200,17 +180,17 @@ func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]engine.
 		rec := make(engine.Record, len(t.cols))
 		for i, c := range t.cols {
 			if raw[i] == nil {
-				rec[c.name] = nil
+				rec[c.Name] = nil
 				continue
 			}
-			v, err := decodeValue(c.kind, raw[i])
+			v, err := decodeValue(c.Kind, raw[i])
 			if err != nil {
-				return nil, fmt.Errorf("%s.%s: %w", t.name, c.name, err)
+				return nil, fmt.Errorf("%s.%s: %w", t.name, c.Name, err)
 			}
-			if c.kind == query.KindJSON {
-				v = c.field.Conform(v)
+			if c.Kind == query.KindJSON {
+				v = c.Field.Conform(v)
 			}
-			rec[c.name] = v
+			rec[c.Name] = v
 		}
 		out = append(out, rec)
 	}

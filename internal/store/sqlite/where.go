@@ -5,6 +5,9 @@ import (
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
+// quote quotes an identifier.
+var quote = sqlwhere.Quote
+
 // dialect is SQLite's share of rendering predicates (see internal/store/sqlwhere).
 //
 // String tests are byte-wise and case-sensitive, as in CEL. LIKE is avoided: it ignores ASCII

@@ -116,6 +116,9 @@ func Render(d *Dialect, e query.Expr, fields map[string]query.Field, col func(fi
 	return w.b.String(), w.args, nil
 }
 
+// Quote quotes an identifier as both SQLite and PostgreSQL read it.
+func Quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
 // Printf writes SQL.
 func (w *Writer) Printf(format string, args ...any) { fmt.Fprintf(&w.b, format, args...) }
 
