@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -156,4 +157,19 @@ func (r *Resource) Conform(v any) map[string]any {
 		}
 	}
 	return m
+}
+
+// Retyped explains why a field stored with the signature stored cannot be read as the model
+// now declares it, or returns "" when it can (or the model no longer has the field). Drivers
+// keep the signatures of what they stored and ask this at every start.
+func (m *Model) Retyped(resource, field, stored string) string {
+	r, ok := m.Resource(resource)
+	if !ok {
+		return ""
+	}
+	f, ok := r.Field(field)
+	if !ok || f.Signature() == stored {
+		return ""
+	}
+	return fmt.Sprintf("%s.%s holds %s values but the spec now says %s (retyping a field is not automatic)", resource, field, stored, f.Signature())
 }

@@ -96,12 +96,8 @@ func checkSignatures(ctx context.Context, tx *sql.Tx, model *spec.Model) ([]stri
 		if err := rows.Scan(&res, &field, &sig); err != nil {
 			return nil, err
 		}
-		r, ok := model.Resource(res)
-		if !ok {
-			continue
-		}
-		if f, ok := r.Field(field); ok && f.Signature() != sig {
-			problems = append(problems, fmt.Sprintf("%s.%s holds %s values but the spec now says %s (retyping a field is not automatic)", res, field, sig, f.Signature()))
+		if problem := model.Retyped(res, field, sig); problem != "" {
+			problems = append(problems, problem)
 		}
 	}
 	return problems, rows.Err()
