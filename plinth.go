@@ -113,6 +113,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	hooks, err := worker.New(worker.Config{Model: model, Store: store, Now: opts.Now, Getenv: opts.Getenv,
 		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient})
+	if err == nil {
+		err = hooks.Subscribe(ctx)
+	}
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -157,6 +157,21 @@ func decodeSecret(v string) ([]byte, error) {
 	return b, nil
 }
 
+// Subscribe records every configured webhook's starting point in the outbox, if it has none
+// yet: a webhook receives the events written after it was first served. Call it before the
+// API accepts writes, so that none falls between the start and the worker's first step.
+func (w *Worker) Subscribe(ctx context.Context) error {
+	for _, s := range w.order {
+		if !s.enabled {
+			continue
+		}
+		if _, err := w.store.Subscription(ctx, s.spec.Name); err != nil {
+			return fmt.Errorf("webhook %s: %w", s.spec.Name, err)
+		}
+	}
+	return nil
+}
+
 // claimMargin is how much longer than its attempt's timeout a delivery stays claimed.
 const claimMargin = 5 * time.Second
 
