@@ -73,7 +73,7 @@ func (w *Worker) Replay(ctx context.Context, ids []string) (int, error) {
 	}
 	n, err := w.store.Replay(ctx, ids, w.now())
 	if err == nil && n > 0 {
-		w.Wake()
+		signal(w.due)
 	}
 	return n, err
 }

@@ -26,60 +26,99 @@ import (
 // matchBatch is how many outbox events one matching step reads.
 const matchBatch = 200
 
-// match turns the subscription's new outbox events into deliveries and advances its cursor,
-// in one transaction: a crash repeats the step or not at all, so no delivery is lost or made
-// twice.
-func (w *Worker) match(ctx context.Context, s *subscription) error {
+// match turns the subscription's new outbox events into deliveries and says how many it
+// made. Deliveries are stored together with the cursor's move past their events, in one
+// transaction: a crash repeats the step or not at all, so no delivery is lost or made twice.
+// Events that make no delivery move only s.scanned, unless persist is set.
+func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (int, error) {
 	if !s.enabled {
-		return nil
+		return 0, nil
 	}
 	// A webhook disabled by 410 still matches: its deliveries wait (Claim passes them over)
 	// rather than its events ageing out of the outbox before an admin replays.
 	st, err := w.store.Subscription(ctx, s.spec.Name)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	cursor := st.Cursor
+	stored := st.Cursor
+	cursor := max(stored, s.scanned)
+	made := 0
 	for {
 		// All events are read, not just the subscription's resources, so that the cursor moves
 		// past the others too and no step scans them again.
 		events, err := w.store.Events(ctx, cursor, nil, matchBatch)
-		if err != nil || len(events) == 0 {
-			return err
+		if err != nil {
+			return made, err
 		}
-		var ds []Delivery
-		for _, ev := range events {
-			if !s.spec.Matches(ev.Type) {
-				continue
-			}
-			wanted, whenErr := w.when(s, ev)
-			if whenErr == nil && !wanted {
-				continue
-			}
-			d, err := w.delivery(s, ev)
-			if err != nil {
-				return err
-			}
-			if whenErr != nil {
-				// Whether the receiver wants the event is unknown: it goes to the dead letters,
-				// where an operator sees why and can send it after all.
-				w.log.WarnContext(ctx, "webhook condition failed", "webhook", s.spec.Name, "event", ev.ID, "err", whenErr)
-				d.State, d.LastError = Dead, "the webhook's when condition could not be evaluated: "+whenErr.Error()
-			}
-			ds = append(ds, d)
+		if len(events) == 0 {
+			break
+		}
+		ds, err := w.deliveries(ctx, s, events)
+		if err != nil {
+			return made, err
 		}
 		next := events[len(events)-1].Seq
-		if err := w.store.Enqueue(ctx, s.spec.Name, cursor, next, ds); err != nil {
-			if errors.Is(err, ErrCursorMoved) {
-				return nil // another process matched these; the next step starts from its cursor
+		if len(ds) > 0 {
+			if err := w.advance(ctx, s, stored, next, ds); err != nil {
+				return made, ignoreMoved(err)
 			}
-			return err
+			stored, made = next, made+len(ds)
 		}
 		cursor = next
 		if len(events) < matchBatch {
-			return nil
+			break
 		}
 	}
+	s.scanned = cursor
+	if persist && cursor > stored {
+		return made, ignoreMoved(w.advance(ctx, s, stored, cursor, nil))
+	}
+	return made, nil
+}
+
+// advance stores deliveries and moves the stored cursor from from to to. When another
+// process has moved it first (ErrCursorMoved), this one forgets how far it scanned and
+// starts again from the stored cursor at its next step.
+func (w *Worker) advance(ctx context.Context, s *subscription, from, to int64, ds []Delivery) error {
+	err := w.store.Enqueue(ctx, s.spec.Name, from, to, ds)
+	if errors.Is(err, ErrCursorMoved) {
+		s.scanned = 0
+	}
+	return err
+}
+
+// ignoreMoved treats another process's matching the same events first as no error.
+func ignoreMoved(err error) error {
+	if errors.Is(err, ErrCursorMoved) {
+		return nil
+	}
+	return err
+}
+
+// deliveries makes the deliveries of the events the subscription wants.
+func (w *Worker) deliveries(ctx context.Context, s *subscription, events []engine.Event) ([]Delivery, error) {
+	var ds []Delivery
+	for _, ev := range events {
+		if !s.spec.Matches(ev.Type) {
+			continue
+		}
+		wanted, whenErr := w.when(s, ev)
+		if whenErr == nil && !wanted {
+			continue
+		}
+		d, err := w.delivery(s, ev)
+		if err != nil {
+			return nil, err
+		}
+		if whenErr != nil {
+			// Whether the receiver wants the event is unknown: it goes to the dead letters,
+			// where an operator sees why and can send it after all.
+			w.log.WarnContext(ctx, "webhook condition failed", "webhook", s.spec.Name, "event", ev.ID, "err", whenErr)
+			d.State, d.LastError = Dead, "the webhook's when condition could not be evaluated: "+whenErr.Error()
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
 }
 
 // when evaluates the subscription's condition.
@@ -133,7 +172,7 @@ func (w *Worker) dispatch(ctx context.Context) (int, error) {
 		w.inflight.Go(func() {
 			defer func() {
 				<-w.slots
-				w.Wake() // a slot is free, and the record's next delivery may be due
+				signal(w.due) // a slot is free, and the record's next delivery may be due
 			}()
 			w.deliver(ctx, d)
 		})

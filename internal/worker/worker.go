@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,7 +54,8 @@ type Worker struct {
 	inflight  sync.WaitGroup // the deliveries in flight
 	subs      map[string]*subscription
 	order     []*subscription // declaration order, for stable output
-	wake      chan struct{}
+	wake      chan struct{}   // new events were committed
+	due       chan struct{}   // deliveries may be due: a slot came free or dead ones were replayed
 
 	mu       sync.Mutex
 	breakers map[string]circuitbreaker.CircuitBreaker[any] // per destination host
@@ -67,6 +69,10 @@ type subscription struct {
 	host    string
 	secrets [][]byte // the current secret first; both sign during a rotation
 	enabled bool
+	// scanned is how far this process has matched the outbox. It runs ahead of the stored
+	// cursor over events that made no delivery, so that they cost no write; the stored
+	// cursor catches up at the next delivery or poll. Only Run's goroutine touches it.
+	scanned int64
 }
 
 // New resolves every webhook's URL and secrets. A webhook whose URL variable is unset is
@@ -87,6 +93,7 @@ func New(cfg Config) (*Worker, error) {
 		slots:     make(chan struct{}, cmp.Or(cfg.Parallel, 8)),
 		subs:      map[string]*subscription{},
 		wake:      make(chan struct{}, 1),
+		due:       make(chan struct{}, 1),
 		breakers:  map[string]circuitbreaker.CircuitBreaker[any]{},
 	}
 	if w.now == nil {
@@ -176,17 +183,20 @@ func (w *Worker) Subscribe(ctx context.Context) error {
 const claimMargin = 5 * time.Second
 
 // Wake tells the worker that new events may be waiting. It never blocks.
-func (w *Worker) Wake() {
+func (w *Worker) Wake() { signal(w.wake) }
+
+// signal sends on a channel of capacity one without blocking: one pending signal is enough.
+func signal(ch chan struct{}) {
 	select {
-	case w.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
 // Run matches and delivers until ctx ends; deliveries in flight finish first (each is bounded
-// by its timeout).
+// by its timeout). It returns at once when no webhook is configured.
 func (w *Worker) Run(ctx context.Context) {
-	if len(w.subs) == 0 {
+	if !slices.ContainsFunc(w.order, func(s *subscription) bool { return s.enabled }) {
 		return
 	}
 	defer w.inflight.Wait() // deliveries in flight finish, each within its timeout
@@ -196,17 +206,26 @@ func (w *Worker) Run(ctx context.Context) {
 	defer sweep.Stop()
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	// A commit only wakes the worker to match its events; claiming (a write) waits for
+	// something that can make a delivery due: a match, a retry's time, a free slot, a replay,
+	// or the poll, which also finds the claims of a process that died.
+	claim, poll := true, true
 	for {
-		w.step(ctx)
+		w.step(ctx, claim, poll)
 		// Sleep until the earliest retry this step scheduled, if it comes before the poll.
 		if soonest, ok := w.takeSoonest(); ok {
 			retry.Reset(max(soonest.Sub(w.now()), time.Millisecond))
 		}
+		claim, poll = false, false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			claim, poll = true, true
 		case <-retry.C:
+			claim = true
+		case <-w.due:
+			claim = true
 		case <-w.wake:
 		case <-sweep.C:
 			w.sweep(ctx)
@@ -246,14 +265,17 @@ func (w *Worker) sweep(ctx context.Context) {
 	}
 }
 
-// step matches new events and sends what is due, until nothing more is due now.
-func (w *Worker) step(ctx context.Context) {
+// step matches new events and, when claim is set or the matching made deliveries, sends
+// what is due until nothing more is. On a poll the subscriptions' stored cursors catch up.
+func (w *Worker) step(ctx context.Context, claim, poll bool) {
 	for _, s := range w.order {
-		if err := w.match(ctx, s); err != nil && ctx.Err() == nil {
+		n, err := w.match(ctx, s, poll)
+		if err != nil && ctx.Err() == nil {
 			w.log.WarnContext(ctx, "matching events failed", "webhook", s.spec.Name, "err", err)
 		}
+		claim = claim || n > 0
 	}
-	for ctx.Err() == nil {
+	for claim && ctx.Err() == nil {
 		n, err := w.dispatch(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.log.WarnContext(ctx, "dispatching deliveries failed", "err", err)

@@ -82,7 +82,9 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{},
 		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{})}
 	var err error
-	if db.write, err = sql.Open("sqlite", dsn()); err != nil {
+	// The writer keeps its temporary files in memory: group commit gives every write its own
+	// savepoint, and their sub-journals would otherwise be a file written on every write.
+	if db.write, err = sql.Open("sqlite", dsn("temp_store(MEMORY)")); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.write.SetMaxOpenConns(1)
