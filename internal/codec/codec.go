@@ -4,6 +4,7 @@ package codec
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -147,6 +148,80 @@ func AppendString(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
+}
+
+// AppendEventData writes the stored body of an event, {"record":…,"old":…}, exactly as
+// AppendExact writes values; old is left out when nil.
+func AppendEventData(b []byte, record, old map[string]any) ([]byte, error) {
+	b = append(b, `{"record":`...)
+	b, err := AppendExact(b, record)
+	if err == nil && old != nil {
+		b = append(b, `,"old":`...)
+		b, err = AppendExact(b, old)
+	}
+	return append(b, '}'), err
+}
+
+// AppendExact writes v as encoding/json.Marshal would — every member, sorted by name;
+// timestamps with all their digits; an error for NaN, infinities and values JSON cannot hold —
+// without reflection for the values records hold. Drivers store values with it.
+func AppendExact(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil, string, bool, int64:
+		return AppendValue(b, x), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return b, fmt.Errorf("encode json: unsupported value %v", x)
+		}
+		return appendFloat(b, x), nil
+	case time.Time:
+		b = append(b, '"')
+		b = x.AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"'), nil
+	case []any:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, item := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = AppendExact(b, item); err != nil {
+				return b, err
+			}
+		}
+		return append(b, ']'), nil
+	case map[string]any:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = AppendExact(b, x[k]); err != nil {
+				return b, err
+			}
+		}
+		return append(b, '}'), nil
+	default:
+		enc, err := json.Marshal(x)
+		if err != nil {
+			return b, fmt.Errorf("encode json: %w", err)
+		}
+		return append(b, enc...), nil
+	}
 }
 
 // AppendEvent writes the event document that the change feed and webhooks share; res is the

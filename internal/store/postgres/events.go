@@ -2,13 +2,13 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
@@ -35,12 +35,6 @@ const eventsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_events" (
 // the outbox lock), and readers scan forward from a sequence number anyway. Event ids are
 // UUIDv7s, unique by construction.
 
-// eventData is the stored body of an event.
-type eventData struct {
-	Record map[string]any `json:"record"`
-	Old    map[string]any `json:"old,omitempty"`
-}
-
 // pendingEvent is an event encoded by AppendEvent, inserted when the transaction commits.
 type pendingEvent struct {
 	ev   engine.Event
@@ -51,7 +45,7 @@ type pendingEvent struct {
 // stored fails the write here, and inserted just before the transaction commits (see
 // appendEvents): until then it is invisible to everyone anyway.
 func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev engine.Event) error {
-	data, err := json.Marshal(eventData{Record: ev.Record, Old: ev.Old})
+	data, err := codec.AppendEventData(nil, ev.Record, ev.Old)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}

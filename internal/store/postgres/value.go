@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 )
@@ -90,9 +90,9 @@ func encodeValue(kind query.Kind, v any) (any, error) {
 			return t.Truncate(time.Microsecond), nil
 		}
 	case query.KindJSON:
-		b, err := json.Marshal(v)
+		b, err := codec.AppendExact(nil, v)
 		if err != nil {
-			return nil, fmt.Errorf("encode json: %w", err)
+			return nil, err
 		}
 		if string(b) == "null" {
 			return nil, nil

@@ -2,11 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
@@ -32,16 +32,10 @@ const eventsTable = `CREATE TABLE IF NOT EXISTS "_plinth_events" (
 const appendEventSQL = `INSERT INTO "_plinth_events" ("id", "type", "resource", "record_id", "time", "actor", "data")
 VALUES (?, ?, ?, ?, ?, ?, ?)`
 
-// eventData is the stored body of an event.
-type eventData struct {
-	Record map[string]any `json:"record"`
-	Old    map[string]any `json:"old,omitempty"`
-}
-
 // AppendEvent implements engine.Tx.
 func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev engine.Event) error {
 	ctx = noCancel(ctx)
-	data, err := json.Marshal(eventData{Record: ev.Record, Old: ev.Old})
+	data, err := codec.AppendEventData(nil, ev.Record, ev.Old)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}

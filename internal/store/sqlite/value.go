@@ -1,12 +1,12 @@
 package sqlite
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"time"
 
+	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
@@ -75,9 +75,9 @@ func encodeValue(kind query.Kind, v any) (any, error) {
 			return t.Format(TimeLayout), nil
 		}
 	case query.KindJSON:
-		b, err := json.Marshal(v)
+		b, err := codec.AppendExact(nil, v)
 		if err != nil {
-			return nil, fmt.Errorf("encode json: %w", err)
+			return nil, err
 		}
 		if string(b) == "null" {
 			return nil, nil
