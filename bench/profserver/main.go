@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/plinth-dev/plinth"
+	"github.com/plinth-dev/plinth/internal/logsink"
 )
 
 func main() {
@@ -30,7 +31,9 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	sink := logsink.New(os.Stderr) // as plinth serve logs
+	defer sink.Close()
+	logger := slog.New(slog.NewJSONHandler(sink, nil))
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: *specFile, DataDir: *data, Logger: logger})
 	if err != nil {
 		log.Fatalf("profserver: %v", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/plinth-dev/plinth"
 	"github.com/plinth-dev/plinth/internal/auth"
+	"github.com/plinth-dev/plinth/internal/logsink"
 	"github.com/plinth-dev/plinth/internal/spec"
 )
 
@@ -70,7 +71,11 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err := lv.UnmarshalText([]byte(level)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
-			s.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
+			// Requests log through a sink that writes in the background, many lines at a time
+			// under load; what is left is written when serve returns.
+			sink := logsink.New(stderr)
+			defer sink.Close()
+			s.Logger = slog.New(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}))
 			if err := s.Open(cmd.Context()); err != nil {
 				return reportSpecError(stderr, err)
 			}
