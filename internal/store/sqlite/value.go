@@ -125,6 +125,9 @@ func decodeValue(kind query.Kind, v any) (any, error) {
 	case query.KindTimestamp:
 		switch x := v.(type) {
 		case string:
+			if t, ok := parseTime(x); ok {
+				return t, nil
+			}
 			t, err := time.Parse(TimeLayout, x)
 			if err != nil {
 				return nil, fmt.Errorf("decode timestamp: %w", err)
@@ -142,4 +145,35 @@ func decodeValue(kind query.Kind, v any) (any, error) {
 		return nil, fmt.Errorf("decode value: unknown kind %d", int(kind))
 	}
 	return nil, fmt.Errorf("decode %s: unexpected column value of type %T", kind, v)
+}
+
+// parseTime reads a timestamp as Plinth stores it, "2006-01-02T15:04:05.000000Z", several
+// times faster than time.Parse, which is a read's largest decoding cost. It declines
+// anything else, for time.Parse to judge.
+func parseTime(s string) (time.Time, bool) {
+	if len(s) != len(TimeLayout) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+		s[16] != ':' || s[19] != '.' || s[26] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) int {
+		n := 0
+		for _, c := range []byte(s[from:to]) {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	hour, minute, sec, micro := num(11, 13), num(14, 16), num(17, 19), num(20, 26)
+	if min(year, month, day, hour, minute, sec, micro) < 0 || year < 1 || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, micro*1000, time.UTC), true
+}
+
+func daysIn(m time.Month, year int) int {
+	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
