@@ -399,21 +399,38 @@ type tx struct {
 	db    *DB
 	tx    *sql.Tx
 	group *group
-	// stored remembers the stored values of the rows this transaction read, by table and id,
-	// so that Update writes only the columns that change: SQLite rewrites the index entries of
-	// every column it is told to set, changed or not.
-	stored map[string][]any
+	// rows remembers the rows this write has read or changed, by table and id: a second Get
+	// of a row read before (an order's product, read for the reference, then by the stock
+	// effect) is answered without a query, and Update writes only the columns that change,
+	// since SQLite rewrites the index entries of every column it is told to set, changed or
+	// not. A tx lives for one write, inside its savepoint, so what it remembers cannot
+	// outlive a rollback.
+	rows map[string]row
+}
+
+// row is a row as this write last saw it: its stored column values and, when it was read
+// rather than written, the record as read.
+type row struct {
+	rec    engine.Record
+	stored []any
+}
+
+func (x *tx) remember(t *table, id string, rec engine.Record, stored []any) {
+	if x.rows == nil {
+		x.rows = map[string]row{}
+	}
+	x.rows[t.name+"\x00"+id] = row{rec: rec, stored: stored}
 }
 
 func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
-	ctx = noCancel(ctx)
 	t := x.db.table(r)
+	if seen := x.rows[t.name+"\x00"+id]; seen.rec != nil {
+		return seen.rec, nil
+	}
+	ctx = noCancel(ctx)
 	rec, stored, err := t.scanStored(x.tx.StmtContext(ctx, t.getWrite).QueryContext(ctx, id))
 	if err == nil {
-		if x.stored == nil {
-			x.stored = map[string][]any{}
-		}
-		x.stored[t.name+"\x00"+id] = stored
+		x.remember(t, id, rec, stored)
 	}
 	return rec, x.db.classify(err, t)
 }
@@ -425,8 +442,11 @@ func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) er
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "could not store the record")
 	}
-	_, err = x.tx.StmtContext(ctx, t.insert).ExecContext(ctx, args...)
-	return x.db.classify(err, t)
+	if _, err = x.tx.StmtContext(ctx, t.insert).ExecContext(ctx, args...); err != nil {
+		return x.db.classify(err, t)
+	}
+	x.remember(t, fmt.Sprint(rec["id"]), nil, args)
+	return nil
 }
 
 func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, prevVersion int64) error {
@@ -436,13 +456,14 @@ func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, pr
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "could not store the record")
 	}
-	stmt, params := t.update, append(args[1:], rec["id"], prevVersion)
-	if stored, ok := x.stored[t.name+"\x00"+fmt.Sprint(rec["id"])]; ok && stored[3] == prevVersion {
+	id := fmt.Sprint(rec["id"])
+	stmt, params := t.update, append(args[1:], id, prevVersion)
+	if seen, ok := x.rows[t.name+"\x00"+id]; ok && seen.stored[3] == prevVersion {
 		// Columns 0-3 are id, created_at, updated_at and version; of the fields, only those
 		// whose stored value differs are written.
 		var changed []int
 		for i := len(spec.SystemFields); i < len(t.cols); i++ {
-			if stored[i] != args[i] {
+			if seen.stored[i] != args[i] {
 				changed = append(changed, i)
 			}
 		}
@@ -454,22 +475,24 @@ func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, pr
 		for _, i := range changed {
 			params = append(params, args[i])
 		}
-		params = append(params, args[2], args[3], rec["id"], prevVersion)
+		params = append(params, args[2], args[3], id, prevVersion)
 		res, err := partial.ExecContext(ctx, params...)
-		return x.updated(res, err, t)
+		return x.updated(res, err, t, id, args)
 	}
 	res, err := x.tx.StmtContext(ctx, stmt).ExecContext(ctx, params...)
-	return x.updated(res, err, t)
+	return x.updated(res, err, t, id, args)
 }
 
-// updated turns the outcome of an UPDATE into the answer Update gives.
-func (x *tx) updated(res sql.Result, err error, t *table) error {
+// updated turns the outcome of an UPDATE into the answer Update gives, and remembers the
+// row's new stored values (a Get reads the record afresh, as the store gives it back).
+func (x *tx) updated(res sql.Result, err error, t *table, id string, stored []any) error {
 	if err != nil {
 		return x.db.classify(err, t)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fault.New(fault.Conflict, "the record changed while it was being updated; try again")
 	}
+	x.remember(t, id, nil, stored)
 	return nil
 }
 
@@ -483,6 +506,7 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fault.New(fault.NotFound, "no such record")
 	}
+	delete(x.rows, t.name+"\x00"+id)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -51,6 +52,32 @@ func testUpdateDelete(t *testing.T, open Opener) {
 	})
 	if got := f.get(things, "u1"); got["s"] != "three" || got["version"] != int64(3) {
 		t.Errorf("after read-modify-write: %v", got)
+	}
+
+	// Reads in one transaction see its own writes, however often the record is read.
+	f.write(func(tx engine.Tx) error {
+		var cur engine.Record
+		for range 2 {
+			if cur, err = tx.Get(f.ctx, things, "u1"); err != nil || cur["s"] != "three" {
+				t.Errorf("Tx.Get before the update: %v, %v", cur, err)
+			}
+		}
+		next := maps.Clone(cur)
+		next["s"], next["version"] = "four", int64(4)
+		if err := tx.Update(f.ctx, things, next, 3); err != nil {
+			return err
+		}
+		for range 2 {
+			if cur, err = tx.Get(f.ctx, things, "u1"); err != nil || cur["s"] != "four" || cur["version"] != int64(4) {
+				t.Errorf("Tx.Get after the update: %v, %v", cur, err)
+			}
+		}
+		next = maps.Clone(cur)
+		next["i"], next["version"] = int64(5), int64(5)
+		return tx.Update(f.ctx, things, next, 4)
+	})
+	if got := f.get(things, "u1"); got["s"] != "four" || got["i"] != int64(5) || got["version"] != int64(5) {
+		t.Errorf("after two updates in one transaction: %v", got)
 	}
 
 	// Tx.Get of a missing record is NotFound, and the transaction goes on.
