@@ -87,7 +87,7 @@ func (db *DB) SweepEvents(ctx context.Context, before time.Time, limit int) (int
 	var n int64
 	err := db.Write(ctx, func(t engine.Tx) error {
 		ctx := noCancel(ctx)
-		res, err := t.(*tx).tx.ExecContext(ctx, `DELETE FROM "_plinth_events" WHERE "seq" IN (
+		res, err := t.(*tx).exec(ctx, `DELETE FROM "_plinth_events" WHERE "seq" IN (
 			SELECT "seq" FROM "_plinth_events" WHERE "time" < ? ORDER BY "seq" LIMIT ?)`, before.UTC().Format(TimeLayout), limit)
 		if err != nil {
 			return err

@@ -67,7 +67,7 @@ func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (i
 	var n int64
 	err := db.Write(ctx, func(t engine.Tx) error {
 		ctx := noCancel(ctx)
-		res, err := t.(*tx).tx.ExecContext(ctx, `DELETE FROM "_plinth_idempotency" WHERE rowid IN (
+		res, err := t.(*tx).exec(ctx, `DELETE FROM "_plinth_idempotency" WHERE rowid IN (
 			SELECT rowid FROM "_plinth_idempotency" WHERE "expires_at" <= ? LIMIT ?)`, now.UTC().Format(TimeLayout), limit)
 		if err != nil {
 			return err

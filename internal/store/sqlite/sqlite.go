@@ -55,7 +55,18 @@ type DB struct {
 
 	// Statements of the internal tables, prepared once like those of the records.
 	getIdem, putIdem, appendEvent *sql.Stmt
+
+	// Statements a group had to prepare inside its transaction (savepoints, partial updates,
+	// the webhook queue's),
+	// kept by SQL once the writer's connection is free, so that later groups need not
+	// prepare them again; toKeep lists those the last group prepared. Only the writer
+	// goroutine touches them.
+	kept   map[string]*sql.Stmt
+	toKeep []string
 }
+
+// maxKeptStmts bounds the statements kept for the writer; past it, groups prepare afresh.
+const maxKeptStmts = 128
 
 var _ engine.Store = (*DB)(nil)
 
@@ -151,6 +162,9 @@ func (db *DB) Close() error {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
+	}
+	for _, s := range db.kept { // the writer has stopped
+		errs = append(errs, s.Close())
 	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -314,6 +328,26 @@ func (db *DB) commitGroup(writes []*writeReq) {
 	for i, r := range writes {
 		r.done <- results[i]
 	}
+	db.keepStatements()
+}
+
+// keepStatements prepares on the writer's connection, now free, the statements the last
+// group prepared inside its transaction.
+func (db *DB) keepStatements() {
+	for _, query := range db.toKeep {
+		if _, ok := db.kept[query]; ok || len(db.kept) >= maxKeptStmts {
+			continue
+		}
+		s, err := db.write.Prepare(query)
+		if err != nil {
+			continue // the next group prepares it in its transaction again
+		}
+		if db.kept == nil {
+			db.kept = map[string]*sql.Stmt{}
+		}
+		db.kept[query] = s
+	}
+	db.toKeep = db.toKeep[:0]
 }
 
 // runGroup runs every write of a group in one transaction, each in its own savepoint, and
@@ -326,7 +360,7 @@ func (db *DB) runGroup(writes []*writeReq, results []error) error {
 		return err
 	}
 	defer sqlTx.Rollback()
-	g := &group{}
+	g := &group{db: db}
 	committed := false
 	for i, r := range writes {
 		results[i] = nil
@@ -334,18 +368,19 @@ func (db *DB) runGroup(writes []*writeReq, results []error) error {
 			results[i] = fault.Wrap(fault.Unavailable, err, "the request was cancelled")
 			continue
 		}
-		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		x := &tx{db: db, tx: sqlTx, group: g}
+		if _, err := x.exec(ctx, "SAVEPOINT w"); err != nil {
 			return err
 		}
-		if err := runWrite(r.fn, &tx{db: db, tx: sqlTx, group: g}); err != nil {
+		if err := runWrite(r.fn, x); err != nil {
 			results[i] = err
-			if _, rbErr := sqlTx.ExecContext(ctx, "ROLLBACK TO w"); rbErr != nil {
+			if _, rbErr := x.exec(ctx, "ROLLBACK TO w"); rbErr != nil {
 				return rbErr
 			}
 		} else {
 			committed = true
 		}
-		if _, err := sqlTx.ExecContext(ctx, "RELEASE w"); err != nil {
+		if _, err := x.exec(ctx, "RELEASE w"); err != nil {
 			return err
 		}
 	}
@@ -374,12 +409,16 @@ func runWrite(fn func(engine.Tx) error, x *tx) (err error) {
 
 // group holds what the writes of one group transaction share: statements prepared inside it
 // (a statement cannot be prepared on the writer's connection while the transaction holds it,
-// so they live as long as the transaction).
+// so they live as long as the transaction, and the writer keeps them afterwards).
 type group struct {
+	db    *DB
 	stmts map[string]*sql.Stmt
 }
 
 func (g *group) prepare(ctx context.Context, sqlTx *sql.Tx, query string) (*sql.Stmt, error) {
+	if s, ok := g.db.kept[query]; ok {
+		return sqlTx.StmtContext(ctx, s), nil
+	}
 	if s, ok := g.stmts[query]; ok {
 		return s, nil
 	}
@@ -391,6 +430,7 @@ func (g *group) prepare(ctx context.Context, sqlTx *sql.Tx, query string) (*sql.
 		g.stmts = map[string]*sql.Stmt{}
 	}
 	g.stmts[query] = s
+	g.db.toKeep = append(g.db.toKeep, query)
 	return s, nil
 }
 
@@ -413,6 +453,24 @@ type tx struct {
 type row struct {
 	rec    engine.Record
 	stored []any
+}
+
+// exec runs a statement of the store's own, prepared once for the writer's connection.
+func (x *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := x.group.prepare(ctx, x.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+// query is exec for a statement that returns rows.
+func (x *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := x.group.prepare(ctx, x.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
 }
 
 func (x *tx) remember(t *table, id string, rec engine.Record, stored []any) {

@@ -52,7 +52,7 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	err := db.Write(ctx, func(t engine.Tx) error {
 		ctx := noCancel(ctx)
 		var err error
-		res, err = t.(*tx).tx.ExecContext(ctx, query, args...)
+		res, err = t.(*tx).exec(ctx, query, args...)
 		return err
 	})
 	return res, err
@@ -86,8 +86,8 @@ func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscriptio
 func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []worker.Delivery) error {
 	return db.Write(ctx, func(t engine.Tx) error {
 		ctx := noCancel(ctx)
-		x := t.(*tx).tx
-		res, err := x.ExecContext(ctx, `UPDATE "_plinth_subscriptions" SET "cursor" = ? WHERE "name" = ? AND "cursor" = ?`, after, name, from)
+		x := t.(*tx)
+		res, err := x.exec(ctx, `UPDATE "_plinth_subscriptions" SET "cursor" = ? WHERE "name" = ? AND "cursor" = ?`, after, name, from)
 		if err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []
 			return worker.ErrCursorMoved
 		}
 		for _, d := range ds {
-			if _, err := x.ExecContext(ctx, `INSERT INTO "_plinth_deliveries" (`+deliveryColumns+`)
+			if _, err := x.exec(ctx, `INSERT INTO "_plinth_deliveries" (`+deliveryColumns+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				d.ID, d.Subscription, d.EventID, d.EventSeq, d.EventType, d.Resource, d.RecordID, d.Payload,
 				d.Attempts, string(d.State), ts(d.NextAt), d.LastStatus, d.LastError, ts(d.CreatedAt), ts(d.UpdatedAt)); err != nil {
@@ -111,7 +111,7 @@ func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]wor
 	var out []worker.Delivery
 	err := db.Write(ctx, func(t engine.Tx) error {
 		ctx := noCancel(ctx)
-		rows, err := t.(*tx).tx.QueryContext(ctx, `UPDATE "_plinth_deliveries" SET "next_at" = ? WHERE "id" IN (
+		rows, err := t.(*tx).query(ctx, `UPDATE "_plinth_deliveries" SET "next_at" = ? WHERE "id" IN (
 			SELECT d."id" FROM "_plinth_deliveries" AS d
 			WHERE d."state" = 'pending' AND d."next_at" <= ?
 			  AND NOT EXISTS (SELECT 1 FROM "_plinth_subscriptions" AS s WHERE s."name" = d."subscription" AND s."disabled_at" IS NOT NULL)
@@ -194,6 +194,7 @@ func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, err
 	var n int64
 	err := db.Write(ctx, func(t engine.Tx) error {
 		ctx := noCancel(ctx)
+		// The statements vary with the number of ids, so they are not kept prepared.
 		x := t.(*tx).tx
 		if _, err := x.ExecContext(ctx, `UPDATE "_plinth_subscriptions" SET "disabled_at" = NULL WHERE "name" IN (
 			SELECT "subscription" FROM "_plinth_deliveries" WHERE `+where+`)`, args[2:]...); err != nil {
