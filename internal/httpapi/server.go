@@ -116,8 +116,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(withRequestID(r.Context(), id))
 	rec := &statusRecorder{ResponseWriter: w}
-	rec.Header().Set("X-Request-Id", id)
-	rec.Header().Set("X-Content-Type-Options", "nosniff")
+	h := rec.Header()
+	h["X-Request-Id"] = []string{id}
+	h["X-Content-Type-Options"] = nosniff
 	served := r // the router records the matched route on the request it serves
 	defer func() {
 		if v := recover(); v != nil {
@@ -129,15 +130,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(rec, r, errors.New("panic"))
 			}
 		}
-		s.log.InfoContext(r.Context(), "request", append(logAttrs(r), "route", served.Pattern,
-			"status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"sub", engine.PrincipalFrom(served.Context()).Subject)...)
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", served.Pattern),
+				slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("sub", engine.PrincipalFrom(served.Context()).Subject))
+		}
 	}()
 	if r2, ok := s.authenticate(rec, r); ok {
 		served = r2
 		s.mux.ServeHTTP(rec, r2)
 	}
 }
+
+// Header values every response shares. Header values are only ever replaced or appended to,
+// and a slice at capacity is copied on append, so sharing them is safe.
+var (
+	nosniff     = []string{"nosniff"}
+	contentJSON = []string{"application/json"}
+)
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
@@ -235,7 +246,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentJSON
 	w.WriteHeader(status)
 	w.Write(body)
 }
