@@ -102,19 +102,21 @@ func decodeValue(kind query.Kind, v any) (any, error) {
 	if b, ok := v.([]byte); ok {
 		v = string(b)
 	}
+	// A value that already has its type is returned as the interface it came in: boxing it
+	// again would allocate, per column and row.
 	switch kind {
 	case query.KindString:
-		if s, ok := v.(string); ok {
-			return s, nil
+		if _, ok := v.(string); ok {
+			return v, nil
 		}
 	case query.KindInteger:
-		if i, ok := v.(int64); ok {
-			return i, nil
+		if _, ok := v.(int64); ok {
+			return v, nil
 		}
 	case query.KindNumber:
 		switch x := v.(type) {
 		case float64:
-			return x, nil
+			return v, nil
 		case int64:
 			return float64(x), nil
 		}
