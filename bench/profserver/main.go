@@ -16,6 +16,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -29,6 +30,9 @@ func main() {
 	data := flag.String("data", plinth.DefaultDataDir, "the data folder")
 	pprofAddr := flag.String("pprof", "127.0.0.1:6060", "the address of net/http/pprof")
 	flag.Parse()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200) // as plinth serve runs
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sink := logsink.New(os.Stderr) // as plinth serve logs
