@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +39,7 @@ func startServerWith(t *testing.T, s *server) *running {
 	s.Addr, s.ShutdownTimeout = "127.0.0.1:0", 5*time.Second
 	if s.Logger == nil {
 		// The server's log is shown only when the test fails, to say what the server saw.
-		logs := &syncBuffer{}
+		logs := &lockedWriter{}
 		s.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		t.Cleanup(func() {
 			if t.Failed() {
@@ -72,24 +71,6 @@ func startServerWith(t *testing.T, s *server) *running {
 	}
 	t.Cleanup(stop)
 	return &running{t: t, url: s.URL(), dataDir: dataDir, client: client, stop: stop}
-}
-
-// syncBuffer is a log sink that is safe for the server's goroutines to write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newClient returns a client with its own connections, so that closing them is up to the test.

@@ -47,33 +47,63 @@ func AppendRecord(b []byte, r *spec.Resource, rec map[string]any) []byte {
 	return append(b, '}')
 }
 
-// AppendValue writes any record value as JSON. Object members are sorted by name.
+// AppendValue writes any record value as JSON for a client: timestamps in UTC with
+// microseconds, object members sorted by name, and null for what JSON cannot hold.
 func AppendValue(b []byte, v any) []byte {
+	b, _ = appendJSON(b, v, false)
+	return b
+}
+
+// AppendExact writes v as encoding/json.Marshal would — every member, sorted by name;
+// timestamps with all their digits; an error for NaN, infinities and values JSON cannot hold —
+// without reflection for the values records hold. Drivers store values with it.
+func AppendExact(b []byte, v any) ([]byte, error) {
+	return appendJSON(b, v, true)
+}
+
+// appendJSON is AppendExact when exact is set and AppendValue otherwise.
+func appendJSON(b []byte, v any, exact bool) ([]byte, error) {
+	var err error
 	switch x := v.(type) {
 	case nil:
-		return append(b, "null"...)
+		return append(b, "null"...), nil
 	case string:
-		return AppendString(b, x)
+		return AppendString(b, x), nil
 	case bool:
-		return strconv.AppendBool(b, x)
+		return strconv.AppendBool(b, x), nil
 	case int64:
-		return strconv.AppendInt(b, x, 10)
+		return strconv.AppendInt(b, x, 10), nil
 	case float64:
-		return appendFloat(b, x)
+		if exact && (math.IsNaN(x) || math.IsInf(x, 0)) {
+			return b, fmt.Errorf("encode json: unsupported value %v", x)
+		}
+		return appendFloat(b, x), nil
 	case time.Time:
 		b = append(b, '"')
-		b = x.UTC().AppendFormat(b, TimeLayout)
-		return append(b, '"')
+		if exact {
+			b = x.AppendFormat(b, time.RFC3339Nano)
+		} else {
+			b = x.UTC().AppendFormat(b, TimeLayout)
+		}
+		return append(b, '"'), nil
 	case []any:
+		if x == nil && exact {
+			return append(b, "null"...), nil
+		}
 		b = append(b, '[')
 		for i, item := range x {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = AppendValue(b, item)
+			if b, err = appendJSON(b, item, exact); err != nil {
+				return b, err
+			}
 		}
-		return append(b, ']')
+		return append(b, ']'), nil
 	case map[string]any:
+		if x == nil && exact {
+			return append(b, "null"...), nil
+		}
 		keys := make([]string, 0, len(x))
 		for k := range x {
 			keys = append(keys, k)
@@ -86,15 +116,20 @@ func AppendValue(b []byte, v any) []byte {
 			}
 			b = AppendString(b, k)
 			b = append(b, ':')
-			b = AppendValue(b, x[k])
+			if b, err = appendJSON(b, x[k], exact); err != nil {
+				return b, err
+			}
 		}
-		return append(b, '}')
+		return append(b, '}'), nil
 	default:
 		enc, err := json.Marshal(x)
 		if err != nil {
-			return append(b, "null"...)
+			if exact {
+				return b, fmt.Errorf("encode json: %w", err)
+			}
+			return append(b, "null"...), nil
 		}
-		return append(b, enc...)
+		return append(b, enc...), nil
 	}
 }
 
@@ -160,68 +195,6 @@ func AppendEventData(b []byte, record, old map[string]any) ([]byte, error) {
 		b, err = AppendExact(b, old)
 	}
 	return append(b, '}'), err
-}
-
-// AppendExact writes v as encoding/json.Marshal would — every member, sorted by name;
-// timestamps with all their digits; an error for NaN, infinities and values JSON cannot hold —
-// without reflection for the values records hold. Drivers store values with it.
-func AppendExact(b []byte, v any) ([]byte, error) {
-	switch x := v.(type) {
-	case nil, string, bool, int64:
-		return AppendValue(b, x), nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return b, fmt.Errorf("encode json: unsupported value %v", x)
-		}
-		return appendFloat(b, x), nil
-	case time.Time:
-		b = append(b, '"')
-		b = x.AppendFormat(b, time.RFC3339Nano)
-		return append(b, '"'), nil
-	case []any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, item := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = AppendExact(b, item); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
-	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = AppendString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = AppendExact(b, x[k]); err != nil {
-				return b, err
-			}
-		}
-		return append(b, '}'), nil
-	default:
-		enc, err := json.Marshal(x)
-		if err != nil {
-			return b, fmt.Errorf("encode json: %w", err)
-		}
-		return append(b, enc...), nil
-	}
 }
 
 // AppendEvent writes the event document that the change feed and webhooks share; res is the
