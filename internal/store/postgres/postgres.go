@@ -270,6 +270,10 @@ type tx struct {
 	db     *DB
 	tx     pgx.Tx
 	events []pendingEvent
+	// read holds the records this transaction has read and not written since, by table and
+	// id: a second Get of a row (an order's product, read for the reference, then by the
+	// stock effect) costs no round trip. The row is locked since the first read.
+	read map[string]engine.Record
 }
 
 // Get implements engine.Tx: SELECT ... FOR UPDATE, so that the row stays locked until the
@@ -279,9 +283,26 @@ func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Recor
 	if !storable(id) {
 		return nil, fault.New(fault.NotFound, "no such record")
 	}
+	key := t.name + "\x00" + id
+	if rec, ok := x.read[key]; ok {
+		return rec, nil
+	}
 	rows, err := x.tx.Query(ctx, t.getForUpdateSQL, id)
 	rec, err := t.scanOne(rows, err)
+	if err == nil {
+		if x.read == nil {
+			x.read = map[string]engine.Record{}
+		}
+		x.read[key] = rec
+	}
 	return rec, x.db.classify(err, t)
+}
+
+// forget drops what the transaction read of a row it writes.
+func (x *tx) forget(t *table, id any) {
+	if s, ok := id.(string); ok {
+		delete(x.read, t.name+"\x00"+s)
+	}
 }
 
 // Insert implements engine.Tx.
@@ -305,6 +326,7 @@ func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, pr
 	if err != nil {
 		return err
 	}
+	x.forget(t, rec["id"])
 	tag, err := x.tx.Exec(ctx, t.updateSQL, append(args[1:], args[0], prevVersion)...)
 	if err != nil {
 		return x.db.classify(err, t)
@@ -321,6 +343,7 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	if !storable(id) {
 		return fault.New(fault.NotFound, "no such record")
 	}
+	x.forget(t, id)
 	tag, err := x.tx.Exec(ctx, t.deleteSQL, id)
 	if err != nil {
 		return x.db.classify(err, t)
