@@ -194,9 +194,12 @@ func signal(ch chan struct{}) {
 }
 
 // Run matches and delivers until ctx ends; deliveries in flight finish first (each is bounded
-// by its timeout). It returns at once when no webhook is configured.
+// by its timeout). With no webhook configured it only sweeps old deliveries.
 func (w *Worker) Run(ctx context.Context) {
 	if !slices.ContainsFunc(w.order, func(s *subscription) bool { return s.enabled }) {
+		if len(w.order) > 0 {
+			w.sweepUntil(ctx) // deliveries made while a webhook was configured still age out
+		}
 		return
 	}
 	defer w.inflight.Wait() // deliveries in flight finish, each within its timeout
@@ -252,6 +255,20 @@ func (w *Worker) takeSoonest() (time.Time, bool) {
 
 // sweepInterval is how often delivered deliveries past their retention are deleted.
 const sweepInterval = 10 * time.Minute
+
+// sweepUntil sweeps every sweepInterval until ctx ends.
+func (w *Worker) sweepUntil(ctx context.Context) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.sweep(ctx)
+		}
+	}
+}
 
 func (w *Worker) sweep(ctx context.Context) {
 	for {
