@@ -32,7 +32,7 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 		}
 		return open.Open(ctx, model, open.Options{Database: database, DataDir: dataDir, Schema: schema})
 	}
-	cmd := &cobra.Command{Use: "webhooks", Short: "List and replay dead webhook deliveries"}
+	cmd := &cobra.Command{Use: "webhooks", Short: "List, replay and discard dead webhook deliveries"}
 	cmd.PersistentFlags().StringVar(&file, "spec", "plinth.yaml", "the spec file")
 	cmd.PersistentFlags().StringVar(&dataDir, "data", plinth.DefaultDataDir, "the data folder")
 	cmd.PersistentFlags().StringVar(&database, "database", os.Getenv("PLINTH_DATABASE"), "a postgres:// URL (default $PLINTH_DATABASE; empty: SQLite in --data)")
@@ -60,10 +60,23 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 			return tw.Flush()
 		},
 	})
+	cmd.AddCommand(deadLetterCmd(stdout, openStore, "replay", "Deliver dead deliveries again", "replayed",
+		func(ctx context.Context, db open.Store, ids []string) (int, error) {
+			return db.Replay(ctx, ids, time.Now())
+		}))
+	cmd.AddCommand(deadLetterCmd(stdout, openStore, "discard", "Delete dead deliveries", "discarded",
+		func(ctx context.Context, db open.Store, ids []string) (int, error) { return db.Discard(ctx, ids) }))
+	return cmd
+}
+
+// deadLetterCmd is a subcommand that acts on the dead deliveries named by id, or on all of
+// them with --all, and says how many it acted on.
+func deadLetterCmd(stdout io.Writer, openStore func(context.Context) (open.Store, error), name, short, done string,
+	act func(ctx context.Context, db open.Store, ids []string) (int, error)) *cobra.Command {
 	var all bool
-	replay := &cobra.Command{
-		Use:   "replay ID... | --all",
-		Short: "Deliver dead deliveries again",
+	c := &cobra.Command{
+		Use:   name + " ID... | --all",
+		Short: short,
 		RunE: func(cmd *cobra.Command, ids []string) error {
 			if all == (len(ids) > 0) {
 				return errors.New("name delivery ids, or pass --all")
@@ -73,15 +86,14 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 				return reportSpecError(cmd.ErrOrStderr(), err)
 			}
 			defer db.Close()
-			n, err := db.Replay(cmd.Context(), ids, time.Now())
+			n, err := act(cmd.Context(), db, ids)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "replayed %d deliveries\n", n)
+			fmt.Fprintf(stdout, "%s %d deliveries\n", done, n)
 			return nil
 		},
 	}
-	replay.Flags().BoolVar(&all, "all", false, "replay every dead delivery")
-	cmd.AddCommand(replay)
-	return cmd
+	c.Flags().BoolVar(&all, "all", false, name+" every dead delivery")
+	return c
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -63,6 +64,18 @@ func newReceiver(t *testing.T, answer func(n int) int) *receiver {
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// newFailingReceiver is a receiver that answers 500 until heal is called, 200 after.
+func newFailingReceiver(t *testing.T) (recv *receiver, heal func()) {
+	var healthy atomic.Bool
+	recv = newReceiver(t, func(int) int {
+		if healthy.Load() {
+			return http.StatusOK
+		}
+		return http.StatusInternalServerError
+	})
+	return recv, func() { healthy.Store(true) }
 }
 
 // validSignature verifies as a Standard Webhooks receiver would: HMAC-SHA256 of id.ts.body.
@@ -166,16 +179,7 @@ func TestWebhookRetriesUntilSuccess(t *testing.T) {
 }
 
 func TestWebhookDeadLettersAndReplay(t *testing.T) {
-	var mu sync.Mutex
-	healthy := false
-	recv := newReceiver(t, func(int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if healthy {
-			return http.StatusOK
-		}
-		return http.StatusInternalServerError
-	})
+	recv, heal := newFailingReceiver(t)
 	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", "    retry: {max_attempts: 3, initial: 10ms, max: 20ms}\n"), t.TempDir())
 	admin := srv.token("root", "admin")
 	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "lost"}).expect(t, 201)
@@ -196,9 +200,7 @@ func TestWebhookDeadLettersAndReplay(t *testing.T) {
 	srv.do("POST", "/v1/_webhooks/replay", "", map[string]any{"all": true}).expect(t, 401)
 	srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"all": false}).expect(t, 400)
 
-	mu.Lock()
-	healthy = true
-	mu.Unlock()
+	heal()
 	rep := srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"ids": []any{d["id"]}}).expect(t, 200)
 	if rep.body["replayed"] != 1.0 {
 		t.Fatalf("replay: %s", rep.raw)
@@ -467,6 +469,17 @@ func TestWebhooksCommand(t *testing.T) {
 	if code := Main(context.Background(), []string{"webhooks", "replay", "--spec", specFile, "--data", data}, &out, &errOut); code == 0 {
 		t.Error("replay without ids or --all succeeded")
 	}
+	// The replayed attempt failed too: the delivery is dead again, and discarding deletes it.
+	waitFor(t, "the dead letter again", func() bool {
+		return len(srv.do("GET", "/v1/_webhooks/dead", srv.token("root", "admin"), nil).expect(t, 200).body["items"].([]any)) == 1
+	})
+	out.Reset()
+	if code := Main(context.Background(), []string{"webhooks", "discard", "--all", "--spec", specFile, "--data", data}, &out, &errOut); code != 0 || out.String() != "discarded 1 deliveries\n" {
+		t.Fatalf("webhooks discard: %d %q %s", code, out.String(), errOut.String())
+	}
+	if n := len(srv.do("GET", "/v1/_webhooks/dead", srv.token("root", "admin"), nil).expect(t, 200).body["items"].([]any)); n != 0 {
+		t.Errorf("%d dead letters after discarding all", n)
+	}
 }
 
 // TestWebhookGoneStopsTheBacklog: after a 410, the deliveries already queued wait with the
@@ -538,4 +551,50 @@ func TestWebhookConditionErrorIsDeadLettered(t *testing.T) {
 	}
 	srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"all": true}).expect(t, 200)
 	waitFor(t, "the replayed delivery", func() bool { return len(recv.snapshot()) == 1 })
+}
+
+// TestDeadLettersAreDiscarded: an admin deletes dead deliveries by id or all at once; nothing
+// else is touched, and nobody else may.
+func TestDeadLettersAreDiscarded(t *testing.T) { eachDatabase(t, testDeadLettersAreDiscarded) }
+
+func testDeadLettersAreDiscarded(t *testing.T, db database) {
+	recv, heal := newFailingReceiver(t)
+	srv := db.start(t, hooksSpec(t, recv, "tickets.created", "    retry: {max_attempts: 1}\n"))
+	admin := srv.token("root", "admin")
+	for _, title := range []string{"a", "b", "c"} {
+		srv.do("POST", "/v1/tickets", "", map[string]any{"title": title}).expect(t, 201)
+	}
+	var dead []any
+	waitFor(t, "three dead letters", func() bool {
+		dead = srv.do("GET", "/v1/_webhooks/dead", admin, nil).expect(t, 200).body["items"].([]any)
+		return len(dead) == 3
+	})
+	first := dead[0].(map[string]any)["id"]
+	srv.do("POST", "/v1/_webhooks/discard", "", map[string]any{"all": true}).expect(t, 401)
+	srv.do("POST", "/v1/_webhooks/discard", srv.token("bob", ""), map[string]any{"all": true}).expect(t, 403)
+	if p := srv.do("POST", "/v1/_webhooks/discard", admin, map[string]any{"ids": []any{}}).expect(t, 400); p.body["type"] != "urn:plinth:problem:invalid-discard" {
+		t.Errorf("empty ids: %s", p.raw)
+	}
+	if got := srv.do("POST", "/v1/_webhooks/discard", admin, map[string]any{"ids": []any{first}}).expect(t, 200).body["discarded"]; got != 1.0 {
+		t.Errorf("discarding one: %v", got)
+	}
+	if got := srv.do("POST", "/v1/_webhooks/discard", admin, map[string]any{"ids": []any{first}}).expect(t, 200).body["discarded"]; got != 0.0 {
+		t.Errorf("discarding it again: %v", got)
+	}
+	if n := len(srv.do("GET", "/v1/_webhooks/dead", admin, nil).expect(t, 200).body["items"].([]any)); n != 2 {
+		t.Errorf("%d dead letters after discarding one of three", n)
+	}
+	// A delivered delivery is not a dead letter: discarding all leaves it.
+	heal()
+	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "d"}).expect(t, 201)
+	status := func() map[string]any {
+		return srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+	}
+	waitFor(t, "the delivery", func() bool { return status()["delivered"] == 1.0 })
+	if got := srv.do("POST", "/v1/_webhooks/discard", admin, map[string]any{"all": true}).expect(t, 200).body["discarded"]; got != 2.0 {
+		t.Errorf("discarding all: %v", got)
+	}
+	if st := status(); st["dead"] != 0.0 || st["delivered"] != 1.0 || st["pending"] != 0.0 {
+		t.Errorf("after discarding all: %v", st)
+	}
 }

@@ -35,6 +35,7 @@ type Webhooks interface {
 	Status(ctx context.Context) ([]worker.Status, error)
 	DeadLetters(ctx context.Context, limit int) ([]worker.Delivery, error)
 	Replay(ctx context.Context, ids []string) (int, error)
+	Discard(ctx context.Context, ids []string) (int, error)
 }
 
 // Config holds what a Server needs. Engine and Verifier are required.
@@ -101,6 +102,7 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks", s.webhookStatus)
 		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks/dead", s.deadLetters)
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/replay", s.replay)
+		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/discard", s.discard)
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -77,6 +78,18 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 
 // replay serves POST /vN/_webhooks/replay with {"ids": [...]} or {"all": true}.
 func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
+	s.deadLetterAction(w, r, "invalid-replay", "replayed", s.webhooks.Replay)
+}
+
+// discard serves POST /vN/_webhooks/discard with {"ids": [...]} or {"all": true}.
+func (s *Server) discard(w http.ResponseWriter, r *http.Request) {
+	s.deadLetterAction(w, r, "invalid-discard", "discarded", s.webhooks.Discard)
+}
+
+// deadLetterAction reads which dead deliveries a request names, acts on them and answers
+// how many it acted on, under the member name done.
+func (s *Server) deadLetterAction(w http.ResponseWriter, r *http.Request, problem, done string,
+	act func(ctx context.Context, ids []string) (int, error)) {
 	if !s.jsonBody(w, r, false) {
 		return
 	}
@@ -96,16 +109,16 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		ids = append(ids, id)
 	}
 	if len(body) != 1 || (!all && (!isList || len(ids) == 0 || len(ids) > 1000)) {
-		s.writeError(w, r, &fault.Error{Code: fault.Invalid, Type: "invalid-replay",
+		s.writeError(w, r, &fault.Error{Code: fault.Invalid, Type: problem,
 			Message: `send {"ids": ["…"]} (1 to 1,000 delivery ids) or {"all": true}`})
 		return
 	}
-	n, err := s.webhooks.Replay(r.Context(), ids)
+	n, err := act(r.Context(), ids)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, marshal(map[string]any{"replayed": n}))
+	writeJSON(w, http.StatusOK, marshal(map[string]any{done: n}))
 }
 
 var _ Webhooks = (*worker.Worker)(nil)

@@ -77,3 +77,12 @@ func (w *Worker) Replay(ctx context.Context, ids []string) (int, error) {
 	}
 	return n, err
 }
+
+// Discard deletes dead deliveries — those with the given ids, or all when ids is empty — once
+// an operator has dealt with them otherwise. Admins only.
+func (w *Worker) Discard(ctx context.Context, ids []string) (int, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return 0, err
+	}
+	return w.store.Discard(ctx, ids)
+}

@@ -79,6 +79,9 @@ type Store interface {
 	// Replay makes dead deliveries pending again, due at now: those with the given ids, or
 	// all of them when ids is empty. It returns how many it revived.
 	Replay(ctx context.Context, ids []string, now time.Time) (int, error)
+	// Discard deletes dead deliveries: those with the given ids, or all of them when ids is
+	// empty. It returns how many it deleted.
+	Discard(ctx context.Context, ids []string) (int, error)
 	// Disable marks a subscription as refused by its receiver (410 Gone).
 	Disable(ctx context.Context, name string, at time.Time) error
 	// Counts returns how many deliveries of each subscription are in each state.

@@ -187,6 +187,19 @@ func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, err
 	return int(n), err
 }
 
+// Discard implements worker.Store.
+func (db *DB) Discard(ctx context.Context, ids []string) (int, error) {
+	where, args := `"state" = 'dead'`, []any{}
+	if len(ids) > 0 {
+		where, args = where+` AND "id" = ANY($1)`, []any{ids}
+	}
+	tag, err := db.pool.Exec(ctx, db.q(`DELETE FROM {schema}."_plinth_deliveries" WHERE `+where), args...)
+	if err != nil {
+		return 0, db.classify(err, nil)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // Disable implements worker.Store.
 func (db *DB) Disable(ctx context.Context, name string, at time.Time) error {
 	_, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_subscriptions" SET "disabled_at" = $1 WHERE "name" = $2`), at, name)

@@ -183,14 +183,7 @@ func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
 // Replay implements worker.Store. Replaying a subscription's deliveries also enables it again:
 // an operator replays when the receiver is back.
 func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, error) {
-	where := `"state" = 'dead'`
-	args := []any{ts(now), ts(now)}
-	if len(ids) > 0 {
-		where += ` AND "id" IN (` + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`
-		for _, id := range ids {
-			args = append(args, id)
-		}
-	}
+	where, args := deadWhere(ids, ts(now), ts(now))
 	var n int64
 	err := db.Write(ctx, func(t engine.Tx) error {
 		ctx := noCancel(ctx)
@@ -209,6 +202,35 @@ func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, err
 		return err
 	})
 	return int(n), err
+}
+
+// Discard implements worker.Store.
+func (db *DB) Discard(ctx context.Context, ids []string) (int, error) {
+	where, args := deadWhere(ids)
+	var n int64
+	err := db.Write(ctx, func(t engine.Tx) error {
+		// The statement varies with the number of ids, so it is not kept prepared.
+		res, err := t.(*tx).tx.ExecContext(noCancel(ctx), `DELETE FROM "_plinth_deliveries" WHERE `+where, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// deadWhere selects the dead deliveries with the given ids, or all of them when ids is empty;
+// the ids' parameters follow args.
+func deadWhere(ids []string, args ...any) (string, []any) {
+	where := `"state" = 'dead'`
+	if len(ids) > 0 {
+		where += ` AND "id" IN (` + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	return where, args
 }
 
 // Disable implements worker.Store.
