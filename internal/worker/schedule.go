@@ -23,7 +23,10 @@ const checkInterval = 5 * time.Second
 // Leaser grants a named lease to one owner until a time, so that several processes on one
 // database run each tick of a schedule once.
 type Leaser interface {
+	// Lease takes the lease until until when it is free or has expired.
 	Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	// Renew extends the owner's lease to until; false when the lease is no longer its.
+	Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
 }
 
 // Scheduler runs a model's schedules, each on its own ticker.
@@ -86,10 +89,39 @@ func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
 	if !ok {
 		return // another process has this tick
 	}
+	// A run that outlasts its period keeps the lease, so that no other process starts the
+	// next run beside it: the next period begins when this run ends.
+	held, release := context.WithCancel(ctx)
+	var renewing sync.WaitGroup
+	renewing.Go(func() { s.hold(held, sch) })
 	n, err := s.runner.RunSchedule(ctx, sch)
+	release()
+	renewing.Wait()
 	if err != nil && ctx.Err() == nil {
 		s.log.WarnContext(ctx, "schedule failed", "schedule", sch.Name, "err", err)
 		return
 	}
 	s.log.InfoContext(ctx, "schedule ran", "schedule", sch.Name, "changed", n)
+}
+
+// hold renews the lease of a schedule's run every third of its period until ctx ends.
+func (s *Scheduler) hold(ctx context.Context, sch *spec.Schedule) {
+	t := time.NewTicker(max(sch.Every/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := s.now()
+			ok, err := s.leaser.Renew(ctx, "schedule:"+sch.Name, s.owner, now, now.Add(sch.Every))
+			if err != nil && ctx.Err() == nil {
+				s.log.WarnContext(ctx, "schedule lease renewal failed", "schedule", sch.Name, "err", err)
+			}
+			if err == nil && !ok {
+				s.log.WarnContext(ctx, "a schedule run outlived its lease; another process may run it too", "schedule", sch.Name)
+				return
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,5 +69,68 @@ schedules:
 	runFor(200 * time.Millisecond)
 	if runner.runs != 2 {
 		t.Fatalf("an hour later it did not run (%d runs)", runner.runs)
+	}
+}
+
+// slowRunner takes longer than the period and records how many of its runs overlapped.
+type slowRunner struct {
+	mu         sync.Mutex
+	running    int
+	runs       int
+	mostAtOnce int
+	takes      time.Duration
+}
+
+func (s *slowRunner) RunSchedule(ctx context.Context, _ *spec.Schedule) (int, error) {
+	s.mu.Lock()
+	s.running++
+	s.runs++
+	s.mostAtOnce = max(s.mostAtOnce, s.running)
+	s.mu.Unlock()
+	select {
+	case <-time.After(s.takes):
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	s.running--
+	s.mu.Unlock()
+	return 0, nil
+}
+
+// TestLongRunsDoNotOverlap: a run longer than its schedule's period keeps its lease, so that
+// another process sharing the database does not start the next run beside it.
+func TestLongRunsDoNotOverlap(t *testing.T) {
+	model, diags := spec.Compile("s.yaml", []byte(`
+plinth: 1
+name: s
+resources:
+  things:
+    fields: {n: integer}
+schedules:
+  often:
+    every: 1s
+    resource: things
+    where: "n > 0"
+    set: {n: 0}
+`))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	db, err := sqlite.Open(context.Background(), t.TempDir(), model, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runner := &slowRunner{takes: 1500 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 2 { // two processes
+		s := worker.NewScheduler(model, runner, db, nil, nil)
+		wg.Go(func() { s.Run(ctx) })
+	}
+	wg.Wait()
+	if runner.runs == 0 || runner.mostAtOnce != 1 {
+		t.Errorf("%d runs, at most %d at once; want some, one at a time", runner.runs, runner.mostAtOnce)
 	}
 }

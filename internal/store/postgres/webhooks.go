@@ -249,3 +249,14 @@ func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Tim
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// Renew implements worker.Leaser: the owner keeps the lease until - now longer, by the
+// database's clock; false when it is no longer the owner's.
+func (db *DB) Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	tag, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_leases" SET "until" = greatest("until", now() + $3::interval)
+		WHERE "name" = $1 AND "owner" = $2`), name, owner, until.Sub(now))
+	if err != nil {
+		return false, db.classify(err, nil)
+	}
+	return tag.RowsAffected() == 1, nil
+}

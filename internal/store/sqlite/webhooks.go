@@ -291,4 +291,16 @@ func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Tim
 	return n == 1, err
 }
 
+// Renew implements worker.Leaser: the owner keeps the lease until until; false when it is no
+// longer the owner's.
+func (db *DB) Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	res, err := db.exec(ctx, `UPDATE "_plinth_leases" SET "until" = max("until", ?) WHERE "name" = ? AND "owner" = ?`,
+		ts(until), name, owner)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 var _ worker.Leaser = (*DB)(nil)

@@ -1,7 +1,7 @@
 // Package storetest is the behaviour suite every storage driver passes: one Run, called from
 // each driver's tests with a function that opens a fresh store, so that the engine sees the
 // same answers whichever database is underneath. It reaches the drivers only through the
-// engine.Store and engine.Tx interfaces, and compiles its specs inline.
+// engine.Store and engine.Tx interfaces (and worker.Leaser), and compiles its specs inline.
 package storetest
 
 import (
@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"EventOrder", testEventOrder},
 		{"ConcurrentCounter", testConcurrentCounter},
 		{"ConcurrentFailures", testConcurrentFailures},
+		{"Leases", testLeases},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

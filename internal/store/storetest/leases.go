@@ -1,0 +1,56 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/worker"
+)
+
+// testLeases: a lease belongs to one owner until it expires; its owner, and only its owner,
+// can renew it for longer, and cannot renew it once another has taken it.
+func testLeases(t *testing.T, open Opener) {
+	f := newFixture(t, open)
+	l, ok := f.store.(worker.Leaser)
+	if !ok {
+		t.Fatal("the store grants no leases")
+	}
+	take := func(name, owner string, d time.Duration) bool {
+		now := time.Now()
+		ok, err := l.Lease(f.ctx, name, owner, now, now.Add(d))
+		if err != nil {
+			t.Fatalf("lease %s for %s: %v", name, owner, err)
+		}
+		return ok
+	}
+	renew := func(name, owner string, d time.Duration) bool {
+		now := time.Now()
+		ok, err := l.Renew(f.ctx, name, owner, now, now.Add(d))
+		if err != nil {
+			t.Fatalf("renew %s for %s: %v", name, owner, err)
+		}
+		return ok
+	}
+	if !take("held", "a", 300*time.Millisecond) {
+		t.Fatal("a free lease was refused")
+	}
+	if take("held", "b", time.Second) || renew("held", "b", time.Second) {
+		t.Error("another owner took or renewed a lease that is not free")
+	}
+	if !renew("held", "a", 2*time.Second) {
+		t.Error("the owner could not renew its lease")
+	}
+	if !take("lapsed", "a", 100*time.Millisecond) {
+		t.Fatal("a free lease was refused")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if take("held", "b", time.Second) {
+		t.Error("a renewed lease was taken before its new end")
+	}
+	if !take("lapsed", "b", time.Second) {
+		t.Error("an expired lease was refused")
+	}
+	if renew("lapsed", "a", time.Second) {
+		t.Error("the previous owner renewed a lease another has taken")
+	}
+}
