@@ -106,22 +106,16 @@ func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
 
 // hold renews the lease of a schedule's run every third of its period until ctx ends.
 func (s *Scheduler) hold(ctx context.Context, sch *spec.Schedule) {
-	t := time.NewTicker(max(sch.Every/3, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			now := s.now()
-			ok, err := s.leaser.Renew(ctx, "schedule:"+sch.Name, s.owner, now, now.Add(sch.Every))
-			if err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "schedule lease renewal failed", "schedule", sch.Name, "err", err)
-			}
-			if err == nil && !ok {
-				s.log.WarnContext(ctx, "a schedule run outlived its lease; another process may run it too", "schedule", sch.Name)
-				return
-			}
+	every(ctx, max(sch.Every/3, 10*time.Millisecond), func() bool {
+		now := s.now()
+		ok, err := s.leaser.Renew(ctx, "schedule:"+sch.Name, s.owner, now, now.Add(sch.Every))
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "schedule lease renewal failed", "schedule", sch.Name, "err", err)
 		}
-	}
+		if err == nil && !ok {
+			s.log.WarnContext(ctx, "a schedule run outlived its lease; another process may run it too", "schedule", sch.Name)
+			return false
+		}
+		return true
+	})
 }

@@ -11,16 +11,8 @@ import (
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
-type countingRunner struct{ runs int }
-
-func (c *countingRunner) RunSchedule(context.Context, *spec.Schedule) (int, error) {
-	c.runs++
-	return 0, nil
-}
-
-// TestScheduleSurvivesRestarts: the next run time lives in the database, so a restarted
-// process neither repeats a run nor waits a whole period again.
-func TestScheduleSurvivesRestarts(t *testing.T) {
+// scheduleStore is a SQLite store for a model with one schedule of the given period.
+func scheduleStore(t *testing.T, every string) (*spec.Model, *sqlite.DB) {
 	model, diags := spec.Compile("s.yaml", []byte(`
 plinth: 1
 name: s
@@ -28,8 +20,8 @@ resources:
   things:
     fields: {n: integer}
 schedules:
-  hourly:
-    every: 1h
+  tick:
+    every: `+every+`
     resource: things
     where: "n > 0"
     set: {n: 0}
@@ -41,7 +33,21 @@ schedules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return model, db
+}
+
+type countingRunner struct{ runs int }
+
+func (c *countingRunner) RunSchedule(context.Context, *spec.Schedule) (int, error) {
+	c.runs++
+	return 0, nil
+}
+
+// TestScheduleSurvivesRestarts: the next run time lives in the database, so a restarted
+// process neither repeats a run nor waits a whole period again.
+func TestScheduleSurvivesRestarts(t *testing.T) {
+	model, db := scheduleStore(t, "1h")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	runner := &countingRunner{}
@@ -100,27 +106,7 @@ func (s *slowRunner) RunSchedule(ctx context.Context, _ *spec.Schedule) (int, er
 // TestLongRunsDoNotOverlap: a run longer than its schedule's period keeps its lease, so that
 // another process sharing the database does not start the next run beside it.
 func TestLongRunsDoNotOverlap(t *testing.T) {
-	model, diags := spec.Compile("s.yaml", []byte(`
-plinth: 1
-name: s
-resources:
-  things:
-    fields: {n: integer}
-schedules:
-  often:
-    every: 1s
-    resource: things
-    where: "n > 0"
-    set: {n: 0}
-`))
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
-	db, err := sqlite.Open(context.Background(), t.TempDir(), model, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	model, db := scheduleStore(t, "1s")
 	runner := &slowRunner{takes: 1500 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
 	defer cancel()

@@ -258,14 +258,24 @@ const sweepInterval = 10 * time.Minute
 
 // sweepUntil sweeps every sweepInterval until ctx ends.
 func (w *Worker) sweepUntil(ctx context.Context) {
-	t := time.NewTicker(sweepInterval)
+	every(ctx, sweepInterval, func() bool {
+		w.sweep(ctx)
+		return true
+	})
+}
+
+// every calls fn every d until ctx ends or fn returns false.
+func every(ctx context.Context, d time.Duration, fn func() bool) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			w.sweep(ctx)
+			if !fn() {
+				return
+			}
 		}
 	}
 }

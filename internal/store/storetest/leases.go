@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -15,22 +16,18 @@ func testLeases(t *testing.T, open Opener) {
 	if !ok {
 		t.Fatal("the store grants no leases")
 	}
-	take := func(name, owner string, d time.Duration) bool {
-		now := time.Now()
-		ok, err := l.Lease(f.ctx, name, owner, now, now.Add(d))
-		if err != nil {
-			t.Fatalf("lease %s for %s: %v", name, owner, err)
+	// Each call asks for a lease (or its renewal) from now for d.
+	ask := func(verb string, fn func(context.Context, string, string, time.Time, time.Time) (bool, error)) func(name, owner string, d time.Duration) bool {
+		return func(name, owner string, d time.Duration) bool {
+			now := time.Now()
+			ok, err := fn(f.ctx, name, owner, now, now.Add(d))
+			if err != nil {
+				t.Fatalf("%s %s for %s: %v", verb, name, owner, err)
+			}
+			return ok
 		}
-		return ok
 	}
-	renew := func(name, owner string, d time.Duration) bool {
-		now := time.Now()
-		ok, err := l.Renew(f.ctx, name, owner, now, now.Add(d))
-		if err != nil {
-			t.Fatalf("renew %s for %s: %v", name, owner, err)
-		}
-		return ok
-	}
+	take, renew := ask("lease", l.Lease), ask("renew", l.Renew)
 	if !take("held", "a", 300*time.Millisecond) {
 		t.Fatal("a free lease was refused")
 	}
