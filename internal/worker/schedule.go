@@ -89,11 +89,11 @@ func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
 	if !ok {
 		return // another process has this tick
 	}
-	// A run that outlasts its period keeps the lease, so that no other process starts the
-	// next run beside it: the next period begins when this run ends.
+	// A run that outlasts its lease keeps it, so that no other process starts the next run
+	// beside it: the next period then begins shortly after this run ends.
 	held, release := context.WithCancel(ctx)
 	var renewing sync.WaitGroup
-	renewing.Go(func() { s.hold(held, sch) })
+	renewing.Go(func() { s.hold(held, sch, next) })
 	n, err := s.runner.RunSchedule(ctx, sch)
 	release()
 	renewing.Wait()
@@ -104,11 +104,18 @@ func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
 	s.log.InfoContext(ctx, "schedule ran", "schedule", sch.Name, "changed", n)
 }
 
-// hold renews the lease of a schedule's run every third of its period until ctx ends.
-func (s *Scheduler) hold(ctx context.Context, sch *spec.Schedule) {
-	every(ctx, max(sch.Every/3, 10*time.Millisecond), func() bool {
+// hold keeps a running schedule's lease, which ends at until, from running out under it:
+// when the end comes within a renewal interval, it moves it two intervals on. A run that
+// ends well before its lease leaves the lease as it was, so the schedule does not drift.
+func (s *Scheduler) hold(ctx context.Context, sch *spec.Schedule, until time.Time) {
+	step := max(min(sch.Every/3, 30*time.Second), 10*time.Millisecond)
+	every(ctx, step, func() bool {
 		now := s.now()
-		ok, err := s.leaser.Renew(ctx, "schedule:"+sch.Name, s.owner, now, now.Add(sch.Every))
+		if now.Add(step).Before(until) {
+			return true
+		}
+		until = now.Add(2 * step)
+		ok, err := s.leaser.Renew(ctx, "schedule:"+sch.Name, s.owner, now, until)
 		if err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "schedule lease renewal failed", "schedule", sch.Name, "err", err)
 		}

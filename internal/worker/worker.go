@@ -197,9 +197,7 @@ func signal(ch chan struct{}) {
 // by its timeout). With no webhook configured it only sweeps old deliveries.
 func (w *Worker) Run(ctx context.Context) {
 	if !slices.ContainsFunc(w.order, func(s *subscription) bool { return s.enabled }) {
-		if len(w.order) > 0 {
-			w.sweepUntil(ctx) // deliveries made while a webhook was configured still age out
-		}
+		w.sweepUntil(ctx) // deliveries made while a webhook was configured still age out
 		return
 	}
 	defer w.inflight.Wait() // deliveries in flight finish, each within its timeout
@@ -213,11 +211,18 @@ func (w *Worker) Run(ctx context.Context) {
 	// something that can make a delivery due: a match, a retry's time, a free slot, a replay,
 	// or the poll, which also finds the claims of a process that died.
 	claim, poll := true, true
+	// The retry timer is set for the earliest retry known (armed); the earliest of those
+	// after it waits in later, to be set when the timer has fired. Retries past both are
+	// found by the poll.
+	var armed, later time.Time
 	for {
 		w.step(ctx, claim, poll)
-		// Sleep until the earliest retry this step scheduled, if it comes before the poll.
 		if soonest, ok := w.takeSoonest(); ok {
-			retry.Reset(max(soonest.Sub(w.now()), time.Millisecond))
+			later = earliest(later, soonest)
+		}
+		if !later.IsZero() && (armed.IsZero() || later.Before(armed)) {
+			armed, later = later, armed
+			retry.Reset(max(armed.Sub(w.now()), time.Millisecond))
 		}
 		claim, poll = false, false
 		select {
@@ -226,7 +231,7 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-t.C:
 			claim, poll = true, true
 		case <-retry.C:
-			claim = true
+			claim, armed = true, time.Time{}
 		case <-w.due:
 			claim = true
 		case <-w.wake:
@@ -234,6 +239,14 @@ func (w *Worker) Run(ctx context.Context) {
 			w.sweep(ctx)
 		}
 	}
+}
+
+// earliest is the earlier of two times, a zero time counting as none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // noteRetry remembers the earliest time a rescheduled delivery falls due.

@@ -17,25 +17,32 @@ import (
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
-// hooks is a SQLite store with a webhook on things.created (and the condition when, if not
-// empty) whose receiver counts deliveries by webhook-id.
+// hooks is a SQLite store with a webhook on things.created (extra is more of its
+// declaration) whose receiver counts deliveries by webhook-id and answers 200, or as answer
+// says when it is set.
 type hooks struct {
-	t     *testing.T
-	ctx   context.Context
-	model *spec.Model
-	db    *sqlite.DB
-	env   map[string]string
+	t      *testing.T
+	ctx    context.Context
+	model  *spec.Model
+	db     *sqlite.DB
+	env    map[string]string
+	poll   time.Duration // the workers' poll; default 50 ms
+	answer func(w http.ResponseWriter, id string)
 
 	mu  sync.Mutex
 	got map[string]int
 }
 
-func newHooks(t *testing.T, when string) *hooks {
-	h := &hooks{t: t, got: map[string]int{}}
-	recv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+func newHooks(t *testing.T, extra string) *hooks {
+	h := &hooks{t: t, got: map[string]int{}, poll: 50 * time.Millisecond}
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("webhook-id")
 		h.mu.Lock()
-		h.got[r.Header.Get("webhook-id")]++
+		h.got[id]++
 		h.mu.Unlock()
+		if h.answer != nil {
+			h.answer(w, id)
+		}
 	}))
 	t.Cleanup(recv.Close)
 	src := `
@@ -51,10 +58,7 @@ webhooks:
     secret: "${HOOK_SECRET}"
     on: [things.created]
 `
-	if when != "" {
-		src += "    when: " + when + "\n"
-	}
-	model, diags := spec.Compile("s.yaml", []byte(src))
+	model, diags := spec.Compile("s.yaml", []byte(src+extra))
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
@@ -72,7 +76,7 @@ webhooks:
 
 // worker makes a subscribed worker, as a server does before it serves.
 func (h *hooks) worker() *worker.Worker {
-	w, err := worker.New(worker.Config{Model: h.model, Store: h.db, Poll: 50 * time.Millisecond,
+	w, err := worker.New(worker.Config{Model: h.model, Store: h.db, Poll: h.poll,
 		Getenv: func(k string) string { return h.env[k] }})
 	if err != nil {
 		h.t.Fatal(err)
@@ -145,7 +149,7 @@ func TestEventsBeforeTheFirstStepAreDelivered(t *testing.T) {
 // the webhook does not want between those it does, deliver every wanted event exactly once
 // and no other.
 func TestTwoWorkersMatchEachEventOnce(t *testing.T) {
-	h := newHooks(t, "record.n % 3 == 0")
+	h := newHooks(t, "    when: record.n % 3 == 0\n")
 	workers := []*worker.Worker{h.worker(), h.worker()}
 	wait := h.run(workers...)
 	h.create(300, workers...) // 100 wanted, matched while they are written
@@ -157,5 +161,52 @@ func TestTwoWorkersMatchEachEventOnce(t *testing.T) {
 		if n != 1 {
 			t.Errorf("event %s delivered %d times", id, n)
 		}
+	}
+}
+
+// TestAnEarlierRetryIsNotDisplaced: a retry due in 1 s is sent on time although a later
+// failure, whose retry is 3 s away, was recorded after it.
+func TestAnEarlierRetryIsNotDisplaced(t *testing.T) {
+	h := newHooks(t, "    retry: {max_attempts: 5, initial: 10ms, max: 5s}\n")
+	h.poll = time.Minute // only the retry timer can wake the worker in time
+	var mu sync.Mutex
+	var first string
+	var attempts []time.Time // of the first delivery
+	h.answer = func(w http.ResponseWriter, id string) {
+		mu.Lock()
+		if first == "" {
+			first = id
+		}
+		if id == first {
+			attempts = append(attempts, time.Now())
+		}
+		n, isFirst := len(attempts), id == first
+		mu.Unlock()
+		switch {
+		case isFirst && n == 1:
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case !isFirst:
+			time.Sleep(200 * time.Millisecond) // fails after the first, retry in 3 s
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}
+	w := h.worker()
+	h.create(2)
+	stop := h.run(w)
+	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(attempts)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+	}
+	stop(0)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(attempts) < 2 || attempts[1].Sub(attempts[0]) > 1800*time.Millisecond {
+		t.Errorf("the retry due 1 s after the first attempt came %v after it", attempts)
 	}
 }
