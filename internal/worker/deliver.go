@@ -26,43 +26,46 @@ import (
 // matchBatch is how many outbox events one matching step reads.
 const matchBatch = 200
 
-// match turns the subscription's new outbox events into deliveries and says how many it
-// made. Deliveries are stored together with the cursor's move past their events, in one
-// transaction: a crash repeats the step or not at all, so no delivery is lost or made twice.
-// Events that make no delivery move only s.scanned, unless persist is set.
-func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (int, error) {
+// match turns the subscription's new outbox events into deliveries, and says whether new
+// deliveries may be waiting: it made some, or another process moved the stored cursor (and
+// may have made some) since this one last looked. Deliveries are stored together with the
+// cursor's move past their events, in one transaction: a crash repeats the step or not at
+// all, so no delivery is lost or made twice. Events that make no delivery move only
+// s.scanned, unless persist is set.
+func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (bool, error) {
 	if !s.enabled {
-		return 0, nil
+		return false, nil
 	}
 	// A webhook disabled by 410 still matches: its deliveries wait (Claim passes them over)
 	// rather than its events ageing out of the outbox before an admin replays.
 	st, err := w.store.Subscription(ctx, s.spec.Name)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	stored := st.Cursor
+	news := stored != s.seen
+	defer func() { s.seen = stored }()
 	cursor := max(stored, s.scanned)
-	made := 0
 	for {
 		// All events are read, not just the subscription's resources, so that the cursor moves
 		// past the others too and no step scans them again.
 		events, err := w.store.Events(ctx, cursor, nil, matchBatch)
 		if err != nil {
-			return made, err
+			return news, err
 		}
 		if len(events) == 0 {
 			break
 		}
 		ds, err := w.deliveries(ctx, s, events)
 		if err != nil {
-			return made, err
+			return news, err
 		}
 		next := events[len(events)-1].Seq
 		if len(ds) > 0 {
 			if err := w.advance(ctx, s, stored, next, ds); err != nil {
-				return made, ignoreMoved(err)
+				return news || errors.Is(err, ErrCursorMoved), ignoreMoved(err)
 			}
-			stored, made = next, made+len(ds)
+			stored, news = next, true
 		}
 		cursor = next
 		if len(events) < matchBatch {
@@ -71,9 +74,13 @@ func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (int,
 	}
 	s.scanned = cursor
 	if persist && cursor > stored {
-		return made, ignoreMoved(w.advance(ctx, s, stored, cursor, nil))
+		err := w.advance(ctx, s, stored, cursor, nil)
+		if err == nil {
+			stored = cursor
+		}
+		return news || errors.Is(err, ErrCursorMoved), ignoreMoved(err)
 	}
-	return made, nil
+	return news, nil
 }
 
 // advance stores deliveries and moves the stored cursor from from to to. When another

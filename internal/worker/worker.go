@@ -71,8 +71,10 @@ type subscription struct {
 	enabled bool
 	// scanned is how far this process has matched the outbox. It runs ahead of the stored
 	// cursor over events that made no delivery, so that they cost no write; the stored
-	// cursor catches up at the next delivery or poll. Only Run's goroutine touches it.
-	scanned int64
+	// cursor catches up at the next delivery or poll. seen is the stored cursor as this
+	// process last knew it: when it has moved since, another process has matched events.
+	// Only Run's goroutine touches them.
+	scanned, seen int64
 }
 
 // New resolves every webhook's URL and secrets. A webhook whose URL variable is unset is
@@ -305,15 +307,15 @@ func (w *Worker) sweep(ctx context.Context) {
 	}
 }
 
-// step matches new events and, when claim is set or the matching made deliveries, sends
+// step matches new events and, when claim is set or there may be new deliveries, sends
 // what is due until nothing more is. On a poll the subscriptions' stored cursors catch up.
 func (w *Worker) step(ctx context.Context, claim, poll bool) {
 	for _, s := range w.order {
-		n, err := w.match(ctx, s, poll)
+		news, err := w.match(ctx, s, poll)
 		if err != nil && ctx.Err() == nil {
 			w.log.WarnContext(ctx, "matching events failed", "webhook", s.spec.Name, "err", err)
 		}
-		claim = claim || n > 0
+		claim = claim || news
 	}
 	for claim && ctx.Err() == nil {
 		n, err := w.dispatch(ctx)
