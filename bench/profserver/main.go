@@ -37,7 +37,7 @@ func main() {
 	defer stop()
 	sink := logsink.New(os.Stderr) // as plinth serve logs
 	defer sink.Close()
-	logger := slog.New(slog.NewJSONHandler(sink, nil))
+	logger := slog.New(logsink.Handler(slog.NewJSONHandler(sink, nil), sink, slog.LevelWarn))
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: *specFile, DataDir: *data, Logger: logger})
 	if err != nil {
 		log.Fatalf("profserver: %v", err)

@@ -72,10 +72,11 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			// Requests log through a sink that writes in the background, many lines at a time
-			// under load; what is left is written when serve returns.
+			// under load; warnings and errors are written before logging them returns, and
+			// what is left when serve returns.
 			sink := logsink.New(stderr)
 			defer sink.Close()
-			s.Logger = slog.New(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}))
+			s.Logger = slog.New(logsink.Handler(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}), sink, slog.LevelWarn))
 			if err := s.Open(cmd.Context()); err != nil {
 				return reportSpecError(stderr, err)
 			}

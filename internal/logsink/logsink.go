@@ -3,7 +3,9 @@
 package logsink
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"sync"
 )
 
@@ -22,6 +24,8 @@ type Writer struct {
 	buf       []byte    // waiting to be written
 	spare     []byte    // the buffer of the previous write, for reuse
 	closed    bool
+	queued    int64 // bytes accepted so far
+	written   int64 // bytes handed to the destination so far
 	closeOnce sync.Once
 	ready     chan struct{} // capacity 1: there is something in buf
 	stop      chan struct{}
@@ -48,6 +52,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return w.dst.Write(p)
 	}
 	w.buf = append(w.buf, p...)
+	w.queued += int64(len(p))
 	select {
 	case w.ready <- struct{}{}:
 	default:
@@ -88,8 +93,19 @@ func (w *Writer) flush() {
 	}
 	w.mu.Lock()
 	w.spare = b
+	w.written += int64(len(b))
 	w.drained.Broadcast()
 	w.mu.Unlock()
+}
+
+// Sync waits until everything written before it has been handed to the destination.
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for target := w.queued; w.written < target && !w.closed; {
+		w.drained.Wait()
+	}
+	return nil
 }
 
 // Close writes the backlog and makes later writes go straight to the destination. It is
@@ -98,4 +114,33 @@ func (w *Writer) Close() error {
 	w.closeOnce.Do(func() { close(w.stop) })
 	<-w.done
 	return nil
+}
+
+// Handler wraps a handler that writes to w so that a record at level or above is in the
+// destination before logging it returns: the lines that explain a crash are not left in the
+// buffer when the process dies.
+func Handler(h slog.Handler, w *Writer, level slog.Level) slog.Handler {
+	return &syncHandler{Handler: h, w: w, level: level}
+}
+
+type syncHandler struct {
+	slog.Handler
+	w     *Writer
+	level slog.Level
+}
+
+func (h *syncHandler) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	if r.Level >= h.level {
+		h.w.Sync()
+	}
+	return err
+}
+
+func (h *syncHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &syncHandler{Handler: h.Handler.WithAttrs(attrs), w: h.w, level: h.level}
+}
+
+func (h *syncHandler) WithGroup(name string) slog.Handler {
+	return &syncHandler{Handler: h.Handler.WithGroup(name), w: h.w, level: h.level}
 }

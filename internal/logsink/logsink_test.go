@@ -3,6 +3,7 @@ package logsink
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -84,5 +85,24 @@ func TestBacklogIsBounded(t *testing.T) {
 	w.Close()
 	if n := dst.buf.Len(); n != 64*len(line) {
 		t.Errorf("%d bytes arrived, want %d", n, 64*len(line))
+	}
+}
+
+// TestWarningsAreWrittenAtOnce: when a warning has been logged, it and every line before it
+// are in the destination, so that a crash right after loses none of them.
+func TestWarningsAreWrittenAtOnce(t *testing.T) {
+	dst := &slowDst{delay: 20 * time.Millisecond}
+	w := New(dst)
+	defer w.Close()
+	log := slog.New(Handler(slog.NewJSONHandler(w, nil), w, slog.LevelWarn)).With("component", "test")
+	for i := range 20 {
+		log.Info("busy", "i", i)
+	}
+	log.Warn("something is wrong")
+	dst.mu.Lock()
+	got := dst.buf.String()
+	dst.mu.Unlock()
+	if n := strings.Count(got, "\n"); n != 21 || !strings.Contains(got, "something is wrong") {
+		t.Errorf("after the warning returned, %d lines had been written:\n%s", n, got)
 	}
 }
