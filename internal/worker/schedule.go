@@ -27,6 +27,8 @@ type Leaser interface {
 	Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
 	// Renew extends the owner's lease to until; false when the lease is no longer its.
 	Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	// Cut ends the owner's lease at until, earlier or later than it was.
+	Cut(ctx context.Context, name, owner string, now, until time.Time) error
 }
 
 // Scheduler runs a model's schedules, each on its own ticker.
@@ -90,13 +92,20 @@ func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
 		return // another process has this tick
 	}
 	// A run that outlasts its lease keeps it, so that no other process starts the next run
-	// beside it: the next period then begins shortly after this run ends.
+	// beside it; what the renewals added beyond the run is given back, so that the next
+	// period begins when this run ends, or at its time if that is later.
 	held, release := context.WithCancel(ctx)
 	var renewing sync.WaitGroup
-	renewing.Go(func() { s.hold(held, sch, next) })
+	renewed := false
+	renewing.Go(func() { renewed = s.hold(held, sch, next) })
 	n, err := s.runner.RunSchedule(ctx, sch)
 	release()
 	renewing.Wait()
+	if end := s.now(); renewed && ctx.Err() == nil {
+		if err := s.leaser.Cut(ctx, "schedule:"+sch.Name, s.owner, end, latest(next, end)); err != nil {
+			s.log.WarnContext(ctx, "schedule lease could not be given back", "schedule", sch.Name, "err", err)
+		}
+	}
 	if err != nil && ctx.Err() == nil {
 		s.log.WarnContext(ctx, "schedule failed", "schedule", sch.Name, "err", err)
 		return
@@ -104,25 +113,38 @@ func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
 	s.log.InfoContext(ctx, "schedule ran", "schedule", sch.Name, "changed", n)
 }
 
-// hold keeps a running schedule's lease, which ends at until, from running out under it:
-// when the end comes within a renewal interval, it moves it two intervals on. A run that
-// ends well before its lease leaves the lease as it was, so the schedule does not drift.
-func (s *Scheduler) hold(ctx context.Context, sch *spec.Schedule, until time.Time) {
+// hold keeps a running schedule's lease, which ends at until, from running out under it
+// until ctx ends, and says whether it renewed it: when two renewal intervals or less are
+// left, it moves the end to three intervals from now, so that a late or failed renewal still
+// leaves time for the next.
+func (s *Scheduler) hold(ctx context.Context, sch *spec.Schedule, until time.Time) (renewed bool) {
 	step := max(min(sch.Every/3, 30*time.Second), 10*time.Millisecond)
 	every(ctx, step, func() bool {
 		now := s.now()
-		if now.Add(step).Before(until) {
+		if now.Add(2 * step).Before(until) {
 			return true
 		}
-		until = now.Add(2 * step)
-		ok, err := s.leaser.Renew(ctx, "schedule:"+sch.Name, s.owner, now, until)
-		if err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "schedule lease renewal failed", "schedule", sch.Name, "err", err)
-		}
-		if err == nil && !ok {
+		ok, err := s.leaser.Renew(ctx, "schedule:"+sch.Name, s.owner, now, now.Add(3*step))
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				s.log.WarnContext(ctx, "schedule lease renewal failed", "schedule", sch.Name, "err", err)
+			}
+		case !ok:
 			s.log.WarnContext(ctx, "a schedule run outlived its lease; another process may run it too", "schedule", sch.Name)
 			return false
+		default:
+			until, renewed = now.Add(3*step), true
 		}
 		return true
 	})
+	return renewed
+}
+
+// latest is the later of two times.
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

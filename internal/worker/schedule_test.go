@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,16 +124,50 @@ func TestLongRunsDoNotOverlap(t *testing.T) {
 }
 
 // TestShortRunsKeepTheirPeriod: holding the lease during a run does not push back the
-// schedule of runs that end within their period.
+// schedule of runs that end within their period, even those that end after a renewal.
 func TestShortRunsKeepTheirPeriod(t *testing.T) {
+	for _, takes := range []time.Duration{400 * time.Millisecond, 750 * time.Millisecond} {
+		model, db := scheduleStore(t, "1s")
+		runner := &slowRunner{takes: takes}
+		ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+		worker.NewScheduler(model, runner, db, nil, nil).Run(ctx)
+		cancel()
+		// At about 0, 1, 2 and 3 s (a late tick on a busy machine may miss the last); a
+		// schedule pushed back by its renewals runs at 0 and 2 s only.
+		if runner.runs < 3 {
+			t.Errorf("%d runs of a 1 s schedule taking %s in 3.5 s, want 3 or 4", runner.runs, takes)
+		}
+	}
+}
+
+// failingRenewal fails the first renewal, as a dropped connection would.
+type failingRenewal struct {
+	worker.Leaser
+	failed atomic.Bool
+}
+
+func (f *failingRenewal) Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	if f.failed.CompareAndSwap(false, true) {
+		return false, errors.New("connection reset")
+	}
+	return f.Leaser.Renew(ctx, name, owner, now, until)
+}
+
+// TestAFailedRenewalIsRetriedInTime: renewals start early enough that one that fails leaves
+// time for the next before the lease ends, so a second process still does not run beside.
+func TestAFailedRenewalIsRetriedInTime(t *testing.T) {
 	model, db := scheduleStore(t, "1s")
-	runner := &slowRunner{takes: 400 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	runner := &slowRunner{takes: 2500 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	worker.NewScheduler(model, runner, db, nil, nil).Run(ctx)
-	// At about 0, 1, 2 and 3 s (a late tick on a busy machine may miss the last); a schedule
-	// pushed back by its renewals runs at 0 and 2 s only.
-	if runner.runs < 3 {
-		t.Errorf("%d runs of a 1 s schedule in 3.5 s, want 3 or 4", runner.runs)
+	var wg sync.WaitGroup
+	first := worker.NewScheduler(model, runner, &failingRenewal{Leaser: db}, nil, nil)
+	wg.Go(func() { first.Run(ctx) })
+	time.Sleep(950 * time.Millisecond) // past the first lease's original end
+	second := worker.NewScheduler(model, runner, db, nil, nil)
+	wg.Go(func() { second.Run(ctx) })
+	wg.Wait()
+	if runner.mostAtOnce != 1 {
+		t.Errorf("%d runs, at most %d at once; want one at a time", runner.runs, runner.mostAtOnce)
 	}
 }

@@ -250,6 +250,14 @@ func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Tim
 	return tag.RowsAffected() == 1, nil
 }
 
+// Cut implements worker.Leaser: the owner's lease ends until - now from now, by the
+// database's clock.
+func (db *DB) Cut(ctx context.Context, name, owner string, now, until time.Time) error {
+	_, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_leases" SET "until" = now() + $3::interval
+		WHERE "name" = $1 AND "owner" = $2`), name, owner, until.Sub(now))
+	return db.classify(err, nil)
+}
+
 // Renew implements worker.Leaser: the owner keeps the lease until - now longer, by the
 // database's clock; false when it is no longer the owner's.
 func (db *DB) Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {

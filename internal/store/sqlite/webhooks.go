@@ -303,4 +303,10 @@ func (db *DB) Renew(ctx context.Context, name, owner string, now, until time.Tim
 	return n == 1, err
 }
 
+// Cut implements worker.Leaser: the owner's lease ends at until.
+func (db *DB) Cut(ctx context.Context, name, owner string, now, until time.Time) error {
+	_, err := db.exec(ctx, `UPDATE "_plinth_leases" SET "until" = ? WHERE "name" = ? AND "owner" = ?`, ts(until), name, owner)
+	return err
+}
+
 var _ worker.Leaser = (*DB)(nil)

@@ -9,7 +9,7 @@ import (
 )
 
 // testLeases: a lease belongs to one owner until it expires; its owner, and only its owner,
-// can renew it for longer, and cannot renew it once another has taken it.
+// can renew it for longer or cut it short, and cannot renew it once another has taken it.
 func testLeases(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	l, ok := f.store.(worker.Leaser)
@@ -49,5 +49,21 @@ func testLeases(t *testing.T, open Opener) {
 	}
 	if renew("lapsed", "a", time.Second) {
 		t.Error("the previous owner renewed a lease another has taken")
+	}
+	// Cutting a lease short frees it then; only its owner can.
+	cut := func(name, owner string, d time.Duration) {
+		now := time.Now()
+		if err := l.Cut(f.ctx, name, owner, now, now.Add(d)); err != nil {
+			t.Fatalf("cut %s for %s: %v", name, owner, err)
+		}
+	}
+	cut("held", "a", 50*time.Millisecond)
+	cut("lapsed", "a", 0)
+	time.Sleep(100 * time.Millisecond)
+	if !take("held", "b", time.Second) {
+		t.Error("a lease cut short was still held")
+	}
+	if take("lapsed", "c", time.Second) {
+		t.Error("a lease was cut by another than its owner")
 	}
 }
