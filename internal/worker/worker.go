@@ -59,7 +59,7 @@ type Worker struct {
 
 	mu       sync.Mutex
 	breakers map[string]circuitbreaker.CircuitBreaker[any] // per destination host
-	soonest  time.Time                                     // the earliest retry scheduled since the last look
+	retries  []time.Time                                   // retry times noted since Run last looked
 }
 
 // subscription is a webhook with its references resolved.
@@ -213,18 +213,11 @@ func (w *Worker) Run(ctx context.Context) {
 	// something that can make a delivery due: a match, a retry's time, a free slot, a replay,
 	// or the poll, which also finds the claims of a process that died.
 	claim, poll := true, true
-	// The retry timer is set for the earliest retry known (armed); the earliest of those
-	// after it waits in later, to be set when the timer has fired. Retries past both are
-	// found by the poll.
-	var armed, later time.Time
+	clock := &retryClock{timer: retry}
 	for {
 		w.step(ctx, claim, poll)
-		if soonest, ok := w.takeSoonest(); ok {
-			later = earliest(later, soonest)
-		}
-		if !later.IsZero() && (armed.IsZero() || later.Before(armed)) {
-			armed, later = later, armed
-			retry.Reset(max(armed.Sub(w.now()), time.Millisecond))
+		for _, at := range w.takeRetries() {
+			clock.add(w.now(), at)
 		}
 		claim, poll = false, false
 		select {
@@ -233,7 +226,8 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-t.C:
 			claim, poll = true, true
 		case <-retry.C:
-			claim, armed = true, time.Time{}
+			claim = true
+			clock.fired(w.now())
 		case <-w.due:
 			claim = true
 		case <-w.wake:
@@ -243,29 +237,26 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// earliest is the earlier of two times, a zero time counting as none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
+// maxNotedRetries bounds the retry times noted between two looks; past it, the poll
+// finds them.
+const maxNotedRetries = 1024
 
-// noteRetry remembers the earliest time a rescheduled delivery falls due.
+// noteRetry remembers when a rescheduled delivery falls due, for Run's retry clock.
 func (w *Worker) noteRetry(at time.Time) {
 	w.mu.Lock()
-	if w.soonest.IsZero() || at.Before(w.soonest) {
-		w.soonest = at
+	if len(w.retries) < maxNotedRetries {
+		w.retries = append(w.retries, at)
 	}
 	w.mu.Unlock()
 }
 
-func (w *Worker) takeSoonest() (time.Time, bool) {
+// takeRetries returns the retry times noted since the last look.
+func (w *Worker) takeRetries() []time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	at := w.soonest
-	w.soonest = time.Time{}
-	return at, !at.IsZero()
+	out := w.retries
+	w.retries = nil
+	return out
 }
 
 // sweepInterval is how often delivered deliveries past their retention are deleted.
