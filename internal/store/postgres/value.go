@@ -3,7 +3,6 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -12,14 +11,6 @@ import (
 	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
-)
-
-// The range of timestamps a record may hold: years 1 to 9999, CEL's timestamp range and what
-// the SQLite driver's fixed-width layout can hold. PostgreSQL could store more; refusing the
-// rest keeps the drivers interchangeable.
-var (
-	minStoredTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxStoredTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // errNUL is returned (wrapped) for text that PostgreSQL cannot store: TEXT and JSONB refuse
@@ -38,73 +29,32 @@ func storable(s string) bool {
 // is a JSON value that marshals to null, so that "no value" has one representation that IS
 // NULL finds.
 //
-// Accepted inputs are those of the SQLite driver: string, int64 (or int), float64 (or int64
-// for numbers; -0 is stored as 0), bool, time.Time, and for KindJSON anything encoding/json
-// can marshal. NaN and timestamps outside years 1 to 9999 are refused, as there. Text with
-// U+0000 or invalid UTF-8 is refused wrapping errNUL (encoding/json already replaces invalid
-// UTF-8 in JSON).
+// What is accepted is query.Kind.Canonical's, as in the SQLite driver. Text with U+0000 or
+// invalid UTF-8 is refused wrapping errNUL (encoding JSON already replaces invalid UTF-8).
 func encodeValue(kind query.Kind, v any) (any, error) {
-	if v == nil {
-		return nil, nil
+	c, err := kind.Canonical(v)
+	if err != nil || c == nil {
+		return nil, err
 	}
-	switch kind {
-	case query.KindString:
-		if s, ok := v.(string); ok {
-			if !storable(s) {
-				return nil, fmt.Errorf("encode string: %w", errNUL)
-			}
-			return s, nil
-		}
-	case query.KindInteger:
-		switch x := v.(type) {
-		case int64:
-			return x, nil
-		case int:
-			return int64(x), nil
-		}
-	case query.KindNumber:
-		switch x := v.(type) {
-		case float64:
-			if math.IsNaN(x) {
-				return nil, errors.New("encode number: NaN cannot be stored")
-			}
-			if x == 0 {
-				return 0.0, nil // -0 reads back as 0, as from SQLite, which keeps no sign of zero
-			}
-			return x, nil
-		case int64:
-			return float64(x), nil
-		case int:
-			return float64(x), nil
-		}
-	case query.KindBool:
-		if b, ok := v.(bool); ok {
-			return b, nil
-		}
-	case query.KindTimestamp:
-		if t, ok := v.(time.Time); ok {
-			t = t.UTC()
-			if t.Before(minStoredTime) || !t.Before(maxStoredTime) {
-				return nil, fmt.Errorf("encode timestamp: %s is outside years 1 to 9999", t.Format(time.RFC3339))
-			}
-			return t.Truncate(time.Microsecond), nil
-		}
-	case query.KindJSON:
-		b, err := codec.AppendExact(nil, v)
-		if err != nil {
+	if kind == query.KindJSON {
+		b, err := codec.AppendExact(nil, c)
+		if err != nil || string(b) == "null" {
 			return nil, err
-		}
-		if string(b) == "null" {
-			return nil, nil
 		}
 		if jsonHasNUL(b) {
 			return nil, fmt.Errorf("encode json: %w", errNUL)
 		}
 		return string(b), nil
-	default:
-		return nil, fmt.Errorf("encode value: unknown kind %d", int(kind))
 	}
-	return nil, fmt.Errorf("encode %s: unsupported value of type %T", kind, v)
+	switch x := c.(type) {
+	case string:
+		if !storable(x) {
+			return nil, fmt.Errorf("encode string: %w", errNUL)
+		}
+	case time.Time:
+		return x.Truncate(time.Microsecond), nil
+	}
+	return c, nil
 }
 
 // jsonHasNUL reports whether the JSON text b, as encoding/json writes it, has a string with

@@ -1,9 +1,7 @@
 package sqlite
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/codec"
@@ -16,77 +14,36 @@ import (
 // Microseconds are what PostgreSQL keeps too; finer digits are truncated.
 const TimeLayout = "2006-01-02T15:04:05.000000Z"
 
-// The range TimeLayout can hold with a fixed width; it is also CEL's timestamp range.
-var (
-	minStoredTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxStoredTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
 // encodeValue converts the Go value of a field of the given kind to what the table stores:
 // TEXT for strings (string, enum, ref), INTEGER for integers, REAL for numbers, INTEGER 0 or 1
 // for booleans, TEXT in TimeLayout for timestamps and TEXT holding JSON for arrays, objects
 // and json. nil is NULL for every kind, and so is a JSON value that marshals to null, so that
 // "no value" has one representation that IS NULL finds.
 //
-// Accepted inputs are string, int64 (or int), float64 (or int64 for numbers), bool, time.Time,
-// and for KindJSON anything encoding/json can marshal. NaN is refused: SQLite would store it
-// as NULL.
+// What is accepted is query.Kind.Canonical's (which refuses NaN: SQLite would store it as
+// NULL), and for KindJSON anything encoding/json can marshal.
 func encodeValue(kind query.Kind, v any) (any, error) {
-	if v == nil {
-		return nil, nil
+	c, err := kind.Canonical(v)
+	if err != nil || c == nil {
+		return nil, err
 	}
-	switch kind {
-	case query.KindString:
-		if s, ok := v.(string); ok {
-			return s, nil
-		}
-	case query.KindInteger:
-		switch x := v.(type) {
-		case int64:
-			return x, nil
-		case int:
-			return int64(x), nil
-		}
-	case query.KindNumber:
-		switch x := v.(type) {
-		case float64:
-			if math.IsNaN(x) {
-				return nil, errors.New("encode number: NaN cannot be stored")
-			}
-			return x, nil
-		case int64:
-			return float64(x), nil
-		case int:
-			return float64(x), nil
-		}
-	case query.KindBool:
-		if b, ok := v.(bool); ok {
-			if b {
-				return int64(1), nil
-			}
-			return int64(0), nil
-		}
-	case query.KindTimestamp:
-		if t, ok := v.(time.Time); ok {
-			t = t.UTC()
-			if t.Before(minStoredTime) || !t.Before(maxStoredTime) {
-				return nil, fmt.Errorf("encode timestamp: %s is outside years 1 to 9999", t.Format(time.RFC3339))
-			}
-			return t.Format(TimeLayout), nil
-		}
-	case query.KindJSON:
-		b, err := codec.AppendExact(nil, v)
-		if err != nil {
+	if kind == query.KindJSON {
+		b, err := codec.AppendExact(nil, c)
+		if err != nil || string(b) == "null" {
 			return nil, err
 		}
-		if string(b) == "null" {
-			return nil, nil
-		}
 		return string(b), nil
-	default:
-		return nil, fmt.Errorf("encode value: unknown kind %d", int(kind))
 	}
-	return nil, fmt.Errorf("encode %s: unsupported value of type %T", kind, v)
+	switch x := c.(type) {
+	case bool:
+		if x {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	case time.Time:
+		return x.Format(TimeLayout), nil
+	}
+	return c, nil
 }
 
 // decodeValue converts what database/sql scanned from a column (int64, float64, string,
