@@ -13,6 +13,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // TimeLayout is how timestamps are written: UTC, microseconds, fixed width.
@@ -195,6 +196,17 @@ func AppendEventData(b []byte, record, old map[string]any) ([]byte, error) {
 		b, err = AppendExact(b, old)
 	}
 	return append(b, '}'), err
+}
+
+// ReadEventData reads what AppendEventData wrote: the record and the old record, conformed to
+// res (nil when the spec no longer has the resource: the values stay as decoded).
+func ReadEventData(res *spec.Resource, data string) (record, old map[string]any, err error) {
+	decoded, err := jsonval.Decode(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, _ := decoded.(map[string]any)
+	return res.Conform(body["record"]), res.Conform(body["old"]), nil
 }
 
 // AppendEvent writes the event document that the change feed and webhooks share; res is the

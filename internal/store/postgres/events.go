@@ -12,7 +12,6 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
-	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // eventsTable is the outbox. The identity column never reuses a number, even after the newest
@@ -114,13 +113,9 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 			return nil, db.classify(err, nil)
 		}
 		ev.Time = ev.Time.UTC()
-		decoded, err := jsonval.Decode(string(data))
-		if err != nil {
+		if ev.Record, ev.Old, err = codec.ReadEventData(db.resource(ev.Resource), string(data)); err != nil {
 			return nil, fmt.Errorf("event %d: %w", ev.Seq, err)
 		}
-		body, _ := decoded.(map[string]any)
-		r := db.resource(ev.Resource)
-		ev.Record, ev.Old = r.Conform(body["record"]), r.Conform(body["old"])
 		out = append(out, ev)
 	}
 	return out, db.classify(rows.Err(), nil)

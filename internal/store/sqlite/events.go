@@ -9,7 +9,6 @@ import (
 	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
-	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // eventsTable is the outbox. AUTOINCREMENT makes sequence numbers strictly increasing and
@@ -70,13 +69,9 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 		if ev.Time, err = time.Parse(TimeLayout, at); err != nil {
 			return nil, fmt.Errorf("event %d time: %w", ev.Seq, err)
 		}
-		r := db.resource(ev.Resource)
-		decoded, err := jsonval.Decode(data)
-		if err != nil {
+		if ev.Record, ev.Old, err = codec.ReadEventData(db.resource(ev.Resource), data); err != nil {
 			return nil, fmt.Errorf("event %d: %w", ev.Seq, err)
 		}
-		body, _ := decoded.(map[string]any)
-		ev.Record, ev.Old = r.Conform(body["record"]), r.Conform(body["old"])
 		out = append(out, ev)
 	}
 	return out, db.classify(rows.Err(), nil)
