@@ -19,6 +19,19 @@ import (
 // RoleAdmin may act on resources that declare no rule for an operation.
 const RoleAdmin = "admin"
 
+// RequireAdmin lets role admin through, for what no spec rule governs (operating webhooks,
+// profiling): Unauthorized for an anonymous caller, Forbidden for anyone else. what names
+// the refused action in the message, as in "manage webhooks".
+func RequireAdmin(ctx context.Context, what string) error {
+	switch p := PrincipalFrom(ctx); {
+	case p.Anonymous():
+		return fault.New(fault.Unauthorized, "this request needs credentials")
+	case p.Role != RoleAdmin:
+		return fault.New(fault.Forbidden, "only role admin may %s", what)
+	}
+	return nil
+}
+
 // Config holds what an Engine needs. Model and Store are required.
 type Config struct {
 	Model  *spec.Model

@@ -19,14 +19,10 @@ func (s *Server) profiler() {
 // adminOnly lets role admin through and answers everyone else with a problem document.
 func (s *Server) adminOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch p := engine.PrincipalFrom(r.Context()); {
-		case p.Anonymous():
-			w.Header().Set("WWW-Authenticate", `Bearer realm="plinth"`)
-			s.simpleProblem(w, r, http.StatusUnauthorized, "unauthorized", "this request needs credentials")
-		case p.Role != engine.RoleAdmin:
-			s.simpleProblem(w, r, http.StatusForbidden, "forbidden", "only role admin may profile the server")
-		default:
-			next.ServeHTTP(w, r)
+		if err := engine.RequireAdmin(r.Context(), "profile the server"); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
+		next.ServeHTTP(w, r)
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/engine"
-	"github.com/plinth-dev/plinth/internal/fault"
 )
 
 // Status is what operators see of one webhook.
@@ -21,15 +20,7 @@ type Status struct {
 }
 
 // requireAdmin keeps webhook administration to role admin: deliveries carry every record.
-func requireAdmin(ctx context.Context) error {
-	switch p := engine.PrincipalFrom(ctx); {
-	case p.Anonymous():
-		return fault.New(fault.Unauthorized, "this request needs credentials")
-	case p.Role != engine.RoleAdmin:
-		return fault.New(fault.Forbidden, "only role admin may manage webhooks")
-	}
-	return nil
-}
+func requireAdmin(ctx context.Context) error { return engine.RequireAdmin(ctx, "manage webhooks") }
 
 // Status reports every webhook with its breaker and delivery counts. Admins only.
 func (w *Worker) Status(ctx context.Context) ([]Status, error) {
