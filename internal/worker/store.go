@@ -89,3 +89,27 @@ type Store interface {
 	// SweepDeliveries deletes up to limit delivered deliveries last touched before before.
 	SweepDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
 }
+
+// Rows is a query's result as the drivers' libraries give it (database/sql and pgx alike).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanCounts reads rows of (subscription, state, count), as Store.Counts returns them.
+func ScanCounts(rows Rows) (map[string]map[State]int, error) {
+	out := map[string]map[State]int{}
+	for rows.Next() {
+		var sub, state string
+		var n int
+		if err := rows.Scan(&sub, &state, &n); err != nil {
+			return nil, err
+		}
+		if out[sub] == nil {
+			out[sub] = map[State]int{}
+		}
+		out[sub][State(state)] = n
+	}
+	return out, rows.Err()
+}

@@ -213,19 +213,8 @@ func (db *DB) Counts(ctx context.Context) (map[string]map[worker.State]int, erro
 		return nil, db.classify(err, nil)
 	}
 	defer rows.Close()
-	out := map[string]map[worker.State]int{}
-	for rows.Next() {
-		var sub, state string
-		var n int
-		if err := rows.Scan(&sub, &state, &n); err != nil {
-			return nil, db.classify(err, nil)
-		}
-		if out[sub] == nil {
-			out[sub] = map[worker.State]int{}
-		}
-		out[sub][worker.State(state)] = n
-	}
-	return out, db.classify(rows.Err(), nil)
+	out, err := worker.ScanCounts(rows)
+	return out, db.classify(err, nil)
 }
 
 // SweepDeliveries implements worker.Store.
