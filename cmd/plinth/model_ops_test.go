@@ -1096,6 +1096,15 @@ func (h *shopRun) parallelRetries() {
 			h.failf(c, res, "a replay that differs from the first answer\n  %d %s", answers[first].status, answers[first].raw)
 		}
 	}
+	// Once the first request has finished, every retry is a replay, however many come at
+	// once: none is told the request is still in flight.
+	again := h.replayOf(answered{c, answers[first]})
+	for i := range copies {
+		copies[i] = again
+	}
+	for _, res := range h.sendAll(copies, nil) {
+		h.accept(again, res)
+	}
 }
 
 // racingTransitions: an admin's several moves of one order at once. Each success is one
@@ -1140,7 +1149,7 @@ func (h *shopRun) racingTransitions() {
 // while an admin follows the change feed.
 func (h *shopRun) mixed() {
 	var calls []*call
-	moved := map[string]bool{}
+	moved, keys := map[string]bool{}, map[string]bool{}
 	for range 8 + h.rng.IntN(8) {
 		switch h.rng.IntN(7) {
 		case 0, 1:
@@ -1164,7 +1173,11 @@ func (h *shopRun) mixed() {
 				}
 			}})
 		case 5:
-			calls = append(calls, h.replay())
+			// One replay per key here: parallel replays of one key are parallelRetries' part.
+			if r := h.replay(); r.key == "" || !keys[r.key] {
+				keys[r.key] = true
+				calls = append(calls, r)
+			}
 		default:
 			calls = append(calls, h.badOrder())
 		}
