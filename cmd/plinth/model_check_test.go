@@ -18,6 +18,7 @@ type shopModel struct {
 	customers   map[string]map[string]any
 	customerIDs []string
 	acks        []ack // every acknowledged write
+	ackSet      map[ack]bool
 }
 
 // modelProduct is a product as an admin last wrote it. Orders move its stock and version
@@ -39,7 +40,7 @@ type ack struct {
 }
 
 func newShopModel() *shopModel {
-	return &shopModel{products: map[string]*modelProduct{}, orders: map[string]map[string]any{}, customers: map[string]map[string]any{}}
+	return &shopModel{products: map[string]*modelProduct{}, orders: map[string]map[string]any{}, customers: map[string]map[string]any{}, ackSet: map[ack]bool{}}
 }
 
 // held sums, per product, the quantities of the orders that are not cancelled.
@@ -75,7 +76,7 @@ func (m *shopModel) putProduct(rec map[string]any, setStock bool) {
 	if setStock || !ok {
 		p.baseline = num(rec["stock"]) + held(m.orders)[id]
 	}
-	m.acks = append(m.acks, ack{resource: "products", id: id, version: num(rec["version"])})
+	m.ack(ack{resource: "products", id: id, version: num(rec["version"])})
 }
 
 // putRecord takes an acknowledged write of an order or a customer. Answers to concurrent
@@ -92,7 +93,7 @@ func (m *shopModel) putRecord(resource string, rec map[string]any) {
 	} else if num(rec["version"]) > num(old["version"]) {
 		recs[id] = rec
 	}
-	m.acks = append(m.acks, ack{resource: resource, id: id, version: num(rec["version"])})
+	m.ack(ack{resource: resource, id: id, version: num(rec["version"])})
 }
 
 func (m *shopModel) remove(resource, id string) {
@@ -102,7 +103,20 @@ func (m *shopModel) remove(resource, id string) {
 	case "customers":
 		delete(m.customers, id)
 	}
-	m.acks = append(m.acks, ack{resource: resource, id: id, deleted: true})
+	m.ack(ack{resource: resource, id: id, deleted: true})
+}
+
+func (m *shopModel) ack(a ack) {
+	m.acks = append(m.acks, a)
+	m.ackSet[a] = true
+}
+
+// acked says whether a write of resource id at version, or its delete, was acknowledged.
+func (m *shopModel) acked(resource, id string, version int64, deleted bool) bool {
+	if deleted {
+		version = 0
+	}
+	return m.ackSet[ack{resource: resource, id: id, version: version, deleted: deleted}]
 }
 
 // records returns the live records of resource by id; products as an admin last wrote them.
@@ -267,9 +281,10 @@ func (h *shopRun) listAll(who *actor, resource, query string) []map[string]any {
 
 // feedReader follows the change feed as one caller, from where it last stopped.
 type feedReader struct {
-	who    *actor
-	after  int64
-	events []map[string]any
+	who     *actor
+	after   int64
+	events  []map[string]any
+	checked int // events compared with the admin's feed
 }
 
 // poll reads the events committed since the last poll. It is safe to run beside other
@@ -309,6 +324,21 @@ func (f *feedReader) poll(h *shopRun) error {
 	return fmt.Errorf("the feed as %s does not end", f.who)
 }
 
+// feedIndex is what the checks know of the admin's feed so far; the checks look at each
+// event and each ack once, so that long runs stay linear.
+type feedIndex struct {
+	events  int                       // the admin's events indexed
+	acks    int                       // the acks checked
+	written map[eventKey]bool         // the versions the feed has an event of
+	deleted map[string]bool           // the records the feed has a delete of
+	last    map[string]map[string]any // the latest event of each record
+}
+
+type eventKey struct {
+	resource, id string
+	version      int64
+}
+
 // checkFeeds reads every caller's feed and checks it against the acknowledged writes, the
 // records as they are now, and the read rules.
 func (h *shopRun) checkFeeds(products, orders, customers []map[string]any) {
@@ -318,21 +348,19 @@ func (h *shopRun) checkFeeds(products, orders, customers []map[string]any) {
 			h.fatalf("%v", err)
 		}
 	}
-	all := h.feeds[0].events
-	type version struct {
-		resource, id string
-		version      int64
+	x := &h.index
+	if x.written == nil {
+		x.written, x.deleted, x.last = map[eventKey]bool{}, map[string]bool{}, map[string]map[string]any{}
 	}
-	events := map[version]map[string]any{}
-	deleted := map[string]bool{}
-	last := map[string]map[string]any{}
-	for _, ev := range all {
+	all := h.feeds[0].events
+	fresh := all[x.events:]
+	for _, ev := range fresh {
 		res, id, typ := text(ev["resource"]), text(ev["record_id"]), text(ev["type"])
 		rec, _ := ev["data"].(map[string]any)["record"].(map[string]any)
 		if text(rec["id"]) != id || typ != res+".created" && typ != res+".updated" && typ != res+".deleted" {
 			h.fatalf("a malformed event: %v", ev)
 		}
-		if prev := last[id]; prev != nil && typ != res+".deleted" {
+		if prev := x.last[id]; prev != nil && typ != res+".deleted" {
 			prevRec := prev["data"].(map[string]any)["record"].(map[string]any)
 			if prev["type"] == res+".deleted" || num(rec["version"]) != num(prevRec["version"])+1 {
 				h.fatalf("events of %s %s do not follow each other:\n  %v\n  %v", res, id, prev, ev)
@@ -341,39 +369,36 @@ func (h *shopRun) checkFeeds(products, orders, customers []map[string]any) {
 		if typ != res+".deleted" && (typ == res+".created") != (num(rec["version"]) == 1) {
 			h.fatalf("a %s event of version %d: %v", typ, num(rec["version"]), ev)
 		}
-		last[id] = ev
+		x.last[id] = ev
 		if typ == res+".deleted" {
-			deleted[id] = true
-			continue
+			x.deleted[id] = true
+		} else {
+			x.written[eventKey{res, id, num(rec["version"])}] = true
 		}
-		events[version{res, id, num(rec["version"])}] = ev
 	}
 	// Every acknowledged write has its event.
-	acked := map[version]bool{}
-	for _, a := range h.m.acks {
-		if a.deleted {
-			if !deleted[a.id] {
-				h.fatalf("the delete of %s %s was acknowledged but is not in the feed", a.resource, a.id)
-			}
-			continue
+	for _, a := range h.m.acks[x.acks:] {
+		if a.deleted && !x.deleted[a.id] {
+			h.fatalf("the delete of %s %s was acknowledged but is not in the feed", a.resource, a.id)
 		}
-		v := version{a.resource, a.id, a.version}
-		acked[v] = true
-		if events[v] == nil {
+		if !a.deleted && !x.written[eventKey{a.resource, a.id, a.version}] {
 			h.fatalf("the write of %s %s at version %d was acknowledged but is not in the feed", a.resource, a.id, a.version)
 		}
 	}
+	x.acks = len(h.m.acks)
 	// Orders and customers change only by the test's writes: every event is an acknowledged
 	// one (failed writes and replays emit nothing). Products also move with orders.
-	for v, ev := range events {
-		if v.resource != "products" && !acked[v] {
+	for _, ev := range fresh {
+		res, id := text(ev["resource"]), text(ev["record_id"])
+		version := num(ev["data"].(map[string]any)["record"].(map[string]any)["version"])
+		if res != "products" && !h.m.acked(res, id, version, ev["type"] == res+".deleted") {
 			h.fatalf("an event no acknowledged write explains: %v", ev)
 		}
 	}
 	// The last event of each record is the record as it is now.
 	for _, recs := range [][]map[string]any{products, orders, customers} {
 		for _, rec := range recs {
-			ev := last[text(rec["id"])]
+			ev := x.last[text(rec["id"])]
 			if ev == nil || !sameJSON(ev["data"].(map[string]any)["record"], rec) {
 				h.fatalf("the feed's last event of %v is\n  %v", rec, ev)
 			}
@@ -382,25 +407,27 @@ func (h *shopRun) checkFeeds(products, orders, customers []map[string]any) {
 	// Each caller sees exactly the events of the records their rules let them read, and
 	// the actor only of their own changes.
 	for _, f := range h.feeds[1:] {
-		var want []map[string]any
-		for _, ev := range all {
-			if visible(f.who, text(ev["resource"]), ev["data"].(map[string]any)["record"].(map[string]any)) {
-				want = append(want, ev)
+		for _, ev := range fresh {
+			if !visible(f.who, text(ev["resource"]), ev["data"].(map[string]any)["record"].(map[string]any)) {
+				continue
 			}
+			want := maps.Clone(ev)
+			if want["actor"] != f.who.sub {
+				want["actor"] = ""
+			}
+			if f.checked >= len(f.events) {
+				h.fatalf("%s does not see the event\n  %v", f.who, want)
+			}
+			if got := f.events[f.checked]; !sameJSON(got, want) {
+				h.fatalf("%s sees the event\n  %v\nwhere the rules admit, with what they may know of it,\n  %v", f.who, got, want)
+			}
+			f.checked++
 		}
-		if len(f.events) != len(want) {
-			h.fatalf("%s sees %d events, the rules admit %d\n  sees:  %v\n  admit: %v", f.who, len(f.events), len(want), eventIDs(f.events), eventIDs(want))
-		}
-		for i, ev := range f.events {
-			w := maps.Clone(want[i])
-			if w["actor"] != f.who.sub {
-				w["actor"] = ""
-			}
-			if !sameJSON(ev, w) {
-				h.fatalf("%s sees the event\n  %v\nwhich is, with what they may know of it,\n  %v", f.who, ev, w)
-			}
+		if f.checked != len(f.events) {
+			h.fatalf("%s sees events the rules hide from them: %s", f.who, eventIDs(f.events[f.checked:]))
 		}
 	}
+	x.events = len(all)
 }
 
 func eventIDs(evs []map[string]any) string {
