@@ -40,6 +40,7 @@ func (h *shopRun) step() {
 		{3, func() { h.do(h.replay()) }},
 		{1, h.reuseKey},
 		{1, h.staleIfMatch},
+		{2, h.batch},
 	}
 	total := 0
 	for _, op := range ops {
@@ -978,7 +979,7 @@ func (h *shopRun) replayOf(first answered) *call {
 func (h *shopRun) reuseKey() {
 	var maps []answered
 	for _, a := range h.keyed {
-		if _, ok := a.c.body.(map[string]any); ok {
+		if _, ok := a.c.body.(map[string]any); ok && a.c.path != "/v1/batch" {
 			maps = append(maps, a)
 		}
 	}
@@ -1019,6 +1020,85 @@ func (h *shopRun) staleIfMatch() {
 	}
 	h.do(c)
 }
+
+// batch sends several writes of one caller as one POST /v1/batch: all of them happen, each
+// as it would alone, or none does, and the answer names an operation that failed (which
+// one, when several would, is the engine's choice: it validates every body first).
+func (h *shopRun) batch() {
+	who := h.orderer()
+	var ops []*call
+	moved := map[string]bool{}
+	for range 2 + h.rng.IntN(3) {
+		var c *call
+		switch n := h.rng.IntN(4); {
+		case n == 0:
+			c = h.badOrder()
+		case n == 1 && who.admin:
+			if o := h.order(func(o map[string]any) bool { return !moved[text(o["id"])] }); o != nil {
+				moved[text(o["id"])] = true
+				c = h.transition(o, false)
+			}
+		default:
+			// An earlier operation may take the stock this one counts on.
+			c = h.createOrder(who, len(ops) > 0)
+		}
+		if c != nil && c.who == who && c.key != "" {
+			ops = append(ops, c)
+		}
+	}
+	if len(ops) == 0 {
+		return
+	}
+	var list []any
+	for _, op := range ops {
+		m := map[string]any{"method": op.method, "path": op.path, "body": op.body}
+		if op.ifMatch != "" {
+			m["if_match"] = op.ifMatch
+		}
+		list = append(list, m)
+	}
+	c := &call{who: who, method: "POST", path: "/v1/batch", body: map[string]any{"operations": list}, key: h.key(), want: []int{200}}
+	for _, op := range ops {
+		if !slices.ContainsFunc(op.want, succeeded) {
+			c.want = slices.DeleteFunc(c.want, func(s int) bool { return s == 200 })
+		}
+		c.want = append(c.want, slices.DeleteFunc(slices.Clone(op.want), succeeded)...)
+	}
+	c.check = func(res response) {
+		if res.status == 200 || res.header.Get("Idempotent-Replayed") != "" {
+			return
+		}
+		i := int(num(res.body["index"]))
+		if _, ok := res.body["index"].(float64); !ok || i >= len(ops) || !slices.Contains(ops[i].want, res.status) {
+			h.failf(c, res, "the failing operation is not one that may fail so")
+		}
+		if f := ops[i].field; res.status == 422 && f != "" {
+			if _, ok := res.fieldErrors()[f]; !ok {
+				h.failf(c, res, "the field errors do not name %s", f)
+			}
+		}
+	}
+	c.then = func(res response) {
+		results, _ := res.body["results"].([]any)
+		if len(results) != len(ops) {
+			h.failf(c, res, "%d results for %d operations", len(results), len(ops))
+		}
+		for i, r := range results {
+			result, _ := r.(map[string]any)
+			one := response{status: int(num(result["status"])), header: res.header, raw: res.raw}
+			one.body, _ = result["body"].(map[string]any)
+			if !slices.Contains(ops[i].want, one.status) || !succeeded(one.status) {
+				h.failf(ops[i], one, "in a batch that succeeded, operation %d answered %d; alone the model allows %v %s", i, one.status, ops[i].want, ops[i].why)
+			}
+			if ops[i].then != nil {
+				ops[i].then(one)
+			}
+		}
+	}
+	h.do(c)
+}
+
+func succeeded(status int) bool { return status/100 == 2 }
 
 // Concurrent scenarios.
 
