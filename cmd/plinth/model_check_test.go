@@ -158,6 +158,19 @@ func visible(who *actor, resource string, rec map[string]any) bool {
 	return false
 }
 
+// members are the members of each resource's records, as every answer and event shows
+// them: an unset field is null, never missing.
+var members = map[string][]string{
+	"products":  {"id", "sku", "name", "description", "price_cents", "stock", "active", "created_at", "updated_at", "version"},
+	"orders":    {"id", "customer_id", "status", "items", "total_cents", "note", "created_at", "updated_at", "version"},
+	"customers": {"id", "user_id", "email", "name", "created_at", "updated_at", "version"},
+}
+
+// whole says whether rec has exactly the members of a record of resource.
+func whole(resource string, rec map[string]any) bool {
+	return slices.Equal(slices.Sorted(maps.Keys(rec)), slices.Sorted(slices.Values(members[resource])))
+}
+
 // productFields are the members of a product that only admins change.
 var productFields = []string{"id", "sku", "name", "description", "price_cents", "active", "created_at"}
 
@@ -269,6 +282,9 @@ func (h *shopRun) listAll(who *actor, resource, query string) []map[string]any {
 			if !visible(who, resource, rec) {
 				h.failf(c, res, "%s listed a record its rules hide from them: %v", who, rec)
 			}
+			if !whole(resource, rec) {
+				h.failf(c, res, "a listed record without all its members: %v", rec)
+			}
 			out = append(out, rec)
 		}
 		if cursor = text(res.body["next_cursor"]); cursor == "" {
@@ -359,6 +375,9 @@ func (h *shopRun) checkFeeds(products, orders, customers []map[string]any) {
 		rec, _ := ev["data"].(map[string]any)["record"].(map[string]any)
 		if text(rec["id"]) != id || typ != res+".created" && typ != res+".updated" && typ != res+".deleted" {
 			h.fatalf("a malformed event: %v", ev)
+		}
+		if old, _ := ev["data"].(map[string]any)["old"].(map[string]any); !whole(res, rec) || old != nil && !whole(res, old) {
+			h.fatalf("an event whose records lack members: %v", ev)
 		}
 		if prev := x.last[id]; prev != nil && typ != res+".deleted" {
 			prevRec := prev["data"].(map[string]any)["record"].(map[string]any)

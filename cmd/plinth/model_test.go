@@ -251,6 +251,10 @@ func (h *shopRun) checkAnswer(c *call, res response) {
 		h.failf(c, res, "status %d; the model allows %v %s", res.status, c.want, c.why)
 	}
 	if res.status < 400 {
+		resource, _, _ := strings.Cut(strings.TrimPrefix(c.path, "/v1/"), "/")
+		if _, ok := res.body["id"]; ok && !whole(resource, res.body) {
+			h.failf(c, res, "a record without all its members: unset fields are null")
+		}
 		return
 	}
 	if ct := res.header.Get("Content-Type"); ct != "application/problem+json" {
