@@ -219,8 +219,9 @@ func (h *shopRun) productBody() map[string]any {
 	return b
 }
 
-func (h *shopRun) createProduct() {
-	body := h.productBody()
+func (h *shopRun) createProduct() { h.do(h.productCreate(h.productBody())) }
+
+func (h *shopRun) productCreate(body map[string]any) *call {
 	c := &call{who: h.admin(), method: "POST", path: "/v1/products", body: body, want: []int{201}}
 	if h.chance(3) {
 		c.key = h.key()
@@ -235,7 +236,7 @@ func (h *shopRun) createProduct() {
 		h.holds(c, res, defaults)
 		h.m.putProduct(res.body, true)
 	}
-	h.do(c)
+	return c
 }
 
 func (h *shopRun) createProductBad() {
@@ -760,10 +761,15 @@ func (h *shopRun) createCustomer() {
 	case h.chance(3):
 		body["user_id"] = owner
 	}
-	c := &call{who: who, method: "POST", path: "/v1/customers", body: body, want: []int{201}}
+	want := []int{201}
 	if h.m.customerOf(owner) != nil {
-		c.want = []int{409} // user_id is unique
+		want = []int{409} // user_id is unique
 	}
+	h.do(h.customerCreate(who, body, owner, want))
+}
+
+func (h *shopRun) customerCreate(who *actor, body map[string]any, owner string, want []int) *call {
+	c := &call{who: who, method: "POST", path: "/v1/customers", body: body, want: want}
 	if h.chance(3) {
 		c.key = h.key()
 	}
@@ -772,7 +778,7 @@ func (h *shopRun) createCustomer() {
 		h.holds(c, res, map[string]any{"user_id": owner, "version": 1})
 		h.m.putRecord("customers", res.body)
 	}
-	h.do(c)
+	return c
 }
 
 func (h *shopRun) createCustomerBad() {
@@ -1128,12 +1134,28 @@ func (h *shopRun) flashSale() {
 	h.do(set)
 	var calls []*call
 	var qty []int64
+	deleting := h.chance(4) // an admin deletes the product in the middle of the sale
+	want := []int{201, 409}
+	if deleting {
+		want = []int{201, 409, 422}
+	}
 	for range 4 + h.rng.IntN(5) {
 		q := 1 + h.rng.IntN(2)
 		qty = append(qty, int64(q))
-		calls = append(calls, h.orderCall(h.customer(), []any{map[string]any{"product_id": id, "quantity": q}}, []int{201, 409}, ""))
+		calls = append(calls, h.orderCall(h.customer(), []any{map[string]any{"product_id": id, "quantity": q}}, want, ""))
+	}
+	if deleting {
+		// Last, so that the orders taken before it find the product in the model.
+		del := &call{who: h.admin(), method: "DELETE", path: "/v1/products/" + id, want: []int{204, 409}}
+		del.then = func(response) { h.m.remove("products", id) }
+		calls = append(calls, del)
 	}
 	answers := h.doAll(calls)
+	if h.m.products[id] == nil {
+		// Orders after the delete found no product; the orders before it keep their items.
+		h.do(&call{who: h.anon, method: "GET", path: "/v1/products/" + id, want: []int{404}})
+		return
+	}
 	after := h.do(&call{who: h.anon, method: "GET", path: "/v1/products/" + id, want: []int{200}})
 	left := num(after.body["stock"])
 	sold := int64(0)
@@ -1145,9 +1167,9 @@ func (h *shopRun) flashSale() {
 	if int64(units)-sold != left {
 		h.fatalf("flash sale of %d units of %s: %d sold, %d left", units, id, sold, left)
 	}
-	for i, res := range answers {
-		if res.status == 409 && (qty[i] <= left || res.body["id"] != id) {
-			h.failf(calls[i], res, "refused while %d units remained, or without naming the product", left)
+	for i, res := range answers[:len(qty)] {
+		if res.status == 409 && (qty[i] <= left || res.body["id"] != id) || res.status == 422 {
+			h.failf(calls[i], res, "refused while %d units of a product that is still there remained, or without naming the product", left)
 		}
 	}
 }
@@ -1239,9 +1261,18 @@ func (h *shopRun) racingTransitions() {
 // while an admin follows the change feed.
 func (h *shopRun) mixed() {
 	var calls []*call
-	moved, keys := map[string]bool{}, map[string]bool{}
+	var races [][]int // calls of which exactly one must succeed
+	moved, keys, signing := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	race := func(cs ...*call) {
+		var group []int
+		for _, c := range cs {
+			group = append(group, len(calls))
+			calls = append(calls, c)
+		}
+		races = append(races, group)
+	}
 	for range 8 + h.rng.IntN(8) {
-		switch h.rng.IntN(7) {
+		switch h.rng.IntN(9) {
 		case 0, 1:
 			calls = append(calls, h.createOrder(h.orderer(), true))
 		case 2:
@@ -1268,6 +1299,20 @@ func (h *shopRun) mixed() {
 				keys[r.key] = true
 				calls = append(calls, r)
 			}
+		case 6:
+			// A customer signs up twice at once: user_id is unique, one record is made.
+			if c := h.customer(); h.m.customerOf(c.sub) == nil && !signing[c.sub] {
+				signing[c.sub] = true
+				race(h.customerCreate(c, h.customerBody(), c.sub, []int{201, 409}), h.customerCreate(c, h.customerBody(), c.sub, []int{201, 409}))
+			}
+		case 7:
+			// Two admins create products with one new SKU at once: one of them gets it.
+			sku := fmt.Sprintf("P-%d", h.next())
+			a, b := h.productBody(), h.productBody()
+			a["sku"], b["sku"] = sku, sku
+			ca, cb := h.productCreate(a), h.productCreate(b)
+			ca.want, cb.want = []int{201, 409}, []int{201, 409}
+			race(ca, cb)
 		default:
 			calls = append(calls, h.badOrder())
 		}
@@ -1286,6 +1331,18 @@ func (h *shopRun) mixed() {
 	})
 	for i, c := range calls {
 		h.accept(c, answers[i])
+	}
+	for _, group := range races {
+		won := 0
+		for _, i := range group {
+			if succeeded(answers[i].status) {
+				won++
+			}
+		}
+		if won != 1 {
+			h.failf(calls[group[0]], answers[group[0]], "%d of %d racing creates of one unique value succeeded; the other answered\n  %d %s",
+				won, len(group), answers[group[1]].status, answers[group[1]].raw)
+		}
 	}
 }
 
