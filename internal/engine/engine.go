@@ -117,26 +117,46 @@ func newID() (string, error) {
 }
 
 // permits checks op's rule on record (and old, for updates). A missing rule admits only
-// role admin. hide makes a denial look like a missing record.
+// role admin. hide says the caller may not learn whether the record exists: a denial that
+// depends on the record is then a 404, as for a missing one.
 func (e *Engine) permits(ctx context.Context, r *spec.Resource, op spec.Operation, record, old Record, hide bool) error {
 	if isSystem(ctx) {
 		return nil
 	}
 	rule := r.Access[op]
-	if rule == nil {
+	switch {
+	case rule == nil:
 		if PrincipalFrom(ctx).Role == RoleAdmin {
 			return nil
 		}
-		return denial(ctx, hide, op, r.Name)
-	}
-	if rule.Constant != nil {
+		return denial(ctx, false, op, r.Name)
+	case rule.Constant != nil:
 		if *rule.Constant {
 			return nil
 		}
-		return denial(ctx, hide, op, r.Name)
+		return denial(ctx, false, op, r.Name)
 	}
-	if !allowed(rule, ruleVars(ctx, e.clock(), record, old)) {
-		return denial(ctx, hide, op, r.Name)
+	if !e.allowed(ctx, rule, ruleVars(ctx, e.clock(), record, old)) {
+		return denial(ctx, hide && rule.Partial != nil, op, r.Name)
+	}
+	return nil
+}
+
+// refuses checks op's rule before any record is read: it is a denial when the rule is false
+// for this caller whatever the record (an admin-only rule for a customer, `auth.sub != null
+// && ...` for an anonymous caller). Such a denial says nothing about any record, so a missing
+// and an existing record answer alike. Rules that depend on the record pass here and are
+// checked again with it.
+func (e *Engine) refuses(ctx context.Context, r *spec.Resource, op spec.Operation) error {
+	if isSystem(ctx) {
+		return nil
+	}
+	rule := r.Access[op]
+	if rule == nil || rule.Partial == nil {
+		return e.permits(ctx, r, op, nil, nil, false)
+	}
+	if refusedWhatever(rule, ruleVars(ctx, e.clock(), nil, nil)) {
+		return denial(ctx, false, op, r.Name)
 	}
 	return nil
 }

@@ -18,10 +18,14 @@ const (
 )
 
 // Get returns the record id if the caller may read it; NotFound otherwise, whether it is
-// missing or hidden, so that existence does not leak.
+// missing or hidden, so that existence does not leak. A caller whom the read rule refuses
+// whatever the record gets Unauthorized (anonymous) or Forbidden, for every id alike.
 func (e *Engine) Get(ctx context.Context, resource, id string) (Record, error) {
 	r, err := e.resource(resource)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.refuses(ctx, r, spec.OpRead); err != nil {
 		return nil, err
 	}
 	rec, err := e.store.Get(ctx, r, id)

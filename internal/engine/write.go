@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/fault"
@@ -164,15 +165,26 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 		return nil, err
 	}
 	p := &prepared{op: op, r: r}
+	// Rules the caller fails whatever the record are checked before anything else, so that
+	// such a caller learns nothing: not whether a record exists, nor what its body got wrong.
 	if op.Kind == OpCreate {
-		rule := r.Access[spec.OpCreate]
-		p.early = rule == nil || !rule.Refs["record"]
-		if p.early {
-			if err := e.permits(ctx, r, spec.OpCreate, nil, nil, false); err != nil {
-				return nil, err
-			}
+		if err := e.refuses(ctx, r, spec.OpCreate); err != nil {
+			return nil, err
 		}
+		rule := r.Access[spec.OpCreate]
+		p.early = rule == nil || rule.Partial == nil
 		if p.id, err = newID(); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := e.refuses(ctx, r, spec.OpRead); err != nil {
+			return nil, err
+		}
+		writeOp := spec.OpUpdate
+		if op.Kind == OpDelete {
+			writeOp = spec.OpDelete
+		}
+		if err := e.refuses(ctx, r, writeOp); err != nil {
 			return nil, err
 		}
 	}
@@ -181,7 +193,7 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 		p.input = v.object(r.Fields, op.Body, "")
 		if len(v.errs) > 0 {
 			if op.Kind == OpCreate || op.Kind == OpReplace {
-				e.precheck(ctx, r, p.input, op.Kind == OpCreate, &v)
+				e.precheck(ctx, r, p.input, &v)
 			}
 			return nil, v.err()
 		}
@@ -208,13 +220,16 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	rec := cloneRecord(p.input)
 	w := e.newWrite(ctx, tx, now, rec)
 	w.applyDefaults(r.Fields, rec)
-	if err := w.complete(r); err != nil {
+	if err := w.complete(r, ""); err != nil {
 		return nil, err
 	}
 	for _, f := range r.Fields {
 		if _, ok := rec[f.Name]; !ok {
 			rec[f.Name] = nil // every field is in the answer, as a read would show it
 		}
+	}
+	if err := checkStart(r, rec); err != nil {
+		return nil, err
 	}
 	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
 	if !p.early {
@@ -246,13 +261,6 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return nil, err
 	}
-	if rule := r.Access[spec.OpUpdate]; rule == nil || (!rule.Refs["record"] && !rule.Refs["old"]) {
-		// A rule that does not look at the record is checked before the change is, so that
-		// a caller who may not update learns nothing about immutable fields or transitions.
-		if err := e.permits(ctx, r, spec.OpUpdate, nil, nil, false); err != nil {
-			return nil, err
-		}
-	}
 	rec := nextRecord(r, old, cloneRecord(p.input), p.op.Kind == OpReplace)
 	if err := checkChange(r, old, rec); err != nil {
 		return nil, err
@@ -260,7 +268,10 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	now := e.clock()
 	w := e.newWrite(ctx, tx, now, rec)
 	w.old = old
-	if err := w.complete(r); err != nil {
+	if p.op.Kind == OpReplace {
+		w.applyDefaults(r.Fields, rec) // the body is the whole record: what it omits is as on a create
+	}
+	if err := w.complete(r, id); err != nil {
 		return nil, err
 	}
 	prev := old["version"].(int64)
@@ -377,14 +388,24 @@ func checkChange(r *spec.Resource, old, next Record) error {
 		}
 		from, _ := old[f.Name].(string)
 		to, set := next[f.Name].(string)
-		// A state machine starts wherever it is first set, but once set it only moves along
-		// its transitions: clearing it would let a final state be escaped.
-		if from == "" || from == to || slices.Contains(f.Transitions[from], to) {
+		// A state machine is entered only at its initial states, and once set it only moves
+		// along its transitions: clearing it would let a final state be escaped.
+		allowedNext := f.Transitions[from]
+		if from == "" {
+			if !set || slices.Contains(f.Initial, to) {
+				continue
+			}
+			allowedNext = f.Initial
+		}
+		if from == to || slices.Contains(allowedNext, to) {
 			continue
 		}
-		allowedNext := f.Transitions[from]
 		if allowedNext == nil {
 			allowedNext = []string{}
+		}
+		var fromDoc any = from
+		if from == "" {
+			from, fromDoc = "null", nil
 		}
 		var toDoc any = to
 		if !set {
@@ -393,9 +414,21 @@ func checkChange(r *spec.Resource, old, next Record) error {
 		return &fault.Error{Code: fault.Conflict, Type: "invalid-transition",
 			Message: fmt.Sprintf("%s cannot change from %s to %s", f.Name, from, to),
 			Fields:  []fault.FieldError{{Field: f.Name, Code: "transition", Message: fmt.Sprintf("cannot change from %s to %s", from, to)}},
-			Extra:   map[string]any{"field": f.Name, "from": from, "to": toDoc, "allowed": allowedNext}}
+			Extra:   map[string]any{"field": f.Name, "from": fromDoc, "to": toDoc, "allowed": allowedNext}}
 	}
 	return nil
+}
+
+// checkStart refuses a new record whose state machines are not at one of their initial
+// states, whoever creates it: an order created as paid would skip its payment.
+func checkStart(r *spec.Resource, rec Record) error {
+	var v validator
+	for _, f := range r.Fields {
+		if s, ok := rec[f.Name].(string); ok && f.Transitions != nil && !slices.Contains(f.Initial, s) {
+			v.add(f.Name, "initial", "a new record starts as %s, not %s", strings.Join(f.Initial, " or "), s)
+		}
+	}
+	return v.err()
 }
 
 func sameRecord(r *spec.Resource, a, b Record) bool {

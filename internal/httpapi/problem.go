@@ -30,6 +30,7 @@ var statusOf = map[fault.Code]int{
 var statusOfType = map[string]int{
 	"validation":             http.StatusUnprocessableEntity,
 	"idempotency-key-reused": http.StatusUnprocessableEntity,
+	"expression-failed":      http.StatusUnprocessableEntity,
 }
 
 // problem is an RFC 9457 problem document.
@@ -130,16 +131,7 @@ func (s *Server) simpleProblem(w http.ResponseWriter, r *http.Request, status in
 	s.writeProblem(w, r, problem{Type: problemTypeBase + typ, Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
-type requestIDKey struct{}
-
-func withRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func requestID(ctx context.Context) string { return engine.RequestIDFrom(ctx) }
 
 // logAttrs are the request attributes every log line of a request carries.
 func logAttrs(r *http.Request) []any {

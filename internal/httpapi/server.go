@@ -116,7 +116,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !requestIDPattern.MatchString(id) {
 		id = newRequestID()
 	}
-	r = r.WithContext(withRequestID(r.Context(), id))
+	r = r.WithContext(engine.WithRequestID(r.Context(), id))
 	rec := &statusRecorder{ResponseWriter: w}
 	h := rec.Header()
 	h["X-Request-Id"] = []string{id}

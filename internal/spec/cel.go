@@ -117,6 +117,10 @@ func filterEnv(r *Resource) (*cel.Env, error) {
 	return cel.NewEnv(opts...)
 }
 
+// exprCostLimit bounds the work of one evaluation, so that no expression over a large record
+// can hold a request (or a transaction) for long.
+const exprCostLimit = 1_000_000
+
 // compileExpr compiles src in env and reports errors at the position of node n.
 // want, when not nil, is the type the result must have.
 func (c *compiler) compileExpr(env *cel.Env, n *yaml.Node, src, what string, want *cel.Type) (*Expr, *cel.Ast) {
@@ -136,7 +140,7 @@ func (c *compiler) compileExpr(env *cel.Env, n *yaml.Node, src, what string, wan
 		c.errorf(n, "%s: %s", what, err)
 		return nil, nil
 	}
-	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(1_000_000))
+	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(exprCostLimit))
 	if err != nil {
 		c.errorf(n, "%s: %v", what, err)
 		return nil, nil
@@ -154,7 +158,7 @@ func (c *compiler) compileExpr(env *cel.Env, n *yaml.Node, src, what string, wan
 			}
 		}
 	}
-	return &Expr{Source: src, Pos: c.pos(n), Program: prg, Refs: refs}, checked
+	return &Expr{Source: src, Pos: c.pos(n), Where: what, Program: prg, Refs: refs}, checked
 }
 
 // exprPos maps a position inside an expression to the spec file. Single-line plain scalars

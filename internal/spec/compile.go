@@ -278,7 +278,7 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 }
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
-	"format", "min", "max", "values", "transitions", "resource", "of", "min_items", "max_items", "fields",
+	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
 	"default", "computed", "description"}
 
 // fields parses a mapping of field name to field declaration.
@@ -372,6 +372,7 @@ var appliesTo = map[string][]Type{
 	"max":         {TypeInteger, TypeNumber},
 	"values":      {TypeEnum},
 	"transitions": {TypeEnum},
+	"initial":     {TypeEnum},
 	"resource":    {TypeRef},
 	"of":          {TypeArray},
 	"min_items":   {TypeArray},
@@ -443,6 +444,8 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		f.Of = c.arrayElement(v, what, depth)
 	case "fields":
 		f.Fields = c.fields(v, what, depth+1)
+	case "initial":
+		f.Initial, _ = c.strings(v, what+".initial")
 	case "transitions":
 		f.Transitions = c.transitions(v, what)
 		if depth > 0 {

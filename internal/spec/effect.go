@@ -25,7 +25,9 @@ type Effect struct {
 	// SkipMissing makes a target that no longer exists a no-op rather than a conflict: stock
 	// cannot be returned to a product that was deleted, but the order can still be cancelled.
 	SkipMissing bool
-	Set         []Assignment
+	// Set is the change to make; empty for an effect that only checks its guard (an order may
+	// name only products that are on sale).
+	Set []Assignment
 }
 
 // Assignment sets one field of an effect's target.
@@ -93,7 +95,12 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 	for _, x := range entries {
 		by[x.Key] = x
 	}
-	if !c.require(by, e.KeyN, what, "on", "target", "id", "set") {
+	if !c.require(by, e.KeyN, what, "on", "target", "id") {
+		return nil
+	}
+	_, hasSet := by["set"]
+	if _, hasGuard := by["guard"]; !hasSet && !hasGuard {
+		c.errorf(e.KeyN, "%s: an effect needs `set` (the change to make), `guard` (the condition to check), or both", what)
 		return nil
 	}
 	ops, _ := c.strings(by["on"].Value, what+".on")
@@ -156,6 +163,9 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 			}
 		}
 	}
+	if !hasSet {
+		return eff.checked()
+	}
 	sets, ok := c.mapping(by["set"].Value, what+".set")
 	if !ok {
 		return nil
@@ -178,8 +188,14 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 			eff.Set = append(eff.Set, Assignment{Field: s.Key, Expr: ex})
 		}
 	}
-	if eff.ID == nil || len(eff.On) == 0 {
+	return eff.checked()
+}
+
+// checked returns the effect, or nil when a part it cannot run without failed to compile
+// (the error is reported already).
+func (e *Effect) checked() *Effect {
+	if e.ID == nil || len(e.On) == 0 {
 		return nil
 	}
-	return eff
+	return e
 }

@@ -168,12 +168,19 @@ type Rule struct {
 	// Constant is the rule's answer when it mentions no variable at all (`"true"`), so that
 	// requests need not evaluate it; nil otherwise.
 	Constant *bool
+	// Partial evaluates the rule with `record` and `old` unknown, so that a rule the caller
+	// fails whatever the record (an anonymous caller against `auth.sub != null && ...`) is
+	// refused before any record is read; nil when the rule mentions neither.
+	Partial cel.Program
 }
 
 // Expr is a compiled CEL expression together with its source.
 type Expr struct {
-	Source  string
-	Pos     Pos
+	Source string
+	Pos    Pos
+	// Where names the expression's place in the spec, as in orders.effects.reserve_stock.guard:
+	// what a client is told, and what is logged, when it fails at run time.
+	Where   string
 	Program cel.Program
 	// Refs reports which of the variables record, old, auth, now the expression mentions.
 	Refs map[string]bool
@@ -200,6 +207,9 @@ type Field struct {
 	// enum
 	Values      []string
 	Transitions map[string][]string // nil means any change is allowed
+	// Initial lists the states a record may be created in (or enter from null), for an enum
+	// with transitions: `initial:` in the spec, or else the literal default.
+	Initial []string
 	// ref
 	Ref string // the referenced resource
 	// array
@@ -212,6 +222,11 @@ type Field struct {
 	Default  *Default
 	Computed *Expr
 }
+
+// Nullable reports whether the field may hold null: only when it is neither required nor has a
+// default. Computed fields never hold null (an expression that gives null fails). This one
+// rule holds on every write path.
+func (f *Field) Nullable() bool { return !f.Required && f.Default == nil && f.Computed == nil }
 
 // ReadOnly reports whether clients may never set the field.
 func (f *Field) ReadOnly() bool { return f.Computed != nil }

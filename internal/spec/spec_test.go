@@ -118,6 +118,7 @@ func describeField(b *strings.Builder, f *Field, indent string) {
 		add("values=%s", strings.Join(f.Values, "|"))
 	}
 	if f.Transitions != nil {
+		add("initial=%s", strings.Join(f.Initial, "|"))
 		var from []string
 		for k := range f.Transitions {
 			from = append(from, k)
