@@ -331,7 +331,7 @@ func TestEnumTransitions(t *testing.T) {
 			continue
 		}
 		f := wantCode(t, err, fault.Conflict)
-		if f.Type != "invalid-transition" {
+		if f.Type != fault.TypeInvalidTransition {
 			t.Errorf("%s → %s: type %q, want invalid-transition", from, s.to, f.Type)
 		}
 		if c := fieldCodes(t, err); c["status"] != "transition" {
@@ -410,7 +410,7 @@ resources:
 				"(the store's classify knows SQLITE_CONSTRAINT_FOREIGNKEY, but ON DELETE RESTRICT fails with the extended code SQLITE_CONSTRAINT_TRIGGER, 1811)", describe(err))
 		}
 		f := wantCode(t, err, fault.Conflict)
-		if f.Type != "referenced" {
+		if f.Type != fault.TypeReferenced {
 			t.Errorf("type %q, want referenced", f.Type)
 		}
 	})
@@ -480,7 +480,7 @@ resources:
 		t.Run(c.name, func(t *testing.T) {
 			err := c.do()
 			f := wantCode(t, err, fault.Conflict)
-			if f.Type != "unique" {
+			if f.Type != fault.TypeUnique {
 				t.Errorf("type %q, want unique", f.Type)
 			}
 			var named []string
