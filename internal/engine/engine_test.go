@@ -262,7 +262,7 @@ func wantExprFailed(t *testing.T, err error, where, resource, id string) {
 	if id != "" {
 		want["id"] = id
 	}
-	if f.Type != "expression-failed" || !reflect.DeepEqual(f.Extra, want) {
+	if f.Type != fault.TypeExpressionFailed || !reflect.DeepEqual(f.Extra, want) {
 		t.Fatalf("got %s, want expression-failed with %v", describe(err), want)
 	}
 }

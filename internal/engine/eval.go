@@ -169,7 +169,7 @@ func (e *Engine) exprFailed(ctx context.Context, x *spec.Expr, resource, id stri
 	if id != "" {
 		extra["id"] = id
 	}
-	return &fault.Error{Code: fault.Invalid, Type: "expression-failed",
+	return &fault.Error{Code: fault.Invalid, Type: fault.TypeExpressionFailed,
 		Message: fmt.Sprintf("the spec's expression %s could not be evaluated for this record", x.Where),
 		Extra:   extra, Err: cause}
 }

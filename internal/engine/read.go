@@ -97,7 +97,7 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 		}
 	}
 	if len(v.errs) > 0 {
-		return nil, &fault.Error{Code: fault.Invalid, Type: "invalid-query", Message: "the list parameters are invalid", Fields: v.errs}
+		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidQuery, Message: "the list parameters are invalid", Fields: v.errs}
 	}
 	where = append(where, access)
 	rows, err := e.store.List(ctx, r, query.Select{Where: query.And{Terms: where}, Order: order, Limit: limit + 1})

@@ -320,13 +320,13 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 func checkPrecondition(r *spec.Resource, old Record, pre Precondition, enforce bool) error {
 	if pre.Version == 0 {
 		if enforce && r.ConcurrencyRequired {
-			return &fault.Error{Code: fault.PreconditionNeeded, Type: "precondition-required",
+			return &fault.Error{Code: fault.PreconditionNeeded, Type: fault.TypePreconditionRequired,
 				Message: "writes to " + r.Name + " must carry If-Match with the ETag of the version they change"}
 		}
 		return nil
 	}
 	if cur := old["version"].(int64); cur != pre.Version {
-		return &fault.Error{Code: fault.PreconditionFailed, Type: "stale-version",
+		return &fault.Error{Code: fault.PreconditionFailed, Type: fault.TypeStaleVersion,
 			Message: fmt.Sprintf("the record is at version %d, not %d", cur, pre.Version),
 			Extra:   map[string]any{"current_version": cur}}
 	}
@@ -411,7 +411,7 @@ func checkChange(r *spec.Resource, old, next Record) error {
 		if !set {
 			to, toDoc = "null", nil
 		}
-		return &fault.Error{Code: fault.Conflict, Type: "invalid-transition",
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeInvalidTransition,
 			Message: fmt.Sprintf("%s cannot change from %s to %s", f.Name, from, to),
 			Fields:  []fault.FieldError{{Field: f.Name, Code: "transition", Message: fmt.Sprintf("cannot change from %s to %s", from, to)}},
 			Extra:   map[string]any{"field": f.Name, "from": fromDoc, "to": toDoc, "allowed": allowedNext}}

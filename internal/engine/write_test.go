@@ -333,7 +333,7 @@ func TestEnumTransitions(t *testing.T) {
 			continue
 		}
 		f := wantCode(t, err, fault.Conflict)
-		if f.Type != "invalid-transition" {
+		if f.Type != fault.TypeInvalidTransition {
 			t.Errorf("%s → %s: type %q, want invalid-transition", from, s.to, f.Type)
 		}
 		if c := fieldCodes(t, err); c["status"] != "transition" {
@@ -422,7 +422,7 @@ func TestStateMachinesStartAtTheirStart(t *testing.T) {
 	id := e.create(alice, "orders", `{}`)["id"].(string)
 	_, err := e.eng.Update(admin, "orders", id, body(t, `{"review": "done"}`), engine.MergePatch, engine.Precondition{})
 	f := wantCode(t, err, fault.Conflict)
-	if f.Type != "invalid-transition" || f.Extra["from"] != nil || !reflect.DeepEqual(f.Extra["allowed"], []string{"asked", "open"}) {
+	if f.Type != fault.TypeInvalidTransition || f.Extra["from"] != nil || !reflect.DeepEqual(f.Extra["allowed"], []string{"asked", "open"}) {
 		t.Errorf("entering a machine from null past its start: %s", describe(err))
 	}
 	if got := e.patch(alice, "orders", id, `{"review": "open"}`); got["review"] != "open" {
@@ -461,7 +461,7 @@ resources:
 				"(the store's classify knows SQLITE_CONSTRAINT_FOREIGNKEY, but ON DELETE RESTRICT fails with the extended code SQLITE_CONSTRAINT_TRIGGER, 1811)", describe(err))
 		}
 		f := wantCode(t, err, fault.Conflict)
-		if f.Type != "referenced" {
+		if f.Type != fault.TypeReferenced {
 			t.Errorf("type %q, want referenced", f.Type)
 		}
 	})
@@ -531,7 +531,7 @@ resources:
 		t.Run(c.name, func(t *testing.T) {
 			err := c.do()
 			f := wantCode(t, err, fault.Conflict)
-			if f.Type != "unique" {
+			if f.Type != fault.TypeUnique {
 				t.Errorf("type %q, want unique", f.Type)
 			}
 			var named []string

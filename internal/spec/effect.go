@@ -2,10 +2,11 @@ package spec
 
 import (
 	"fmt"
-	"regexp"
 
 	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/plinth-dev/plinth/internal/fault"
 )
 
 // Effect is a change to other records that a write makes in its own transaction: stock
@@ -20,7 +21,7 @@ type Effect struct {
 	Target   string      // the resource whose record changes
 	ID       *Expr       // the id of the record to change
 	Guard    *Expr       // optional condition over target; false aborts the write with a conflict
-	Conflict string      // the problem type slug when the guard fails
+	Conflict fault.Type  // the problem type when the guard fails
 	Message  string      // the problem detail when the guard fails
 	// SkipMissing makes a target that no longer exists a no-op rather than a conflict: stock
 	// cannot be returned to a product that was deleted, but the order can still be cancelled.
@@ -47,8 +48,6 @@ func (e *Effect) Runs(op Operation) bool {
 }
 
 var effectKeys = []string{"on", "when", "for_each", "target", "id", "guard", "conflict", "message", "missing", "set"}
-
-var slugPattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 // effectEnv is the rule environment plus `item` (the for_each element) and `target` (the
 // record being changed, as it is before the change).
@@ -90,7 +89,7 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 	if !ok {
 		return nil
 	}
-	eff := &Effect{Name: e.Key, Pos: c.pos(e.KeyN), Conflict: "guard-failed"}
+	eff := &Effect{Name: e.Key, Pos: c.pos(e.KeyN), Conflict: fault.TypeGuardFailed}
 	by := map[string]entry{}
 	for _, x := range entries {
 		by[x.Key] = x
@@ -143,10 +142,11 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 	eff.Guard = compile("guard", cel.BoolType)
 	if x, ok := by["conflict"]; ok {
 		if s, ok := c.str(x.Value, what+".conflict"); ok {
-			if !slugPattern.MatchString(s) {
-				c.errorf(x.Value, "%s.conflict must be a slug such as out-of-stock", what)
+			if t, err := fault.EffectConflict(s); err != nil {
+				c.errorf(x.Value, "%s.conflict: %v", what, err)
+			} else {
+				eff.Conflict = t
 			}
-			eff.Conflict = s
 		}
 	}
 	if x, ok := by["message"]; ok {

@@ -424,9 +424,9 @@ func (db *DB) classify(err error, t *table) error {
 		for _, col := range uniqueColumns(pe, t) {
 			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
 		}
-		return &fault.Error{Code: fault.Conflict, Type: "unique", Message: "a record with the same unique value exists", Fields: fields, Err: err}
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeUnique, Message: "a record with the same unique value exists", Fields: fields, Err: err}
 	case pe.Code == "23503":
-		return &fault.Error{Code: fault.Conflict, Type: "referenced", Message: "other records still refer to this record", Err: err}
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced, Message: "other records still refer to this record", Err: err}
 	case pe.Code == "57014":
 		return fault.Wrap(fault.Unavailable, err, "the database took too long to answer")
 	case unavailableCode(pe.Code):

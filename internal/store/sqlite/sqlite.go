@@ -598,12 +598,12 @@ func (db *DB) classify(err error, t *table) error {
 		for _, col := range uniqueColumns(se.Error()) {
 			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
 		}
-		return &fault.Error{Code: fault.Conflict, Type: "unique", Message: "a record with the same unique value exists", Fields: fields, Err: err}
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeUnique, Message: "a record with the same unique value exists", Fields: fields, Err: err}
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT_TRIGGER:
 		if !strings.Contains(se.Error(), "FOREIGN KEY") {
 			return err
 		}
-		return &fault.Error{Code: fault.Conflict, Type: "referenced", Message: "other records still refer to this record", Err: err}
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced, Message: "other records still refer to this record", Err: err}
 	}
 	if isBusy(err) {
 		return err // Write retries it

@@ -317,11 +317,11 @@ func ids(recs []engine.Record) []string {
 }
 
 // wantFault checks that err is a *fault.Error with the code (and, when typ is not empty, the
-// type).
+// slug of the problem type clients see).
 func wantFault(t *testing.T, what string, err error, code fault.Code, typ string) *fault.Error {
 	t.Helper()
 	fe := fault.As(err)
-	if fe == nil || fe.Code != code || (typ != "" && fe.Type != typ) {
+	if fe == nil || fe.Code != code || (typ != "" && fe.ProblemType().Slug() != typ) {
 		t.Errorf("%s: err = %v (%s), want code %s type %q", what, err, describeFault(fe), code, typ)
 		return nil
 	}
@@ -332,7 +332,7 @@ func describeFault(fe *fault.Error) string {
 	if fe == nil {
 		return "not a *fault.Error"
 	}
-	return fmt.Sprintf("code %s type %q", fe.Code, fe.Type)
+	return fmt.Sprintf("code %s type %q", fe.Code, fe.ProblemType())
 }
 
 // errRollback is returned by transaction bodies that must roll back.
