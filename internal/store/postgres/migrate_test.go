@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -232,6 +233,22 @@ func TestMigrations(t *testing.T) {
 		}
 		if err := reopen(t, schema, baseSpec+"      must: {type: integer, required: true}\n"); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("a field known to hold no null is scanned only in a database from before that was known", func(t *testing.T) {
+		t.Parallel()
+		schema := seeded(t)
+		required := strings.Replace(baseSpec, "count: {type: integer}", "count: {type: integer, required: true}", 1)
+		db := openTest(t, mustCompile(t, required), Options{Schema: schema})
+		// A null the engine refuses, as a version of Plinth from before the rule could write.
+		exec(t, db, `INSERT INTO `+quote(schema)+`."things" ("id","created_at","updated_at","version","title") VALUES ('b', now(), now(), 1, 'y')`)
+		if err := reopen(t, schema, required); err != nil {
+			t.Fatalf("an unchanged spec scanned the table: %v", err)
+		}
+		exec(t, db, `ALTER TABLE `+quote(schema)+`."_plinth_fields" DROP COLUMN "no_nulls"`)
+		err := reopen(t, schema, required)
+		if !strings.Contains(fmt.Sprint(err), "things.count is now required, but it is null in 1 record") {
+			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("unique on duplicated data refuses with a clear message", func(t *testing.T) {

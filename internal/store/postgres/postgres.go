@@ -58,8 +58,9 @@ type DB struct {
 var _ engine.Store = (*DB)(nil)
 
 // Open connects to the database at url (a postgres:// URL or a DSN pgx understands), migrates
-// the schema to model and returns the store. A migration that would lose data is refused with
-// a *MigrationError saying why, and changes nothing. The database must use the UTF8 encoding.
+// the schema to model and returns the store. A migration that would lose data, or leave
+// records that break the spec, is refused with a *MigrationError saying why, and changes
+// nothing. The database must use the UTF8 encoding.
 func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,14 +94,19 @@ func reopen(t *testing.T, dir, src string) error {
 
 func insertThing(t *testing.T, dir string) {
 	t.Helper()
-	m := mustCompile(t, baseSpec)
-	db, err := Open(context.Background(), dir, m, Options{})
+	execSQL(t, dir, baseSpec, `INSERT INTO "things" ("id","created_at","updated_at","version","title","count") VALUES ('a','t','t',1,'x',3)`)
+}
+
+// execSQL opens dir with the spec src and runs a statement on the writer.
+func execSQL(t *testing.T, dir, src, stmt string) {
+	t.Helper()
+	db, err := Open(context.Background(), dir, mustCompile(t, src), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.write.Exec(`INSERT INTO "things" ("id","created_at","updated_at","version","title","count") VALUES ('a','t','t',1,'x',3)`); err != nil {
-		t.Fatal(err)
+	if _, err := db.write.Exec(stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
 	}
 }
 
@@ -202,6 +208,24 @@ func TestMigrations(t *testing.T) {
 		}
 		if err := reopen(t, dir, baseSpec+"      must: {type: integer, required: true}\n"); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("a field known to hold no null is scanned only in a database from before that was known", func(t *testing.T) {
+		dir := t.TempDir()
+		insertThing(t, dir)
+		required := strings.Replace(baseSpec, "count: {type: integer}", "count: {type: integer, required: true}", 1)
+		if err := reopen(t, dir, required); err != nil {
+			t.Fatal(err)
+		}
+		// A null the engine refuses, as a version of Plinth from before the rule could write.
+		execSQL(t, dir, required, `INSERT INTO "things" ("id","created_at","updated_at","version","title") VALUES ('b','t','t',1,'y')`)
+		if err := reopen(t, dir, required); err != nil {
+			t.Fatalf("an unchanged spec scanned the table: %v", err)
+		}
+		execSQL(t, dir, required, `ALTER TABLE "_plinth_fields" DROP COLUMN "no_nulls"`)
+		err := reopen(t, dir, required)
+		if !strings.Contains(fmt.Sprint(err), "things.count is now required, but it is null in 1 record") {
+			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("unique on duplicated data refuses with a clear message", func(t *testing.T) {

@@ -71,7 +71,8 @@ const maxKeptStmts = 128
 var _ engine.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the database in dir, migrates it to model and prepares
-// its statements. A migration that would lose data is refused with an error saying why.
+// its statements. A migration that would lose data, or leave records that break the spec, is
+// refused with a *MigrationError saying why, and changes nothing.
 func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)

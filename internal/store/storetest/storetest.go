@@ -2,6 +2,8 @@
 // each driver's tests with a function that opens a fresh store, so that the engine sees the
 // same answers whichever database is underneath. It reaches the drivers only through the
 // engine.Store and engine.Tx interfaces (and worker.Leaser), and compiles its specs inline.
+// RunMigrations likewise checks what opening a database again with a changed spec does to the
+// records it holds.
 package storetest
 
 import (
