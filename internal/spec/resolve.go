@@ -121,6 +121,10 @@ func (c *compiler) resourceNames() []string {
 // defaultValue reads a default: a string that compiles to CEL mentioning a variable (auth,
 // now, record or a field) is an expression; anything else is a literal of the field's type.
 func (c *compiler) defaultValue(env *cel.Env, f *Field, n *yaml.Node, what string) *Default {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		c.errorf(n, "%s: null is no default; leave the default out for a field that may be null", what)
+		return nil
+	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
 		if checked, iss := env.Compile(n.Value); iss == nil || iss.Err() == nil {
 			if len(checked.NativeRep().ReferenceMap()) > 0 && mentionsVariable(checked) {

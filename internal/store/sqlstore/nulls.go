@@ -8,12 +8,10 @@ import (
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
-// Nullable reports whether a field may hold null: only when it is neither required nor has a
-// default. A default that is the literal null is no default. Computed fields can be neither:
-// they are null until a write computes them.
-func Nullable(f *spec.Field) bool {
-	return !f.Required && (f.Default == nil || f.Default.Expr == nil && f.Default.Literal == nil)
-}
+// Nullable reports whether a stored column may hold null: when the field may (see
+// spec.Field.Nullable), and for computed fields, which are null in existing records until a
+// write computes them.
+func Nullable(f *spec.Field) bool { return f.Nullable() || f.Computed != nil }
 
 // literal is the field's literal default, if it has one that is not null.
 func literal(f *spec.Field) (any, bool) {
