@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/query"
 )
 
@@ -65,6 +66,36 @@ resources:
 			if strings.Contains(plan, "Sort") || !strings.Contains(plan, index) {
 				t.Errorf("desc=%v, %s: the page is sorted, not read in index order:\n%s", desc, index, plan)
 			}
+		}
+	}
+}
+
+// TestReferringRowsUseTheIndex checks the plan of the lists a delete runs to find the records
+// that refer to it (engine/cascade.go): a page of the records whose ref holds one of some ids,
+// after the last id seen. The ref's index must be able to find them.
+func TestReferringRowsUseTheIndex(t *testing.T) {
+	t.Parallel()
+	m := mustCompile(t, `
+plinth: 1
+name: plan
+resources:
+  posts:
+    fields:
+      title: {type: string}
+  comments:
+    fields:
+      post: {type: ref, resource: posts, on_delete: cascade}
+`)
+	db := openTest(t, m, Options{})
+	r, _ := m.Resource("comments")
+	ids := []any{"a", "b", "c"}
+	for _, q := range []query.Select{engine.ReferringPage("post", ids, nil), engine.ReferringPage("post", ids, engine.Record{"id": "m", "post": "b"})} {
+		stmt, args, err := db.table(r).listSQL(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan := explain(t, db, stmt, args); strings.Contains(plan, "Sort") || !strings.Contains(plan, "ix_comments_post") {
+			t.Errorf("%s: the referring records are not read in the order of the ref's index:\n%s", q.Where, plan)
 		}
 	}
 }
