@@ -2,11 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store/storetest"
 )
 
 // TestSortedPagesUseTheIndex checks the query plan of a keyset page, as the engine builds it,
@@ -60,28 +61,21 @@ resources:
 }
 
 // TestReferringRowsUseTheIndex checks the plan of the lists a delete runs to find the records
-// that refer to it (engine/cascade.go): a page of the records whose ref holds one of some ids,
-// after the last id seen. The ref's index must find them, not a scan of the table.
+// that refer to it (engine.ReferringPage): a page of the records whose ref holds one of some
+// ids, after the last record seen. The ref's index must find them, not a scan of the table.
 func TestReferringRowsUseTheIndex(t *testing.T) {
-	m := mustCompile(t, `
-plinth: 1
-name: plan
-resources:
-  posts:
-    fields:
-      title: {type: string}
-  comments:
-    fields:
-      post: {type: ref, resource: posts, on_delete: cascade}
-`)
+	src, err := os.ReadFile("../../spec/testdata/valid/blog.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustCompile(t, string(src))
 	db, err := Open(context.Background(), t.TempDir(), m, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	r, _ := m.Resource("comments")
-	ids := []any{"a", "b", "c"}
-	for _, q := range []query.Select{engine.ReferringPage("post", ids, nil), engine.ReferringPage("post", ids, engine.Record{"id": "m", "post": "b"})} {
+	for _, q := range storetest.ReferringPages() {
 		stmt, args, err := db.table(r).listSQL(q)
 		if err != nil {
 			t.Fatal(err)

@@ -49,3 +49,12 @@ func testTxList(t *testing.T, open Opener) {
 		t.Errorf("after the rollback, List = %v, want %v", got, want)
 	}
 }
+
+// ReferringPages are the lists a delete runs to find the records that refer to it
+// (engine.ReferringPage) on the ref comments.post of spec/testdata/valid/blog.yaml: a first
+// page and a later one. Each driver's plan test checks that it reads them in the order of
+// the ref's index, ix_comments_post.
+func ReferringPages() []query.Select {
+	ids := []any{"a", "b", "c"}
+	return []query.Select{engine.ReferringPage("post", ids, nil), engine.ReferringPage("post", ids, engine.Record{"id": "m", "post": "b"})}
+}
