@@ -48,6 +48,9 @@ type Config struct {
 	// CursorKey signs list cursors so that clients cannot forge them. A random key is used
 	// when empty, which makes cursors valid only for the life of the process.
 	CursorKey []byte
+	// MaxCascade bounds the records one delete may delete or change through on_delete
+	// besides its own; default DefaultMaxCascade.
+	MaxCascade int
 }
 
 // Engine is the service layer: every read and write of every transport goes through it, so
@@ -64,6 +67,7 @@ type Engine struct {
 	// eventRetention is how long the outbox keeps events.
 	eventRetention time.Duration
 	inflight       inflight
+	maxCascade     int
 }
 
 // New returns an engine for cfg.
@@ -92,6 +96,7 @@ func New(cfg Config) (*Engine, error) {
 		idemTTL:        cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL),
 		eventRetention: cmp.Or(cfg.EventRetention, DefaultEventRetention),
 		committed:      cfg.Committed,
+		maxCascade:     cmp.Or(cfg.MaxCascade, DefaultMaxCascade),
 	}, nil
 }
 

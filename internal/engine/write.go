@@ -66,8 +66,10 @@ func (e *Engine) Update(ctx context.Context, resource, id string, body map[strin
 	return e.applyOne(ctx, Op{Kind: kind, Resource: resource, ID: id, Body: body, Pre: pre})
 }
 
-// Delete removes the record id, under the same visibility and precondition rules as Update.
-// A record that others still reference is a Conflict.
+// Delete removes the record id, under the same visibility and precondition rules as Update,
+// with what its references' on_delete says goes with it (cascade.go). A record that others
+// still reference is a Conflict (referenced), and so is one whose delete would reach too far
+// (cascade-too-large).
 func (e *Engine) Delete(ctx context.Context, resource, id string, pre Precondition) error {
 	_, err := e.applyOne(ctx, Op{Kind: OpDelete, Resource: resource, ID: id, Pre: pre})
 	return err
@@ -304,6 +306,9 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 		return err
 	}
 	if err := e.permits(ctx, r, spec.OpDelete, old, nil, false); err != nil {
+		return err
+	}
+	if old, err = e.clearReferences(ctx, tx, r, old); err != nil {
 		return err
 	}
 	if err := tx.Delete(ctx, r, id); err != nil {

@@ -138,6 +138,9 @@ var (
 	TypeGuardFailed = define("guard-failed", http.StatusConflict, "Refused by an effect",
 		"an effect's guard is false, its target is missing, or the change would make the target invalid; an effect that names its own type (`conflict: out-of-stock`) answers that type instead, with this status and these members",
 		"effect", "resource", "id", "errors")
+	TypeCascadeTooLarge = define("cascade-too-large", http.StatusConflict, "Cascade too large",
+		"deleting the record would delete or change more records through `on_delete` than the limit (1,000, 32 levels deep); `found` counts those found before stopping",
+		"found", "limit", "max_depth")
 	TypeIdempotencyKeyInFlight = define("idempotency-key-in-flight", http.StatusConflict, "Request in flight",
 		"a request with the same `Idempotency-Key` is still running; with `Retry-After`")
 	TypeStaleVersion = define("stale-version", http.StatusPreconditionFailed, "Stale version",

@@ -49,6 +49,7 @@ func Compile(file string, src []byte) (*Model, Diagnostics) {
 	for _, f := range c.pending {
 		f()
 	}
+	c.references()
 	c.diags = c.diags.sorted()
 	if c.diags.HasErrors() {
 		return nil, c.diags
@@ -279,7 +280,7 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
 	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
-	"default", "computed", "description"}
+	"default", "computed", "description", "on_delete"}
 
 // fields parses a mapping of field name to field declaration.
 func (c *compiler) fields(n *yaml.Node, owner string, depth int) []*Field {
@@ -374,6 +375,7 @@ var appliesTo = map[string][]Type{
 	"transitions": {TypeEnum},
 	"initial":     {TypeEnum},
 	"resource":    {TypeRef},
+	"on_delete":   {TypeRef},
 	"of":          {TypeArray},
 	"min_items":   {TypeArray},
 	"max_items":   {TypeArray},
@@ -440,6 +442,8 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		f.Values, _ = c.strings(v, what+".values")
 	case "resource":
 		f.Ref, _ = c.str(v, what+".resource")
+	case "on_delete":
+		c.onDelete(f, e, what, depth)
 	case "of":
 		f.Of = c.arrayElement(v, what, depth)
 	case "fields":
@@ -554,5 +558,6 @@ func (c *compiler) checkFieldShape(f *Field, keyN *yaml.Node, what string, byKey
 			c.warnf(keyN, "%s: a string without max_length accepts up to the 1 MiB body limit; set max_length", what)
 		}
 	}
+	c.checkOnDelete(f, what, byKey)
 	c.fieldDecl[f] = byKey
 }

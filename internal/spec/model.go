@@ -21,7 +21,8 @@ type Model struct {
 	Webhooks  []*Webhook  // in declaration order
 	Schedules []*Schedule // in declaration order
 
-	byName map[string]*Resource
+	byName    map[string]*Resource
+	referrers map[string][]Referrer // top-level ref fields by the resource they refer to
 }
 
 // Resource returns the resource with the given name.
@@ -212,6 +213,9 @@ type Field struct {
 	Initial []string
 	// ref
 	Ref string // the referenced resource
+	// OnDelete is what deleting the referenced record does to this one; set on top-level
+	// refs only, restrict unless the spec says otherwise.
+	OnDelete OnDelete
 	// array
 	Of       *Field // element of an array of scalars or of objects
 	MinItems *int

@@ -131,6 +131,9 @@ func describeField(b *strings.Builder, f *Field, indent string) {
 	if f.Ref != "" {
 		add("ref=%s", f.Ref)
 	}
+	if f.OnDelete != "" && f.OnDelete != OnDeleteRestrict {
+		add("on_delete=%s", f.OnDelete)
+	}
 	if f.MinItems != nil {
 		add("min_items=%d", *f.MinItems)
 	}

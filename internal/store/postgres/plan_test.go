@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store/storetest"
 )
 
 // TestSortedPagesUseTheIndex checks the query plan of keyset pages, as the engine builds them:
@@ -65,6 +67,29 @@ resources:
 			if strings.Contains(plan, "Sort") || !strings.Contains(plan, index) {
 				t.Errorf("desc=%v, %s: the page is sorted, not read in index order:\n%s", desc, index, plan)
 			}
+		}
+	}
+}
+
+// TestReferringRowsUseTheIndex checks the plan of the lists a delete runs to find the records
+// that refer to it (engine.ReferringPage): a page of the records whose ref holds one of some
+// ids, after the last record seen. The ref's index must be able to find them.
+func TestReferringRowsUseTheIndex(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../../spec/testdata/valid/blog.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustCompile(t, string(src))
+	db := openTest(t, m, Options{})
+	r, _ := m.Resource("comments")
+	for _, q := range storetest.ReferringPages() {
+		stmt, args, err := db.table(r).listSQL(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan := explain(t, db, stmt, args); strings.Contains(plan, "Sort") || !strings.Contains(plan, "ix_comments_post") {
+			t.Errorf("%s: the referring records are not read in the order of the ref's index:\n%s", q.Where, plan)
 		}
 	}
 }

@@ -159,12 +159,21 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]en
 
 // List implements engine.Store.
 func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+	return db.list(ctx, db.pool, r, q)
+}
+
+// querier is what runs a query: the pool, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func (db *DB) list(ctx context.Context, on querier, r *spec.Resource, q query.Select) ([]engine.Record, error) {
 	t := db.table(r)
 	stmt, args, err := t.listSQL(q)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, stmt, args...)
+	rows, err := on.Query(ctx, stmt, args...)
 	recs, err := t.scanAll(rows, err)
 	return recs, db.classify(err, t)
 }
@@ -353,6 +362,11 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 		return fault.New(fault.NotFound, "no such record")
 	}
 	return nil
+}
+
+// List implements engine.Tx.
+func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+	return x.db.list(ctx, x.tx, r, q)
 }
 
 // isCode reports whether err is a PostgreSQL error with one of the SQLSTATE codes.

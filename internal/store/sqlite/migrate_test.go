@@ -258,3 +258,51 @@ func TestWALAndPragmas(t *testing.T) {
 		t.Error("a reader connection could write")
 	}
 }
+
+// refSpec is a ref with the on_delete policy given, or none.
+func refSpec(onDelete string) string {
+	opt := ""
+	if onDelete != "" {
+		opt = ", on_delete: " + onDelete
+	}
+	return baseSpec + "  others:\n    fields:\n      thing: {type: ref, resource: things" + opt + "}\n"
+}
+
+// TestOnDeleteChangesNoSchema: the engine does what on_delete says and the foreign key stays
+// ON DELETE RESTRICT, so adding, changing or removing on_delete migrates nothing, with data.
+func TestOnDeleteChangesNoSchema(t *testing.T) {
+	dir := t.TempDir()
+	insertThing(t, dir)
+	schema := func(onDelete string) string {
+		t.Helper()
+		db, err := Open(context.Background(), dir, mustCompile(t, refSpec(onDelete)), Options{})
+		if err != nil {
+			t.Fatalf("on_delete %q: %v", onDelete, err)
+		}
+		defer db.Close()
+		if _, err := db.write.Exec(`INSERT OR IGNORE INTO "others" ("id","created_at","updated_at","version","thing") VALUES ('o','t','t',1,'a')`); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.read.Query(`SELECT name || ': ' || coalesce(sql, '') FROM sqlite_master ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			out = append(out, s)
+		}
+		return strings.Join(out, "\n")
+	}
+	before := schema("")
+	if !strings.Contains(before, `REFERENCES "things" ("id") ON DELETE RESTRICT`) {
+		t.Fatalf("the ref has no RESTRICT foreign key:\n%s", before)
+	}
+	for _, onDelete := range []string{"cascade", "set_null", "restrict", ""} {
+		if after := schema(onDelete); after != before {
+			t.Errorf("on_delete %q changed the schema:\nbefore %s\nafter  %s", onDelete, before, after)
+		}
+	}
+}

@@ -569,6 +569,19 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	return nil
 }
 
+// List implements engine.Tx. Its statements are not kept: a delete's lists carry as many ids
+// as it found, so their shapes rarely repeat.
+func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+	ctx = noCancel(ctx)
+	t := x.db.table(r)
+	stmt, args, err := t.listSQL(q)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := t.scanAll(x.tx.QueryContext(ctx, stmt, args...))
+	return recs, x.db.classify(err, t)
+}
+
 func isBusy(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateDelete", testUpdateDelete},
 		{"Unique", testUnique},
 		{"ForeignKey", testForeignKey},
+		{"TxList", testTxList},
 		{"Rollback", testRollback},
 		{"Isolation", testIsolation},
 		{"Cancelled", testCancelled},
