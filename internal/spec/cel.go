@@ -112,7 +112,13 @@ func filterEnv(r *Resource) (*cel.Env, error) {
 		if slices.Contains(exprVars, f.Name) {
 			continue
 		}
-		opts = append(opts, cel.Variable(f.Name, f.celNullable()))
+		t := f.celNullable()
+		if f.Type == TypeArray || f.Type == TypeObject {
+			// Nullable too, so that a filter can say tags == null || !("a" in tags): CEL's
+			// tests of a null array fail, as in rules.
+			t = cel.NullableType(t)
+		}
+		opts = append(opts, cel.Variable(f.Name, t))
 	}
 	return cel.NewEnv(opts...)
 }

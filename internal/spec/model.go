@@ -142,14 +142,19 @@ func (r *Resource) Columns() []Column {
 	return cols
 }
 
-// QueryFields describes every filterable column of the resource, system columns included.
-// The map is built once and shared: callers must not change it.
+// QueryFields describes every filterable column of the resource, system columns included,
+// with the kind of the elements of arrays. The map is built once and shared: callers must not
+// change it.
 func (r *Resource) QueryFields() map[string]query.Field {
 	r.queryOnce.Do(func() {
 		cols := r.Columns()
 		r.queryFields = make(map[string]query.Field, len(cols))
 		for _, c := range cols {
-			r.queryFields[c.Name] = query.Field{Name: c.Name, Kind: c.Kind}
+			f := query.Field{Name: c.Name, Kind: c.Kind}
+			if c.Field != nil && c.Field.Type == TypeArray && c.Field.Of != nil {
+				f.Elem = c.Field.Of.Type.Kind()
+			}
+			r.queryFields[c.Name] = f
 		}
 	})
 	return r.queryFields

@@ -324,7 +324,7 @@ func (c *compiler) rule(env *cel.Env, r *Resource, op Operation, n *yaml.Node) *
 	if op == OpList {
 		plan, err := query.Compile(env, checked, r.QueryFields(), query.Options{RecordVar: "record"})
 		if err != nil {
-			c.errorf(n, "%s: %v (list rules are translated to SQL, so they may use comparisons, &&, ||, !, in, startsWith, endsWith, contains and null checks on record fields)", what, err)
+			c.errorf(n, "%s: %v (list rules are translated to SQL, so they may use comparisons, &&, ||, !, in, startsWith, endsWith, contains and null checks on record fields, and on arrays in, exists(), all() and size())", what, err)
 			return nil
 		}
 		rule.Plan = plan

@@ -68,8 +68,8 @@ func Run(t *testing.T, open Opener) {
 }
 
 // suiteSpec declares a resource per concern: every field type (things, with a unique field, a
-// unique pair and a reference), a reference target (owners), flat rows for filters and sorts
-// (rows), and a counter for concurrent writes.
+// unique pair and a reference), a reference target (owners), rows of scalars and arrays for
+// filters and sorts (rows), and a counter for concurrent writes.
 const suiteSpec = `
 plinth: 1
 name: storetest
@@ -120,6 +120,15 @@ resources:
       active: {type: boolean}
       at: {type: timestamp}
       tags: {type: json}
+      labels: {type: array, of: {type: string}}
+      counts: {type: array, of: {type: integer}}
+      ratios: {type: array, of: {type: number}}
+      flags: {type: array, of: {type: boolean}}
+      moments: {type: array, of: {type: timestamp}}
+      lines:
+        type: array
+        of:
+          q: {type: integer}
   counters:
     fields:
       n: {type: integer}
