@@ -30,6 +30,8 @@ type compiler struct {
 	pending []func()
 	// fieldDecl keeps each field's option entries for the passes that need their positions.
 	fieldDecl map[*Field]map[string]entry
+	// lints are expressions for the null lint, which runs once every field is settled.
+	lints []nullLint
 }
 
 // Compile parses and checks the spec in src, read from file (used in positions). It returns
@@ -48,6 +50,9 @@ func Compile(file string, src []byte) (*Model, Diagnostics) {
 	c.top(doc.Content[0])
 	for _, f := range c.pending {
 		f()
+	}
+	for _, l := range c.lints {
+		c.lintNulls(l)
 	}
 	c.references()
 	c.diags = c.diags.sorted()
@@ -248,6 +253,7 @@ func (c *compiler) resource(e entry) {
 		r.filterEnv = env
 		c.resolveFields(r, r.Fields, r.Name)
 		c.access(r, accessN, e.KeyN)
+		c.lintAnonymousDefaults(r)
 		c.indexes(r, indexesN)
 		c.effects(r, effectsN)
 	})

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"strings"
 
 	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
@@ -121,6 +122,13 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 		c.errorf(by["target"].Value, "%s", msg)
 		return nil
 	}
+	scope := nullScope{vars: map[string][]*Field{"record": r.Fields, "old": r.Fields, "target": target.Fields}}
+	if x, ok := by["for_each"]; ok {
+		// item is an element of the list: its fields are known when it is an array of objects.
+		if f, ok := r.Field(strings.TrimPrefix(x.Value.Value, "record.")); ok && f.Of != nil && f.Of.Type == TypeObject {
+			scope.vars["item"] = f.Of.Fields
+		}
+	}
 	compile := func(key string, want *cel.Type) *Expr {
 		x, ok := by[key]
 		if !ok {
@@ -133,6 +141,7 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 		ex, checked := c.compileExpr(env, x.Value, src, what+"."+key, want)
 		if ex != nil {
 			c.checkRecordFields(r, x.Value, checked, what+"."+key)
+			c.lintLater(checked, x.Value, what+"."+key, scope, false)
 		}
 		return ex
 	}
@@ -183,7 +192,8 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 		if !ok {
 			continue
 		}
-		ex, _ := c.compileExpr(env, s.Value, src, what+".set."+s.Key, nil)
+		ex, checked := c.compileExpr(env, s.Value, src, what+".set."+s.Key, nil)
+		c.lintLater(checked, s.Value, what+".set."+s.Key, scope, true)
 		if ex != nil {
 			eff.Set = append(eff.Set, Assignment{Field: s.Key, Expr: ex})
 		}

@@ -35,15 +35,18 @@ func (c *compiler) resolveFields(r *Resource, level []*Field, owner string) {
 				c.errorf(decl["resource"].Value, "%s", msg)
 			}
 		}
+		scope := nullScope{bare: level, vars: map[string][]*Field{"record": r.Fields}}
 		if e, ok := decl["default"]; ok {
-			f.Default = c.defaultValue(env, f, e.Value, what+".default")
+			f.Default = c.defaultValue(env, f, e.Value, what+".default", scope)
 		}
 		if f.Type == TypeEnum && slices.Contains(r.Fields, f) { // nested transitions are refused already
 			c.stateMachine(f, decl, what)
 		}
 		if e, ok := decl["computed"]; ok {
 			if s, ok := c.str(e.Value, what+".computed"); ok {
-				f.Computed, _ = c.compileExpr(env, e.Value, s, what+".computed", f.celType())
+				var checked *cel.Ast
+				f.Computed, checked = c.compileExpr(env, e.Value, s, what+".computed", f.celType())
+				c.lintLater(checked, e.Value, what+".computed", scope, false)
 			}
 		}
 		if f.Of != nil && f.Of.Type == TypeObject {
@@ -120,7 +123,7 @@ func (c *compiler) resourceNames() []string {
 
 // defaultValue reads a default: a string that compiles to CEL mentioning a variable (auth,
 // now, record or a field) is an expression; anything else is a literal of the field's type.
-func (c *compiler) defaultValue(env *cel.Env, f *Field, n *yaml.Node, what string) *Default {
+func (c *compiler) defaultValue(env *cel.Env, f *Field, n *yaml.Node, what string, scope nullScope) *Default {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		c.errorf(n, "%s: null is no default; leave the default out for a field that may be null", what)
 		return nil
@@ -128,7 +131,8 @@ func (c *compiler) defaultValue(env *cel.Env, f *Field, n *yaml.Node, what strin
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
 		if checked, iss := env.Compile(n.Value); iss == nil || iss.Err() == nil {
 			if len(checked.NativeRep().ReferenceMap()) > 0 && mentionsVariable(checked) {
-				if e, _ := c.compileExpr(env, n, n.Value, what, f.celType()); e != nil {
+				if e, checked := c.compileExpr(env, n, n.Value, what, f.celType()); e != nil {
+					c.lintLater(checked, n, what, scope, true)
 					return &Default{Expr: e}
 				}
 				return nil
@@ -305,6 +309,7 @@ func (c *compiler) rule(env *cel.Env, r *Resource, op Operation, n *yaml.Node) *
 		return nil
 	}
 	c.checkRecordFields(r, n, checked, what)
+	c.lintLater(checked, n, what, nullScope{vars: map[string][]*Field{"record": r.Fields, "old": r.Fields}}, false)
 	rule := &Rule{Expr: *e}
 	if e.Refs["record"] || e.Refs["old"] {
 		prg, err := env.Program(checked, cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(exprCostLimit))
