@@ -254,7 +254,7 @@ func TestAnEarlierRetryIsNotDisplaced(t *testing.T) {
 		w := h.worker()
 		h.create(2)
 		stop := h.start(w)
-		time.Sleep(2500 * time.Millisecond)
+		time.Sleep(2500 * time.Millisecond) // on the fake clock: past the 1 s retry, before the 3.2 s one
 		stop()
 		mu.Lock()
 		defer mu.Unlock()
