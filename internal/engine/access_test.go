@@ -294,3 +294,31 @@ resources:
 		t.Fatalf("an update rule on record.id and record.version denies (%s): Update checks the rule before setting the system fields", describe(err))
 	}
 }
+
+// TestListRuleWithAnIncomparableClaimDenies: a claim of another type than the field it is
+// compared with cannot be bound into the rule's SQL. The rule fails, and a rule that fails
+// denies; before, the list answered 500.
+func TestListRuleWithAnIncomparableClaimDenies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+plinth: 1
+name: test
+resources:
+  docs:
+    fields:
+      level: {type: integer, required: true}
+    access:
+      list: 'record.level <= auth.claims.level'
+      read: "true"
+`)
+	e.create(admin, "docs", `{"level": 1}`)
+	with := func(level any) context.Context {
+		return engine.WithPrincipal(context.Background(), engine.Principal{Subject: "u", Role: "customer", Claims: map[string]any{"level": level}})
+	}
+	page, err := e.eng.List(with(int64(2)), "docs", engine.ListParams{})
+	if err != nil || len(page.Items) != 1 {
+		t.Fatalf("a numeric claim: %v, %s", page, describe(err))
+	}
+	_, err = e.eng.List(with("2"), "docs", engine.ListParams{})
+	wantCode(t, err, fault.Forbidden)
+}

@@ -139,7 +139,10 @@ func (e *Engine) listRule(ctx context.Context, r *spec.Resource) (query.Expr, er
 	}
 	x, err := rule.Plan.Bind(e.bindVars(ctx))
 	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "the list rule could not be evaluated")
+		// A value of the caller's (a claim of another type than the field) that the rule
+		// cannot compare: the rule fails, and a rule that fails denies.
+		e.log.WarnContext(ctx, "rule failed; denying", "expression", rule.Where, "request_id", RequestIDFrom(ctx), "err", err)
+		return nil, denial(ctx, false, spec.OpList, r.Name)
 	}
 	if c, ok := x.(query.Const); ok && !bool(c) {
 		return nil, denial(ctx, false, spec.OpList, r.Name)
