@@ -69,6 +69,7 @@ var onBoth = map[string]func(*testing.T){
 	"TestAccessList":                                   TestAccessList,
 	"TestAccessRuleSeesSystemFields":                   TestAccessRuleSeesSystemFields,
 	"TestAccessRules":                                  TestAccessRules,
+	"TestExpressionsNeverFailInternally":               TestExpressionsNeverFailInternally,
 	"TestListRuleWithAnIncomparableClaimDenies":        TestListRuleWithAnIncomparableClaimDenies,
 	"TestStateMachinesStartAtTheirStart":               TestStateMachinesStartAtTheirStart,
 	"TestAccessWriteShorthand":                         TestAccessWriteShorthand,
