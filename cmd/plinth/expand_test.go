@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -28,9 +29,14 @@ func TestExpandOverHTTP(t *testing.T) {
 	}
 	srv := startServer(t, path, t.TempDir())
 	known := srv.do("POST", "/v1/authors", "", map[string]any{"name": "Ann"}).expect(t, 201).body["id"]
-	hidden := srv.do("POST", "/v1/authors", "", map[string]any{"name": "Anon", "secret": true}).expect(t, 201).body["id"]
+	hidden := srv.do("POST", "/v1/authors", "", map[string]any{"name": "Anon"}).expect(t, 201).body["id"]
 	srv.do("POST", "/v1/books", "", map[string]any{"title": "A", "author": known}).expect(t, 201)
 	srv.do("POST", "/v1/books", "", map[string]any{"title": "B", "author": hidden}).expect(t, 201)
+	srv.do("PATCH", "/v1/authors/"+hidden.(string), "", map[string]any{"secret": true}).expect(t, 200)
+	// A record the caller may not read cannot be referenced: to them it does not exist.
+	if r := srv.do("POST", "/v1/books", "", map[string]any{"title": "D", "author": hidden}).expect(t, 422); !strings.Contains(string(r.raw), `"code":"not_found"`) {
+		t.Errorf("a reference to a hidden author: %s", r.raw)
+	}
 	srv.do("POST", "/v1/books", "", map[string]any{"title": "C"}).expect(t, 201)
 
 	res := srv.do("GET", "/v1/books?expand=author&sort=title&fields=title,author", "", nil).expect(t, 200)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/plinth-dev/plinth/internal/fault"
 )
 
 // running is a real `plinth serve` on 127.0.0.1:0 with its own data folder.
@@ -161,6 +163,12 @@ func (res response) expect(t *testing.T, status int) response {
 			if _, ok := res.body[k]; !ok {
 				t.Fatalf("problem document lacks %q: %s", k, res.raw)
 			}
+		}
+		// Every type is the catalogue's, or (409 only) an effect conflict the spec names.
+		typ, _ := res.body["type"].(string)
+		listed, ok := fault.Lookup(strings.TrimPrefix(typ, fault.URNPrefix))
+		if ok && (listed.URN() != typ || listed.Status() != status || listed.Title() != res.body["title"]) || !ok && status != 409 {
+			t.Fatalf("problem type %q is not the catalogue's, or not with status %d: %s", typ, status, res.raw)
 		}
 	}
 	return res

@@ -78,6 +78,28 @@ func startProcess(t *testing.T, bin, specFile, dataDir string, extra ...string) 
 	return p
 }
 
+// api returns a client of the process's API, which mints tokens for dataDir.
+func (p *process) api(t *testing.T, dataDir string) *running {
+	return &running{t: t, url: p.url, dataDir: dataDir, client: newClient()}
+}
+
+// stop sends SIGTERM, as a process manager would, and waits for the process to exit 0:
+// requests and webhook attempts under way are answered first.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not stop after SIGTERM")
+	}
+}
+
 // TestBinaryServesAndDrainsOnSIGTERM serves the shop from the real binary and stops it with
 // SIGTERM as a process manager would: it must exit 0 with its data intact.
 func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
@@ -92,17 +114,7 @@ func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("list: %d", res.StatusCode)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the server did not stop after SIGTERM")
-	}
+	p.stop(t)
 	if _, err := os.Stat(filepath.Join(data, "plinth.db")); err != nil {
 		t.Errorf("database: %v", err)
 	}

@@ -28,7 +28,7 @@ resources:
     access:
       list:   'auth.role == "admin" || record.owner == auth.sub'
       read:   'auth.role == "admin" || record.owner == auth.sub'
-      create: 'auth.sub != "" && record.owner == auth.sub'
+      create: 'auth.sub != null && record.owner == auth.sub'
       update: 'record.owner == auth.sub'
       delete: 'auth.role == "admin" || record.owner == auth.sub'
 `

@@ -122,6 +122,31 @@ func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// webhookStatus returns the status of the spec's first webhook, as an admin sees it.
+func (r *running) webhookStatus(admin string) map[string]any {
+	r.t.Helper()
+	return r.do("GET", "/v1/_webhooks", admin, nil).expect(r.t, 200).body["items"].([]any)[0].(map[string]any)
+}
+
+// auditHook declares a second webhook, audit, on every ticket event, with a receiver of its
+// own (hooksSpec's extra). Its deliveries are the positive signal a test waits for before
+// checking that the first webhook sent nothing: once audit has an event, the worker has
+// claimed whatever was due beside it, and stopping the server waits for those attempts.
+func auditHook(t *testing.T) (extra string, audit *receiver) {
+	audit = newReceiver(t, func(int) int { return http.StatusOK })
+	t.Setenv("AUDIT_URL", audit.srv.URL)
+	return `  audit:
+    url: "${AUDIT_URL}"
+    secret: "${HOOK_SECRET}"
+    on: [tickets.created, tickets.updated]
+`, audit
+}
+
+// has reports whether the receiver got an event of the type for the record.
+func (r *receiver) has(typ, recordID string) bool {
+	return slices.ContainsFunc(r.snapshot(), func(h hit) bool { return h.body["type"] == typ && h.body["record_id"] == recordID })
+}
+
 // hooksSpec is a spec with one webhook on the given ticket events; extra is appended to its
 // declaration.
 func hooksSpec(t *testing.T, recv *receiver, on, extra string) string {
@@ -158,11 +183,15 @@ func TestWebhookRetriesUntilSuccess(t *testing.T) {
 	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", "    retry: {max_attempts: 6, initial: 20ms, max: 100ms}\n"), t.TempDir())
 	tk := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "printer"}).expect(t, 201)
 	waitFor(t, "a successful delivery", func() bool { h := recv.snapshot(); return len(h) > 0 && h[len(h)-1].status == 204 })
-	time.Sleep(200 * time.Millisecond) // nothing more may arrive
+	// The record's next event goes only once the first is settled: when it has arrived, no
+	// other attempt of the first can follow.
+	srv.do("PATCH", "/v1/tickets/"+tk.body["id"].(string), "", map[string]any{"state": "closed"}).expect(t, 200)
+	waitFor(t, "the next event's delivery", func() bool { return recv.has("tickets.updated", tk.body["id"].(string)) })
 	hits := recv.snapshot()
-	if len(hits) != 4 {
-		t.Fatalf("%d attempts, want 4", len(hits))
+	if len(hits) != 5 {
+		t.Fatalf("%d requests, want 4 attempts of the first event and 1 of the next", len(hits))
 	}
+	hits = hits[:4]
 	for _, h := range hits {
 		if h.id != hits[0].id || h.body["id"] != hits[0].id || h.body["type"] != "tickets.created" {
 			t.Errorf("attempts differ: %v vs %v", h.body["id"], hits[0].id)
@@ -211,7 +240,7 @@ func TestWebhookDeadLettersAndReplay(t *testing.T) {
 	}
 	// The receiver answers before the worker records it: wait for the record.
 	waitFor(t, "the delivery to be recorded", func() bool {
-		st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+		st := srv.webhookStatus(admin)
 		return st["dead"] == 0.0 && st["delivered"] == 1.0 && st["pending"] == 0.0
 	})
 }
@@ -235,22 +264,26 @@ func TestWebhookBreakerAndOrder(t *testing.T) {
 	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"title": "b"}).expect(t, 200)
 	other := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "c"}).expect(t, 201).body["id"].(string)
 
-	waitFor(t, "the breaker to open", func() bool {
-		st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
-		return st["breaker"] == "open"
+	waitFor(t, "the breaker to open", func() bool { return srv.webhookStatus(admin)["breaker"] == "open" })
+	// While the breaker is open, only a probe per 400 ms delay goes through, where retries
+	// would come every 10-20 ms. Wait for six more attempts: each probe starts at least
+	// 400 ms after the one before was answered, so they take at least that long, however
+	// busy the machine. The window may hold one probe more than its length allows, an
+	// attempt already under way when the breaker opened, and one at its edge.
+	opened, before := time.Now(), len(recv.snapshot())
+	var during int
+	waitWithin(t, time.Minute, "six probes of the open breaker", func() bool {
+		during = len(recv.snapshot()) - before
+		return during >= 6
 	})
-	time.Sleep(1200 * time.Millisecond)
-	during := len(recv.snapshot())
-	// Retrying every 10-20 ms would make some 60 attempts in this time; the breaker lets only
-	// the opening failures and a probe per 400 ms through.
-	if during > 12 {
-		t.Errorf("%d attempts against a receiver that is down", during)
+	if elapsed := time.Since(opened); during > int(elapsed/(400*time.Millisecond))+3 {
+		t.Errorf("%d attempts in %s against a receiver that is down, behind an open breaker", during, elapsed.Round(time.Millisecond))
 	}
 	mu.Lock()
 	down = false
 	mu.Unlock()
 	waitFor(t, "the backlog to drain", func() bool {
-		st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+		st := srv.webhookStatus(admin)
 		return st["delivered"] == 4.0 && st["breaker"] == "closed"
 	})
 	// Per record, events arrive in order: created, then the two updates.
@@ -315,10 +348,10 @@ func TestKillDuringDeliveries(t *testing.T) {
 			}
 		})
 	}
-	hitsAtKill := 0
 	for i := range total {
 		if i == total/2 {
-			hitsAtKill = len(recv.snapshot())
+			// Half the writes are in: kill once deliveries are under way.
+			waitWithin(t, time.Minute, "the first delivery", func() bool { return len(recv.snapshot()) > 0 })
 			p.cmd.Process.Signal(syscall.SIGKILL)
 		}
 		next <- i
@@ -326,12 +359,9 @@ func TestKillDuringDeliveries(t *testing.T) {
 	close(next)
 	wg.Wait()
 	<-p.exited
-	t.Logf("%d creates acknowledged and %d deliveries received before the kill", len(acked), hitsAtKill)
-	if hitsAtKill == 0 {
-		t.Error("the kill landed before any delivery: the test did not kill during deliveries")
-	}
 
 	p2 := startProcess(t, bin, specFile, data)
+	srv := p2.api(t, data)
 	// Every record in the database is a committed write.
 	var stored []string
 	cursor := ""
@@ -360,28 +390,57 @@ func TestKillDuringDeliveries(t *testing.T) {
 			t.Errorf("acknowledged record %s is missing", id)
 		}
 	}
-	delivered := func() map[string]string { // webhook-id → record id
-		out := map[string]string{}
-		for _, h := range recv.snapshot() {
-			out[h.id] = h.body["record_id"].(string)
+	// A thousand deliveries on a busy 2-core machine, some only once the dead process's
+	// claims expire: give them time. Then stop the server, so that nothing is under way.
+	admin := srv.token("root", "admin")
+	waitWithin(t, 2*time.Minute, "every committed write's event to be delivered", func() bool {
+		st := srv.webhookStatus(admin)
+		return st["delivered"] == float64(len(stored)) && st["pending"] == 0.0 && st["dead"] == 0.0
+	})
+	p2.stop(t)
+	checkDeliveredOnce(t, recv, map[string][]string{"tickets.created": stored}, 1)
+}
+
+// checkDeliveredOnce checks that the receiver got exactly one event of each type for each
+// of its records (want maps event types to record ids), and no other event. No event came
+// twice, unless one of the killed processes had its delivery under way when it died: those
+// are sent again once their claims expire, at most 8 per process (a worker's deliveries in
+// flight at once), each once.
+func checkDeliveredOnce(t *testing.T, recv *receiver, want map[string][]string, killed int) {
+	t.Helper()
+	type event struct{ typ, record string }
+	ids := map[event][]string{} // the webhook-ids of each record's events of a type
+	sent := map[string]int{}    // requests per webhook-id
+	of := map[string]event{}    // the event each webhook-id is
+	for _, h := range recv.snapshot() {
+		if sent[h.id]++; sent[h.id] == 1 {
+			ev := event{h.body["type"].(string), h.body["record_id"].(string)}
+			ids[ev] = append(ids[ev], h.id)
+			of[h.id] = ev
 		}
-		return out
 	}
-	// A thousand deliveries on a busy 2-core machine: give them time.
-	waitWithin(t, time.Minute, "every committed write's event", func() bool { return len(delivered()) >= len(stored) })
-	time.Sleep(300 * time.Millisecond)
-	got := delivered()
-	perRecord := map[string]int{}
-	for _, rec := range got {
-		perRecord[rec]++
-	}
-	for _, id := range stored {
-		if perRecord[id] != 1 {
-			t.Errorf("record %s was delivered as %d distinct events", id, perRecord[id])
+	for typ, records := range want {
+		for _, rec := range records {
+			if n := len(ids[event{typ, rec}]); n != 1 {
+				t.Errorf("%s of %s: %d distinct events delivered, want 1", typ, rec, n)
+			}
+			delete(ids, event{typ, rec})
 		}
 	}
-	if len(got) != len(stored) {
-		t.Errorf("%d distinct events for %d committed writes", len(got), len(stored))
+	for ev, got := range ids {
+		t.Errorf("unexpected %s events %v delivered for %s", ev.typ, got, ev.record)
+	}
+	var twice []string
+	for id, n := range sent {
+		if n > 2 || (n == 2 && killed == 0) {
+			t.Errorf("event %s (%s of %s) was delivered %d times", id, of[id].typ, of[id].record, n)
+		} else if n == 2 {
+			twice = append(twice, id)
+		}
+	}
+	if len(twice) > 8*killed {
+		t.Errorf("%d events delivered twice (%v): more than the %d that %d killed process(es) can have had under way",
+			len(twice), twice, 8*killed, killed)
 	}
 }
 
@@ -391,8 +450,9 @@ func TestWebhookConditionRotationAndGone(t *testing.T) {
 	recv := newReceiver(t, func(int) int { return http.StatusGone })
 	old := "whsec_" + base64.StdEncoding.EncodeToString([]byte("an-older-secret-of-32-bytes-long"))
 	t.Setenv("HOOK_OLD_SECRET", old)
+	audit, auditRecv := auditHook(t)
 	specFile := hooksSpec(t, recv, "tickets.updated",
-		"    previous_secret: \"${HOOK_OLD_SECRET}\"\n    when: 'record.state == \"closed\" && old.state != \"closed\"'\n")
+		"    previous_secret: \"${HOOK_OLD_SECRET}\"\n    when: 'record.state == \"closed\" && old.state != \"closed\"'\n"+audit)
 	srv := startServer(t, specFile, t.TempDir())
 	admin := srv.token("root", "admin")
 	id := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201).body["id"].(string)
@@ -407,13 +467,17 @@ func TestWebhookConditionRotationAndGone(t *testing.T) {
 		t.Errorf("signatures during a rotation: %q (a receiver still on the old secret must accept it)", h.signature)
 	}
 	waitFor(t, "the webhook to be disabled", func() bool {
-		st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
+		st := srv.webhookStatus(admin)
 		return st["disabled_at"] != nil && st["dead"] == 1.0
 	})
-	// While disabled, new matching events wait; the receiver hears nothing.
+	// While disabled, new matching events wait; the receiver hears nothing, while the other
+	// webhook gets the same event.
 	other := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "z"}).expect(t, 201).body["id"].(string)
 	srv.do("PATCH", "/v1/tickets/"+other, "", map[string]any{"state": "closed"}).expect(t, 200)
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, "the new event to wait, and the other webhook to get it", func() bool {
+		return srv.webhookStatus(admin)["pending"] == 1.0 && auditRecv.has("tickets.updated", other)
+	})
+	srv.stop() // attempts under way are answered before it returns
 	if n := len(recv.snapshot()); n != 1 {
 		t.Errorf("%d deliveries to a receiver that answered 410", n)
 	}
@@ -486,18 +550,22 @@ func TestWebhooksCommand(t *testing.T) {
 // webhook instead of each being sent and dead-lettered.
 func TestWebhookGoneStopsTheBacklog(t *testing.T) {
 	recv := newReceiver(t, func(int) int { return http.StatusGone })
-	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", ""), t.TempDir())
+	audit, auditRecv := auditHook(t)
+	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", audit), t.TempDir())
 	admin := srv.token("root", "admin")
 	id := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "a"}).expect(t, 201).body["id"].(string)
 	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"title": "b"}).expect(t, 200)
 	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"title": "c"}).expect(t, 200)
-	waitFor(t, "the webhook to be disabled", func() bool {
-		st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
-		return st["disabled_at"] != nil
+	// The later events wait until an admin replays, while the other webhook gets them and one
+	// written after the 410.
+	waitFor(t, "the webhook to be disabled", func() bool { return srv.webhookStatus(admin)["disabled_at"] != nil })
+	later := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "d"}).expect(t, 201).body["id"].(string)
+	var st map[string]any
+	waitFor(t, "the backlog to wait, and the other webhook to get the later event", func() bool {
+		st = srv.webhookStatus(admin)
+		return st["pending"] == 3.0 && auditRecv.has("tickets.created", later)
 	})
-	time.Sleep(300 * time.Millisecond)
-	st := srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
-	// The later events wait, queued or still in the outbox, until an admin replays.
+	srv.stop() // attempts under way are answered before it returns
 	if n := len(recv.snapshot()); n != 1 || st["dead"] != 1.0 || st["delivered"] != 0.0 {
 		t.Errorf("after a 410: %d requests, status %v", n, st)
 	}
@@ -546,11 +614,17 @@ func TestWebhookConditionErrorIsDeadLettered(t *testing.T) {
 	if msg, _ := dead[0].(map[string]any)["last_error"].(string); !strings.Contains(msg, "when condition") {
 		t.Errorf("dead letter: %v", dead[0])
 	}
-	if n := len(recv.snapshot()); n != 0 {
-		t.Errorf("%d deliveries of an event whose condition failed", n)
-	}
+	// Replayed, it is sent after all; once that is recorded and the server has stopped, the
+	// replay must be the only request the receiver got.
 	srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"all": true}).expect(t, 200)
-	waitFor(t, "the replayed delivery", func() bool { return len(recv.snapshot()) == 1 })
+	waitFor(t, "the replayed delivery to be recorded", func() bool {
+		st := srv.webhookStatus(admin)
+		return st["delivered"] == 1.0 && st["dead"] == 0.0
+	})
+	srv.stop()
+	if n := len(recv.snapshot()); n != 1 {
+		t.Errorf("%d requests for an event whose condition failed, want only its replay", n)
+	}
 }
 
 // TestDeadLettersAreDiscarded: an admin deletes dead deliveries by id or all at once; nothing
@@ -587,14 +661,11 @@ func testDeadLettersAreDiscarded(t *testing.T, db database) {
 	// A delivered delivery is not a dead letter: discarding all leaves it.
 	heal()
 	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "d"}).expect(t, 201)
-	status := func() map[string]any {
-		return srv.do("GET", "/v1/_webhooks", admin, nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
-	}
-	waitFor(t, "the delivery", func() bool { return status()["delivered"] == 1.0 })
+	waitFor(t, "the delivery", func() bool { return srv.webhookStatus(admin)["delivered"] == 1.0 })
 	if got := srv.do("POST", "/v1/_webhooks/discard", admin, map[string]any{"all": true}).expect(t, 200).body["discarded"]; got != 2.0 {
 		t.Errorf("discarding all: %v", got)
 	}
-	if st := status(); st["dead"] != 0.0 || st["delivered"] != 1.0 || st["pending"] != 0.0 {
+	if st := srv.webhookStatus(admin); st["dead"] != 0.0 || st["delivered"] != 1.0 || st["pending"] != 0.0 {
 		t.Errorf("after discarding all: %v", st)
 	}
 }

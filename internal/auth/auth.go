@@ -4,7 +4,9 @@ package auth
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -119,6 +121,9 @@ func (h *HS256) verify(token string) (Claims, time.Time, error) {
 	}
 	tok, err := jwt.Parse([]byte(token), opts...)
 	if err != nil {
+		return Claims{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if err := numericDates(token); err != nil {
 		return Claims{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	sub, _ := tok.Subject()
@@ -254,4 +259,30 @@ func ForModel(model *spec.Model, dataDir string, now func() time.Time) (*HS256, 
 		return nil, nil, fmt.Errorf("jwt key: %w", err)
 	}
 	return h, key, nil
+}
+
+// numericDates refuses a token whose exp, nbf or iat is not a JSON number. RFC 7519 makes
+// them NumericDate values; the JWT library also reads numeric strings ("exp": "99999999999"),
+// which no issuer sends, and a token that smuggles one past another verifier must not pass
+// here either.
+func numericDates(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("not a compact JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return errors.New("the payload is not base64url")
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return errors.New("the payload is not a JSON object")
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		var n json.Number
+		if v, ok := claims[name]; ok && (len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &n) != nil) {
+			return fmt.Errorf("%s must be a number", name)
+		}
+	}
+	return nil
 }

@@ -1,8 +1,11 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +44,16 @@ func raw(t *testing.T, k []byte, build func(*jwt.Builder) *jwt.Builder) string {
 	return string(b)
 }
 
+// hand signs a payload written out as JSON, for claims no JWT builder would write.
+func hand(t *testing.T, k []byte, payload string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(payload))
+	mac := hmac.New(sha256.New, k)
+	mac.Write([]byte(input))
+	return input + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
 func TestVerify(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
@@ -73,6 +86,14 @@ func TestVerify(t *testing.T) {
 		"alg none": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." +
 			base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"alice","iss":"iss","aud":"aud","exp":9999999999,"role":"admin"}`)) + ".",
 		"garbage": "not.a.token",
+		// RFC 7519 dates are numbers; the JWT library alone would read these strings.
+		"exp a numeric string": hand(t, key, fmt.Sprintf(`{"sub":"alice","iss":"iss","aud":"aud","exp":"%d"}`, exp.Unix())),
+		"nbf a numeric string": hand(t, key, fmt.Sprintf(`{"sub":"alice","iss":"iss","aud":"aud","exp":%d,"nbf":"%d"}`, exp.Unix(), now.Unix()-60)),
+		"iat a numeric string": hand(t, key, fmt.Sprintf(`{"sub":"alice","iss":"iss","aud":"aud","exp":%d,"iat":"%d"}`, exp.Unix(), now.Unix())),
+	}
+	// The same claims with numbers pass, so the refusals above are about the strings alone.
+	if _, err := h.Verify(hand(t, key, fmt.Sprintf(`{"sub":"alice","iss":"iss","aud":"aud","exp":%d,"nbf":%d,"iat":%d}`, exp.Unix(), now.Unix()-60, now.Unix()))); err != nil {
+		t.Fatalf("a hand-signed token with numeric dates: %v", err)
 	}
 	for name, tok := range bad {
 		if _, err := h.Verify(tok); !errors.Is(err, ErrInvalidToken) {

@@ -24,7 +24,7 @@ resources:
     access:
       list:   'auth.role == "admin" || record.owner == auth.sub'
       read:   'auth.role in ["admin", "auditor"] || record.owner == auth.sub'
-      create: 'auth.sub != "" && record.owner == auth.sub'
+      create: 'auth.sub != null && record.owner == auth.sub'
       update: '(record.owner == auth.sub && !old.locked) || auth.role == "admin"'
       delete: 'auth.role == "admin"'
   staff:
@@ -40,7 +40,7 @@ resources:
     access:
       list: "true"
       read: "true"
-      create: 'auth.sub != ""'
+      create: 'auth.sub != null'
 `
 
 var (
@@ -70,17 +70,15 @@ func TestAccessDeniedByDefault(t *testing.T) {
 			wantCode(t, err, c.want)
 			_, err = e.eng.List(c.caller, "secrets", engine.ListParams{})
 			wantCode(t, err, c.want)
-			// Reads, updates and deletes of a record the caller may not read look like a missing record,
-			// except to anonymous callers, who are asked for credentials.
-			hidden := fault.NotFound
-			if c.want == fault.Unauthorized {
-				hidden = fault.Unauthorized
+			// The rule refuses these callers whatever the record, so reads, updates and deletes are
+			// refused alike for an existing and a missing record: the answer says nothing of either.
+			for _, rid := range []string{id, "0190c1d2-7b3a-7def-8123-456789abcdef"} {
+				_, err = e.eng.Get(c.caller, "secrets", rid)
+				wantCode(t, err, c.want)
+				_, err = e.eng.Update(c.caller, "secrets", rid, body(t, `{"v": "y"}`), engine.MergePatch, engine.Precondition{})
+				wantCode(t, err, c.want)
+				wantCode(t, e.eng.Delete(c.caller, "secrets", rid, engine.Precondition{}), c.want)
 			}
-			_, err = e.eng.Get(c.caller, "secrets", id)
-			wantCode(t, err, hidden)
-			_, err = e.eng.Update(c.caller, "secrets", id, body(t, `{"v": "y"}`), engine.MergePatch, engine.Precondition{})
-			wantCode(t, err, hidden)
-			wantCode(t, e.eng.Delete(c.caller, "secrets", id, engine.Precondition{}), hidden)
 		})
 	}
 	if all := e.all("secrets"); len(all) != 1 || all[0]["v"] != "s" || all[0]["version"] != int64(1) {
@@ -119,20 +117,28 @@ func TestAccessRules(t *testing.T) {
 		if g := fault.As(errMissing); g == nil || g.Message != f.Message || g.Code != f.Code {
 			t.Errorf("a hidden record (%s) is distinguishable from a missing one (%s)", describe(err), describe(errMissing))
 		}
+		// Anonymous callers are no exception: a record hidden from them is missing to them.
 		_, err = e.eng.Get(anon, "notes", aliceNote)
-		wantCode(t, err, fault.Unauthorized)
+		f = wantCode(t, err, fault.NotFound)
+		_, errMissing = e.eng.Get(anon, "notes", "0190c1d2-7b3a-7def-8123-456789abcdef")
+		if g := fault.As(errMissing); g == nil || g.Message != f.Message || g.Code != f.Code {
+			t.Errorf("to an anonymous caller, a hidden record (%s) is distinguishable from a missing one (%s)", describe(err), describe(errMissing))
+		}
 	})
 
-	t.Run("update and delete of a hidden record are NotFound", func(t *testing.T) {
+	t.Run("update of a hidden record is NotFound", func(t *testing.T) {
 		_, err := e.eng.Update(bob, "notes", aliceNote, body(t, `{"body": "hacked"}`), engine.MergePatch, engine.Precondition{})
 		wantCode(t, err, fault.NotFound)
-		wantCode(t, e.eng.Delete(bob, "notes", aliceNote, engine.Precondition{}), fault.NotFound)
 		// Not even a precondition or a transition reveals anything.
 		_, err = e.eng.Update(bob, "notes", aliceNote, body(t, `{"body": "x"}`), engine.MergePatch, engine.Precondition{Version: 99})
 		wantCode(t, err, fault.NotFound)
-		wantCode(t, e.eng.Delete(bob, "notes", aliceNote, engine.Precondition{Version: 99}), fault.NotFound)
 		_, err = e.eng.Update(anon, "notes", aliceNote, body(t, `{"body": "x"}`), engine.MergePatch, engine.Precondition{})
-		wantCode(t, err, fault.Unauthorized)
+		wantCode(t, err, fault.NotFound)
+		// The delete rule refuses bob whatever the record: Forbidden, for a hidden record and a
+		// missing one alike.
+		for _, rid := range []string{aliceNote, "0190c1d2-7b3a-7def-8123-456789abcdef"} {
+			wantCode(t, e.eng.Delete(bob, "notes", rid, engine.Precondition{Version: 99}), fault.Forbidden)
+		}
 	})
 
 	t.Run("update and delete of a readable record are Forbidden when the rule denies", func(t *testing.T) {
@@ -251,7 +257,7 @@ func TestAccessWriteShorthand(t *testing.T) {
 	e.patch(staffer, "staff", id, `{"name": "c"}`)
 	// write does not grant admins anything the rule does not say.
 	_, err = e.eng.Update(admin, "staff", id, body(t, `{"name": "d"}`), engine.MergePatch, engine.Precondition{})
-	wantCode(t, err, fault.NotFound) // the read rule hides it from admins too
+	wantCode(t, err, fault.Forbidden) // the read rule refuses admins too, whatever the record
 	if err := e.eng.Delete(staffer, "staff", id, engine.Precondition{}); err != nil {
 		t.Fatal(describe(err))
 	}
@@ -287,4 +293,32 @@ resources:
 	if err != nil {
 		t.Fatalf("an update rule on record.id and record.version denies (%s): Update checks the rule before setting the system fields", describe(err))
 	}
+}
+
+// TestListRuleWithAnIncomparableClaimDenies: a claim of another type than the field it is
+// compared with cannot be bound into the rule's SQL. The rule fails, and a rule that fails
+// denies; before, the list answered 500.
+func TestListRuleWithAnIncomparableClaimDenies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+plinth: 1
+name: test
+resources:
+  docs:
+    fields:
+      level: {type: integer, required: true}
+    access:
+      list: 'record.level <= auth.claims.level'
+      read: "true"
+`)
+	e.create(admin, "docs", `{"level": 1}`)
+	with := func(level any) context.Context {
+		return engine.WithPrincipal(context.Background(), engine.Principal{Subject: "u", Role: "customer", Claims: map[string]any{"level": level}})
+	}
+	page, err := e.eng.List(with(int64(2)), "docs", engine.ListParams{})
+	if err != nil || len(page.Items) != 1 {
+		t.Fatalf("a numeric claim: %v, %s", page, describe(err))
+	}
+	_, err = e.eng.List(with("2"), "docs", engine.ListParams{})
+	wantCode(t, err, fault.Forbidden)
 }

@@ -12,13 +12,22 @@ type Principal struct {
 // Anonymous reports whether the caller presented no credentials.
 func (p Principal) Anonymous() bool { return p.Subject == "" }
 
-// authValue is the `auth` variable of expressions.
+// authValue is the `auth` variable of expressions. An anonymous caller has no subject and no
+// role: auth.sub and auth.role are null, so that no rule comparing a record with auth.sub can
+// take an anonymous caller for the owner of a record, and `default: auth.sub` gives null.
 func (p Principal) authValue() map[string]any {
 	claims := p.Claims
 	if claims == nil {
 		claims = map[string]any{}
 	}
-	return map[string]any{"sub": p.Subject, "role": p.Role, "claims": claims}
+	return map[string]any{"sub": nullIfEmpty(p.Subject), "role": nullIfEmpty(p.Role), "claims": claims}
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 type principalKey struct{}
@@ -32,4 +41,18 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 func PrincipalFrom(ctx context.Context) Principal {
 	p, _ := ctx.Value(principalKey{}).(Principal)
 	return p
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns a context carrying the id of the request it serves, which the engine
+// adds to what it logs about that request.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom returns the request id carried by ctx, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }

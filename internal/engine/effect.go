@@ -34,6 +34,8 @@ func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spe
 	}
 	sysCtx := context.WithValue(context.WithValue(ctx, effectDepthKey{}, depth+1), systemKey{}, true)
 	vars := ruleVars(ctx, e.clock(), record, old)
+	recordID, _ := record["id"].(string)
+	failed := func(x *spec.Expr, err error) error { return e.exprFailed(ctx, x, r.Name, recordID, err) }
 	// Effects change records as they go, so their lookups read the transaction afresh
 	// rather than through a write's cache.
 	lookup := func(resource, id string) (Record, error) {
@@ -50,7 +52,7 @@ func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spe
 		if eff.When != nil {
 			ok, err := evalBool(eff.When, vars, lookup)
 			if err != nil {
-				return effectFailed(eff, "when", err)
+				return failed(eff.When, err)
 			}
 			if !ok {
 				continue
@@ -60,23 +62,23 @@ func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spe
 		if eff.ForEach != nil {
 			out, err := evalExpr(eff.ForEach, vars, lookup)
 			if err != nil {
-				return effectFailed(eff, "for_each", err)
+				return failed(eff.ForEach, err)
 			}
 			list, ok := out.(traits.Lister)
 			if !ok {
-				return effectFailed(eff, "for_each", fmt.Errorf("not a list"))
+				return failed(eff.ForEach, fmt.Errorf("gave %s, not a list", out.Type()))
 			}
 			items = items[:0]
 			for it := list.Iterator(); it.HasNext() == types.True; {
 				v, err := fromCEL(it.Next())
 				if err != nil {
-					return effectFailed(eff, "for_each", err)
+					return failed(eff.ForEach, err)
 				}
 				items = append(items, v)
 			}
 		}
 		for _, item := range items {
-			if err := e.applyEffect(ctx, sysCtx, tx, eff, vars, item, lookup); err != nil {
+			if err := e.applyEffect(ctx, sysCtx, tx, eff, vars, item, lookup, failed); err != nil {
 				return err
 			}
 		}
@@ -84,13 +86,19 @@ func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spe
 	return nil
 }
 
-func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx Tx, eff *spec.Effect, vars map[string]any, item any, lookup lookupFunc) error {
+// applyEffect applies eff for one item; failed reports an expression that could not be
+// evaluated.
+func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx Tx, eff *spec.Effect, vars map[string]any, item any,
+	lookup lookupFunc, failed func(*spec.Expr, error) error) error {
 	vars["item"] = item
 	out, err := evalExpr(eff.ID, vars, lookup)
 	if err != nil {
-		return effectFailed(eff, "id", err)
+		return failed(eff.ID, err)
 	}
-	id, _ := out.Value().(string)
+	id, ok := out.Value().(string)
+	if !ok {
+		return failed(eff.ID, fmt.Errorf("gave %s, not a string", out.Type()))
+	}
 	target, _ := e.model.Resource(eff.Target)
 	current, err := tx.Get(ctx, target, id)
 	if fault.CodeOf(err) == fault.NotFound && eff.SkipMissing {
@@ -108,7 +116,7 @@ func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx Tx, eff *spec.Effec
 	if eff.Guard != nil {
 		ok, err := evalBool(eff.Guard, vars, lookup)
 		if err != nil {
-			return effectFailed(eff, "guard", err)
+			return failed(eff.Guard, err)
 		}
 		if !ok {
 			msg := eff.Message
@@ -119,14 +127,17 @@ func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx Tx, eff *spec.Effec
 				Extra: map[string]any{"effect": eff.Name, "resource": target.Name, "id": id}}
 		}
 	}
+	if len(eff.Set) == 0 {
+		return nil
+	}
 	patch := make(map[string]any, len(eff.Set))
 	for _, a := range eff.Set {
 		out, err := evalExpr(a.Expr, vars, lookup)
 		if err != nil {
-			return effectFailed(eff, "set."+a.Field, err)
+			return failed(a.Expr, err)
 		}
 		if patch[a.Field], err = fromCEL(out); err != nil {
-			return effectFailed(eff, "set."+a.Field, err)
+			return failed(a.Expr, err)
 		}
 	}
 	p, err := e.prepare(sysCtx, Op{Kind: OpUpdate, Resource: target.Name, ID: id, Body: patch})
@@ -151,13 +162,7 @@ func evalBool(x *spec.Expr, vars map[string]any, lookup lookupFunc) (bool, error
 	}
 	b, ok := out.(types.Bool)
 	if !ok {
-		return false, fmt.Errorf("not a boolean")
+		return false, fmt.Errorf("gave %s, not a boolean", out.Type())
 	}
 	return bool(b), nil
-}
-
-// effectFailed is an expression in an effect that could not be evaluated: a spec bug, so an
-// internal error whose cause is logged.
-func effectFailed(eff *spec.Effect, part string, err error) error {
-	return fault.Wrap(fault.Internal, fmt.Errorf("effect %s.%s: %w", eff.Name, part, err), "the write could not be completed")
 }

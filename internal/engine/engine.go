@@ -48,6 +48,9 @@ type Config struct {
 	// CursorKey signs list cursors so that clients cannot forge them. A random key is used
 	// when empty, which makes cursors valid only for the life of the process.
 	CursorKey []byte
+	// MaxCascade bounds the records one delete may delete or change through on_delete
+	// besides its own; default DefaultMaxCascade.
+	MaxCascade int
 }
 
 // Engine is the service layer: every read and write of every transport goes through it, so
@@ -64,6 +67,7 @@ type Engine struct {
 	// eventRetention is how long the outbox keeps events.
 	eventRetention time.Duration
 	inflight       inflight
+	maxCascade     int
 }
 
 // New returns an engine for cfg.
@@ -92,6 +96,7 @@ func New(cfg Config) (*Engine, error) {
 		idemTTL:        cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL),
 		eventRetention: cmp.Or(cfg.EventRetention, DefaultEventRetention),
 		committed:      cfg.Committed,
+		maxCascade:     cmp.Or(cfg.MaxCascade, DefaultMaxCascade),
 	}, nil
 }
 
@@ -117,26 +122,46 @@ func newID() (string, error) {
 }
 
 // permits checks op's rule on record (and old, for updates). A missing rule admits only
-// role admin. hide makes a denial look like a missing record.
+// role admin. hide says the caller may not learn whether the record exists: a denial that
+// depends on the record is then a 404, as for a missing one.
 func (e *Engine) permits(ctx context.Context, r *spec.Resource, op spec.Operation, record, old Record, hide bool) error {
 	if isSystem(ctx) {
 		return nil
 	}
 	rule := r.Access[op]
-	if rule == nil {
+	switch {
+	case rule == nil:
 		if PrincipalFrom(ctx).Role == RoleAdmin {
 			return nil
 		}
-		return denial(ctx, hide, op, r.Name)
-	}
-	if rule.Constant != nil {
+		return denial(ctx, false, op, r.Name)
+	case rule.Constant != nil:
 		if *rule.Constant {
 			return nil
 		}
-		return denial(ctx, hide, op, r.Name)
+		return denial(ctx, false, op, r.Name)
 	}
-	if !allowed(rule, ruleVars(ctx, e.clock(), record, old)) {
-		return denial(ctx, hide, op, r.Name)
+	if !e.allowed(ctx, rule, ruleVars(ctx, e.clock(), record, old)) {
+		return denial(ctx, hide && rule.Partial != nil, op, r.Name)
+	}
+	return nil
+}
+
+// refuses checks op's rule before any record is read: it is a denial when the rule is false
+// for this caller whatever the record (an admin-only rule for a customer, `auth.sub != null
+// && ...` for an anonymous caller). Such a denial says nothing about any record, so a missing
+// and an existing record answer alike. Rules that depend on the record pass here and are
+// checked again with it.
+func (e *Engine) refuses(ctx context.Context, r *spec.Resource, op spec.Operation) error {
+	if isSystem(ctx) {
+		return nil
+	}
+	rule := r.Access[op]
+	if rule == nil || rule.Partial == nil {
+		return e.permits(ctx, r, op, nil, nil, false)
+	}
+	if refusedWhatever(rule, ruleVars(ctx, e.clock(), nil, nil)) {
+		return denial(ctx, false, op, r.Name)
 	}
 	return nil
 }

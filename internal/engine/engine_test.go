@@ -253,6 +253,20 @@ func fieldCodes(t *testing.T, err error) map[string]string {
 }
 
 // wantFields fails unless err is Invalid with exactly the field errors want.
+// wantExprFailed checks that err is the problem of a spec expression that failed at run time,
+// naming where it is in the spec and the record (id "" for a create).
+func wantExprFailed(t *testing.T, err error, where, resource, id string) {
+	t.Helper()
+	f := wantCode(t, err, fault.Invalid)
+	want := map[string]any{"expression": where, "resource": resource}
+	if id != "" {
+		want["id"] = id
+	}
+	if f.Type != fault.TypeExpressionFailed || !reflect.DeepEqual(f.Extra, want) {
+		t.Fatalf("got %s, want expression-failed with %v", describe(err), want)
+	}
+}
+
 func wantFields(t *testing.T, err error, want map[string]string) {
 	t.Helper()
 	wantCode(t, err, fault.Invalid)

@@ -49,14 +49,29 @@ func evalExpr(e *spec.Expr, vars map[string]any, lookup lookupFunc) (ref.Val, er
 	return out, nil
 }
 
-// allowed evaluates an access rule. An evaluation error denies: rules fail closed.
-func allowed(rule *spec.Rule, vars map[string]any) bool {
+// allowed evaluates an access rule. An evaluation error denies (rules fail closed), and is
+// logged with its place in the spec: it is a gap in the spec, not the caller's doing.
+func (e *Engine) allowed(ctx context.Context, rule *spec.Rule, vars map[string]any) bool {
 	out, err := evalExpr(&rule.Expr, vars, nil)
+	if err == nil {
+		if b, ok := out.(types.Bool); ok {
+			return bool(b)
+		}
+		err = fmt.Errorf("gave %s, not a boolean", out.Type())
+	}
+	e.log.WarnContext(ctx, "rule failed; denying", "expression", rule.Where, "request_id", RequestIDFrom(ctx), "err", err)
+	return false
+}
+
+// refusedWhatever reports whether rule is false for the caller whatever the record: it is
+// evaluated with record and old unknown, and only a definite false counts.
+func refusedWhatever(rule *spec.Rule, vars map[string]any) bool {
+	act, err := cel.PartialVars(vars, cel.AttributePattern("record"), cel.AttributePattern("old"))
 	if err != nil {
 		return false
 	}
-	b, ok := out.(types.Bool)
-	return ok && bool(b)
+	out, _, _ := rule.Partial.Eval(act)
+	return out == types.False
 }
 
 // ruleVars builds the variables of an access rule.
@@ -129,14 +144,32 @@ func fromCEL(v ref.Val) (any, error) {
 // errDenied marks an access denial inside the engine before it becomes a fault.
 var errDenied = errors.New("denied")
 
-// denial turns a denied operation into the error the caller may see: 401 for anonymous
-// callers, 404 where the caller may not know the record exists, 403 otherwise.
+// denial turns a denied operation into the error the caller may see. hide says the denial
+// depends on the record: then it is 404, exactly as for a missing record, whoever asks.
+// A denial that does not depend on the record reveals nothing about it: 401 for anonymous
+// callers, 403 otherwise.
 func denial(ctx context.Context, hide bool, op spec.Operation, resource string) error {
-	if PrincipalFrom(ctx).Anonymous() {
-		return &fault.Error{Code: fault.Unauthorized, Message: "this request needs credentials", Err: errDenied}
-	}
 	if hide {
 		return &fault.Error{Code: fault.NotFound, Message: "no such record", Err: errDenied}
 	}
+	if PrincipalFrom(ctx).Anonymous() {
+		return &fault.Error{Code: fault.Unauthorized, Message: "this request needs credentials", Err: errDenied}
+	}
 	return &fault.Error{Code: fault.Forbidden, Message: fmt.Sprintf("you may not %s %s", op, resource), Err: errDenied}
+}
+
+// exprFailed is an expression of the spec that could not be evaluated for a record at run
+// time (a value the expression did not expect, a division by zero). It names the expression's
+// place in the spec and the record, and is logged once, with the request id; the client gets
+// a 422 rather than a 500, since no retry of the same request can succeed.
+func (e *Engine) exprFailed(ctx context.Context, x *spec.Expr, resource, id string, cause error) error {
+	e.log.WarnContext(ctx, "expression failed", "expression", x.Where, "resource", resource, "id", id,
+		"request_id", RequestIDFrom(ctx), "err", cause)
+	extra := map[string]any{"expression": x.Where, "resource": resource}
+	if id != "" {
+		extra["id"] = id
+	}
+	return &fault.Error{Code: fault.Invalid, Type: fault.TypeExpressionFailed,
+		Message: fmt.Sprintf("the spec's expression %s could not be evaluated for this record", x.Where),
+		Extra:   extra, Err: cause}
 }

@@ -90,7 +90,7 @@ func (e *Engine) Events(ctx context.Context, p EventParams) (*EventPage, error) 
 		}
 	}
 	if len(v.errs) > 0 {
-		return nil, &fault.Error{Code: fault.Invalid, Type: "invalid-query", Message: "the event parameters are invalid", Fields: v.errs}
+		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidQuery, Message: "the event parameters are invalid", Fields: v.errs}
 	}
 	page := &EventPage{NextAfter: p.After}
 	// Events the caller may not see are skipped, within a budget, so that a page of a feed

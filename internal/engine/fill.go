@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,6 +24,10 @@ type write struct {
 	seen   map[string]Record
 	v      validator
 	failed error // a storage failure met while checking; it wins over field errors
+	// broken is the first default or computed expression that failed, and why: the write
+	// answers expression-failed rather than field errors the client cannot mend.
+	broken      *spec.Expr
+	brokenCause error
 }
 
 func (e *Engine) newWrite(ctx context.Context, tx Tx, now time.Time, rec Record) *write {
@@ -30,7 +35,7 @@ func (e *Engine) newWrite(ctx context.Context, tx Tx, now time.Time, rec Record)
 		auth: PrincipalFrom(ctx).authValue(), seen: map[string]Record{}}
 }
 
-// lookup reads a record in the transaction, once per write.
+// lookup reads a record in the transaction, once per write, under the caller's read rule.
 func (w *write) lookup(resource, id string) (Record, error) {
 	key := resource + "/" + id
 	if rec, ok := w.seen[key]; ok {
@@ -44,6 +49,11 @@ func (w *write) lookup(resource, id string) (Record, error) {
 		return nil, fault.New(fault.NotFound, "no such resource")
 	}
 	rec, err := w.get(w.ctx, r, id)
+	if err == nil && !w.e.canRead(w.ctx, r, rec) {
+		// A record the caller may not read is missing to them here too: lookup() would copy
+		// it into their record, and a reference to it would confirm that it exists.
+		rec, err = nil, fault.New(fault.NotFound, "no such record")
+	}
 	if fault.CodeOf(err) == fault.NotFound {
 		w.seen[key] = nil
 		return nil, err
@@ -70,17 +80,22 @@ func (w *write) vars(level []*spec.Field, values map[string]any) map[string]any 
 	return vars
 }
 
-// eval runs a default or computed expression and converts its result to f's type.
+// eval runs a default or computed expression and converts its result to f's type. A computed
+// field's expression may not give null (computed fields are never null).
 func (w *write) eval(f *spec.Field, x *spec.Expr, level []*spec.Field, values map[string]any, path string) any {
 	out, err := evalExpr(x, w.vars(level, values), w.lookup)
 	if err == nil {
 		var v any
-		if v, err = fromCEL(out); err == nil {
+		if v, err = fromCEL(out); err == nil && v == nil && f.Computed == x {
+			err = errors.New("gave null")
+		}
+		if err == nil {
 			return w.v.value(f, v, path)
 		}
 	}
-	w.e.log.DebugContext(w.ctx, "expression failed", "field", path, "err", err)
-	w.v.add(path, "computed", "could not be computed from the other fields")
+	if w.broken == nil {
+		w.broken, w.brokenCause = x, err
+	}
 	return nil
 }
 
@@ -101,19 +116,29 @@ func (w *write) applyDefaults(level []*spec.Field, values map[string]any) {
 // complete finishes a record inside the transaction: references must exist, nested defaults
 // and computed fields are filled in, and required fields must be set. Every problem is
 // reported at once.
-func (w *write) complete(r *spec.Resource) error {
+// id is the record's id, or "" for a create.
+func (w *write) complete(r *spec.Resource, id string) error {
 	w.checkRefs(r.Fields, w.record, w.old, "")
-	if w.failed != nil {
-		return w.failed
-	}
-	if err := w.v.err(); err != nil {
+	if err := w.problem(r, id); err != nil {
 		return err
 	}
 	w.compute(r.Fields, w.record, w.old, "")
-	if w.failed != nil {
-		return w.failed
+	if err := w.problem(r, id); err != nil {
+		return err
 	}
 	w.v.checkRequired(r.Fields, w.record, "", false)
+	return w.v.err()
+}
+
+// problem is what the write has met so far, most serious first: a storage failure, an
+// expression that failed, then the field errors.
+func (w *write) problem(r *spec.Resource, id string) error {
+	switch {
+	case w.failed != nil:
+		return w.failed
+	case w.broken != nil:
+		return w.e.exprFailed(w.ctx, w.broken, r.Name, id, w.brokenCause)
+	}
 	return w.v.err()
 }
 
@@ -121,11 +146,11 @@ func (w *write) complete(r *spec.Resource) error {
 // fields and references to missing records, read outside any transaction. It runs only when
 // the body already has errors, so that the client learns of every mistake in one round trip
 // without the request ever taking the write lock.
-func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input Record, creating bool, v *validator) {
+func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input Record, v *validator) {
 	w := &write{e: e, ctx: ctx, get: e.store.Get, now: e.clock(), record: input,
 		auth: PrincipalFrom(ctx).authValue(), seen: map[string]Record{}}
 	w.checkRefs(r.Fields, input, nil, "")
-	w.v.checkRequired(r.Fields, input, "", creating)
+	w.v.checkRequired(r.Fields, input, "", true)
 	// A value with a type error was dropped to null; it is reported once, as a type error.
 	reported := make(map[string]bool, len(v.errs))
 	for _, fe := range v.errs {
@@ -240,7 +265,7 @@ func (w *write) compute(level []*spec.Field, values, old map[string]any, path st
 			continue
 		}
 		if old != nil && !inputsChanged(f.Computed, level, values, old) {
-			if prev, ok := old[f.Name]; ok {
+			if prev := old[f.Name]; prev != nil {
 				values[f.Name] = prev
 				continue
 			}

@@ -53,7 +53,7 @@ resources:
     access:
       list:   'auth.role == "admin" || record.customer == auth.sub'
       read:   'auth.role == "admin" || record.customer == auth.sub'
-      create: 'auth.role == "admin" || (auth.sub != "" && record.customer == auth.sub)'
+      create: 'auth.role == "admin" || (auth.sub != null && record.customer == auth.sub)'
       update: 'auth.role == "admin" || record.customer == auth.sub'
   ratios:
     fields:
@@ -101,8 +101,14 @@ func TestDefaults(t *testing.T) {
 		}
 	})
 
-	t.Run("given values win and null takes the default", func(t *testing.T) {
-		rec := e.create(admin, "orders", `{`+item+`, "customer": "carol", "status": "paid", "priority": 1, "rate": null, "gift": true, "labels": []}`)
+	t.Run("given values win, and null is refused where a default stands", func(t *testing.T) {
+		n := len(e.all("orders"))
+		_, err := e.eng.Create(admin, "orders", body(t, `{`+item+`, "rate": null, "priority": null, "note": null, "shipping": {"method": null}}`))
+		wantFields(t, err, map[string]string{"rate": "null", "priority": "null", "shipping.method": "null"})
+		if len(e.all("orders")) != n {
+			t.Error("a refused create wrote a record")
+		}
+		rec := e.create(admin, "orders", `{`+item+`, "customer": "carol", "status": "paid", "priority": 1, "gift": true, "labels": []}`)
 		want := map[string]any{"customer": "carol", "status": "paid", "priority": int64(1), "rate": 0.5, "gift": true, "labels": []any{}}
 		for k, v := range want {
 			if !reflect.DeepEqual(rec[k], v) {
@@ -219,15 +225,17 @@ func TestComputed(t *testing.T) {
 		}
 	})
 
-	t.Run("an expression that fails is a computed field error", func(t *testing.T) {
+	t.Run("an expression that fails names its place in the spec", func(t *testing.T) {
 		_, err := e.eng.Create(admin, "ratios", body(t, `{"a": 1, "b": 0}`))
-		wantFields(t, err, map[string]string{"q": "computed"})
+		wantExprFailed(t, err, "ratios.q.computed", "ratios", "")
+		_, err = e.eng.Create(admin, "ratios", body(t, `{"a": 1}`)) // a null input: the expression gives null
+		wantExprFailed(t, err, "ratios.q.computed", "ratios", "")
 		ok := e.create(admin, "ratios", `{"a": 7, "b": 2}`)
 		if ok["q"] != int64(3) {
 			t.Errorf("q = %#v, want 3", ok["q"])
 		}
 		_, err = e.eng.Update(admin, "ratios", ok["id"].(string), body(t, `{"b": 0}`), engine.MergePatch, engine.Precondition{})
-		wantFields(t, err, map[string]string{"q": "computed"})
+		wantExprFailed(t, err, "ratios.q.computed", "ratios", ok["id"].(string))
 		if got := e.get(admin, "ratios", ok["id"].(string)); got["b"] != int64(2) || got["version"] != int64(1) {
 			t.Errorf("a failed update changed the record: %v", got)
 		}

@@ -78,7 +78,7 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	scope := scopeOf(ctx)
 	slot := strings.Join([]string{scope, key.Method, key.Path, key.Key}, "\x00")
 	if !e.inflight.acquire(slot) {
-		return Response{}, false, &fault.Error{Code: fault.Conflict, Type: "idempotency-key-in-flight",
+		return Response{}, false, &fault.Error{Code: fault.Conflict, Type: fault.TypeIdempotencyKeyInFlight,
 			Message: "a request with this Idempotency-Key is still being processed; retry shortly"}
 	}
 	defer e.inflight.release(slot)
@@ -140,7 +140,7 @@ func (e *Engine) replay(ctx context.Context, scope string, key IdempotencyKey) (
 		return Response{}, false, nil
 	}
 	if rec.Fingerprint != key.Fingerprint {
-		return Response{}, false, &fault.Error{Code: fault.Invalid, Type: "idempotency-key-reused",
+		return Response{}, false, &fault.Error{Code: fault.Invalid, Type: fault.TypeIdempotencyKeyReused,
 			Message: "this Idempotency-Key was used with a different request body; use a new key for a new request"}
 	}
 	return rec.Response, true, nil
@@ -171,7 +171,7 @@ func checkKey(k string) error {
 		}
 	}
 	if bad {
-		return &fault.Error{Code: fault.Invalid, Type: "idempotency-key-invalid",
+		return &fault.Error{Code: fault.Invalid, Type: fault.TypeIdempotencyKeyInvalid,
 			Message: "Idempotency-Key must be 1 to 255 characters without control characters; a UUID is a good choice"}
 	}
 	return nil
@@ -191,7 +191,7 @@ func needsKey(ops []Op, model *spec.Model) error {
 	for _, op := range ops {
 		r, ok := model.Resource(op.Resource)
 		if ok && r.Idempotency == spec.IdempotencyRequired && (op.Kind == OpCreate || op.Kind == OpUpdate) {
-			return &fault.Error{Code: fault.Invalid, Type: "idempotency-key-missing",
+			return &fault.Error{Code: fault.Invalid, Type: fault.TypeIdempotencyKeyMissing,
 				Message: "writes to " + r.Name + " must carry an Idempotency-Key header, such as a fresh UUID per operation"}
 		}
 	}

@@ -77,7 +77,7 @@ func TestIdempotencyKeysExpireAndAreSwept(t *testing.T) {
 func TestIdempotencyRequiredWithoutKey(t *testing.T) {
 	e := newEnv(t, keyedSpec)
 	_, err := e.eng.Create(as("ann", ""), "notes", body(t, `{"title": "x"}`))
-	if f := fault.As(err); f == nil || f.Type != "idempotency-key-missing" {
+	if f := fault.As(err); f == nil || f.Type != fault.TypeIdempotencyKeyMissing {
 		t.Fatalf("create without a key: %s", describe(err))
 	}
 }
@@ -95,7 +95,7 @@ func TestIdempotencyStoresClientErrors(t *testing.T) {
 	key.Fingerprint = "g"
 	op.Body = body(t, `{"title": "ok"}`)
 	_, _, err = e.eng.ApplyIdempotent(ctx, []engine.Op{op}, key, render)
-	if f := fault.As(err); f == nil || f.Type != "idempotency-key-reused" {
+	if f := fault.As(err); f == nil || f.Type != fault.TypeIdempotencyKeyReused {
 		t.Fatalf("reused key: %s", describe(err))
 	}
 	if n := len(e.all("notes")); n != 0 {

@@ -446,7 +446,7 @@ func TestListCursor(t *testing.T) {
 			if codes := fieldCodes(t, err); codes["cursor"] == "" {
 				t.Errorf("field errors %v, want one on cursor", codes)
 			}
-			if f.Type == "" {
+			if f.Type.IsZero() {
 				t.Error("no problem type")
 			}
 		})

@@ -18,10 +18,14 @@ const (
 )
 
 // Get returns the record id if the caller may read it; NotFound otherwise, whether it is
-// missing or hidden, so that existence does not leak.
+// missing or hidden, so that existence does not leak. A caller whom the read rule refuses
+// whatever the record gets Unauthorized (anonymous) or Forbidden, for every id alike.
 func (e *Engine) Get(ctx context.Context, resource, id string) (Record, error) {
 	r, err := e.resource(resource)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.refuses(ctx, r, spec.OpRead); err != nil {
 		return nil, err
 	}
 	rec, err := e.store.Get(ctx, r, id)
@@ -93,7 +97,7 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 		}
 	}
 	if len(v.errs) > 0 {
-		return nil, &fault.Error{Code: fault.Invalid, Type: "invalid-query", Message: "the list parameters are invalid", Fields: v.errs}
+		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidQuery, Message: "the list parameters are invalid", Fields: v.errs}
 	}
 	where = append(where, access)
 	rows, err := e.store.List(ctx, r, query.Select{Where: query.And{Terms: where}, Order: order, Limit: limit + 1})
@@ -135,7 +139,10 @@ func (e *Engine) listRule(ctx context.Context, r *spec.Resource) (query.Expr, er
 	}
 	x, err := rule.Plan.Bind(e.bindVars(ctx))
 	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "the list rule could not be evaluated")
+		// A value of the caller's (a claim of another type than the field) that the rule
+		// cannot compare: the rule fails, and a rule that fails denies.
+		e.log.WarnContext(ctx, "rule failed; denying", "expression", rule.Where, "request_id", RequestIDFrom(ctx), "err", err)
+		return nil, denial(ctx, false, spec.OpList, r.Name)
 	}
 	if c, ok := x.(query.Const); ok && !bool(c) {
 		return nil, denial(ctx, false, spec.OpList, r.Name)

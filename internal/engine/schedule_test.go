@@ -16,6 +16,7 @@ resources:
       state:
         type: enum
         values: [open, closed, frozen]
+        initial: [open, frozen]
         transitions: {open: [closed]}
     access: {list: "true", read: "true", create: "true", update: "true"}
 schedules:

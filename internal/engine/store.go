@@ -48,6 +48,9 @@ type Tx interface {
 	// Update replaces the stored record whose version is prevVersion; Conflict if it changed.
 	Update(ctx context.Context, r *spec.Resource, rec Record, prevVersion int64) error
 	Delete(ctx context.Context, r *spec.Resource, id string) error
+	// List runs a selection inside the transaction, which it sees as written so far; it
+	// locks no row. A delete finds the records that refer to it this way (cascade.go).
+	List(ctx context.Context, r *spec.Resource, q query.Select) ([]Record, error)
 	// AppendEvent adds ev, a change to a record of r, to the outbox; the store assigns Seq.
 	AppendEvent(ctx context.Context, r *spec.Resource, ev Event) error
 	// PutIdempotency stores an outcome; ErrKeyTaken when the key is stored already.

@@ -55,6 +55,8 @@ func (v *validator) object(fields []*spec.Field, in map[string]any, path string)
 			v.add(join(path, name), "unknown", "there is no field %s", name)
 		case f.ReadOnly():
 			v.add(join(path, name), "read_only", "%s is computed by the server", name)
+		case raw == nil && !f.Nullable():
+			v.null(f, join(path, name))
 		default:
 			out[name] = v.value(f, raw, join(path, name))
 		}
@@ -313,16 +315,28 @@ func normalizeJSON(in any) (any, bool) {
 	return in, true
 }
 
-// checkRequired reports required fields that are still null once defaults and computed
-// fields are applied, at every nesting level. With pending, fields that a default will fill
-// are not reported: defaults have not run yet.
+// null reports a null where f may not hold one (see spec.Field.Nullable).
+func (v *validator) null(f *spec.Field, path string) {
+	switch {
+	case f.Required:
+		v.add(path, "required", "is required")
+	case f.Default != nil && f.Default.Expr != nil:
+		v.add(path, "null", "may not be null, and its default (%s) gave null", f.Default.Expr.Source)
+	default:
+		v.add(path, "null", "may not be null: it has a default, which a create that omits it gets")
+	}
+}
+
+// checkRequired reports fields that are still null once defaults and computed fields are
+// applied but may not be (see spec.Field.Nullable), at every nesting level. With pending,
+// fields that a default or an expression will fill are not reported: they have not run yet.
 func (v *validator) checkRequired(fields []*spec.Field, rec map[string]any, path string, pending bool) {
 	for _, f := range fields {
 		val := rec[f.Name]
 		p := join(path, f.Name)
 		if val == nil {
-			if f.Required && !(pending && f.Default != nil) {
-				v.add(p, "required", "is required")
+			if !f.Nullable() && !(pending && (f.Default != nil || f.Computed != nil)) {
+				v.null(f, p)
 			}
 			continue
 		}

@@ -187,7 +187,7 @@ func TestValidateFieldValues(t *testing.T) {
 				t.Fatalf("create %s succeeded with %v; want field errors %v", src, rec, c.want)
 			}
 			f := wantCode(t, err, fault.Invalid)
-			if f.Type != "validation" {
+			if f.Type != fault.TypeValidation {
 				t.Errorf("problem type %q, want validation", f.Type)
 			}
 			wantFields(t, err, c.want)

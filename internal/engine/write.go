@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/fault"
@@ -65,8 +66,10 @@ func (e *Engine) Update(ctx context.Context, resource, id string, body map[strin
 	return e.applyOne(ctx, Op{Kind: kind, Resource: resource, ID: id, Body: body, Pre: pre})
 }
 
-// Delete removes the record id, under the same visibility and precondition rules as Update.
-// A record that others still reference is a Conflict.
+// Delete removes the record id, under the same visibility and precondition rules as Update,
+// with what its references' on_delete says goes with it (cascade.go). A record that others
+// still reference is a Conflict (referenced), and so is one whose delete would reach too far
+// (cascade-too-large).
 func (e *Engine) Delete(ctx context.Context, resource, id string, pre Precondition) error {
 	_, err := e.applyOne(ctx, Op{Kind: OpDelete, Resource: resource, ID: id, Pre: pre})
 	return err
@@ -164,15 +167,26 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 		return nil, err
 	}
 	p := &prepared{op: op, r: r}
+	// Rules the caller fails whatever the record are checked before anything else, so that
+	// such a caller learns nothing: not whether a record exists, nor what its body got wrong.
 	if op.Kind == OpCreate {
-		rule := r.Access[spec.OpCreate]
-		p.early = rule == nil || !rule.Refs["record"]
-		if p.early {
-			if err := e.permits(ctx, r, spec.OpCreate, nil, nil, false); err != nil {
-				return nil, err
-			}
+		if err := e.refuses(ctx, r, spec.OpCreate); err != nil {
+			return nil, err
 		}
+		rule := r.Access[spec.OpCreate]
+		p.early = rule == nil || rule.Partial == nil
 		if p.id, err = newID(); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := e.refuses(ctx, r, spec.OpRead); err != nil {
+			return nil, err
+		}
+		writeOp := spec.OpUpdate
+		if op.Kind == OpDelete {
+			writeOp = spec.OpDelete
+		}
+		if err := e.refuses(ctx, r, writeOp); err != nil {
 			return nil, err
 		}
 	}
@@ -181,7 +195,7 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 		p.input = v.object(r.Fields, op.Body, "")
 		if len(v.errs) > 0 {
 			if op.Kind == OpCreate || op.Kind == OpReplace {
-				e.precheck(ctx, r, p.input, op.Kind == OpCreate, &v)
+				e.precheck(ctx, r, p.input, &v)
 			}
 			return nil, v.err()
 		}
@@ -208,13 +222,16 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	rec := cloneRecord(p.input)
 	w := e.newWrite(ctx, tx, now, rec)
 	w.applyDefaults(r.Fields, rec)
-	if err := w.complete(r); err != nil {
+	if err := w.complete(r, ""); err != nil {
 		return nil, err
 	}
 	for _, f := range r.Fields {
 		if _, ok := rec[f.Name]; !ok {
 			rec[f.Name] = nil // every field is in the answer, as a read would show it
 		}
+	}
+	if err := checkStart(r, rec); err != nil {
+		return nil, err
 	}
 	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
 	if !p.early {
@@ -246,13 +263,6 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return nil, err
 	}
-	if rule := r.Access[spec.OpUpdate]; rule == nil || (!rule.Refs["record"] && !rule.Refs["old"]) {
-		// A rule that does not look at the record is checked before the change is, so that
-		// a caller who may not update learns nothing about immutable fields or transitions.
-		if err := e.permits(ctx, r, spec.OpUpdate, nil, nil, false); err != nil {
-			return nil, err
-		}
-	}
 	rec := nextRecord(r, old, cloneRecord(p.input), p.op.Kind == OpReplace)
 	if err := checkChange(r, old, rec); err != nil {
 		return nil, err
@@ -260,7 +270,10 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	now := e.clock()
 	w := e.newWrite(ctx, tx, now, rec)
 	w.old = old
-	if err := w.complete(r); err != nil {
+	if p.op.Kind == OpReplace {
+		w.applyDefaults(r.Fields, rec) // the body is the whole record: what it omits is as on a create
+	}
+	if err := w.complete(r, id); err != nil {
 		return nil, err
 	}
 	prev := old["version"].(int64)
@@ -295,6 +308,9 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 	if err := e.permits(ctx, r, spec.OpDelete, old, nil, false); err != nil {
 		return err
 	}
+	if old, err = e.clearReferences(ctx, tx, r, old); err != nil {
+		return err
+	}
 	if err := tx.Delete(ctx, r, id); err != nil {
 		return err
 	}
@@ -309,13 +325,13 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 func checkPrecondition(r *spec.Resource, old Record, pre Precondition, enforce bool) error {
 	if pre.Version == 0 {
 		if enforce && r.ConcurrencyRequired {
-			return &fault.Error{Code: fault.PreconditionNeeded, Type: "precondition-required",
+			return &fault.Error{Code: fault.PreconditionNeeded, Type: fault.TypePreconditionRequired,
 				Message: "writes to " + r.Name + " must carry If-Match with the ETag of the version they change"}
 		}
 		return nil
 	}
 	if cur := old["version"].(int64); cur != pre.Version {
-		return &fault.Error{Code: fault.PreconditionFailed, Type: "stale-version",
+		return &fault.Error{Code: fault.PreconditionFailed, Type: fault.TypeStaleVersion,
 			Message: fmt.Sprintf("the record is at version %d, not %d", cur, pre.Version),
 			Extra:   map[string]any{"current_version": cur}}
 	}
@@ -377,25 +393,47 @@ func checkChange(r *spec.Resource, old, next Record) error {
 		}
 		from, _ := old[f.Name].(string)
 		to, set := next[f.Name].(string)
-		// A state machine starts wherever it is first set, but once set it only moves along
-		// its transitions: clearing it would let a final state be escaped.
-		if from == "" || from == to || slices.Contains(f.Transitions[from], to) {
+		// A state machine is entered only at its initial states, and once set it only moves
+		// along its transitions: clearing it would let a final state be escaped.
+		allowedNext := f.Transitions[from]
+		if from == "" {
+			if !set || slices.Contains(f.Initial, to) {
+				continue
+			}
+			allowedNext = f.Initial
+		}
+		if from == to || slices.Contains(allowedNext, to) {
 			continue
 		}
-		allowedNext := f.Transitions[from]
 		if allowedNext == nil {
 			allowedNext = []string{}
+		}
+		var fromDoc any = from
+		if from == "" {
+			from, fromDoc = "null", nil
 		}
 		var toDoc any = to
 		if !set {
 			to, toDoc = "null", nil
 		}
-		return &fault.Error{Code: fault.Conflict, Type: "invalid-transition",
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeInvalidTransition,
 			Message: fmt.Sprintf("%s cannot change from %s to %s", f.Name, from, to),
 			Fields:  []fault.FieldError{{Field: f.Name, Code: "transition", Message: fmt.Sprintf("cannot change from %s to %s", from, to)}},
-			Extra:   map[string]any{"field": f.Name, "from": from, "to": toDoc, "allowed": allowedNext}}
+			Extra:   map[string]any{"field": f.Name, "from": fromDoc, "to": toDoc, "allowed": allowedNext}}
 	}
 	return nil
+}
+
+// checkStart refuses a new record whose state machines are not at one of their initial
+// states, whoever creates it: an order created as paid would skip its payment.
+func checkStart(r *spec.Resource, rec Record) error {
+	var v validator
+	for _, f := range r.Fields {
+		if s, ok := rec[f.Name].(string); ok && f.Transitions != nil && !slices.Contains(f.Initial, s) {
+			v.add(f.Name, "initial", "a new record starts as %s, not %s", strings.Join(f.Initial, " or "), s)
+		}
+	}
+	return v.err()
 }
 
 func sameRecord(r *spec.Resource, a, b Record) bool {

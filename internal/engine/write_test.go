@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"reflect"
 	"slices"
 	"testing"
@@ -221,7 +222,8 @@ func TestUpdateReplace(t *testing.T) {
 		t.Fatal(describe(err))
 	}
 	for _, r := range []engine.Record{got, e.get(admin, "docs", id)} {
-		want := map[string]any{"title": "New", "subtitle": nil, "code": "C1", "count": nil, "tags": nil, "meta": nil, "status": "draft", "version": int64(2)}
+		// What the body omits is as on a create: null, the default (count), or kept (immutable code).
+		want := map[string]any{"title": "New", "subtitle": nil, "code": "C1", "count": int64(0), "tags": nil, "meta": nil, "status": "draft", "version": int64(2)}
 		for k, v := range want {
 			if !reflect.DeepEqual(r[k], v) {
 				t.Errorf("after PUT %s = %#v, want %#v", k, r[k], v)
@@ -331,7 +333,7 @@ func TestEnumTransitions(t *testing.T) {
 			continue
 		}
 		f := wantCode(t, err, fault.Conflict)
-		if f.Type != "invalid-transition" {
+		if f.Type != fault.TypeInvalidTransition {
 			t.Errorf("%s → %s: type %q, want invalid-transition", from, s.to, f.Type)
 		}
 		if c := fieldCodes(t, err); c["status"] != "transition" {
@@ -375,8 +377,57 @@ func TestEnumTransitionsCannotBeBypassedWithNull(t *testing.T) {
 		t.Fatalf("an archived (final) status can be cleared (merge patch null: %v; PUT without it: %v) and then set to draft (%v): "+
 			"checkChange skips transitions when either side is null", describe(errPatch), describe(errPut), describe(errBack))
 	}
-	wantCode(t, errPatch, fault.Conflict)
-	wantCode(t, errPut, fault.Conflict)
+	wantFields(t, errPatch, map[string]string{"status": "null"}) // it has a default, so it may not be null
+	wantCode(t, errPut, fault.Conflict)                          // PUT without it means the default, draft
+}
+
+const machineSpec = `
+plinth: 1
+name: test
+resources:
+  orders:
+    fields:
+      status:
+        type: enum
+        values: [pending, paid, shipped, cancelled]
+        default: pending
+        transitions: {pending: [paid, cancelled], paid: [shipped, cancelled]}
+      review:
+        type: enum
+        values: [asked, open, done]
+        initial: [asked, open]
+        transitions: {asked: [open], open: [done]}
+    access: {list: "true", read: "true", write: "true"}
+`
+
+// TestStateMachinesStartAtTheirStart: a record is created only in an initial state, whoever
+// creates it, and a nullable machine is entered from null only at an initial state.
+func TestStateMachinesStartAtTheirStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, machineSpec)
+	for _, caller := range []context.Context{alice, admin} {
+		for _, st := range []string{"paid", "shipped", "cancelled"} {
+			_, err := e.eng.Create(caller, "orders", body(t, `{"status": "`+st+`"}`))
+			wantFields(t, err, map[string]string{"status": "initial"})
+		}
+		_, err := e.eng.Create(caller, "orders", body(t, `{"review": "done"}`))
+		wantFields(t, err, map[string]string{"review": "initial"})
+	}
+	if n := len(e.all("orders")); n != 0 {
+		t.Fatalf("refused creates wrote %d records", n)
+	}
+	for _, b := range []string{`{}`, `{"status": "pending"}`, `{"review": "asked"}`, `{"review": "open"}`} {
+		e.create(alice, "orders", b)
+	}
+	id := e.create(alice, "orders", `{}`)["id"].(string)
+	_, err := e.eng.Update(admin, "orders", id, body(t, `{"review": "done"}`), engine.MergePatch, engine.Precondition{})
+	f := wantCode(t, err, fault.Conflict)
+	if f.Type != fault.TypeInvalidTransition || f.Extra["from"] != nil || !reflect.DeepEqual(f.Extra["allowed"], []string{"asked", "open"}) {
+		t.Errorf("entering a machine from null past its start: %s", describe(err))
+	}
+	if got := e.patch(alice, "orders", id, `{"review": "open"}`); got["review"] != "open" {
+		t.Fatalf("entering at an initial state: %v", got)
+	}
 }
 
 func TestDelete(t *testing.T) {
@@ -410,7 +461,7 @@ resources:
 				"(the store's classify knows SQLITE_CONSTRAINT_FOREIGNKEY, but ON DELETE RESTRICT fails with the extended code SQLITE_CONSTRAINT_TRIGGER, 1811)", describe(err))
 		}
 		f := wantCode(t, err, fault.Conflict)
-		if f.Type != "referenced" {
+		if f.Type != fault.TypeReferenced {
 			t.Errorf("type %q, want referenced", f.Type)
 		}
 	})
@@ -480,7 +531,7 @@ resources:
 		t.Run(c.name, func(t *testing.T) {
 			err := c.do()
 			f := wantCode(t, err, fault.Conflict)
-			if f.Type != "unique" {
+			if f.Type != fault.TypeUnique {
 				t.Errorf("type %q, want unique", f.Type)
 			}
 			var named []string

@@ -1,6 +1,8 @@
-// Package fault defines the one error type that crosses Plinth's layers. Engine and drivers
-// return *Error with a Code; the transport maps each Code to a status in exactly one table.
-// Message, Fields and Extra are written for clients; Err, the cause, is only ever logged.
+// Package fault defines the one error type that crosses Plinth's layers, and the catalogue of
+// problem types clients see (catalogue.go). Engine and drivers return *Error with a Code and,
+// where the code alone says too little, a Type from the catalogue; the type fixes the status,
+// so the transport has no table of its own. Message, Fields and Extra are written for clients;
+// Err, the cause, is only ever logged.
 package fault
 
 import (
@@ -35,10 +37,10 @@ type FieldError struct {
 // Error is a classified error.
 type Error struct {
 	Code    Code
-	Type    string // a stable slug for the problem type, e.g. invalid-transition; defaults to Code
+	Type    Type   // the problem type clients see, from the catalogue; the zero Type means the Code's
 	Message string // safe to show to clients
 	Fields  []FieldError
-	Extra   map[string]any // further members of the problem document, safe to show
+	Extra   map[string]any // further members of the problem document, safe to show; the Type must declare them
 	Err     error          // the cause, for logs only
 }
 
@@ -64,7 +66,15 @@ func Wrap(code Code, cause error, message string) *Error {
 
 // Fields returns an Invalid error listing every invalid field.
 func Fields(fields []FieldError) *Error {
-	return &Error{Code: Invalid, Type: "validation", Message: "the request has invalid fields", Fields: fields}
+	return &Error{Code: Invalid, Type: TypeValidation, Message: "the request has invalid fields", Fields: fields}
+}
+
+// ProblemType is the type clients see for e: its Type, or else its Code's default type.
+func (e *Error) ProblemType() Type {
+	if !e.Type.IsZero() {
+		return e.Type
+	}
+	return DefaultType(e.Code)
 }
 
 // As returns err as a *Error, or nil when err is not one.

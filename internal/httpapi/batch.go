@@ -49,7 +49,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) parseBatch(doc map[string]any) ([]batchOp, error) {
 	invalid := func(format string, args ...any) error {
-		return &fault.Error{Code: fault.Invalid, Type: "invalid-batch", Message: fmt.Sprintf(format, args...)}
+		return &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf(format, args...)}
 	}
 	for k := range doc {
 		if k != "operations" {

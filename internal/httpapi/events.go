@@ -7,6 +7,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
 )
 
 // eventParams are the query parameters of the change feed.
@@ -19,7 +20,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	var p engine.EventParams
 	for k, vs := range q {
 		if !eventParams[k] {
-			s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", fmt.Sprintf("unknown query parameter %q; the feed takes after, resource and limit", k))
+			s.simpleProblem(w, r, fault.TypeInvalidQuery, fmt.Sprintf("unknown query parameter %q; the feed takes after, resource and limit", k))
 			return
 		}
 		if k == "resource" {
@@ -29,12 +30,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if len(vs) > 1 {
-			s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", fmt.Sprintf("the query parameter %q is given more than once", k))
+			s.simpleProblem(w, r, fault.TypeInvalidQuery, fmt.Sprintf("the query parameter %q is given more than once", k))
 			return
 		}
 		n, err := strconv.ParseInt(vs[0], 10, 64)
 		if err != nil {
-			s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", k+" must be a whole number")
+			s.simpleProblem(w, r, fault.TypeInvalidQuery, k+" must be a whole number")
 			return
 		}
 		if k == "after" {

@@ -9,45 +9,23 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 )
 
-// problemTypeBase prefixes every problem type slug. Types are URNs: stable identifiers for
-// clients to switch on, not links.
-const problemTypeBase = "urn:plinth:problem:"
-
-// statusOf is the one table from error codes to HTTP statuses.
-var statusOf = map[fault.Code]int{
-	fault.Invalid:            http.StatusBadRequest,
-	fault.Unauthorized:       http.StatusUnauthorized,
-	fault.Forbidden:          http.StatusForbidden,
-	fault.NotFound:           http.StatusNotFound,
-	fault.Conflict:           http.StatusConflict,
-	fault.PreconditionFailed: http.StatusPreconditionFailed,
-	fault.PreconditionNeeded: http.StatusPreconditionRequired,
-	fault.Unavailable:        http.StatusServiceUnavailable,
-	fault.Internal:           http.StatusInternalServerError,
-}
-
-// statusOfType overrides the code's status for some problem types.
-var statusOfType = map[string]int{
-	"validation":             http.StatusUnprocessableEntity,
-	"idempotency-key-reused": http.StatusUnprocessableEntity,
-}
-
-// problem is an RFC 9457 problem document.
+// problem is an RFC 9457 problem document. Its type, from the catalogue, fixes its title,
+// its status and which further members it may carry.
 type problem struct {
-	Type      string             `json:"type"`
-	Title     string             `json:"title"`
-	Status    int                `json:"status"`
-	Detail    string             `json:"detail,omitempty"`
-	Instance  string             `json:"instance,omitempty"`
-	RequestID string             `json:"request_id,omitempty"`
-	Errors    []fault.FieldError `json:"errors,omitempty"`
-	Extra     map[string]any     `json:"-"`
+	Type      fault.Type
+	Detail    string
+	Instance  string
+	RequestID string
+	Errors    []fault.FieldError
+	Extra     map[string]any
 }
 
 func (p problem) document() map[string]any {
-	doc := map[string]any{"type": p.Type, "title": p.Title, "status": p.Status}
+	doc := map[string]any{"type": p.Type.URN(), "title": p.Type.Title(), "status": p.Type.Status()}
 	for k, v := range p.Extra {
-		doc[k] = v
+		if p.Type.Carries(k) {
+			doc[k] = v
+		}
 	}
 	if p.Detail != "" {
 		doc["detail"] = p.Detail
@@ -58,7 +36,7 @@ func (p problem) document() map[string]any {
 	if p.RequestID != "" {
 		doc["request_id"] = p.RequestID
 	}
-	if len(p.Errors) > 0 {
+	if len(p.Errors) > 0 && p.Type.Carries("errors") {
 		doc["errors"] = p.Errors
 	}
 	return doc
@@ -73,24 +51,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // fault is logged with its cause and answered with a generic 500: no internal text leaks.
 func (s *Server) errorResponse(r *http.Request, err error) engine.Response {
 	f := fault.As(err)
-	if f == nil || f.Code == fault.Internal {
+	if f == nil || f.Code == fault.Internal || f.ProblemType() == fault.TypeInternal {
 		s.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", requestID(r.Context()))
 		f = &fault.Error{Code: fault.Internal, Message: "something went wrong on our side; the request id helps us find it"}
 	} else if f.Err != nil && f.Code == fault.Unavailable {
 		s.log.WarnContext(r.Context(), "request unavailable", "err", err, "request_id", requestID(r.Context()))
 	}
-	status := statusOf[f.Code]
-	if st, ok := statusOfType[f.Type]; ok {
-		status = st
-	}
-	typ := f.Type
-	if typ == "" {
-		typ = string(f.Code)
-	}
+	typ := f.ProblemType()
 	resp := s.problemResponse(r, problem{
-		Type:   problemTypeBase + typ,
-		Title:  http.StatusText(status),
-		Status: status,
+		Type:   typ,
 		Detail: f.Message,
 		Errors: f.Fields,
 		Extra:  f.Extra,
@@ -98,7 +67,7 @@ func (s *Server) errorResponse(r *http.Request, err error) engine.Response {
 	switch {
 	case f.Code == fault.Unauthorized:
 		resp.Header["WWW-Authenticate"] = `Bearer realm="plinth"`
-	case f.Code == fault.Unavailable || typ == "idempotency-key-in-flight":
+	case f.Code == fault.Unavailable || typ == fault.TypeIdempotencyKeyInFlight:
 		resp.Header["Retry-After"] = "1"
 	}
 	return resp
@@ -112,7 +81,7 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p problem)
 func (s *Server) problemResponse(r *http.Request, p problem) engine.Response {
 	p.Instance = r.URL.Path
 	p.RequestID = requestID(r.Context())
-	return engine.Response{Status: p.Status, Body: marshal(p.document()),
+	return engine.Response{Status: p.Type.Status(), Body: marshal(p.document()),
 		Header: map[string]string{"Content-Type": "application/problem+json", "Cache-Control": "no-store"}}
 }
 
@@ -126,20 +95,11 @@ func writeResponse(w http.ResponseWriter, resp engine.Response) {
 }
 
 // simpleProblem answers with a problem of the transport's own making (bad JSON, wrong method).
-func (s *Server) simpleProblem(w http.ResponseWriter, r *http.Request, status int, typ, detail string) {
-	s.writeProblem(w, r, problem{Type: problemTypeBase + typ, Title: http.StatusText(status), Status: status, Detail: detail})
+func (s *Server) simpleProblem(w http.ResponseWriter, r *http.Request, typ fault.Type, detail string) {
+	s.writeProblem(w, r, problem{Type: typ, Detail: detail})
 }
 
-type requestIDKey struct{}
-
-func withRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func requestID(ctx context.Context) string { return engine.RequestIDFrom(ctx) }
 
 // logAttrs are the request attributes every log line of a request carries.
 func logAttrs(r *http.Request) []any {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
 )
 
@@ -29,11 +30,11 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k, v := range q {
 		if !listParams[k] {
-			h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", fmt.Sprintf("unknown query parameter %q; lists take filter, sort, limit, cursor, fields and expand", k))
+			h.s.simpleProblem(w, r, fault.TypeInvalidQuery, fmt.Sprintf("unknown query parameter %q; lists take filter, sort, limit, cursor, fields and expand", k))
 			return
 		}
 		if len(v) > 1 {
-			h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", fmt.Sprintf("the query parameter %q is given more than once", k))
+			h.s.simpleProblem(w, r, fault.TypeInvalidQuery, fmt.Sprintf("the query parameter %q is given more than once", k))
 			return
 		}
 	}
@@ -42,7 +43,7 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 {
-			h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", "limit must be a positive whole number")
+			h.s.simpleProblem(w, r, fault.TypeInvalidQuery, "limit must be a positive whole number")
 			return
 		}
 		p.Limit = n
@@ -237,7 +238,7 @@ func (s *Server) jsonBody(w http.ResponseWriter, r *http.Request, patch bool) bo
 		accepted += " or application/merge-patch+json"
 		w.Header().Set("Accept-Patch", "application/json, application/merge-patch+json")
 	}
-	s.simpleProblem(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as "+accepted)
+	s.simpleProblem(w, r, fault.TypeUnsupportedMediaType, "send the body as "+accepted)
 	return false
 }
 
@@ -248,13 +249,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (map[string]an
 	var syntax *errSyntax
 	switch {
 	case errors.As(err, &tooLarge):
-		s.simpleProblem(w, r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body is larger than %d bytes", s.maxBody))
+		s.simpleProblem(w, r, fault.TypeTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.maxBody))
 		return nil, false
 	case errors.As(err, &syntax):
-		s.simpleProblem(w, r, http.StatusBadRequest, "malformed-json", syntax.msg)
+		s.simpleProblem(w, r, fault.TypeMalformedJSON, syntax.msg)
 		return nil, false
 	case err != nil:
-		s.simpleProblem(w, r, http.StatusBadRequest, "malformed-json", "the body could not be read")
+		s.simpleProblem(w, r, fault.TypeMalformedJSON, "the body could not be read")
 		return nil, false
 	}
 	return obj, true
@@ -264,7 +265,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (map[string]an
 func (h resourceHandler) precondition(w http.ResponseWriter, r *http.Request) (engine.Precondition, bool) {
 	pre, ok := parseIfMatch(r.Header.Get("If-Match"))
 	if !ok {
-		h.s.simpleProblem(w, r, http.StatusBadRequest, "invalid-precondition", `If-Match must be one ETag from this API, like "3"`)
+		h.s.simpleProblem(w, r, fault.TypeInvalidPrecondition, `If-Match must be one ETag from this API, like "3"`)
 	}
 	return pre, ok
 }

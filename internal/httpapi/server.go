@@ -18,6 +18,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
@@ -116,7 +117,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !requestIDPattern.MatchString(id) {
 		id = newRequestID()
 	}
-	r = r.WithContext(withRequestID(r.Context(), id))
+	r = r.WithContext(engine.WithRequestID(r.Context(), id))
 	rec := &statusRecorder{ResponseWriter: w}
 	h := rec.Header()
 	h["X-Request-Id"] = []string{id}
@@ -170,14 +171,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="plinth"`)
-		s.simpleProblem(w, r, http.StatusUnauthorized, "unauthorized", "the Authorization header must be `Bearer <token>`")
+		s.simpleProblem(w, r, fault.TypeUnauthorized, "the Authorization header must be `Bearer <token>`")
 		return nil, false
 	}
 	claims, err := s.verifier.Verify(strings.TrimSpace(token))
 	if err != nil {
 		s.log.InfoContext(r.Context(), "token rejected", append(logAttrs(r), "reason", err.Error())...)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="plinth", error="invalid_token"`)
-		s.simpleProblem(w, r, http.StatusUnauthorized, "unauthorized", "the bearer token is invalid or has expired")
+		s.simpleProblem(w, r, fault.TypeUnauthorized, "the bearer token is invalid or has expired")
 		return nil, false
 	}
 	p := engine.Principal{Subject: claims.Subject, Role: claims.Role, Claims: claims.All}
@@ -222,11 +223,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		s.simpleProblem(w, r, http.StatusMethodNotAllowed, "method-not-allowed",
+		s.simpleProblem(w, r, fault.TypeMethodNotAllowed,
 			fmt.Sprintf("%s is not supported here; use %s", r.Method, strings.Join(allow, ", ")))
 		return
 	}
-	s.simpleProblem(w, r, http.StatusNotFound, "not-found", "there is nothing at this path")
+	s.simpleProblem(w, r, fault.TypeNotFound, "there is nothing at this path")
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -240,7 +241,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		if err := s.ready(ctx); err != nil {
 			s.log.WarnContext(ctx, "not ready", "err", err)
 			w.Header().Set("Retry-After", "1")
-			s.simpleProblem(w, r, http.StatusServiceUnavailable, "unavailable", "the database is not reachable")
+			s.simpleProblem(w, r, fault.TypeUnavailable, "the database is not reachable")
 			return
 		}
 	}

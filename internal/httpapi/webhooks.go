@@ -45,7 +45,7 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			s.simpleProblem(w, r, http.StatusBadRequest, "invalid-query", "limit must be between 1 and 1000")
+			s.simpleProblem(w, r, fault.TypeInvalidQuery, "limit must be between 1 and 1000")
 			return
 		}
 		limit = n
@@ -78,17 +78,17 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 
 // replay serves POST /vN/_webhooks/replay with {"ids": [...]} or {"all": true}.
 func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
-	s.deadLetterAction(w, r, "invalid-replay", "replayed", s.webhooks.Replay)
+	s.deadLetterAction(w, r, fault.TypeInvalidReplay, "replayed", s.webhooks.Replay)
 }
 
 // discard serves POST /vN/_webhooks/discard with {"ids": [...]} or {"all": true}.
 func (s *Server) discard(w http.ResponseWriter, r *http.Request) {
-	s.deadLetterAction(w, r, "invalid-discard", "discarded", s.webhooks.Discard)
+	s.deadLetterAction(w, r, fault.TypeInvalidDiscard, "discarded", s.webhooks.Discard)
 }
 
 // deadLetterAction reads which dead deliveries a request names, acts on them and answers
 // how many it acted on, under the member name done.
-func (s *Server) deadLetterAction(w http.ResponseWriter, r *http.Request, problem, done string,
+func (s *Server) deadLetterAction(w http.ResponseWriter, r *http.Request, problem fault.Type, done string,
 	act func(ctx context.Context, ids []string) (int, error)) {
 	if !s.jsonBody(w, r, false) {
 		return

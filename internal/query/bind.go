@@ -59,10 +59,28 @@ type (
 		field Field
 		op    Op
 		val   operand
+		size  bool // the field is size() of the array field of that name
 	}
 	inNode struct {
 		field Field
 		list  operand
+	}
+	// inArrayNode is val in an array field; field is named after the array and has the
+	// kind of its elements.
+	inArrayNode struct {
+		field Field
+		val   operand
+	}
+	existsNode struct {
+		field string
+		elem  string // the element variable, the only field cond mentions
+		cond  node
+	}
+	// constUnlessNull is val for every record whose array field is set, and error (as all
+	// of CEL's tests of an array are) for the others.
+	constUnlessNull struct {
+		field string
+		val   bool
 	}
 	matchNode struct {
 		field string
@@ -151,15 +169,76 @@ func (n *compareNode) bind(act interpreter.Activation, positive bool) (Expr, err
 		return Const(!positive), nil
 	}
 	if v == types.NullValue {
-		switch n.op {
-		case Eq:
+		switch {
+		case n.size && (n.op == Eq || n.op == Ne):
+			return arrayConst(n.field.Name, n.op == Ne), nil // a size is never null
+		case n.op == Eq:
 			return IsNull{Field: n.field.Name}, nil
-		case Ne:
+		case n.op == Ne:
 			return newNot(IsNull{Field: n.field.Name}), nil
 		}
 		return Const(!positive), nil // null has no order: CEL fails
 	}
-	return compareValue(n.field, n.op, v, n.val)
+	x, err := compareValue(n.field, n.op, v, n.val)
+	if err != nil || !n.size {
+		return x, err
+	}
+	switch x := x.(type) {
+	case Compare:
+		return Size{Field: n.field.Name, Op: x.Op, Value: x.Value.(int64)}, nil
+	case Const:
+		return arrayConst(n.field.Name, bool(x)), nil
+	}
+	return nil, fmt.Errorf("bind filter: unexpected size comparison %s", x)
+}
+
+func (n *inArrayNode) bind(act interpreter.Activation, positive bool) (Expr, error) {
+	v := n.val.eval(act)
+	if failed(v) {
+		return Const(!positive), nil
+	}
+	if v == types.NullValue {
+		return InArray{Field: n.field.Name}, nil // true when an element is null
+	}
+	x, err := compareValue(n.field, Eq, v, n.val)
+	if err != nil {
+		return nil, err
+	}
+	switch x := x.(type) {
+	case Compare:
+		return InArray{Field: n.field.Name, Value: x.Value}, nil
+	case Const:
+		return arrayConst(n.field.Name, bool(x)), nil // an integer array never holds 2.5
+	}
+	return nil, fmt.Errorf("bind filter: unexpected membership test %s", x)
+}
+
+func (n *existsNode) bind(act interpreter.Activation, positive bool) (Expr, error) {
+	// exists() is a disjunction over the elements, so the condition keeps the polarity.
+	cond, err := n.cond.bind(act, positive)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := cond.(Const); ok {
+		if c {
+			return Size{Field: n.field, Op: Gt, Value: 0}, nil
+		}
+		return arrayConst(n.field, false), nil
+	}
+	return Exists{Field: n.field, Var: n.elem, Cond: cond}, nil
+}
+
+func (n constUnlessNull) bind(interpreter.Activation, bool) (Expr, error) {
+	return arrayConst(n.field, n.val), nil
+}
+
+// arrayConst is b when the array field is set and error when it is null, as a size test
+// that every array passes (b) or fails.
+func arrayConst(field string, b bool) Expr {
+	if b {
+		return Size{Field: field, Op: Ge, Value: 0}
+	}
+	return Size{Field: field, Op: Lt, Value: 0}
 }
 
 func (n *inNode) bind(act interpreter.Activation, positive bool) (Expr, error) {

@@ -34,7 +34,9 @@ type Options struct {
 	// zero means DefaultMaxNodes.
 	MaxNodes int
 	// Untrusted marks an expression written by a client rather than the spec's author: macros
-	// (all, exists, map, filter), whose work grows with nesting, are refused outright.
+	// (all, exists, map, filter), whose work grows with nesting, are refused, except exists()
+	// and all() over an array field, which run in the database and cannot nest (their
+	// condition may mention only the element).
 	Untrusted bool
 }
 
@@ -70,12 +72,17 @@ type Plan struct {
 // Supported: &&, ||, !, the comparisons ==, !=, <, <=, >, >= between a field and a value on
 // either side, field in [values], field == null and field != null, startsWith, endsWith and
 // contains on string fields, a boolean field as a condition, and any expression without
-// fields (auth.sub, now - duration("30m"), timestamp("2024-01-01T00:00:00Z")).
+// fields (auth.sub, now - duration("30m"), timestamp("2024-01-01T00:00:00Z")). On array
+// fields of scalars (Field.Elem): value in field, field.exists(x, cond) and field.all(x,
+// cond), where cond tests the element x with the forms above, and size(field) (or
+// field.size(), on any array field) compared with a number.
 //
 // Compile returns *Error for what cannot be translated: two fields compared, arithmetic,
-// macros or functions applied to fields, comparisons of json fields or between a field and a
-// value of a kind it can never equal, unknown fields, lookup(), and expressions larger than
-// Options.MaxNodes. Other errors mean the arguments are unusable (an unchecked expression).
+// other macros or functions applied to fields, comparisons of json fields or between a field
+// and a value of a kind it can never equal, in, exists() and all() on arrays of objects,
+// conditions inside exists() on anything but the element, unknown fields, lookup(), and
+// expressions larger than Options.MaxNodes. Other errors mean the arguments are unusable (an
+// unchecked expression).
 func Compile(env *cel.Env, checked *cel.Ast, fields map[string]Field, opts Options) (*Plan, error) {
 	if env == nil || checked == nil || !checked.IsChecked() {
 		return nil, errors.New("compile filter: need a type-checked expression and its environment")
@@ -95,8 +102,10 @@ func Compile(env *cel.Env, checked *cel.Ast, fields map[string]Field, opts Optio
 		refs:   map[int64]bool{},
 	}
 	if opts.Untrusted {
-		if macros := celast.MatchDescendants(celast.NavigateAST(a), celast.KindMatcher(celast.ComprehensionKind)); len(macros) > 0 {
-			return nil, c.errorf(macros[0], "macros such as all(), exists() and map() are not supported in filters")
+		for _, m := range celast.MatchDescendants(celast.NavigateAST(a), celast.KindMatcher(celast.ComprehensionKind)) {
+			if !c.overField(m) {
+				return nil, c.errorf(m, "macros are not supported in filters, except exists() and all() over an array field, as tags.exists(t, t.startsWith(\"a\"))")
+			}
 		}
 	}
 	c.scan(a.Expr(), nil)
@@ -124,55 +133,71 @@ type compiler struct {
 	// refs holds the IDs of the nodes whose subtree mentions the record or a field: every
 	// other subtree can be evaluated before the query runs.
 	refs map[int64]bool
+	// elem is the element variable of the exists() or all() being compiled, as a field of
+	// the array's element kind; nil outside them.
+	elem *Field
 	err  error
 }
 
-// scan fills c.refs for e and its subtree and reports whether e mentions a field. shadow holds
-// the comprehension variables in scope, which hide fields and the record variable of the
-// same name.
-func (c *compiler) scan(e celast.Expr, shadow []string) bool {
+// scoped is a comprehension variable in scope. It hides fields and the record variable of
+// the same name; elem marks the variable of a comprehension over something that mentions a
+// field, whose values therefore come from the record.
+type scoped struct {
+	name string
+	elem bool
+}
+
+// scan fills c.refs for e and its subtree and reports whether e mentions a field. scope
+// holds the comprehension variables in scope, innermost last.
+func (c *compiler) scan(e celast.Expr, scope []scoped) bool {
 	found := false
 	switch e.Kind() {
 	case celast.IdentKind:
 		name := e.AsIdent()
-		if !slices.Contains(shadow, name) {
+		inScope := false
+		for i := len(scope) - 1; i >= 0 && !inScope; i-- { // the innermost of that name decides
+			if scope[i].name == name {
+				found, inScope = scope[i].elem, true
+			}
+		}
+		if !inScope {
 			_, isField := c.fields[name]
 			found = c.isRecordVar(name) || (c.opts.Bare && isField)
 		}
 	case celast.SelectKind:
-		found = c.scan(e.AsSelect().Operand(), shadow)
+		found = c.scan(e.AsSelect().Operand(), scope)
 	case celast.CallKind:
 		call := e.AsCall()
 		if call.FunctionName() == lookupFunction && c.err == nil {
 			c.err = c.errorf(e, "lookup() cannot be used here: list rules and filters run inside the database query")
 		}
 		if call.IsMemberFunction() {
-			found = c.scan(call.Target(), shadow)
+			found = c.scan(call.Target(), scope)
 		}
 		for _, arg := range call.Args() {
-			found = c.scan(arg, shadow) || found
+			found = c.scan(arg, scope) || found
 		}
 	case celast.ListKind:
 		for _, el := range e.AsList().Elements() {
-			found = c.scan(el, shadow) || found
+			found = c.scan(el, scope) || found
 		}
 	case celast.MapKind:
 		for _, entry := range e.AsMap().Entries() {
 			m := entry.AsMapEntry()
-			found = c.scan(m.Key(), shadow) || found
-			found = c.scan(m.Value(), shadow) || found
+			found = c.scan(m.Key(), scope) || found
+			found = c.scan(m.Value(), scope) || found
 		}
 	case celast.StructKind:
 		for _, f := range e.AsStruct().Fields() {
-			found = c.scan(f.AsStructField().Value(), shadow) || found
+			found = c.scan(f.AsStructField().Value(), scope) || found
 		}
 	case celast.ComprehensionKind:
 		comp := e.AsComprehension()
-		found = c.scan(comp.IterRange(), shadow)
-		found = c.scan(comp.AccuInit(), shadow) || found
-		inner := append(slices.Clip(shadow), comp.IterVar(), comp.AccuVar())
+		overField := c.scan(comp.IterRange(), scope)
+		found = c.scan(comp.AccuInit(), scope) || overField
+		inner := append(slices.Clip(scope), scoped{comp.IterVar(), overField}, scoped{comp.AccuVar(), false})
 		if comp.HasIterVar2() {
-			inner = append(inner, comp.IterVar2())
+			inner = append(inner, scoped{comp.IterVar2(), overField})
 		}
 		found = c.scan(comp.LoopCondition(), inner) || found
 		found = c.scan(comp.LoopStep(), inner) || found
@@ -185,7 +210,13 @@ func (c *compiler) scan(e celast.Expr, shadow []string) bool {
 }
 
 func (c *compiler) isRecordVar(name string) bool {
-	return c.opts.RecordVar != "" && name == c.opts.RecordVar
+	return c.opts.RecordVar != "" && name == c.opts.RecordVar && !c.isElem(name)
+}
+
+// isElem reports whether name is the element variable of the exists() or all() being
+// compiled, which hides fields and the record variable of the same name.
+func (c *compiler) isElem(name string) bool {
+	return c.elem != nil && name == c.elem.Name
 }
 
 // cond compiles e in a position where CEL expects a boolean.
@@ -209,6 +240,9 @@ func (c *compiler) cond(e celast.Expr) (node, error) {
 			return nil, c.errorf(e, "field %q is %s, not a condition; compare it with a value", f.Name, article(f.Kind))
 		}
 		return truthNode(f.Name), nil
+	}
+	if e.Kind() == celast.ComprehensionKind {
+		return c.quantifier(e)
 	}
 	if e.Kind() != celast.CallKind {
 		return nil, c.unsupported(e)
@@ -268,16 +302,16 @@ var compareOps = map[string]Op{
 	operators.GreaterEquals: Ge,
 }
 
-// compare compiles a comparison between a field and a value.
+// compare compiles a comparison between a field, or the size of an array field, and a value.
 func (c *compiler) compare(e celast.Expr) (node, error) {
 	call := e.AsCall()
 	op := compareOps[call.FunctionName()]
 	left, right := call.Args()[0], call.Args()[1]
-	lf, lok, err := c.fieldRef(left)
+	lf, lsize, lok, err := c.subject(left)
 	if err != nil {
 		return nil, err
 	}
-	rf, rok, err := c.fieldRef(right)
+	rf, rsize, rok, err := c.subject(right)
 	if err != nil {
 		return nil, err
 	}
@@ -290,18 +324,22 @@ func (c *compiler) compare(e celast.Expr) (node, error) {
 		}
 		return nil, c.unsupported(right)
 	case rok:
-		lf, right, op = rf, left, op.flip()
+		lf, lsize, right, op = rf, rsize, left, op.flip()
 	}
-	f, val := lf, right
+	f, size, val := lf, lsize, right
 	if c.refs[val.ID()] {
 		return nil, c.unsupported(val)
 	}
 	vt := c.ast.GetType(val.ID())
 	if vt.Kind() == types.NullTypeKind {
-		switch op {
-		case Eq:
+		switch {
+		case size && op == Eq:
+			return constUnlessNull{field: f.Name, val: false}, nil
+		case size && op == Ne:
+			return constUnlessNull{field: f.Name, val: true}, nil
+		case op == Eq:
 			return isNullNode(f.Name), nil
-		case Ne:
+		case op == Ne:
 			return notNode{isNullNode(f.Name)}, nil
 		}
 		return nil, c.errorf(e, "null can only be compared with == or !=")
@@ -323,7 +361,39 @@ func (c *compiler) compare(e celast.Expr) (node, error) {
 			return nil, err
 		}
 	}
-	return &compareNode{field: f, op: op, val: opd}, nil
+	return &compareNode{field: f, op: op, val: opd, size: size}, nil
+}
+
+// subject reports whether e is what a comparison can test: a field, or size() of an array
+// field, which is then returned as an integer field named after the array.
+func (c *compiler) subject(e celast.Expr) (f Field, size, ok bool, err error) {
+	if arg, isSize := sizeArg(e); isSize {
+		arr, ok, err := c.fieldRef(arg)
+		if err != nil || !ok {
+			return Field{}, false, false, err
+		}
+		if arr.Kind != KindJSON || arr.Elem == 0 {
+			return Field{}, false, false, c.errorf(e, "size() needs an array field; %q is %s", arr.Name, describeField(arr))
+		}
+		return Field{Name: arr.Name, Kind: KindInteger}, true, true, nil
+	}
+	f, ok, err = c.fieldRef(e)
+	return f, false, ok, err
+}
+
+// sizeArg returns what e measures when e is size(x) or x.size().
+func sizeArg(e celast.Expr) (celast.Expr, bool) {
+	if e.Kind() != celast.CallKind || e.AsCall().FunctionName() != overloads.Size {
+		return nil, false
+	}
+	call := e.AsCall()
+	switch {
+	case call.IsMemberFunction() && len(call.Args()) == 0:
+		return call.Target(), true
+	case !call.IsMemberFunction() && len(call.Args()) == 1:
+		return call.Args()[0], true
+	}
+	return nil, false
 }
 
 // in compiles field in list.
@@ -331,7 +401,7 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 	call := e.AsCall()
 	elem, list := call.Args()[0], call.Args()[1]
 	if c.refs[list.ID()] {
-		return nil, c.errorf(e, "in needs a field on the left and a list of values on the right; membership in a field is not supported")
+		return c.inArray(e)
 	}
 	f, ok, err := c.fieldRef(elem)
 	if err != nil {
@@ -371,6 +441,137 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 		return nil, err
 	}
 	return &inNode{field: f, list: opd}, nil
+}
+
+// inArray compiles value in field, for an array field.
+func (c *compiler) inArray(e celast.Expr) (node, error) {
+	call := e.AsCall()
+	val, list := call.Args()[0], call.Args()[1]
+	f, ok, err := c.fieldRef(list)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, c.unsupported(list)
+	}
+	elem, err := c.arrayElem(f, e, "in")
+	if err != nil {
+		return nil, err
+	}
+	if c.refs[val.ID()] {
+		if _, isField, _ := c.fieldRef(val); isField {
+			return nil, c.errorf(e, "comparing two fields is not supported")
+		}
+		return nil, c.unsupported(val)
+	}
+	ef := Field{Name: f.Name, Kind: elem}
+	vt := c.ast.GetType(val.ID())
+	if vt.Kind() != types.NullTypeKind && !compatible(elem, vt) {
+		return nil, c.valueErrorf(val, "field %q holds %s values and cannot hold %s", f.Name, elem, describeType(vt))
+	}
+	opd, err := c.operand(val)
+	if err != nil {
+		return nil, err
+	}
+	if opd.lit != nil && vt.Kind() != types.NullTypeKind {
+		if _, err := compareValue(ef, Eq, opd.lit, opd); err != nil {
+			return nil, err
+		}
+	}
+	return &inArrayNode{field: ef, val: opd}, nil
+}
+
+// quantifier compiles field.exists(x, cond) and field.all(x, cond), for an array field.
+func (c *compiler) quantifier(e celast.Expr) (node, error) {
+	comp := e.AsComprehension()
+	pred, all, ok := quantifierOf(comp)
+	if !ok {
+		return nil, c.unsupported(e)
+	}
+	name := "exists()"
+	if all {
+		name = "all()"
+	}
+	f, isField, err := c.fieldRef(comp.IterRange())
+	if err != nil {
+		return nil, err
+	}
+	if !isField {
+		if c.refs[comp.IterRange().ID()] {
+			return nil, c.unsupported(comp.IterRange())
+		}
+		return nil, c.errorf(e, "%s over a list of values cannot mention fields; apply it to an array field, as tags.exists(t, t == \"a\")", name)
+	}
+	elem, err := c.arrayElem(f, e, name)
+	if err != nil {
+		return nil, err
+	}
+	outer := c.elem
+	c.elem = &Field{Name: comp.IterVar(), Kind: elem}
+	body, err := c.cond(pred)
+	c.elem = outer
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		return notNode{&existsNode{field: f.Name, elem: comp.IterVar(), cond: notNode{body}}}, nil
+	}
+	return &existsNode{field: f.Name, elem: comp.IterVar(), cond: body}, nil
+}
+
+// quantifierOf recognises the comprehensions that CEL's exists() and all() macros expand
+// to, and returns their condition.
+func quantifierOf(comp celast.ComprehensionExpr) (pred celast.Expr, all, ok bool) {
+	if comp.HasIterVar2() || comp.AccuInit().Kind() != celast.LiteralKind ||
+		!isIdent(comp.Result(), comp.AccuVar()) || comp.LoopCondition().Kind() != celast.CallKind ||
+		comp.LoopStep().Kind() != celast.CallKind {
+		return nil, false, false
+	}
+	init, isBool := comp.AccuInit().AsLiteral().(types.Bool)
+	if !isBool {
+		return nil, false, false
+	}
+	all = bool(init)
+	cond, step := comp.LoopCondition().AsCall(), comp.LoopStep().AsCall()
+	if cond.FunctionName() != operators.NotStrictlyFalse || len(cond.Args()) != 1 || len(step.Args()) != 2 ||
+		!isIdent(step.Args()[0], comp.AccuVar()) {
+		return nil, false, false
+	}
+	going := cond.Args()[0] // all() goes on while the result is true, exists() while it is not
+	if all {
+		ok = step.FunctionName() == operators.LogicalAnd && isIdent(going, comp.AccuVar())
+	} else {
+		ok = step.FunctionName() == operators.LogicalOr && going.Kind() == celast.CallKind &&
+			going.AsCall().FunctionName() == operators.LogicalNot && len(going.AsCall().Args()) == 1 &&
+			isIdent(going.AsCall().Args()[0], comp.AccuVar())
+	}
+	return step.Args()[1], all, ok
+}
+
+func isIdent(e celast.Expr, name string) bool {
+	return e.Kind() == celast.IdentKind && e.AsIdent() == name
+}
+
+// overField reports whether e is an exists() or all() applied directly to a field.
+func (c *compiler) overField(e celast.Expr) bool {
+	comp := e.AsComprehension()
+	if _, _, ok := quantifierOf(comp); !ok {
+		return false
+	}
+	_, isField, err := c.fieldRef(comp.IterRange())
+	return isField && err == nil
+}
+
+// arrayElem returns the element kind of f for the array operation what, or explains why f
+// has none that filters can test.
+func (c *compiler) arrayElem(f Field, at celast.Expr, what string) (Kind, error) {
+	switch {
+	case f.Kind != KindJSON || f.Elem == 0:
+		return 0, c.errorf(at, "%s needs an array field; %q is %s", what, f.Name, describeField(f))
+	case f.Elem == KindJSON:
+		return 0, c.errorf(at, "%s cannot test the elements of %q, an array of objects, arrays or json: only arrays of strings, numbers, booleans and timestamps (size() works on every array)", what, f.Name)
+	}
+	return f.Elem, nil
 }
 
 var matchKinds = map[string]MatchKind{
@@ -441,6 +642,9 @@ func (c *compiler) fieldRef(e celast.Expr) (Field, bool, error) {
 			return c.lookupField(string(name), key)
 		}
 	case celast.IdentKind:
+		if c.isElem(e.AsIdent()) {
+			return *c.elem, true, nil
+		}
 		if _, ok := c.fields[e.AsIdent()]; ok && c.opts.Bare {
 			return c.lookupField(e.AsIdent(), e)
 		}
@@ -449,6 +653,9 @@ func (c *compiler) fieldRef(e celast.Expr) (Field, bool, error) {
 }
 
 func (c *compiler) lookupField(name string, at celast.Expr) (Field, bool, error) {
+	if c.elem != nil {
+		return Field{}, false, c.errorf(at, "the condition of exists() or all() can test only its element %s; conditions on %q belong outside", c.elem.Name, name)
+	}
 	f, ok := c.fields[name]
 	if !ok {
 		return Field{}, false, c.errorf(at, "unknown field %q", name)
@@ -463,7 +670,7 @@ func (c *compiler) lookupField(name string, at celast.Expr) (Field, bool, error)
 func (c *compiler) unsupported(e celast.Expr) error {
 	switch e.Kind() {
 	case celast.ComprehensionKind:
-		return c.errorf(e, "macros such as all(), exists() and map() cannot be applied to fields")
+		return c.errorf(e, "of the macros, only exists() and all() can be applied to fields, as a condition on an array field: tags.exists(t, t == \"a\")")
 	case celast.ListKind, celast.MapKind, celast.StructKind:
 		return c.errorf(e, "lists and maps that contain fields are not supported")
 	case celast.IdentKind:
@@ -498,13 +705,20 @@ func (c *compiler) unsupported(e celast.Expr) error {
 			return c.errorf(e, "indexing is not supported on fields; name the field as %s.<field>", cmp.Or(c.opts.RecordVar, "record"))
 		case operators.OptSelect:
 			return c.errorf(e, "optional selection (.?) is not supported; compare the field with null instead")
+		case overloads.Size:
+			if arg, ok := sizeArg(e); ok && c.refs[arg.ID()] {
+				if _, isField, _ := c.fieldRef(arg); !isField {
+					return c.unsupported(arg)
+				}
+			}
+			return c.errorf(e, "size() of an array field can only be compared with a number, as size(tags) > 0")
 		case operators.LogicalAnd, operators.LogicalOr, operators.LogicalNot, operators.Equals,
 			operators.NotEquals, operators.Less, operators.LessEquals, operators.Greater,
 			operators.GreaterEquals, operators.In, overloads.StartsWith, overloads.EndsWith,
 			overloads.Contains:
 			return c.errorf(e, "the result of a condition cannot be compared; write the condition itself")
 		default:
-			return c.errorf(e, "function %s() is not supported on fields; filters support comparisons, in, startsWith(), endsWith() and contains()", fn)
+			return c.errorf(e, "function %s() is not supported on fields; filters support comparisons, in, startsWith(), endsWith(), contains(), and on arrays exists(), all() and size()", fn)
 		}
 	}
 	return c.errorf(e, "this expression is not supported in filters")
@@ -673,6 +887,14 @@ func describeValue(v ref.Val) string {
 		return "bytes"
 	}
 	return "a " + v.Type().TypeName()
+}
+
+// describeField names what a field holds for messages: "a string", "an object or json".
+func describeField(f Field) string {
+	if f.Kind == KindJSON {
+		return "an object or json"
+	}
+	return article(f.Kind)
 }
 
 // article names a field kind with its article: "an integer", "a string".

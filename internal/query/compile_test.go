@@ -20,6 +20,12 @@ var testFields = map[string]Field{
 	"active":      {Name: "active", Kind: KindBool},
 	"created_at":  {Name: "created_at", Kind: KindTimestamp},
 	"tags":        {Name: "tags", Kind: KindJSON},
+	"labels":      {Name: "labels", Kind: KindJSON, Elem: KindString},
+	"scores":      {Name: "scores", Kind: KindJSON, Elem: KindInteger},
+	"ratios":      {Name: "ratios", Kind: KindJSON, Elem: KindNumber},
+	"flags":       {Name: "flags", Kind: KindJSON, Elem: KindBool},
+	"dates":       {Name: "dates", Kind: KindJSON, Elem: KindTimestamp},
+	"items":       {Name: "items", Kind: KindJSON, Elem: KindJSON},
 }
 
 var testNow = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -40,6 +46,12 @@ func testEnv(t testing.TB) *cel.Env {
 		cel.Variable("active", cel.NullableType(cel.BoolType)),
 		cel.Variable("created_at", cel.NullableType(cel.TimestampType)),
 		cel.Variable("tags", cel.DynType),
+		cel.Variable("labels", cel.ListType(cel.StringType)),
+		cel.Variable("scores", cel.ListType(cel.IntType)),
+		cel.Variable("ratios", cel.ListType(cel.DoubleType)),
+		cel.Variable("flags", cel.ListType(cel.BoolType)),
+		cel.Variable("dates", cel.ListType(cel.TimestampType)),
+		cel.Variable("items", cel.ListType(dynMap)),
 		cel.Function("lookup", cel.Overload("lookup_string_string",
 			[]*cel.Type{cel.StringType, cel.StringType}, dynMap)),
 	)
@@ -157,6 +169,47 @@ func TestCompileBind(t *testing.T) {
 		// Comprehension variables hide the record variable and fields.
 		{`[1, 2].exists(record, record == 2) && name == "x"`, `name == "x"`},
 		{`["x"].exists(name, name == "x") && price_cents == 1`, `price_cents == 1`},
+
+		// Membership in arrays.
+		{`"go" in labels`, `"go" in labels`},
+		{`auth.sub in record.labels`, `"u1" in labels`},
+		{`!("go" in record.labels)`, `!("go" in labels)`},
+		{`auth.none in labels`, `null in labels`},
+		{`auth.missing in labels || active`, `active`},
+		{`2.0 in record.scores`, `2 in scores`},
+		{`2.5 in record.scores`, `size(scores) < 0`},
+		{`auth.n in ratios`, `5.0 in ratios`},
+		{`true in flags`, `true in flags`},
+		{`now in dates`, `timestamp("2024-01-02T03:04:05Z") in dates`},
+
+		// Sizes, with the array on either side and as a method.
+		{`size(labels) > 0`, `size(labels) > 0`},
+		{`record.labels.size() == 2`, `size(labels) == 2`},
+		{`3 <= size(record.scores)`, `size(scores) >= 3`},
+		{`size(record.labels) < auth.f`, `size(labels) <= 2`},
+		{`size(record.labels) == auth.f`, `size(labels) < 0`},
+		{`size(record.labels) != auth.f`, `size(labels) >= 0`},
+		{`size(record.labels) == auth.none`, `size(labels) < 0`},
+		{`size(record.labels) != auth.none`, `size(labels) >= 0`},
+		{`size(record.labels) < auth.none || active`, `active`},
+		{`size(items) > 1`, `size(items) > 1`},
+
+		// exists() and all(), with the forms of a filter on the element.
+		{`labels.exists(l, l == "go")`, `labels.exists(l, l == "go")`},
+		{`record.labels.exists(l, l.startsWith("g") && l != "gone")`, `labels.exists(l, (l.startsWith("g") && (l != "gone")))`},
+		{`record.labels.exists(l, l in ["a", "b"] || l == null)`, `labels.exists(l, ((l in ["a", "b"]) || (l == null)))`},
+		{`labels.all(l, l.endsWith(auth.sub))`, `!labels.exists(l, !l.endsWith("u1"))`},
+		{`record.scores.exists(s, s > 2.5 && 10 > s)`, `scores.exists(s, ((s >= 3) && (s < 10)))`},
+		{`flags.exists(f, f)`, `flags.exists(f, f)`},
+		{`flags.all(f, !f)`, `!flags.exists(f, f)`},
+		{`dates.exists(d, d > now - duration("1h"))`, `dates.exists(d, d > timestamp("2024-01-02T02:04:05Z"))`},
+		{`labels.exists(name, name == "x")`, `labels.exists(name, name == "x")`},
+		{`record.labels.exists(record, record == "x")`, `labels.exists(record, record == "x")`},
+		{`labels.exists(l, true)`, `size(labels) > 0`},
+		{`labels.exists(l, auth.role == "admin")`, `size(labels) < 0`},
+		{`labels.all(l, auth.role == "customer")`, `!(size(labels) < 0)`},
+		{`labels.exists(l, l == auth.missing)`, `size(labels) < 0`},
+		{`!labels.exists(l, l == auth.missing)`, `!(size(labels) > 0)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
@@ -192,6 +245,14 @@ func TestBindValueTypes(t *testing.T) {
 		{`name.startsWith("b")`, Match{Field: "name", Kind: MatchPrefix, Text: "b"}},
 		{`active`, Truth{Field: "active"}},
 		{`name == null || !active`, Or{Terms: []Expr{IsNull{Field: "name"}, Not{X: Truth{Field: "active"}}}}},
+		{`"a" in labels`, InArray{Field: "labels", Value: "a"}},
+		{`auth.n in ratios`, InArray{Field: "ratios", Value: float64(5)}},
+		{`2.0 in record.scores`, InArray{Field: "scores", Value: int64(2)}},
+		{`auth.when in dates`, InArray{Field: "dates", Value: time.Date(2023, 6, 1, 10, 0, 0, 0, time.UTC)}},
+		{`auth.none in record.flags`, InArray{Field: "flags"}},
+		{`size(labels) >= 2`, Size{Field: "labels", Op: Ge, Value: 2}},
+		{`scores.exists(s, s < 3)`, Exists{Field: "scores", Var: "s", Cond: Compare{Field: "s", Op: Lt, Value: int64(3)}}},
+		{`flags.all(f, f)`, Not{X: Exists{Field: "flags", Var: "f", Cond: Not{X: Truth{Field: "f"}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
@@ -240,14 +301,32 @@ func TestCompileRejects(t *testing.T) {
 		{`record.name == record.customer_id`, `comparing two fields is not supported`, 12},
 		{`name < customer_id`, `comparing two fields is not supported`, 5},
 		{`name.startsWith(customer_id)`, `comparing two fields is not supported`, 5},
-		{`size(record.name) > 1`, `function size() is not supported on fields`, 0},
-		{`tags.size() > 0`, `function size() is not supported on fields`, 5},
+		{`size(record.name) > 1`, `size() needs an array field; "name" is a string`, 0},
+		{`tags.size() > 0`, `size() needs an array field; "tags" is an object or json`, 5},
+		{`size(labels) in [1, 2]`, `size() of an array field can only be compared with a number`, 0},
 		{`name.matches("a.*")`, `function matches() is not supported on fields`, 5},
 		{`record.price_cents + 1 > 2`, `arithmetic on fields is not supported`, 19},
 		{`-price_cents < 1`, `arithmetic on fields is not supported`, 0},
 		{`record.price_cents == record.price_cents * 2`, `arithmetic on fields is not supported`, 41},
-		{`record.tags.exists(t, t == 1)`, `macros such as all(), exists() and map() cannot be applied to fields`, 12},
-		{`[1, 2].exists(x, x == price_cents)`, `macros such as all(), exists() and map() cannot be applied to fields`, 7},
+		{`record.tags.exists(t, t == 1)`, `exists() needs an array field; "tags" is an object or json`, 12},
+		{`[1, 2].exists(x, x == price_cents)`, `exists() over a list of values cannot mention fields; apply it to an array field`, 7},
+		{`["a"].all(x, x == "a" && active)`, `all() over a list of values cannot mention fields`, 6},
+		{`labels.exists(l, l == name)`, `the condition of exists() or all() can test only its element l; conditions on "name" belong outside`, 22},
+		{`labels.exists(l, record.active)`, `conditions on "active" belong outside`, 24},
+		{`labels.exists(l, labels.exists(m, m == l))`, `conditions on "labels" belong outside`, 17},
+		{`labels.exists_one(l, l == "a")`, `of the macros, only exists() and all() can be applied to fields`, 7},
+		{`labels.map(l, l == "a").size() > 0`, `of the macros, only exists() and all() can be applied to fields`, 7},
+		{`record.labels.exists(l, l)`, `field "l" is a string, not a condition`, 24},
+		{`record.labels.exists(l, l > 1)`, `field "l" is a string and cannot be compared with an integer`, 28},
+		{`labels.exists(l, size(l) > 1)`, `size() needs an array field; "l" is a string`, 17},
+		{`items.exists(i, i.q > 1)`, `exists() cannot test the elements of "items", an array of objects`, 6},
+		{`items.all(i, i.q > 1)`, `all() cannot test the elements of "items", an array of objects`, 6},
+		{`{"q": 1} in items`, `in cannot test the elements of "items", an array of objects`, 9},
+		{`"a" in record.name`, `in needs an array field; "name" is a string`, 4},
+		{`1 in record.labels`, `field "labels" holds string values and cannot hold an integer`, 0},
+		{`auth.sub in record.scores && "a" in record.labels && 1e300 in record.scores`, `cannot be compared exactly with integer field "scores"`, 53},
+		{`name in labels`, `comparing two fields is not supported`, 5},
+		{`labels.exists(l, l == "a") == true`, `of the macros, only exists() and all() can be applied to fields`, 7},
 		{`has(record.name)`, `has() is not supported; compare the field with null instead`, 0},
 		{`record.name == 1`, `field "name" is a string and cannot be compared with an integer`, 15},
 		{`record.created_at < 5`, `field "created_at" is a timestamp and cannot be compared with an integer`, 20},
@@ -260,7 +339,7 @@ func TestCompileRejects(t *testing.T) {
 		{`record.tags == [1]`, `field "tags" holds arrays, objects or json and can only be compared with null`, 12},
 		{`record.tags in [1]`, `field "tags" holds arrays, objects or json`, 12},
 		{`record.tags.city == "x"`, `field "tags" cannot be looked into`, 12},
-		{`"a" in record.tags`, `membership in a field is not supported`, 4},
+		{`"a" in record.tags`, `in needs an array field; "tags" is an object or json`, 4},
 		{`record.price_cents < null`, `null can only be compared with == or !=`, 19},
 		{`record.active ? true : false`, `the conditional operator ?: is not supported on fields`, 14},
 		{`(price_cents > 1) == true`, `the result of a condition cannot be compared`, 13},
@@ -308,6 +387,9 @@ func TestBindRejects(t *testing.T) {
 		{`name in auth.when`, `in needs a list of values; auth.when is a timestamp`, 8},
 		{`name.startsWith(auth.n)`, `startsWith() needs a string; auth.n is an integer`, 16},
 		{`price_cents in [1, auth.sub]`, `field "price_cents" is an integer and cannot be compared with an element of [1, auth.sub], which is a string`, 15},
+		{`auth.n in record.labels`, `field "labels" is a string and cannot be compared with auth.n, which is an integer`, 0},
+		{`size(record.labels) > auth.sub`, `field "labels" is an integer and cannot be compared with auth.sub, which is a string`, 22},
+		{`record.ratios.exists(r, r < auth.nan)`, `auth.nan is NaN, which cannot be compared`, 28},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
@@ -363,6 +445,20 @@ func TestCompileOptions(t *testing.T) {
 		t.Error("Compile of a macro with MaxNodes 10 succeeded; want too large")
 	}
 
+	// Untrusted filters may apply exists() and all() to array fields, and no other macro.
+	for _, src := range []string{`labels.exists(l, l == "a")`, `!scores.all(s, s > 1) || active`} {
+		if _, err := compileTest(t, env, src, Options{Bare: true, Untrusted: true}); err != nil {
+			t.Errorf("untrusted %s: %v", src, err)
+		}
+	}
+	for _, src := range []string{`[1, 2, 3].all(x, x > 0) && active`, `labels.exists_one(l, l == "a")`,
+		`labels.filter(l, l == "a").size() > 0`, `labels.exists(l, ["a"].exists(x, x == l))`, `size(labels.map(l, l)) > 0`} {
+		_, err := compileTest(t, env, src, Options{Bare: true, Untrusted: true})
+		if err == nil || !strings.Contains(err.Error(), "macros are not supported in filters, except exists() and all() over an array field") {
+			t.Errorf("untrusted %s: %v, want macros refused", src, err)
+		}
+	}
+
 	// An unchecked expression is a programming error, not an *Error.
 	parsed, iss := env.Parse(`name == "x"`)
 	if iss.Err() != nil {
@@ -409,9 +505,13 @@ func TestExprString(t *testing.T) {
 		Match{Field: "d", Kind: MatchSuffix, Text: `q"`},
 		Compare{Field: "e", Op: Ne, Value: time.Date(2024, 1, 1, 0, 0, 0, 5, time.UTC)},
 		Or{},
+		Not{X: InArray{Field: "f", Value: 2.0}},
+		Size{Field: "g", Op: Gt, Value: 1},
+		Exists{Field: "h", Var: "x", Cond: Or{Terms: []Expr{IsNull{Field: "x"}, Match{Field: "x", Kind: MatchPrefix, Text: "a"}}}},
 	}}
 	want := `((a <= 1.5) && (!(b == null) || false) && (c in [1, "x", true]) && d.endsWith("q\"") && ` +
-		`(e != timestamp("2024-01-01T00:00:00.000000005Z")) && false)`
+		`(e != timestamp("2024-01-01T00:00:00.000000005Z")) && false && !(2.0 in f) && (size(g) > 1) && ` +
+		`h.exists(x, ((x == null) || x.startsWith("a"))))`
 	if got := e.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

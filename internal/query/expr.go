@@ -19,7 +19,8 @@ const (
 	KindNumber
 	KindBool
 	KindTimestamp
-	// KindJSON holds arrays, objects and json: such a field can only be compared with null.
+	// KindJSON holds arrays, objects and json: such a field can be compared with null, and
+	// an array of scalars can be searched (InArray, Exists) and measured (Size).
 	KindJSON
 )
 
@@ -47,6 +48,10 @@ func (k Kind) String() string {
 type Field struct {
 	Name string
 	Kind Kind
+	// Elem is the kind of the elements of an array field (whose Kind is KindJSON): an array of
+	// strings, enums or refs has KindString elements, and so on; an array of objects, arrays
+	// or json has KindJSON elements. It is zero for every field that is not an array.
+	Elem Kind
 }
 
 // Op is a comparison operator.
@@ -186,6 +191,35 @@ type Match struct {
 // is false and error when it is null (CEL cannot apply && or ! to null).
 type Truth struct{ Field string }
 
+// InArray is CEL's value in field for an array field: true when Value is an element of the
+// array, false when it is not (also when the array is empty), and error when the field is
+// null. Value follows the rules of Compare.Value for the kind of the elements (Field.Elem);
+// nil tests for a null element.
+type InArray struct {
+	Field string
+	Value any
+}
+
+// Size compares the number of elements of an array field with Value, as CEL's size(field)
+// compared with an integer; it is error when the field is null.
+type Size struct {
+	Field string
+	Op    Op
+	Value int64
+}
+
+// Exists is CEL's field.exists(Var, Cond) for an array field: true when Cond is true for
+// some element, otherwise error when it is error for some element, and false when it is
+// false for every element (also when the array is empty); error when the field is null.
+// Cond is a predicate over one element, which it names Var as if the element were a field
+// of the array's element kind (null for a null element); it mentions no other field.
+// CEL's field.all(v, p) is !field.exists(v, !p), which is exactly the same.
+type Exists struct {
+	Field string
+	Var   string
+	Cond  Expr
+}
+
 func (And) expr()     {}
 func (Or) expr()      {}
 func (Not) expr()     {}
@@ -195,6 +229,9 @@ func (In) expr()      {}
 func (IsNull) expr()  {}
 func (Match) expr()   {}
 func (Truth) expr()   {}
+func (InArray) expr() {}
+func (Size) expr()    {}
+func (Exists) expr()  {}
 
 // String renders the conjunction in CEL syntax.
 func (e And) String() string { return joinTerms(e.Terms, " && ", "true") }
@@ -233,6 +270,19 @@ func (e Match) String() string {
 // String renders the field in CEL syntax.
 func (e Truth) String() string { return e.Field }
 
+// String renders the membership test in CEL syntax.
+func (e InArray) String() string { return formatValue(e.Value) + " in " + e.Field }
+
+// String renders the size comparison in CEL syntax.
+func (e Size) String() string {
+	return "size(" + e.Field + ") " + e.Op.String() + " " + strconv.FormatInt(e.Value, 10)
+}
+
+// String renders the quantifier in CEL syntax.
+func (e Exists) String() string {
+	return e.Field + ".exists(" + e.Var + ", " + e.Cond.String() + ")"
+}
+
 func joinTerms(terms []Expr, sep, empty string) string {
 	if len(terms) == 0 {
 		return empty
@@ -248,7 +298,7 @@ func joinTerms(terms []Expr, sep, empty string) string {
 // && and ||; And and Or already carry their parentheses.
 func parenthesize(e Expr) string {
 	switch e.(type) {
-	case Compare, In, IsNull:
+	case Compare, In, IsNull, InArray, Size:
 		return "(" + e.String() + ")"
 	}
 	return e.String()

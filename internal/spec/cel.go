@@ -112,10 +112,20 @@ func filterEnv(r *Resource) (*cel.Env, error) {
 		if slices.Contains(exprVars, f.Name) {
 			continue
 		}
-		opts = append(opts, cel.Variable(f.Name, f.celNullable()))
+		t := f.celNullable()
+		if f.Type == TypeArray || f.Type == TypeObject {
+			// Nullable too, so that a filter can say tags == null || !("a" in tags): CEL's
+			// tests of a null array fail, as in rules.
+			t = cel.NullableType(t)
+		}
+		opts = append(opts, cel.Variable(f.Name, t))
 	}
 	return cel.NewEnv(opts...)
 }
+
+// exprCostLimit bounds the work of one evaluation, so that no expression over a large record
+// can hold a request (or a transaction) for long.
+const exprCostLimit = 1_000_000
 
 // compileExpr compiles src in env and reports errors at the position of node n.
 // want, when not nil, is the type the result must have.
@@ -136,7 +146,7 @@ func (c *compiler) compileExpr(env *cel.Env, n *yaml.Node, src, what string, wan
 		c.errorf(n, "%s: %s", what, err)
 		return nil, nil
 	}
-	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(1_000_000))
+	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(exprCostLimit))
 	if err != nil {
 		c.errorf(n, "%s: %v", what, err)
 		return nil, nil
@@ -154,7 +164,7 @@ func (c *compiler) compileExpr(env *cel.Env, n *yaml.Node, src, what string, wan
 			}
 		}
 	}
-	return &Expr{Source: src, Pos: c.pos(n), Program: prg, Refs: refs}, checked
+	return &Expr{Source: src, Pos: c.pos(n), Where: what, Program: prg, Refs: refs}, checked
 }
 
 // exprPos maps a position inside an expression to the spec file. Single-line plain scalars

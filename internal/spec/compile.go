@@ -30,6 +30,8 @@ type compiler struct {
 	pending []func()
 	// fieldDecl keeps each field's option entries for the passes that need their positions.
 	fieldDecl map[*Field]map[string]entry
+	// lints are expressions for the null lint, which runs once every field is settled.
+	lints []nullLint
 }
 
 // Compile parses and checks the spec in src, read from file (used in positions). It returns
@@ -49,6 +51,10 @@ func Compile(file string, src []byte) (*Model, Diagnostics) {
 	for _, f := range c.pending {
 		f()
 	}
+	for _, l := range c.lints {
+		c.lintNulls(l)
+	}
+	c.references()
 	c.diags = c.diags.sorted()
 	if c.diags.HasErrors() {
 		return nil, c.diags
@@ -247,6 +253,7 @@ func (c *compiler) resource(e entry) {
 		r.filterEnv = env
 		c.resolveFields(r, r.Fields, r.Name)
 		c.access(r, accessN, e.KeyN)
+		c.lintAnonymousDefaults(r)
 		c.indexes(r, indexesN)
 		c.effects(r, effectsN)
 	})
@@ -278,8 +285,8 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 }
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
-	"format", "min", "max", "values", "transitions", "resource", "of", "min_items", "max_items", "fields",
-	"default", "computed", "description"}
+	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
+	"default", "computed", "description", "on_delete"}
 
 // fields parses a mapping of field name to field declaration.
 func (c *compiler) fields(n *yaml.Node, owner string, depth int) []*Field {
@@ -372,7 +379,9 @@ var appliesTo = map[string][]Type{
 	"max":         {TypeInteger, TypeNumber},
 	"values":      {TypeEnum},
 	"transitions": {TypeEnum},
+	"initial":     {TypeEnum},
 	"resource":    {TypeRef},
+	"on_delete":   {TypeRef},
 	"of":          {TypeArray},
 	"min_items":   {TypeArray},
 	"max_items":   {TypeArray},
@@ -439,10 +448,14 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		f.Values, _ = c.strings(v, what+".values")
 	case "resource":
 		f.Ref, _ = c.str(v, what+".resource")
+	case "on_delete":
+		c.onDelete(f, e, what, depth)
 	case "of":
 		f.Of = c.arrayElement(v, what, depth)
 	case "fields":
 		f.Fields = c.fields(v, what, depth+1)
+	case "initial":
+		f.Initial, _ = c.strings(v, what+".initial")
 	case "transitions":
 		f.Transitions = c.transitions(v, what)
 		if depth > 0 {
@@ -551,5 +564,6 @@ func (c *compiler) checkFieldShape(f *Field, keyN *yaml.Node, what string, byKey
 			c.warnf(keyN, "%s: a string without max_length accepts up to the 1 MiB body limit; set max_length", what)
 		}
 	}
+	c.checkOnDelete(f, what, byKey)
 	c.fieldDecl[f] = byKey
 }

@@ -2,10 +2,12 @@ package spec
 
 import (
 	"fmt"
-	"regexp"
+	"strings"
 
 	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/plinth-dev/plinth/internal/fault"
 )
 
 // Effect is a change to other records that a write makes in its own transaction: stock
@@ -20,12 +22,14 @@ type Effect struct {
 	Target   string      // the resource whose record changes
 	ID       *Expr       // the id of the record to change
 	Guard    *Expr       // optional condition over target; false aborts the write with a conflict
-	Conflict string      // the problem type slug when the guard fails
+	Conflict fault.Type  // the problem type when the guard fails
 	Message  string      // the problem detail when the guard fails
 	// SkipMissing makes a target that no longer exists a no-op rather than a conflict: stock
 	// cannot be returned to a product that was deleted, but the order can still be cancelled.
 	SkipMissing bool
-	Set         []Assignment
+	// Set is the change to make; empty for an effect that only checks its guard (an order may
+	// name only products that are on sale).
+	Set []Assignment
 }
 
 // Assignment sets one field of an effect's target.
@@ -45,8 +49,6 @@ func (e *Effect) Runs(op Operation) bool {
 }
 
 var effectKeys = []string{"on", "when", "for_each", "target", "id", "guard", "conflict", "message", "missing", "set"}
-
-var slugPattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 // effectEnv is the rule environment plus `item` (the for_each element) and `target` (the
 // record being changed, as it is before the change).
@@ -88,12 +90,17 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 	if !ok {
 		return nil
 	}
-	eff := &Effect{Name: e.Key, Pos: c.pos(e.KeyN), Conflict: "guard-failed"}
+	eff := &Effect{Name: e.Key, Pos: c.pos(e.KeyN), Conflict: fault.TypeGuardFailed}
 	by := map[string]entry{}
 	for _, x := range entries {
 		by[x.Key] = x
 	}
-	if !c.require(by, e.KeyN, what, "on", "target", "id", "set") {
+	if !c.require(by, e.KeyN, what, "on", "target", "id") {
+		return nil
+	}
+	_, hasSet := by["set"]
+	if _, hasGuard := by["guard"]; !hasSet && !hasGuard {
+		c.errorf(e.KeyN, "%s: an effect needs `set` (the change to make), `guard` (the condition to check), or both", what)
 		return nil
 	}
 	ops, _ := c.strings(by["on"].Value, what+".on")
@@ -115,6 +122,13 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 		c.errorf(by["target"].Value, "%s", msg)
 		return nil
 	}
+	scope := nullScope{vars: map[string][]*Field{"record": r.Fields, "old": r.Fields, "target": target.Fields}}
+	if x, ok := by["for_each"]; ok {
+		// item is an element of the list: its fields are known when it is an array of objects.
+		if f, ok := r.Field(strings.TrimPrefix(x.Value.Value, "record.")); ok && f.Of != nil && f.Of.Type == TypeObject {
+			scope.vars["item"] = f.Of.Fields
+		}
+	}
 	compile := func(key string, want *cel.Type) *Expr {
 		x, ok := by[key]
 		if !ok {
@@ -127,6 +141,7 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 		ex, checked := c.compileExpr(env, x.Value, src, what+"."+key, want)
 		if ex != nil {
 			c.checkRecordFields(r, x.Value, checked, what+"."+key)
+			c.lintLater(checked, x.Value, what+"."+key, scope, false)
 		}
 		return ex
 	}
@@ -136,10 +151,11 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 	eff.Guard = compile("guard", cel.BoolType)
 	if x, ok := by["conflict"]; ok {
 		if s, ok := c.str(x.Value, what+".conflict"); ok {
-			if !slugPattern.MatchString(s) {
-				c.errorf(x.Value, "%s.conflict must be a slug such as out-of-stock", what)
+			if t, err := fault.EffectConflict(s); err != nil {
+				c.errorf(x.Value, "%s.conflict: %v", what, err)
+			} else {
+				eff.Conflict = t
 			}
-			eff.Conflict = s
 		}
 	}
 	if x, ok := by["message"]; ok {
@@ -155,6 +171,9 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 				c.errorf(x.Value, "%s.missing must be fail or skip", what)
 			}
 		}
+	}
+	if !hasSet {
+		return eff.checked()
 	}
 	sets, ok := c.mapping(by["set"].Value, what+".set")
 	if !ok {
@@ -173,13 +192,20 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 		if !ok {
 			continue
 		}
-		ex, _ := c.compileExpr(env, s.Value, src, what+".set."+s.Key, nil)
+		ex, checked := c.compileExpr(env, s.Value, src, what+".set."+s.Key, nil)
+		c.lintLater(checked, s.Value, what+".set."+s.Key, scope, true)
 		if ex != nil {
 			eff.Set = append(eff.Set, Assignment{Field: s.Key, Expr: ex})
 		}
 	}
-	if eff.ID == nil || len(eff.On) == 0 {
+	return eff.checked()
+}
+
+// checked returns the effect, or nil when a part it cannot run without failed to compile
+// (the error is reported already).
+func (e *Effect) checked() *Effect {
+	if e.ID == nil || len(e.On) == 0 {
 		return nil
 	}
-	return eff
+	return e
 }

@@ -21,7 +21,8 @@ type Model struct {
 	Webhooks  []*Webhook  // in declaration order
 	Schedules []*Schedule // in declaration order
 
-	byName map[string]*Resource
+	byName    map[string]*Resource
+	referrers map[string][]Referrer // top-level ref fields by the resource they refer to
 }
 
 // Resource returns the resource with the given name.
@@ -141,14 +142,19 @@ func (r *Resource) Columns() []Column {
 	return cols
 }
 
-// QueryFields describes every filterable column of the resource, system columns included.
-// The map is built once and shared: callers must not change it.
+// QueryFields describes every filterable column of the resource, system columns included,
+// with the kind of the elements of arrays. The map is built once and shared: callers must not
+// change it.
 func (r *Resource) QueryFields() map[string]query.Field {
 	r.queryOnce.Do(func() {
 		cols := r.Columns()
 		r.queryFields = make(map[string]query.Field, len(cols))
 		for _, c := range cols {
-			r.queryFields[c.Name] = query.Field{Name: c.Name, Kind: c.Kind}
+			f := query.Field{Name: c.Name, Kind: c.Kind}
+			if c.Field != nil && c.Field.Type == TypeArray && c.Field.Of != nil {
+				f.Elem = c.Field.Of.Type.Kind()
+			}
+			r.queryFields[c.Name] = f
 		}
 	})
 	return r.queryFields
@@ -168,12 +174,19 @@ type Rule struct {
 	// Constant is the rule's answer when it mentions no variable at all (`"true"`), so that
 	// requests need not evaluate it; nil otherwise.
 	Constant *bool
+	// Partial evaluates the rule with `record` and `old` unknown, so that a rule the caller
+	// fails whatever the record (an anonymous caller against `auth.sub != null && ...`) is
+	// refused before any record is read; nil when the rule mentions neither.
+	Partial cel.Program
 }
 
 // Expr is a compiled CEL expression together with its source.
 type Expr struct {
-	Source  string
-	Pos     Pos
+	Source string
+	Pos    Pos
+	// Where names the expression's place in the spec, as in orders.effects.reserve_stock.guard:
+	// what a client is told, and what is logged, when it fails at run time.
+	Where   string
 	Program cel.Program
 	// Refs reports which of the variables record, old, auth, now the expression mentions.
 	Refs map[string]bool
@@ -200,8 +213,14 @@ type Field struct {
 	// enum
 	Values      []string
 	Transitions map[string][]string // nil means any change is allowed
+	// Initial lists the states a record may be created in (or enter from null), for an enum
+	// with transitions: `initial:` in the spec, or else the literal default.
+	Initial []string
 	// ref
 	Ref string // the referenced resource
+	// OnDelete is what deleting the referenced record does to this one; set on top-level
+	// refs only, restrict unless the spec says otherwise.
+	OnDelete OnDelete
 	// array
 	Of       *Field // element of an array of scalars or of objects
 	MinItems *int
@@ -212,6 +231,11 @@ type Field struct {
 	Default  *Default
 	Computed *Expr
 }
+
+// Nullable reports whether the field may hold null: only when it is neither required nor has a
+// default. Computed fields never hold null (an expression that gives null fails). This one
+// rule holds on every write path.
+func (f *Field) Nullable() bool { return !f.Required && f.Default == nil && f.Computed == nil }
 
 // ReadOnly reports whether clients may never set the field.
 func (f *Field) ReadOnly() bool { return f.Computed != nil }

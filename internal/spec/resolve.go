@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -34,12 +35,18 @@ func (c *compiler) resolveFields(r *Resource, level []*Field, owner string) {
 				c.errorf(decl["resource"].Value, "%s", msg)
 			}
 		}
+		scope := nullScope{bare: level, vars: map[string][]*Field{"record": r.Fields}}
 		if e, ok := decl["default"]; ok {
-			f.Default = c.defaultValue(env, f, e.Value, what+".default")
+			f.Default = c.defaultValue(env, f, e.Value, what+".default", scope)
+		}
+		if f.Type == TypeEnum && slices.Contains(r.Fields, f) { // nested transitions are refused already
+			c.stateMachine(f, decl, what)
 		}
 		if e, ok := decl["computed"]; ok {
 			if s, ok := c.str(e.Value, what+".computed"); ok {
-				f.Computed, _ = c.compileExpr(env, e.Value, s, what+".computed", f.celType())
+				var checked *cel.Ast
+				f.Computed, checked = c.compileExpr(env, e.Value, s, what+".computed", f.celType())
+				c.lintLater(checked, e.Value, what+".computed", scope, false)
 			}
 		}
 		if f.Of != nil && f.Of.Type == TypeObject {
@@ -53,6 +60,59 @@ func (c *compiler) resolveFields(r *Resource, level []*Field, owner string) {
 	}
 }
 
+// stateMachine settles where an enum with transitions may start (its `initial` states, else
+// its literal default) and refuses a machine with no start or with states no path reaches:
+// such a state could only be entered by a create, which would bypass the machine.
+func (c *compiler) stateMachine(f *Field, decl map[string]entry, what string) {
+	initialN, hasInitial := decl["initial"]
+	if f.Transitions == nil {
+		if hasInitial {
+			c.errorf(initialN.KeyN, "%s: initial applies only to an enum with transitions", what)
+		}
+		return
+	}
+	if hasInitial {
+		if len(f.Initial) == 0 {
+			c.errorf(initialN.Value, "%s.initial: name at least one state", what)
+		}
+		for _, s := range f.Initial {
+			if !slices.Contains(f.Values, s) {
+				c.errorf(initialN.Value, "%s.initial: %q is not one of the values", what, s)
+			}
+		}
+	} else if f.Default != nil && f.Default.Literal != nil {
+		f.Initial = []string{f.Default.Literal.(string)}
+	}
+	if len(f.Initial) == 0 {
+		c.errorf(decl["transitions"].KeyN, "%s: a state machine needs a start: give the field a literal default or list its `initial` states", what)
+		return
+	}
+	if f.Default != nil && f.Default.Literal != nil && !slices.Contains(f.Initial, f.Default.Literal.(string)) {
+		c.errorf(decl["default"].Value, "%s.default: %q is not one of the initial states (%s)", what, f.Default.Literal, strings.Join(f.Initial, ", "))
+	}
+	reached := map[string]bool{}
+	queue := slices.Clone(f.Initial)
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		if reached[s] {
+			continue
+		}
+		reached[s] = true
+		queue = append(queue, f.Transitions[s]...)
+	}
+	var unreached []string
+	for _, v := range f.Values {
+		if !reached[v] {
+			unreached = append(unreached, v)
+		}
+	}
+	if len(unreached) > 0 {
+		c.errorf(decl["transitions"].KeyN, "%s: no path from the initial states (%s) reaches %s; add a transition to it or list it in `initial`",
+			what, strings.Join(f.Initial, ", "), strings.Join(unreached, ", "))
+	}
+}
+
 func (c *compiler) resourceNames() []string {
 	names := make([]string, len(c.model.Resources))
 	for i, r := range c.model.Resources {
@@ -63,11 +123,16 @@ func (c *compiler) resourceNames() []string {
 
 // defaultValue reads a default: a string that compiles to CEL mentioning a variable (auth,
 // now, record or a field) is an expression; anything else is a literal of the field's type.
-func (c *compiler) defaultValue(env *cel.Env, f *Field, n *yaml.Node, what string) *Default {
+func (c *compiler) defaultValue(env *cel.Env, f *Field, n *yaml.Node, what string, scope nullScope) *Default {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		c.errorf(n, "%s: null is no default; leave the default out for a field that may be null", what)
+		return nil
+	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
 		if checked, iss := env.Compile(n.Value); iss == nil || iss.Err() == nil {
 			if len(checked.NativeRep().ReferenceMap()) > 0 && mentionsVariable(checked) {
-				if e, _ := c.compileExpr(env, n, n.Value, what, f.celType()); e != nil {
+				if e, checked := c.compileExpr(env, n, n.Value, what, f.celType()); e != nil {
+					c.lintLater(checked, n, what, scope, true)
 					return &Default{Expr: e}
 				}
 				return nil
@@ -244,7 +309,16 @@ func (c *compiler) rule(env *cel.Env, r *Resource, op Operation, n *yaml.Node) *
 		return nil
 	}
 	c.checkRecordFields(r, n, checked, what)
+	c.lintLater(checked, n, what, nullScope{vars: map[string][]*Field{"record": r.Fields, "old": r.Fields}}, false)
 	rule := &Rule{Expr: *e}
+	if e.Refs["record"] || e.Refs["old"] {
+		prg, err := env.Program(checked, cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(exprCostLimit))
+		if err != nil {
+			c.errorf(n, "%s: %v", what, err)
+			return nil
+		}
+		rule.Partial = prg
+	}
 	if len(e.Refs) == 0 {
 		if out, _, err := e.Program.Eval(map[string]any{}); err == nil {
 			if b, ok := out.Value().(bool); ok {
@@ -255,7 +329,7 @@ func (c *compiler) rule(env *cel.Env, r *Resource, op Operation, n *yaml.Node) *
 	if op == OpList {
 		plan, err := query.Compile(env, checked, r.QueryFields(), query.Options{RecordVar: "record"})
 		if err != nil {
-			c.errorf(n, "%s: %v (list rules are translated to SQL, so they may use comparisons, &&, ||, !, in, startsWith, endsWith, contains and null checks on record fields)", what, err)
+			c.errorf(n, "%s: %v (list rules are translated to SQL, so they may use comparisons, &&, ||, !, in, startsWith, endsWith, contains and null checks on record fields, and on arrays in, exists(), all() and size())", what, err)
 			return nil
 		}
 		rule.Plan = plan

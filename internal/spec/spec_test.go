@@ -118,6 +118,7 @@ func describeField(b *strings.Builder, f *Field, indent string) {
 		add("values=%s", strings.Join(f.Values, "|"))
 	}
 	if f.Transitions != nil {
+		add("initial=%s", strings.Join(f.Initial, "|"))
 		var from []string
 		for k := range f.Transitions {
 			from = append(from, k)
@@ -129,6 +130,9 @@ func describeField(b *strings.Builder, f *Field, indent string) {
 	}
 	if f.Ref != "" {
 		add("ref=%s", f.Ref)
+	}
+	if f.OnDelete != "" && f.OnDelete != OnDeleteRestrict {
+		add("on_delete=%s", f.OnDelete)
 	}
 	if f.MinItems != nil {
 		add("min_items=%d", *f.MinItems)

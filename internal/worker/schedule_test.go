@@ -3,15 +3,21 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store/sqlite"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
+
+// The schedulers in these tests run in a synctest bubble: the clock is fake and moves only
+// when every goroutine waits, so periods, leases and run lengths are exact however busy the
+// machine is, and a time.Sleep of the test is the clock moving on, not a guess.
 
 // scheduleStore is a SQLite store for a model with one schedule of the given period.
 func scheduleStore(t *testing.T, every string) (*spec.Model, *sqlite.DB) {
@@ -39,104 +45,129 @@ schedules:
 	return model, db
 }
 
-type countingRunner struct{ runs int }
+// run is one run of a schedule, by the fake clock.
+type run struct{ start, end time.Time }
 
-func (c *countingRunner) RunSchedule(context.Context, *spec.Schedule) (int, error) {
-	c.runs++
-	return 0, nil
-}
-
-// TestScheduleSurvivesRestarts: the next run time lives in the database, so a restarted
-// process neither repeats a run nor waits a whole period again.
-func TestScheduleSurvivesRestarts(t *testing.T) {
-	model, db := scheduleStore(t, "1h")
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	runner := &countingRunner{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	runFor := func(d time.Duration) {
-		// A fresh scheduler, as after a restart, checking once.
-		s := worker.NewScheduler(model, runner, db, nil, clock)
-		done := make(chan struct{})
-		sctx, stop := context.WithTimeout(ctx, d)
-		go func() { s.Run(sctx); close(done) }()
-		<-done
-		stop()
-	}
-	runFor(200 * time.Millisecond) // the check at start runs it
-	if runner.runs != 1 {
-		t.Fatalf("%d runs at the start", runner.runs)
-	}
-	now = now.Add(10 * time.Minute)
-	runFor(200 * time.Millisecond)
-	if runner.runs != 1 {
-		t.Fatalf("a restart ten minutes later ran it again (%d runs)", runner.runs)
-	}
-	now = now.Add(55 * time.Minute)
-	runFor(200 * time.Millisecond)
-	if runner.runs != 2 {
-		t.Fatalf("an hour later it did not run (%d runs)", runner.runs)
-	}
-}
-
-// slowRunner takes longer than the period and records how many of its runs overlapped.
+// slowRunner takes its time over each run and records every run.
 type slowRunner struct {
-	mu         sync.Mutex
-	running    int
-	runs       int
-	mostAtOnce int
-	takes      time.Duration
+	takes time.Duration
+	mu    sync.Mutex
+	runs  []run
 }
 
 func (s *slowRunner) RunSchedule(ctx context.Context, _ *spec.Schedule) (int, error) {
-	s.mu.Lock()
-	s.running++
-	s.runs++
-	s.mostAtOnce = max(s.mostAtOnce, s.running)
-	s.mu.Unlock()
+	start := time.Now()
 	select {
 	case <-time.After(s.takes):
 	case <-ctx.Done():
 	}
 	s.mu.Lock()
-	s.running--
+	s.runs = append(s.runs, run{start, time.Now()})
 	s.mu.Unlock()
 	return 0, nil
 }
 
-// TestLongRunsDoNotOverlap: a run longer than its schedule's period keeps its lease, so that
-// another process sharing the database does not start the next run beside it.
-func TestLongRunsDoNotOverlap(t *testing.T) {
-	model, db := scheduleStore(t, "1s")
-	runner := &slowRunner{takes: 1500 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
-	defer cancel()
+// done returns the runs so far, in the order they started.
+func (s *slowRunner) done() []run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.runs)
+	slices.SortFunc(out, func(a, b run) int { return a.start.Compare(b.start) })
+	return out
+}
+
+// startsAfter returns when each run started, as an offset from t0.
+func startsAfter(t0 time.Time, runs []run) []time.Duration {
+	out := make([]time.Duration, len(runs))
+	for i, r := range runs {
+		out[i] = r.start.Sub(t0)
+	}
+	return out
+}
+
+// runSchedulers runs n schedulers, as n processes sharing the store would, for d.
+func runSchedulers(model *spec.Model, runner worker.Runner, leaser worker.Leaser, n int, d time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for range 2 { // two processes
-		s := worker.NewScheduler(model, runner, db, nil, nil)
+	for range n {
+		s := worker.NewScheduler(model, runner, leaser, nil, nil)
 		wg.Go(func() { s.Run(ctx) })
 	}
+	time.Sleep(d)
+	cancel()
 	wg.Wait()
-	if runner.runs == 0 || runner.mostAtOnce != 1 {
-		t.Errorf("%d runs, at most %d at once; want some, one at a time", runner.runs, runner.mostAtOnce)
-	}
+}
+
+// TestScheduleSurvivesRestarts: the next run time lives in the database, so a restarted
+// process neither repeats a run nor waits a whole period again.
+func TestScheduleSurvivesRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		model, db := scheduleStore(t, "1h")
+		runner := &slowRunner{}
+		start := func() {
+			// A fresh scheduler, as after a restart, stopped once it has made its check at start
+			// and waits for its next one.
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { worker.NewScheduler(model, runner, db, nil, nil).Run(ctx); close(done) }()
+			synctest.Wait()
+			cancel()
+			<-done
+		}
+		start()
+		if n := len(runner.done()); n != 1 {
+			t.Fatalf("%d runs at the start", n)
+		}
+		time.Sleep(10 * time.Minute)
+		start()
+		if n := len(runner.done()); n != 1 {
+			t.Fatalf("a restart ten minutes later ran it again (%d runs)", n)
+		}
+		time.Sleep(55 * time.Minute)
+		start()
+		if n := len(runner.done()); n != 2 {
+			t.Fatalf("an hour later it did not run (%d runs)", n)
+		}
+	})
+}
+
+// TestLongRunsDoNotOverlap: a run longer than its schedule's period keeps its lease, so that
+// another process sharing the database does not start the next run beside it, and the next
+// period begins when the run ends.
+func TestLongRunsDoNotOverlap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		model, db := scheduleStore(t, "1s")
+		runner := &slowRunner{takes: 1500 * time.Millisecond}
+		runSchedulers(model, runner, db, 2, 10*time.Second)
+		runs := runner.done()
+		if len(runs) < 2 {
+			t.Fatalf("%d runs of a 1 s schedule taking 1.5 s in 10 s", len(runs))
+		}
+		for i := 1; i < len(runs); i++ {
+			if prev := runs[i-1]; runs[i].start.Before(prev.end) || runs[i].start.After(prev.end.Add(time.Second)) {
+				t.Errorf("run %d started %s after run %d ended, want 0 to 1 s (runs from 0: %v)",
+					i+1, runs[i].start.Sub(prev.end), i, startsAfter(runs[0].start, runs))
+			}
+		}
+	})
 }
 
 // TestShortRunsKeepTheirPeriod: holding the lease during a run does not push back the
-// schedule of runs that end within their period, even those that end after a renewal.
+// schedule of runs that end within their period, even those that end after a renewal, and
+// two processes sharing the database run each period once between them.
 func TestShortRunsKeepTheirPeriod(t *testing.T) {
 	for _, takes := range []time.Duration{400 * time.Millisecond, 750 * time.Millisecond} {
-		model, db := scheduleStore(t, "1s")
-		runner := &slowRunner{takes: takes}
-		ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
-		worker.NewScheduler(model, runner, db, nil, nil).Run(ctx)
-		cancel()
-		// At about 0, 1, 2 and 3 s (a late tick on a busy machine may miss the last); a
-		// schedule pushed back by its renewals runs at 0 and 2 s only.
-		if runner.runs < 3 {
-			t.Errorf("%d runs of a 1 s schedule taking %s in 3.5 s, want 3 or 4", runner.runs, takes)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			model, db := scheduleStore(t, "1s")
+			runner := &slowRunner{takes: takes}
+			t0 := time.Now()
+			runSchedulers(model, runner, db, 2, 3500*time.Millisecond)
+			// A schedule pushed back by its renewals would run at 0 and 2 s only.
+			want := []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}
+			if got := startsAfter(t0, runner.done()); !slices.Equal(got, want) {
+				t.Errorf("a 1 s schedule taking %s in two processes started runs at %v, want %v", takes, got, want)
+			}
+		})
 	}
 }
 
@@ -156,18 +187,26 @@ func (f *failingRenewal) Renew(ctx context.Context, name, owner string, now, unt
 // TestAFailedRenewalIsRetriedInTime: renewals start early enough that one that fails leaves
 // time for the next before the lease ends, so a second process still does not run beside.
 func TestAFailedRenewalIsRetriedInTime(t *testing.T) {
-	model, db := scheduleStore(t, "1s")
-	runner := &slowRunner{takes: 2500 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	first := worker.NewScheduler(model, runner, &failingRenewal{Leaser: db}, nil, nil)
-	wg.Go(func() { first.Run(ctx) })
-	time.Sleep(950 * time.Millisecond) // past the first lease's original end
-	second := worker.NewScheduler(model, runner, db, nil, nil)
-	wg.Go(func() { second.Run(ctx) })
-	wg.Wait()
-	if runner.mostAtOnce != 1 {
-		t.Errorf("%d runs, at most %d at once; want one at a time", runner.runs, runner.mostAtOnce)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		model, db := scheduleStore(t, "1s")
+		runner := &slowRunner{takes: 2500 * time.Millisecond}
+		flaky := &failingRenewal{Leaser: db}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		first := worker.NewScheduler(model, runner, flaky, nil, nil)
+		wg.Go(func() { first.Run(ctx) })
+		time.Sleep(950 * time.Millisecond) // past the end of the first run's original lease
+		second := worker.NewScheduler(model, runner, db, nil, nil)
+		wg.Go(func() { second.Run(ctx) })
+		time.Sleep(2050 * time.Millisecond)
+		cancel()
+		wg.Wait()
+		if !flaky.failed.Load() {
+			t.Fatal("no renewal was attempted: the test checked nothing")
+		}
+		runs := runner.done()
+		if len(runs) != 2 || runs[1].start.Before(runs[0].end) {
+			t.Errorf("runs %v after a failed renewal; want the second to start after the first ended", runs)
+		}
+	})
 }

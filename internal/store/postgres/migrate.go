@@ -14,6 +14,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // sqlType is the column type that holds a kind, as written in DDL. TEXT columns use the "C"
@@ -51,16 +52,8 @@ func typeNameOf(formatted string) string {
 	return strings.ToUpper(formatted)
 }
 
-// MigrationError is a change the database cannot take without losing data.
-type MigrationError struct {
-	Problems []string
-}
-
-func (e *MigrationError) Error() string {
-	return "the spec no longer matches the data, and applying it would lose data:\n  - " +
-		strings.Join(e.Problems, "\n  - ") +
-		"\nrestore the field in the spec, or move the data first; nothing was changed"
-}
+// MigrationError is a change the database cannot take as it is (see sqlstore.MigrationError).
+type MigrationError = sqlstore.MigrationError
 
 // lockKey derives a constant advisory-lock key for one purpose in one schema, so that
 // deployments in different schemas of a database never wait for each other.
@@ -73,9 +66,10 @@ func lockKey(purpose, schema string) int64 {
 // migrate brings the schema to the model in one transaction, under a transaction-level
 // advisory lock so that several processes starting at once migrate once: the others wait,
 // then find nothing to do. It creates the schema, tables, columns, foreign keys and indexes,
-// and drops indexes the model no longer has. It refuses, changing nothing, where the model
-// drops or retypes a field (a column type or a field signature changes), or adds a required
-// field without a default to a table with rows.
+// and drops indexes the model no longer has; it fills null values of fields the model says are
+// never null with their literal defaults. It refuses, changing nothing, where the model drops
+// or retypes a field (a column type or a field signature changes), or where records would lack
+// a value for a field that must have one and has no literal default (see sqlstore.CheckNulls).
 func migrate(ctx context.Context, db *DB, model *spec.Model) error {
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
@@ -95,7 +89,7 @@ func migrate(ctx context.Context, db *DB, model *spec.Model) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, ddl := range []string{idempotencyTable, idempotencyIndex, eventsTable, fieldsTable,
-		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable} {
+		addNoNulls, subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable} {
 		if _, err := tx.Exec(ctx, strings.ReplaceAll(ddl, "{schema}", quote(db.schema))); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
@@ -104,23 +98,24 @@ func migrate(ctx context.Context, db *DB, model *spec.Model) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	problems, err := m.checkSignatures(ctx, model)
+	problems, noNulls, err := m.checkSignatures(ctx, model)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	fills := map[string][]sqlstore.Gap{}
 	for _, r := range model.Resources {
-		p, err := m.check(ctx, r, existing[r.Name])
+		f, p, err := m.check(ctx, r, existing[r.Name], noNulls[r.Name])
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", r.Name, err)
 		}
-		problems = append(problems, p...)
+		fills[r.Name], problems = f, append(problems, p...)
 	}
-	if len(problems) > 0 {
-		return &MigrationError{Problems: problems}
+	if err := sqlstore.Refuse(problems); err != nil {
+		return err
 	}
 	// Tables and columns first, then foreign keys: a ref may name a resource declared later.
 	for _, r := range model.Resources {
-		if err := m.tableAndColumns(ctx, r, existing[r.Name]); err != nil {
+		if err := m.tableAndColumns(ctx, r, existing[r.Name], fills[r.Name]); err != nil {
 			return fmt.Errorf("migrate %s: %w", r.Name, err)
 		}
 	}
@@ -154,37 +149,38 @@ const fieldsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_fields" (
   PRIMARY KEY ("resource", "field")
 )`
 
-// checkSignatures reports every field whose stored signature differs from the spec's.
-func (m *migration) checkSignatures(ctx context.Context, model *spec.Model) ([]string, error) {
-	rows, err := m.tx.Query(ctx, `SELECT "resource", "field", "signature" FROM `+m.table("_plinth_fields")+` ORDER BY "resource", "field"`)
+// addNoNulls gives "_plinth_fields" the column that remembers which fields hold no null (see
+// sqlstore.ScanFields). fieldsTable is made without it, so that a database from before it and
+// a new one take the same path.
+const addNoNulls = `ALTER TABLE {schema}."_plinth_fields" ADD COLUMN IF NOT EXISTS "no_nulls" BOOLEAN NOT NULL DEFAULT FALSE`
+
+// checkSignatures reports every field whose stored signature differs from the spec's, and
+// returns the fields known to hold no null.
+func (m *migration) checkSignatures(ctx context.Context, model *spec.Model) ([]string, map[string]map[string]bool, error) {
+	rows, err := m.tx.Query(ctx, `SELECT `+sqlstore.FieldsColumns+` FROM `+m.table("_plinth_fields")+` ORDER BY "resource", "field"`)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var res, field, sig string
-		if err := rows.Scan(&res, &field, &sig); err != nil {
-			return nil, err
-		}
-		if problem := model.Retyped(res, field, sig); problem != "" {
-			problems = append(problems, problem)
-		}
-	}
-	return problems, rows.Err()
+	return sqlstore.ScanFields(rows, model)
 }
 
+// saveSignatures stores each field's signature, and whether it holds no null: a migration
+// that commits has filled or refused every null of a field the model says is never null.
 func (m *migration) saveSignatures(ctx context.Context, model *spec.Model) error {
 	var res, fields, sigs []string
+	var noNulls []bool
 	for _, r := range model.Resources {
 		for _, f := range r.Fields {
 			res, fields, sigs = append(res, r.Name), append(fields, f.Name), append(sigs, f.Signature())
+			noNulls = append(noNulls, !sqlstore.Nullable(f))
 		}
 	}
-	_, err := m.tx.Exec(ctx, `INSERT INTO `+m.table("_plinth_fields")+` ("resource", "field", "signature")
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-		ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature"
-		WHERE "_plinth_fields"."signature" <> excluded."signature"`, res, fields, sigs)
+	_, err := m.tx.Exec(ctx, `INSERT INTO `+m.table("_plinth_fields")+` ("resource", "field", "signature", "no_nulls")
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[])
+		ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature", "no_nulls" = excluded."no_nulls"
+		WHERE ("_plinth_fields"."signature", "_plinth_fields"."no_nulls") IS DISTINCT FROM (excluded."signature", excluded."no_nulls")`,
+		res, fields, sigs, noNulls)
 	return err
 }
 
@@ -239,50 +235,21 @@ func (m *migration) columns(ctx context.Context) (map[string]map[string]string, 
 	return out, rows.Err()
 }
 
-// check lists what the model asks of an existing table that would lose data.
-func (m *migration) check(ctx context.Context, r *spec.Resource, existing map[string]string) ([]string, error) {
+// check lists what the model asks of an existing table that it cannot take, and returns the
+// fields whose null values are to be filled with their literal defaults.
+func (m *migration) check(ctx context.Context, r *spec.Resource, existing map[string]string, noNulls map[string]bool) ([]sqlstore.Gap, []string, error) {
 	if existing == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	var problems []string
-	want := map[string]bool{}
-	for _, c := range r.Columns() {
-		want[c.Name] = true
-		if have, ok := existing[c.Name]; ok && have != typeName(c.Kind) {
-			problems = append(problems, fmt.Sprintf("%s.%s is stored as %s but the spec now needs %s (retyping a field is not automatic)", r.Name, c.Name, have, typeName(c.Kind)))
-		}
-	}
-	var dropped []string
-	for name := range existing {
-		if !want[name] {
-			dropped = append(dropped, name)
-		}
-	}
-	slices.Sort(dropped)
-	for _, name := range dropped {
-		problems = append(problems, fmt.Sprintf("%s.%s has data but is no longer in the spec (dropping a field is not automatic)", r.Name, name))
-	}
-	var empty *bool
-	for _, f := range r.Fields {
-		if _, ok := existing[f.Name]; ok || !f.Required || f.Default != nil || f.Computed != nil {
-			continue
-		}
-		if empty == nil {
-			var hasRows bool
-			if err := m.tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+m.table(r.Name)+")").Scan(&hasRows); err != nil {
-				return nil, err
-			}
-			e := !hasRows
-			empty = &e
-		}
-		if !*empty {
-			problems = append(problems, fmt.Sprintf("%s.%s is new and required, but existing records have no value for it: give it a default, or add it as optional first", r.Name, f.Name))
-		}
-	}
-	return problems, nil
+	problems := sqlstore.ColumnProblems(r, existing, typeName)
+	fills, p, err := sqlstore.CheckNulls(r, m.table(r.Name), existing, noNulls, func(q string) (n int64, err error) {
+		err = m.tx.QueryRow(ctx, q).Scan(&n)
+		return n, err
+	})
+	return fills, append(problems, p...), err
 }
 
-func (m *migration) tableAndColumns(ctx context.Context, r *spec.Resource, existing map[string]string) error {
+func (m *migration) tableAndColumns(ctx context.Context, r *spec.Resource, existing map[string]string, fills []sqlstore.Gap) error {
 	if existing == nil {
 		if _, err := m.tx.Exec(ctx, createTable(m.schema, r)); err != nil {
 			return err
@@ -298,6 +265,19 @@ func (m *migration) tableAndColumns(ctx context.Context, r *spec.Resource, exist
 			return err
 		}
 		m.log.InfoContext(ctx, "added column", "resource", r.Name, "field", f.Name)
+	}
+	for _, g := range fills {
+		q, args, err := g.FillSQL(&dialect, m.table(r.Name))
+		if err != nil {
+			return err
+		}
+		tag, err := m.tx.Exec(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("%s: cannot fill existing records with its default: %w", g.Field.Name, err)
+		}
+		if n := tag.RowsAffected(); n > 0 {
+			m.log.InfoContext(ctx, "filled null values with the default", "resource", r.Name, "field", g.Field.Name, "records", n)
+		}
 	}
 	return nil
 }

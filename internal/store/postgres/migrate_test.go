@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -234,6 +235,22 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("a field known to hold no null is scanned only in a database from before that was known", func(t *testing.T) {
+		t.Parallel()
+		schema := seeded(t)
+		required := strings.Replace(baseSpec, "count: {type: integer}", "count: {type: integer, required: true}", 1)
+		db := openTest(t, mustCompile(t, required), Options{Schema: schema})
+		// A null the engine refuses, as a version of Plinth from before the rule could write.
+		exec(t, db, `INSERT INTO `+quote(schema)+`."things" ("id","created_at","updated_at","version","title") VALUES ('b', now(), now(), 1, 'y')`)
+		if err := reopen(t, schema, required); err != nil {
+			t.Fatalf("an unchanged spec scanned the table: %v", err)
+		}
+		exec(t, db, `ALTER TABLE `+quote(schema)+`."_plinth_fields" DROP COLUMN "no_nulls"`)
+		err := reopen(t, schema, required)
+		if !strings.Contains(fmt.Sprint(err), "things.count is now required, but it is null in 1 record") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("unique on duplicated data refuses with a clear message", func(t *testing.T) {
 		t.Parallel()
 		schema := seeded(t)
@@ -330,4 +347,40 @@ func (l *logCounter) count(prefixes ...string) int {
 		}
 	}
 	return n
+}
+
+// TestOnDeleteChangesNoSchema: the engine does what on_delete says and the foreign key stays
+// ON DELETE RESTRICT, so adding, changing or removing on_delete migrates nothing, with data.
+func TestOnDeleteChangesNoSchema(t *testing.T) {
+	t.Parallel()
+	schema := seeded(t)
+	refSpec := func(onDelete string) string {
+		opt := ""
+		if onDelete != "" {
+			opt = ", on_delete: " + onDelete
+		}
+		return baseSpec + "  others:\n    fields:\n      thing: {type: ref, resource: things" + opt + "}\n"
+	}
+	shape := func(onDelete string) []string {
+		t.Helper()
+		if err := reopen(t, schema, refSpec(onDelete)); err != nil {
+			t.Fatalf("on_delete %q: %v", onDelete, err)
+		}
+		return catalog(t, schema, `SELECT conname || ' ' || pg_get_constraintdef(c.oid) FROM pg_constraint c
+				JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1
+			UNION ALL SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1
+			UNION ALL SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns WHERE table_schema = $1`)
+	}
+	before := shape("")
+	db := openTest(t, mustCompile(t, refSpec("")), Options{Schema: schema})
+	exec(t, db, `INSERT INTO `+quote(schema)+`."others" ("id","created_at","updated_at","version","thing") VALUES ('o', now(), now(), 1, 'a')`)
+	db.Close()
+	if !slices.Contains(before, `fk_others_thing FOREIGN KEY (thing) REFERENCES `+schema+`.things(id) ON DELETE RESTRICT`) {
+		t.Fatalf("the ref has no RESTRICT foreign key: %v", before)
+	}
+	for _, onDelete := range []string{"cascade", "set_null", "restrict", ""} {
+		if after := shape(onDelete); !slices.Equal(after, before) {
+			t.Errorf("on_delete %q changed the schema:\nbefore %v\nafter  %v", onDelete, before, after)
+		}
+	}
 }

@@ -58,8 +58,9 @@ type DB struct {
 var _ engine.Store = (*DB)(nil)
 
 // Open connects to the database at url (a postgres:// URL or a DSN pgx understands), migrates
-// the schema to model and returns the store. A migration that would lose data is refused with
-// a *MigrationError saying why, and changes nothing. The database must use the UTF8 encoding.
+// the schema to model and returns the store. A migration that would lose data, or leave
+// records that break the spec, is refused with a *MigrationError saying why, and changes
+// nothing. The database must use the UTF8 encoding.
 func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -158,12 +159,21 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]en
 
 // List implements engine.Store.
 func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+	return db.list(ctx, db.pool, r, q)
+}
+
+// querier is what runs a query: the pool, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func (db *DB) list(ctx context.Context, on querier, r *spec.Resource, q query.Select) ([]engine.Record, error) {
 	t := db.table(r)
 	stmt, args, err := t.listSQL(q)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, stmt, args...)
+	rows, err := on.Query(ctx, stmt, args...)
 	recs, err := t.scanAll(rows, err)
 	return recs, db.classify(err, t)
 }
@@ -354,6 +364,11 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	return nil
 }
 
+// List implements engine.Tx.
+func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+	return x.db.list(ctx, x.tx, r, q)
+}
+
 // isCode reports whether err is a PostgreSQL error with one of the SQLSTATE codes.
 func isCode(err error, codes ...string) bool {
 	var pe *pgconn.PgError
@@ -424,9 +439,9 @@ func (db *DB) classify(err error, t *table) error {
 		for _, col := range uniqueColumns(pe, t) {
 			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
 		}
-		return &fault.Error{Code: fault.Conflict, Type: "unique", Message: "a record with the same unique value exists", Fields: fields, Err: err}
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeUnique, Message: "a record with the same unique value exists", Fields: fields, Err: err}
 	case pe.Code == "23503":
-		return &fault.Error{Code: fault.Conflict, Type: "referenced", Message: "other records still refer to this record", Err: err}
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced, Message: "other records still refer to this record", Err: err}
 	case pe.Code == "57014":
 		return fault.Wrap(fault.Unavailable, err, "the database took too long to answer")
 	case unavailableCode(pe.Code):

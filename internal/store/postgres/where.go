@@ -22,6 +22,10 @@ var quote = sqlwhere.Quote
 // column's last characters (right), contains uses strpos. No stored text holds U+0000
 // (PostgreSQL refuses it); the renderer accounts for that (TextWithoutNUL), so the SQLite
 // driver, which can store U+0000, selects the same rows from the same data.
+//
+// Arrays are JSONB. value in array is containment (array @> '[value]'), which a GIN index on
+// the column serves; exists() reads the elements as text (jsonb_array_elements_text) and
+// casts them to the column type of their kind; size() is jsonb_array_length.
 var dialect = sqlwhere.Dialect{
 	Placeholder:    func(n int) string { return "$" + strconv.Itoa(n) },
 	True:           "TRUE",
@@ -31,8 +35,44 @@ var dialect = sqlwhere.Dialect{
 	Encode:         encodeValue,
 	TextWithoutNUL: true,
 	Match:          match,
+	Elements:       func(c, alias string) string { return "jsonb_array_elements_text(" + c + ") AS " + alias + "(v)" },
+	Element:        element,
+	ArrayLength:    func(c string) string { return "jsonb_array_length(" + c + ")::bigint" },
+	InArray:        inArray,
 	Order:          orderSQL,
 	Limit:          sqlLimit,
+}
+
+// element is an element read as text, in the column type of its kind. Text takes the "C"
+// collation of the TEXT columns, since text from JSONB has the database's. Numbers are
+// written as the shortest text that reads back as the same double, which ::double precision
+// does (and NUMERIC does not do: it keeps the decimal).
+func element(alias string, kind query.Kind) string {
+	v := alias + ".v"
+	switch kind {
+	case query.KindString:
+		return "(" + v + ` COLLATE "C")`
+	case query.KindInteger:
+		return "(" + v + ")::bigint"
+	case query.KindNumber:
+		return "(" + v + ")::double precision"
+	case query.KindBool:
+		return "(" + v + ")::boolean"
+	}
+	return "(" + v + ")::timestamptz"
+}
+
+// inArray is containment of the one-element array [v], NULL for a NULL column. JSONB compares
+// strings by their bytes and numbers by their decimal value, which for numbers written as
+// shortest text is the double's identity; timestamps compare as the text the engine writes
+// (RFC 3339 in UTC), which is what encoding v gives.
+func inArray(w *sqlwhere.Writer, c string, _ query.Kind, v any) error {
+	arr, err := encodeValue(query.KindJSON, []any{v})
+	if err != nil {
+		return err
+	}
+	w.Printf("%s @> %s::jsonb", c, w.Arg(arr))
+	return nil
 }
 
 func match(w *sqlwhere.Writer, c string, e query.Match) error {

@@ -1,11 +1,18 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"log/slog"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	msqlite "modernc.org/sqlite"
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
@@ -40,22 +47,45 @@ func insertOne(db *DB, id string) error {
 	})
 }
 
+// onRetry is a log destination that calls the function it holds, once, when the driver logs
+// that it retries a busy write: the moment a write has met another process's lock.
+type onRetry struct {
+	fn   atomic.Pointer[func()]
+	once sync.Once
+}
+
+func (w *onRetry) Write(p []byte) (int, error) {
+	if fn := w.fn.Load(); fn != nil && bytes.Contains(p, []byte("database busy, retrying")) {
+		w.once.Do(*fn)
+	}
+	return len(p), nil
+}
+
 func TestWriteRetriesWhileLocked(t *testing.T) {
 	dir := t.TempDir()
-	db, err := Open(context.Background(), dir, mustCompile(t, baseSpec), Options{BusyWait: 20 * time.Millisecond})
+	retry := &onRetry{}
+	db, err := Open(context.Background(), dir, mustCompile(t, baseSpec),
+		Options{BusyWait: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(retry, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 
-	// A lock held briefly is waited out by the retries: the write succeeds.
+	// A lock held briefly is waited out by the retries: the other process lets go once the
+	// write has met its lock and is retrying, and the write succeeds.
 	unlock := lockFromOutside(t, dir)
-	time.AfterFunc(150*time.Millisecond, unlock)
+	released := false
+	release := func() { unlock(); released = true }
+	retry.fn.Store(&release)
 	if err := insertOne(db, "a"); err != nil {
 		t.Fatalf("write while briefly locked: %v", err)
 	}
+	if !released {
+		t.Fatal("the write succeeded without meeting the lock: the test checked nothing")
+	}
 
 	// A lock held past every retry is a 503-class error, not a hang and not a 500.
+	retry.fn.Store(nil)
 	unlock = lockFromOutside(t, dir)
 	defer unlock()
 	start := time.Now()
@@ -85,6 +115,19 @@ func TestWritePanicIsContained(t *testing.T) {
 	}
 }
 
+// cancelling is the request a trigger cancels through the SQL function plinth_test_cancel,
+// so that the cancellation lands inside a statement, where the driver would interrupt it.
+var cancelling atomic.Pointer[context.CancelFunc]
+
+func init() {
+	msqlite.MustRegisterScalarFunction("plinth_test_cancel", 0, func(*msqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		if cancel := cancelling.Load(); cancel != nil {
+			(*cancel)()
+		}
+		return nil, nil
+	})
+}
+
 // TestCancelledWriteSparesItsGroup: a client that goes away while its write runs must not undo
 // the other writes committed in the same group. (SQLite rolls back the whole transaction when
 // a write statement is interrupted, and the driver interrupts on cancellation.)
@@ -94,37 +137,36 @@ func TestCancelledWriteSparesItsGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	// Inserting the record "b" takes a while, through a trigger on the writer's connection.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelling.Store(&cancel)
+	defer cancelling.Store(nil)
+	// Inserting the record "b" cancels its request from inside the statement, which then goes
+	// on for a while, through a trigger on the writer's connection.
 	if _, err := db.write.Exec(`CREATE TEMP TABLE sink (i INTEGER);
 		CREATE TEMP TRIGGER slow AFTER INSERT ON "things" WHEN NEW."id" = 'b' BEGIN
+		  SELECT plinth_test_cancel();
 		  INSERT INTO sink WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 2000000) SELECT i FROM c;
 		END`); err != nil {
 		t.Fatal(err)
 	}
 	things, _ := mustCompile(t, baseSpec).Resource("things")
-	insert := func(ctx context.Context, id string) error {
-		return db.Write(ctx, func(x engine.Tx) error {
+	write := func(ctx context.Context, id string) *writeReq {
+		return &writeReq{ctx: ctx, done: make(chan error, 1), fn: func(x engine.Tx) error {
 			return x.Insert(ctx, things, engine.Record{"id": id, "created_at": time.Now(), "updated_at": time.Now(), "version": int64(1)})
-		})
+		}}
 	}
-	busy := make(chan struct{})
-	go db.Write(context.Background(), func(x engine.Tx) error { // keeps the writer busy while the next group queues
-		close(busy)
-		time.Sleep(200 * time.Millisecond)
-		return nil
-	})
-	<-busy
-	ctx, cancel := context.WithCancel(context.Background())
-	results := make(chan error, 3)
-	go func() { results <- insert(context.Background(), "a") }()
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		time.AfterFunc(300*time.Millisecond, cancel) // while "b" runs in the next group
-		results <- insert(ctx, "b")
-	}()
-	go func() { time.Sleep(40 * time.Millisecond); results <- insert(context.Background(), "c") }()
-	for range 3 {
-		<-results
+	// One group, "b" between two bystanders, as the writer gathers writes queued while it is
+	// busy; committed here directly, so that the grouping does not depend on timing.
+	group := []*writeReq{write(context.Background(), "a"), write(ctx, "b"), write(context.Background(), "c")}
+	db.commitGroup(group)
+	if ctx.Err() == nil {
+		t.Fatal("the trigger did not cancel the request of b: the test checked nothing")
+	}
+	for i, id := range []string{"a", "b", "c"} {
+		if err := <-group[i].done; err != nil && id != "b" {
+			t.Errorf("bystander write %s failed: %v", id, err)
+		}
 	}
 	var n int
 	db.read.QueryRow(`SELECT count(*) FROM "things" WHERE "id" IN ('a', 'c')`).Scan(&n)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // sqlType is the STRICT column type that holds a kind; see value.go for the encodings.
@@ -25,20 +26,14 @@ func sqlType(k query.Kind) string {
 	}
 }
 
-// MigrationError is a change the database cannot take without losing data.
-type MigrationError struct {
-	Problems []string
-}
-
-func (e *MigrationError) Error() string {
-	return "the spec no longer matches the data, and applying it would lose data:\n  - " +
-		strings.Join(e.Problems, "\n  - ") +
-		"\nrestore the field in the spec, or move the data first; nothing was changed"
-}
+// MigrationError is a change the database cannot take as it is (see sqlstore.MigrationError).
+type MigrationError = sqlstore.MigrationError
 
 // migrate brings the schema to the model in one transaction: it creates tables, adds
-// columns and creates or drops indexes. It refuses, changing nothing, where the model drops
-// or retypes a column, or adds a required field without a default to a table with rows.
+// columns, fills null values of fields the model says are never null with their literal
+// defaults, and creates or drops indexes. It refuses, changing nothing, where the model drops
+// or retypes a column, or where records would lack a value for a field that must have one and
+// has no literal default (see sqlstore.CheckNulls).
 func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logger) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -51,19 +46,22 @@ func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logge
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
-	problems, err := checkSignatures(ctx, tx, model)
+	if err := addNoNulls(ctx, tx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	problems, noNulls, err := checkSignatures(ctx, tx, model)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, r := range model.Resources {
-		p, err := migrateResource(ctx, tx, r, log)
+		p, err := migrateResource(ctx, tx, r, noNulls[r.Name], log)
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", r.Name, err)
 		}
 		problems = append(problems, p...)
 	}
-	if len(problems) > 0 {
-		return &MigrationError{Problems: problems}
+	if err := sqlstore.Refuse(problems); err != nil {
+		return err
 	}
 	if err := saveSignatures(ctx, tx, model); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -83,31 +81,37 @@ const fieldsTable = `CREATE TABLE IF NOT EXISTS "_plinth_fields" (
   PRIMARY KEY ("resource", "field")
 ) STRICT`
 
-// checkSignatures reports every field whose stored signature differs from the spec's.
-func checkSignatures(ctx context.Context, tx *sql.Tx, model *spec.Model) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT "resource", "field", "signature" FROM "_plinth_fields"`)
-	if err != nil {
-		return nil, err
+// addNoNulls gives "_plinth_fields" the column that remembers which fields hold no null (see
+// sqlstore.ScanFields). fieldsTable is made without it, so that a database from before it and
+// a new one take the same path.
+func addNoNulls(ctx context.Context, tx *sql.Tx) error {
+	cols, err := tableColumns(ctx, tx, "_plinth_fields")
+	if _, ok := cols["no_nulls"]; ok || err != nil {
+		return err
 	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var res, field, sig string
-		if err := rows.Scan(&res, &field, &sig); err != nil {
-			return nil, err
-		}
-		if problem := model.Retyped(res, field, sig); problem != "" {
-			problems = append(problems, problem)
-		}
-	}
-	return problems, rows.Err()
+	_, err = tx.ExecContext(ctx, `ALTER TABLE "_plinth_fields" ADD COLUMN "no_nulls" INTEGER NOT NULL DEFAULT 0`)
+	return err
 }
 
+// checkSignatures reports every field whose stored signature differs from the spec's, and
+// returns the fields known to hold no null.
+func checkSignatures(ctx context.Context, tx *sql.Tx, model *spec.Model) ([]string, map[string]map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+sqlstore.FieldsColumns+` FROM "_plinth_fields"`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	return sqlstore.ScanFields(rows, model)
+}
+
+// saveSignatures stores each field's signature, and whether it holds no null: a migration
+// that commits has filled or refused every null of a field the model says is never null.
 func saveSignatures(ctx context.Context, tx *sql.Tx, model *spec.Model) error {
 	for _, r := range model.Resources {
 		for _, f := range r.Fields {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO "_plinth_fields" ("resource", "field", "signature") VALUES (?, ?, ?)
-				ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature"`, r.Name, f.Name, f.Signature()); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO "_plinth_fields" ("resource", "field", "signature", "no_nulls") VALUES (?, ?, ?, ?)
+				ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature", "no_nulls" = excluded."no_nulls"`,
+				r.Name, f.Name, f.Signature(), !sqlstore.Nullable(f)); err != nil {
 				return err
 			}
 		}
@@ -115,7 +119,7 @@ func saveSignatures(ctx context.Context, tx *sql.Tx, model *spec.Model) error {
 	return nil
 }
 
-func migrateResource(ctx context.Context, tx *sql.Tx, r *spec.Resource, log *slog.Logger) ([]string, error) {
+func migrateResource(ctx context.Context, tx *sql.Tx, r *spec.Resource, noNulls map[string]bool, log *slog.Logger) ([]string, error) {
 	existing, err := tableColumns(ctx, tx, r.Name)
 	if err != nil {
 		return nil, err
@@ -125,7 +129,7 @@ func migrateResource(ctx context.Context, tx *sql.Tx, r *spec.Resource, log *slo
 			return nil, err
 		}
 		log.InfoContext(ctx, "created table", "resource", r.Name)
-	} else if problems, err := alterTable(ctx, tx, r, existing, log); err != nil || len(problems) > 0 {
+	} else if problems, err := alterTable(ctx, tx, r, existing, noNulls, log); err != nil || len(problems) > 0 {
 		return problems, err
 	}
 	return nil, syncIndexes(ctx, tx, r, log)
@@ -173,41 +177,17 @@ func tableColumns(ctx context.Context, tx *sql.Tx, name string) (map[string]stri
 	return cols, rows.Err()
 }
 
-func alterTable(ctx context.Context, tx *sql.Tx, r *spec.Resource, existing map[string]string, log *slog.Logger) ([]string, error) {
-	var problems []string
-	want := map[string]bool{}
-	for _, c := range r.Columns() {
-		want[c.Name] = true
-		have, ok := existing[c.Name]
-		if ok && have != sqlType(c.Kind) {
-			problems = append(problems, fmt.Sprintf("%s.%s is stored as %s but the spec now needs %s (retyping a field is not automatic)", r.Name, c.Name, have, sqlType(c.Kind)))
-		}
+func alterTable(ctx context.Context, tx *sql.Tx, r *spec.Resource, existing map[string]string, noNulls map[string]bool, log *slog.Logger) ([]string, error) {
+	problems := sqlstore.ColumnProblems(r, existing, sqlType)
+	fills, p, err := sqlstore.CheckNulls(r, quote(r.Name), existing, noNulls, func(q string) (n int64, err error) {
+		err = tx.QueryRowContext(ctx, q).Scan(&n)
+		return n, err
+	})
+	if err != nil || len(problems)+len(p) > 0 {
+		return append(problems, p...), err
 	}
-	for name := range existing {
-		if !want[name] {
-			problems = append(problems, fmt.Sprintf("%s.%s has data but is no longer in the spec (dropping a field is not automatic)", r.Name, name))
-		}
-	}
-	var empty *bool
 	for _, f := range r.Fields {
 		if _, ok := existing[f.Name]; ok {
-			continue
-		}
-		if f.Required && f.Default == nil && f.Computed == nil {
-			if empty == nil {
-				var n int
-				if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+quote(r.Name)+" LIMIT 1)").Scan(&n); err != nil {
-					return nil, err
-				}
-				e := n == 0
-				empty = &e
-			}
-			if !*empty {
-				problems = append(problems, fmt.Sprintf("%s.%s is new and required, but existing records have no value for it: give it a default, or add it as optional first", r.Name, f.Name))
-				continue
-			}
-		}
-		if len(problems) > 0 {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, "ALTER TABLE "+quote(r.Name)+" ADD COLUMN "+columnDef(f)); err != nil {
@@ -215,7 +195,20 @@ func alterTable(ctx context.Context, tx *sql.Tx, r *spec.Resource, existing map[
 		}
 		log.InfoContext(ctx, "added column", "resource", r.Name, "field", f.Name)
 	}
-	return problems, nil
+	for _, g := range fills {
+		q, args, err := g.FillSQL(&dialect, quote(r.Name))
+		if err != nil {
+			return nil, err
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cannot fill existing records with its default: %w", g.Field.Name, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			log.InfoContext(ctx, "filled null values with the default", "resource", r.Name, "field", g.Field.Name, "records", n)
+		}
+	}
+	return nil, nil
 }
 
 // indexName is stable for the same fields, so that an unchanged spec changes nothing.

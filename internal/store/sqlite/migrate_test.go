@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,14 +94,19 @@ func reopen(t *testing.T, dir, src string) error {
 
 func insertThing(t *testing.T, dir string) {
 	t.Helper()
-	m := mustCompile(t, baseSpec)
-	db, err := Open(context.Background(), dir, m, Options{})
+	execSQL(t, dir, baseSpec, `INSERT INTO "things" ("id","created_at","updated_at","version","title","count") VALUES ('a','t','t',1,'x',3)`)
+}
+
+// execSQL opens dir with the spec src and runs a statement on the writer.
+func execSQL(t *testing.T, dir, src, stmt string) {
+	t.Helper()
+	db, err := Open(context.Background(), dir, mustCompile(t, src), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.write.Exec(`INSERT INTO "things" ("id","created_at","updated_at","version","title","count") VALUES ('a','t','t',1,'x',3)`); err != nil {
-		t.Fatal(err)
+	if _, err := db.write.Exec(stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
 	}
 }
 
@@ -204,6 +210,24 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("a field known to hold no null is scanned only in a database from before that was known", func(t *testing.T) {
+		dir := t.TempDir()
+		insertThing(t, dir)
+		required := strings.Replace(baseSpec, "count: {type: integer}", "count: {type: integer, required: true}", 1)
+		if err := reopen(t, dir, required); err != nil {
+			t.Fatal(err)
+		}
+		// A null the engine refuses, as a version of Plinth from before the rule could write.
+		execSQL(t, dir, required, `INSERT INTO "things" ("id","created_at","updated_at","version","title") VALUES ('b','t','t',1,'y')`)
+		if err := reopen(t, dir, required); err != nil {
+			t.Fatalf("an unchanged spec scanned the table: %v", err)
+		}
+		execSQL(t, dir, required, `ALTER TABLE "_plinth_fields" DROP COLUMN "no_nulls"`)
+		err := reopen(t, dir, required)
+		if !strings.Contains(fmt.Sprint(err), "things.count is now required, but it is null in 1 record") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("unique on duplicated data refuses with a clear message", func(t *testing.T) {
 		dir := t.TempDir()
 		insertThing(t, dir)
@@ -232,5 +256,53 @@ func TestWALAndPragmas(t *testing.T) {
 	}
 	if _, err := db.read.Exec(`INSERT INTO "things" ("id","created_at","updated_at","version") VALUES ('r','t','t',1)`); err == nil {
 		t.Error("a reader connection could write")
+	}
+}
+
+// refSpec is a ref with the on_delete policy given, or none.
+func refSpec(onDelete string) string {
+	opt := ""
+	if onDelete != "" {
+		opt = ", on_delete: " + onDelete
+	}
+	return baseSpec + "  others:\n    fields:\n      thing: {type: ref, resource: things" + opt + "}\n"
+}
+
+// TestOnDeleteChangesNoSchema: the engine does what on_delete says and the foreign key stays
+// ON DELETE RESTRICT, so adding, changing or removing on_delete migrates nothing, with data.
+func TestOnDeleteChangesNoSchema(t *testing.T) {
+	dir := t.TempDir()
+	insertThing(t, dir)
+	schema := func(onDelete string) string {
+		t.Helper()
+		db, err := Open(context.Background(), dir, mustCompile(t, refSpec(onDelete)), Options{})
+		if err != nil {
+			t.Fatalf("on_delete %q: %v", onDelete, err)
+		}
+		defer db.Close()
+		if _, err := db.write.Exec(`INSERT OR IGNORE INTO "others" ("id","created_at","updated_at","version","thing") VALUES ('o','t','t',1,'a')`); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.read.Query(`SELECT name || ': ' || coalesce(sql, '') FROM sqlite_master ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			out = append(out, s)
+		}
+		return strings.Join(out, "\n")
+	}
+	before := schema("")
+	if !strings.Contains(before, `REFERENCES "things" ("id") ON DELETE RESTRICT`) {
+		t.Fatalf("the ref has no RESTRICT foreign key:\n%s", before)
+	}
+	for _, onDelete := range []string{"cascade", "set_null", "restrict", ""} {
+		if after := schema(onDelete); after != before {
+			t.Errorf("on_delete %q changed the schema:\nbefore %s\nafter  %s", onDelete, before, after)
+		}
 	}
 }

@@ -2,10 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store/storetest"
 )
 
 // TestSortedPagesUseTheIndex checks the query plan of a keyset page, as the engine builds it,
@@ -51,21 +53,55 @@ resources:
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := db.read.Query("EXPLAIN QUERY PLAN "+stmt, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			rows.Scan(&id, &parent, &notused, &detail)
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		text := strings.Join(plan, "; ")
+		text := explain(t, db, stmt, args)
 		if strings.Contains(text, "TEMP B-TREE") || !strings.Contains(text, "ix_products_price_cents") {
 			t.Errorf("desc=%v: the page is sorted, not read in index order: %s", desc, text)
 		}
 	}
+}
+
+// TestReferringRowsUseTheIndex checks the plan of the lists a delete runs to find the records
+// that refer to it (engine.ReferringPage): a page of the records whose ref holds one of some
+// ids, after the last record seen. The ref's index must find them, not a scan of the table.
+func TestReferringRowsUseTheIndex(t *testing.T) {
+	src, err := os.ReadFile("../../spec/testdata/valid/blog.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustCompile(t, string(src))
+	db, err := Open(context.Background(), t.TempDir(), m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, _ := m.Resource("comments")
+	for _, q := range storetest.ReferringPages() {
+		stmt, args, err := db.table(r).listSQL(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text := explain(t, db, stmt, args); strings.Contains(text, "TEMP B-TREE") || !strings.Contains(text, "USING INDEX ix_comments_post") {
+			t.Errorf("%s: the referring records are not read in the order of the ref's index: %s", q.Where, text)
+		}
+	}
+}
+
+// explain returns SQLite's query plan of stmt, its steps joined by "; ".
+func explain(t *testing.T, db *DB, stmt string, args []any) string {
+	t.Helper()
+	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+stmt, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }

@@ -71,7 +71,8 @@ const maxKeptStmts = 128
 var _ engine.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the database in dir, migrates it to model and prepares
-// its statements. A migration that would lose data is refused with an error saying why.
+// its statements. A migration that would lose data, or leave records that break the spec, is
+// refused with a *MigrationError saying why, and changes nothing.
 func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
@@ -568,6 +569,19 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	return nil
 }
 
+// List implements engine.Tx. Its statements are not kept: a delete's lists carry as many ids
+// as it found, so their shapes rarely repeat.
+func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+	ctx = noCancel(ctx)
+	t := x.db.table(r)
+	stmt, args, err := t.listSQL(q)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := t.scanAll(x.tx.QueryContext(ctx, stmt, args...))
+	return recs, x.db.classify(err, t)
+}
+
 func isBusy(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
@@ -598,12 +612,12 @@ func (db *DB) classify(err error, t *table) error {
 		for _, col := range uniqueColumns(se.Error()) {
 			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
 		}
-		return &fault.Error{Code: fault.Conflict, Type: "unique", Message: "a record with the same unique value exists", Fields: fields, Err: err}
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeUnique, Message: "a record with the same unique value exists", Fields: fields, Err: err}
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT_TRIGGER:
 		if !strings.Contains(se.Error(), "FOREIGN KEY") {
 			return err
 		}
-		return &fault.Error{Code: fault.Conflict, Type: "referenced", Message: "other records still refer to this record", Err: err}
+		return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced, Message: "other records still refer to this record", Err: err}
 	}
 	if isBusy(err) {
 		return err // Write retries it

@@ -16,6 +16,8 @@ var quote = sqlwhere.Quote
 // can use an index; endsWith and contains compare the column's bytes (CAST AS BLOB) with
 // substr and instr, which nothing would index anyway. Columns must keep the default BINARY
 // collation.
+//
+// Arrays are JSON text, read with json_each and json_array_length; no index serves them.
 var dialect = sqlwhere.Dialect{
 	Placeholder: func(int) string { return "?" },
 	True:        "1=1",
@@ -24,8 +26,29 @@ var dialect = sqlwhere.Dialect{
 	Truth:       func(c string) string { return c + " = 1" },
 	Encode:      encodeValue,
 	Match:       match,
+	Elements:    func(c, alias string) string { return "json_each(" + c + ") AS " + alias },
+	Element:     element,
+	ArrayLength: func(c string) string { return "json_array_length(" + c + ")" },
 	Order:       orderSQL,
 	Limit:       func(n int) any { return n },
+}
+
+// element is an element of json_each as the column of its kind holds it. json_each gives
+// text for strings, integers for integers and for true and false (1 and 0), and NULL for
+// null, as the columns hold them. Numbers need REAL: a whole double is written without a
+// fraction (7, or 713385015005179800 for 7.133850150051798e17), which json_each reads as an
+// integer that need not equal the double. Timestamps are RFC 3339 in UTC with 0 to 6
+// fractional digits, as the engine writes them; they are padded to TimeLayout's fixed width,
+// whose text order is time order.
+func element(alias string, kind query.Kind) string {
+	v := alias + ".value"
+	switch kind {
+	case query.KindNumber:
+		return "CAST(" + v + " AS REAL)"
+	case query.KindTimestamp:
+		return "(substr(" + v + ", 1, 19) || '.' || substr(rtrim(substr(" + v + ", 21), 'Z') || '000000', 1, 6) || 'Z')"
+	}
+	return v
 }
 
 func orderSQL(s query.Sort) string {

@@ -13,11 +13,18 @@
 // time, and t < v is t <= v truncated, so such comparisons are adjusted rather than compared
 // with a rounded value. A dialect whose text cannot hold U+0000 (PostgreSQL) treats text
 // values with one the same way: they equal nothing, and order as their part before U+0000.
+//
+// Arrays are JSON columns. Their tests (InArray, Size, Exists) are NULL when the column is
+// NULL, as CEL fails on a null array; Exists runs its condition in a subquery over the
+// elements, each element standing for a column of the array's element kind, so that every
+// test renders on elements exactly as on columns. Timestamps inside arrays are compared as
+// the engine writes them: RFC 3339 text in UTC, with at most microseconds.
 package sqlwhere
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -51,6 +58,18 @@ type Dialect struct {
 	TextWithoutNUL bool
 	// Match renders startsWith, endsWith or contains of a non-empty text on a string column.
 	Match func(w *Writer, col string, e query.Match) error
+	// Elements is the FROM item of a subquery with one row per element of the JSON array in
+	// col, under the name alias.
+	Elements func(col, alias string) string
+	// Element is the element of that row as a value of the kind, which compares as a column
+	// of that kind does; NULL for a JSON null.
+	Element func(alias string, kind query.Kind) string
+	// ArrayLength is the number of elements of the JSON array in col; NULL for NULL.
+	ArrayLength func(col string) string
+	// InArray, when set, renders "the JSON array in col holds v" (nil for a JSON null) for
+	// an array of the kind: NULL when col is NULL, TRUE or FALSE otherwise. When it is not
+	// set, InArray is rendered with Elements.
+	InArray func(w *Writer, col string, kind query.Kind, v any) error
 	// Order renders one sort key of ORDER BY: ascending puts NULLs first, descending last.
 	Order func(s query.Sort) string
 	// Limit is the parameter value of a LIMIT of n.
@@ -98,12 +117,24 @@ type Writer struct {
 	fields map[string]query.Field
 	col    func(string) string
 	d      *Dialect
+	// elem is the element that the condition of the Exists being rendered names; nil
+	// elsewhere.
+	elem *element
+	// aliases counts the element subqueries, which each get a name of their own.
+	aliases int
+}
+
+// element is the element of an array that an Exists condition tests.
+type element struct {
+	name, sql string
+	kind      query.Kind
 }
 
 // Render renders e. fields gives each field's kind, which decides how values are encoded; col
 // returns the quoted column of a field. It fails for a field not in fields, a value that does
-// not fit the field's kind, a comparison of a json field, and, wrapping ErrTooLarge, SQL longer
-// than 64 KiB or with more than 1000 parameters.
+// not fit the field's kind, a comparison of a json field, a test of the elements of a field
+// that is not an array of scalars, a condition on elements that mentions another field, and,
+// wrapping ErrTooLarge, SQL longer than 64 KiB or with more than 1000 parameters.
 func Render(d *Dialect, e query.Expr, fields map[string]query.Field, col func(field string) string) (string, []any, error) {
 	w := &Writer{fields: fields, col: col, d: d}
 	err := w.expr(e)
@@ -178,6 +209,12 @@ func (w *Writer) expr(e query.Expr) error {
 			return fmt.Errorf("field %q is not boolean", e.Field)
 		}
 		w.b.WriteString(w.d.Truth(c)) // NULL for a null field, as CEL fails on a null condition
+	case query.InArray:
+		return w.inArray(e)
+	case query.Size:
+		return w.size(e)
+	case query.Exists:
+		return w.exists(e)
 	case nil:
 		return errors.New("missing expression")
 	default:
@@ -221,11 +258,35 @@ func (w *Writer) join(terms []query.Expr, sep, empty string) error {
 }
 
 func (w *Writer) column(field string) (string, query.Kind, error) {
+	if w.elem != nil {
+		if field != w.elem.name {
+			return "", 0, fmt.Errorf("the condition on the elements mentions %q", field)
+		}
+		return w.elem.sql, w.elem.kind, nil
+	}
 	f, ok := w.fields[field]
 	if !ok {
 		return "", 0, fmt.Errorf("unknown field %q", field)
 	}
 	return w.col(field), f.Kind, nil
+}
+
+// array returns the column of an array field and the kind of its elements, which must be
+// scalars unless objects is set.
+func (w *Writer) array(field string, objects bool) (string, query.Kind, error) {
+	if w.elem != nil {
+		return "", 0, fmt.Errorf("the condition on the elements mentions %q", field)
+	}
+	f, ok := w.fields[field]
+	switch {
+	case !ok:
+		return "", 0, fmt.Errorf("unknown field %q", field)
+	case f.Kind != query.KindJSON || f.Elem == 0:
+		return "", 0, fmt.Errorf("field %q is not an array", field)
+	case f.Elem == query.KindJSON && !objects:
+		return "", 0, fmt.Errorf("field %q holds no scalars", field)
+	}
+	return w.col(field), f.Elem, nil
 }
 
 func (w *Writer) compare(e query.Compare) error {
@@ -384,4 +445,170 @@ func (w *Writer) match(e query.Match) error {
 		return fmt.Errorf("unknown match kind %d", int(e.Kind))
 	}
 	return w.d.Match(w, c, e)
+}
+
+// unmatchableElement reports whether v equals no element that an array of the kind can
+// hold: what no column holds either, and infinities, which JSON cannot hold.
+func (w *Writer) unmatchableElement(kind query.Kind, v any) bool {
+	f, ok := v.(float64)
+	return w.unmatchable(kind, v) || kind == query.KindNumber && ok && math.IsInf(f, 0)
+}
+
+func (w *Writer) inArray(e query.InArray) error {
+	c, kind, err := w.array(e.Field, false)
+	if err != nil {
+		return err
+	}
+	if e.Value != nil {
+		if s, ok := e.Value.(string); ok && w.d.TextWithoutNUL && !utf8.ValidString(s) {
+			return fmt.Errorf("field %q: the value is not UTF-8", e.Field)
+		}
+		if w.unmatchableElement(kind, e.Value) {
+			w.Printf("(%s IS NULL AND %s)", c, w.d.Null) // false, or NULL for a null array
+			return nil
+		}
+		if _, err := w.d.Encode(kind, e.Value); err != nil { // not a value of the elements' kind
+			return fmt.Errorf("field %q: %w", e.Field, err)
+		}
+	}
+	if w.d.InArray != nil {
+		if err := w.d.InArray(w, c, kind, e.Value); err != nil {
+			return fmt.Errorf("field %q: %w", e.Field, err)
+		}
+		return nil
+	}
+	alias := w.alias()
+	el := w.d.Element(alias, kind)
+	w.Printf("CASE WHEN %s IS NULL THEN %s ELSE EXISTS (SELECT 1 FROM %s WHERE ", c, w.d.Null, w.d.Elements(c, alias))
+	if e.Value == nil {
+		w.Printf("%s IS NULL", el)
+	} else {
+		p, err := w.param(kind, e.Value)
+		if err != nil {
+			return fmt.Errorf("field %q: %w", e.Field, err)
+		}
+		w.Printf("%s = %s", el, p)
+	}
+	w.b.WriteString(") END")
+	return nil
+}
+
+func (w *Writer) size(e query.Size) error {
+	c, _, err := w.array(e.Field, true)
+	if err != nil {
+		return err
+	}
+	op, ok := sqlOps[e.Op]
+	if !ok {
+		return fmt.Errorf("unknown operator %d", int(e.Op))
+	}
+	// NULL for a null array, as CEL's size() fails on null.
+	w.Printf("%s %s %s", w.d.ArrayLength(c), op, w.Arg(e.Value))
+	return nil
+}
+
+var sqlOps = map[query.Op]string{query.Eq: "=", query.Ne: "<>", query.Lt: "<", query.Le: "<=", query.Gt: ">", query.Ge: ">="}
+
+// exists renders CEL's disjunction over the elements: TRUE when the condition is TRUE for an
+// element; otherwise NULL when it is NULL for one, which can only be a null element (every
+// test of a value is TRUE or FALSE) and only when the condition fails on null; else FALSE.
+func (w *Writer) exists(e query.Exists) error {
+	c, kind, err := w.array(e.Field, false)
+	if err != nil {
+		return err
+	}
+	if e.Var == "" || e.Cond == nil {
+		return errors.New("exists without a variable or a condition")
+	}
+	alias := w.alias()
+	el := w.d.Element(alias, kind)
+	from := w.d.Elements(c, alias)
+	w.Printf("CASE WHEN %s IS NULL THEN %s WHEN EXISTS (SELECT 1 FROM %s WHERE ", c, w.d.Null, from)
+	w.elem = &element{name: e.Var, sql: el, kind: kind}
+	err = w.expr(e.Cond)
+	w.elem = nil
+	if err != nil {
+		return err
+	}
+	w.Printf(") THEN %s ", w.d.True)
+	if failsOnNull(e.Cond) {
+		w.Printf("WHEN EXISTS (SELECT 1 FROM %s WHERE %s IS NULL) THEN %s ", from, el, w.d.Null)
+	}
+	w.Printf("ELSE %s END", w.d.False)
+	return nil
+}
+
+// alias returns a new name for an element subquery.
+func (w *Writer) alias() string {
+	w.aliases++
+	return fmt.Sprintf("plinth_e%d", w.aliases)
+}
+
+// failsOnNull reports whether cond, a condition on an element, is error (NULL) for a null
+// element, with the meaning query.Expr documents.
+func failsOnNull(cond query.Expr) bool {
+	return onNull(cond) == unknown
+}
+
+// truth is a value of three-valued logic.
+type truth int8
+
+const (
+	no truth = iota
+	yes
+	unknown
+)
+
+// onNull evaluates e for a null element.
+func onNull(e query.Expr) truth {
+	switch e := e.(type) {
+	case query.And:
+		return onNullAll(e.Terms, no)
+	case query.Or:
+		return onNullAll(e.Terms, yes)
+	case query.Not:
+		switch onNull(e.X) {
+		case yes:
+			return no
+		case no:
+			return yes
+		}
+		return unknown
+	case query.Const:
+		if e {
+			return yes
+		}
+		return no
+	case query.Compare:
+		switch e.Op {
+		case query.Eq:
+			return no
+		case query.Ne:
+			return yes
+		}
+		return unknown
+	case query.In:
+		return no
+	case query.IsNull:
+		return yes
+	}
+	return unknown // Match and Truth fail on null
+}
+
+// onNullAll evaluates a conjunction (decided by a term that is no) or a disjunction (decided
+// by one that is yes) of terms for a null element.
+func onNullAll(terms []query.Expr, decides truth) truth {
+	out := yes // the value of no terms: true for a conjunction, false for a disjunction
+	if decides == yes {
+		out = no
+	}
+	for _, t := range terms {
+		switch onNull(t) {
+		case decides:
+			return decides
+		case unknown:
+			out = unknown
+		}
+	}
+	return out
 }

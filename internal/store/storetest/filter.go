@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
 
@@ -20,12 +21,15 @@ import (
 
 // The filter checks are differential: for each filter, the rows a store selects must be
 // exactly the rows for which the CEL expression, evaluated in memory over the records the
-// store returns, is true. Filters are compiled as clients' are, with Resource.CompileFilter.
+// store returns, is true. Filters are compiled as clients' are, with Resource.CompileFilter;
+// list rules as the spec compiles them, over record, and evaluated in memory as the engine
+// evaluates rules.
 
 var filterNow = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // rowColumns are the fields of the rows resource, system fields included.
-var rowColumns = []string{"id", "created_at", "updated_at", "version", "name", "code", "qty", "price", "active", "at", "tags"}
+var rowColumns = []string{"id", "created_at", "updated_at", "version", "name", "code", "qty", "price", "active", "at", "tags",
+	"labels", "counts", "ratios", "flags", "moments", "lines"}
 
 func filterVars() map[string]any {
 	return map[string]any{
@@ -64,6 +68,28 @@ func filterEnv(t testing.TB) *cel.Env {
 		cel.Variable("active", cel.NullableType(cel.BoolType)),
 		cel.Variable("at", cel.NullableType(cel.TimestampType)),
 		cel.Variable("tags", cel.DynType),
+		cel.Variable("labels", cel.NullableType(cel.ListType(cel.StringType))),
+		cel.Variable("counts", cel.NullableType(cel.ListType(cel.IntType))),
+		cel.Variable("ratios", cel.NullableType(cel.ListType(cel.DoubleType))),
+		cel.Variable("flags", cel.NullableType(cel.ListType(cel.BoolType))),
+		cel.Variable("moments", cel.NullableType(cel.ListType(cel.TimestampType))),
+		cel.Variable("lines", cel.NullableType(cel.ListType(cel.MapType(cel.StringType, cel.DynType)))),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// ruleEnv declares what the environment of access rules declares: record as a map, auth and
+// now.
+func ruleEnv(t testing.TB) *cel.Env {
+	t.Helper()
+	env, err := cel.NewEnv(
+		ext.Strings(),
+		cel.Variable("auth", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("now", cel.TimestampType),
+		cel.Variable("record", cel.MapType(cel.StringType, cel.DynType)),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -99,10 +125,11 @@ func filterRows() []engine.Record {
 		time.Date(2024, 1, 2, 3, 4, 5, 123457000, time.UTC),
 	}
 	tagsList := []any{nil, []any{"a", "b"}, map[string]any{"k": int64(1)}, []any{}, "s"}
+	r := rand.New(rand.NewPCG(7, 11))
 	var rows []engine.Record
 	for i := range 48 {
 		created := filterNow.Add(time.Duration(i%7) * time.Minute)
-		rows = append(rows, newRecord(fmt.Sprintf("r%02d", i), created, engine.Record{
+		rec := engine.Record{
 			"name":   names[i%len(names)],
 			"code":   codes[(i*5)%len(codes)],
 			"qty":    qtys[(i*7)%len(qtys)],
@@ -110,7 +137,11 @@ func filterRows() []engine.Record {
 			"active": actives[(i/3)%len(actives)],
 			"at":     times[(i*4)%len(times)],
 			"tags":   tagsList[i%len(tagsList)],
-		}))
+		}
+		for k, v := range randomArrays(r) {
+			rec[k] = v
+		}
+		rows = append(rows, newRecord(fmt.Sprintf("r%02d", i), created, rec))
 	}
 	return rows
 }
@@ -185,18 +216,19 @@ var filters = []string{
 }
 
 // filterHarness holds a store with the rows, the rows as the store returns them, and the
-// environment that evaluates filters in memory.
+// environments that evaluate filters and rules in memory.
 type filterHarness struct {
-	f    *fixture
-	r    *spec.Resource
-	env  *cel.Env
-	rows []engine.Record
-	vars map[string]any
+	f       *fixture
+	r       *spec.Resource
+	env     *cel.Env
+	ruleEnv *cel.Env
+	rows    []engine.Record
+	vars    map[string]any
 }
 
 func newFilterHarness(t *testing.T, open Opener) *filterHarness {
 	f := newFixture(t, open)
-	h := &filterHarness{f: f, r: f.res("rows"), env: filterEnv(t), vars: filterVars()}
+	h := &filterHarness{f: f, r: f.res("rows"), env: filterEnv(t), ruleEnv: ruleEnv(t), vars: filterVars()}
 	rows := filterRows()
 	f.insert(h.r, rows...)
 	stored, err := f.store.List(f.ctx, h.r, query.Select{Where: query.And{}, Order: []query.Sort{{Field: "id"}}, Limit: 1000})
@@ -207,7 +239,7 @@ func newFilterHarness(t *testing.T, open Opener) *filterHarness {
 		t.Fatalf("stored %d rows, read back %d", len(rows), len(stored))
 	}
 	for i, got := range stored {
-		checkRecord(t, "row "+got["id"].(string), expected(h.r, rows[i], nil), got)
+		checkRecord(t, "row "+got["id"].(string), expected(h.r, rows[i], storedArrays(rows[i])), got)
 	}
 	h.rows = stored
 	return h
@@ -220,13 +252,46 @@ func (h *filterHarness) selectIDs(t testing.TB, pred query.Expr) ([]string, erro
 	return ids(recs), err
 }
 
-// check compares the store with CEL for src and returns the ids both selected.
+// check compares the store with CEL for src, a filter, and returns the ids both selected.
 func (h *filterHarness) check(t testing.TB, src string) []string {
 	t.Helper()
 	plan, err := h.r.CompileFilter(src)
 	if err != nil {
 		t.Fatalf("%s: compile: %v", src, err)
 	}
+	return h.compare(t, src, plan, h.env, func(row engine.Record, act map[string]any) {
+		for _, c := range rowColumns {
+			if row[c] == nil {
+				act[c] = types.NullValue
+			} else {
+				act[c] = row[c]
+			}
+		}
+	})
+}
+
+// checkRule compares the store with CEL for src, a list rule over record, and returns the
+// ids both selected. In memory the rule sees the record as the engine passes it, null
+// fields as nil.
+func (h *filterHarness) checkRule(t testing.TB, src string) []string {
+	t.Helper()
+	checked, iss := h.ruleEnv.Compile(src)
+	if iss.Err() != nil {
+		t.Fatalf("%s: cel: %v", src, iss.Err())
+	}
+	plan, err := query.Compile(h.ruleEnv, checked, h.r.QueryFields(), query.Options{RecordVar: "record"})
+	if err != nil {
+		t.Fatalf("%s: compile: %v", src, err)
+	}
+	return h.compare(t, src, plan, h.ruleEnv, func(row engine.Record, act map[string]any) {
+		act["record"] = map[string]any(row)
+	})
+}
+
+// compare lists the rows plan selects and checks them against src evaluated in env over
+// each row, whose variables rowVars adds to the activation.
+func (h *filterHarness) compare(t testing.TB, src string, plan *query.Plan, env *cel.Env, rowVars func(engine.Record, map[string]any)) []string {
+	t.Helper()
 	pred, err := plan.Bind(h.vars)
 	if err != nil {
 		t.Fatalf("%s: bind: %v", src, err)
@@ -235,11 +300,11 @@ func (h *filterHarness) check(t testing.TB, src string) []string {
 	if err != nil {
 		t.Fatalf("%s: list with %s: %v", src, pred, err)
 	}
-	checked, iss := h.env.Compile(src)
+	checked, iss := env.Compile(src)
 	if iss.Err() != nil {
 		t.Fatalf("%s: cel: %v", src, iss.Err())
 	}
-	prg, err := h.env.Program(checked)
+	prg, err := env.Program(checked)
 	if err != nil {
 		t.Fatalf("%s: program: %v", src, err)
 	}
@@ -249,13 +314,7 @@ func (h *filterHarness) check(t testing.TB, src string) []string {
 		for k, v := range h.vars {
 			act[k] = v
 		}
-		for _, c := range rowColumns {
-			if row[c] == nil {
-				act[c] = types.NullValue
-			} else {
-				act[c] = row[c]
-			}
-		}
+		rowVars(row, act)
 		// An error, like any result but true, leaves the row out.
 		if out, _, err := prg.Eval(act); err == nil && out == types.True {
 			want = append(want, row["id"].(string))
@@ -269,43 +328,73 @@ func (h *filterHarness) check(t testing.TB, src string) []string {
 
 func testFilters(t *testing.T, open Opener) {
 	h := newFilterHarness(t, open)
-	partial := 0
-	for _, src := range filters {
-		if n := len(h.check(t, src)); n > 0 && n < len(h.rows) {
+	partial, all := 0, 0
+	count := func(selected []string) {
+		all++
+		if n := len(selected); n > 0 && n < len(h.rows) {
 			partial++
 		}
 	}
+	for _, src := range filters {
+		count(h.check(t, src))
+	}
+	// The filters on arrays, also as list rules over record.
+	for _, src := range arrayFilters {
+		filter, rule := arrayFilterSources(src)
+		count(h.check(t, filter))
+		count(h.checkRule(t, rule))
+	}
 	// Filters that select all rows or none would agree with almost any store.
-	if partial < len(filters)*3/4 {
-		t.Errorf("only %d of %d filters select some but not all rows", partial, len(filters))
+	if partial < all*3/4 {
+		t.Errorf("only %d of %d filters select some but not all rows", partial, all)
 	}
 }
 
-// testRandomFilters runs generated filters from a fixed seed.
+// testRandomFilters runs generated filters and list rules from a fixed seed.
 func testRandomFilters(t *testing.T, open Opener) {
 	h := newFilterHarness(t, open)
 	r := rand.New(rand.NewPCG(5, 9))
-	for range 250 {
+	const runs = 300
+	skipped := 0
+	for i := range runs {
 		data := make([]byte, 24+r.IntN(40))
 		for i := range data {
 			data[i] = byte(r.Uint32())
 		}
-		h.check(t, generateFilter(data))
+		env, prefix, check := h.env, "", h.check
+		if i%3 == 2 {
+			env, prefix, check = h.ruleEnv, "record.", h.checkRule
+		}
+		src := generateFilter(data, prefix)
+		if checked, iss := env.Compile(src); iss.Err() == nil && celast.NodeCount(checked.NativeRep()) > query.DefaultMaxNodes {
+			skipped++ // too large for a filter or a rule
+			continue
+		}
+		check(t, src)
+	}
+	if skipped > runs/20 {
+		t.Errorf("%d of %d generated expressions were too large to compile", skipped, runs)
 	}
 }
 
 // generateFilter builds a filter from data with a small grammar over the rows fields: &&,
-// ||, !, comparisons either way round, null tests, in, string tests, boolean fields and
-// parts without fields. Every filter it builds type-checks and compiles.
-func generateFilter(data []byte) string {
-	g := &filterGen{data: data}
+// ||, !, comparisons either way round, null tests, in, string tests, boolean fields, tests
+// of arrays (in, size(), exists() and all() with conditions on the element) and parts
+// without fields. Fields are named with prefix ("record." for a list rule). Every filter it
+// builds type-checks and compiles, unless it is too large for a filter.
+func generateFilter(data []byte, prefix string) string {
+	g := &filterGen{data: data, prefix: prefix}
 	return g.cond(0)
 }
 
 type filterGen struct {
-	data []byte
-	i    int
+	data   []byte
+	i      int
+	prefix string
 }
+
+// f names a field.
+func (g *filterGen) f(name string) string { return g.prefix + name }
 
 func (g *filterGen) pick(n int) int {
 	if g.i >= len(g.data) {
@@ -359,7 +448,7 @@ var (
 )
 
 func (g *filterGen) leaf() string {
-	switch g.pick(9) {
+	switch g.pick(12) {
 	case 0, 1, 2: // comparison
 		field := genScalarFields[g.pick(len(genScalarFields))]
 		vals := genValues[genFields[field]]
@@ -372,42 +461,54 @@ func (g *filterGen) leaf() string {
 		}
 		op := genOps[g.pick(len(genOps))]
 		if g.pick(3) == 0 {
-			return v + " " + genFlipped[op] + " " + field
+			return v + " " + genFlipped[op] + " " + g.f(field)
 		}
-		return field + " " + op + " " + v
+		return g.f(field) + " " + op + " " + v
 	case 3: // null test
-		field := []string{"name", "code", "qty", "price", "active", "at", "tags"}[g.pick(7)]
+		field := []string{"name", "code", "qty", "price", "active", "at", "tags", "labels", "lines"}[g.pick(9)]
 		op := []string{"==", "!="}[g.pick(2)]
 		if g.pick(2) == 0 {
-			return "null " + op + " " + field
+			return "null " + op + " " + g.f(field)
 		}
-		return field + " " + op + " null"
+		return g.f(field) + " " + op + " null"
 	case 4: // in
 		field := []string{"name", "code", "qty", "price", "at", "id"}[g.pick(6)]
-		vals := genValues[genFields[field]]
-		var elems []string
-		for range g.pick(4) {
-			v := vals[g.pick(len(vals))]
-			if strings.HasPrefix(v, "auth.") {
-				continue // a failing element would fail the whole list
-			}
-			elems = append(elems, v)
+		if field == "name" && g.pick(3) == 0 {
+			return g.f("name") + " in auth.names"
 		}
-		if len(elems) == 0 && field == "name" && g.pick(2) == 0 {
-			return "name in auth.names"
-		}
-		if len(elems) == 0 {
-			elems = append(elems, vals[0])
-		}
-		return field + " in [" + strings.Join(elems, ", ") + "]"
+		return g.f(field) + " in " + g.list(genFields[field])
 	case 5, 6: // string test
 		field := []string{"name", "code", "id"}[g.pick(3)]
-		fn := []string{"startsWith", "endsWith", "contains"}[g.pick(3)]
-		vals := genValues[query.KindString]
-		return field + "." + fn + "(" + vals[g.pick(len(vals))] + ")"
+		return g.stringTest(g.f(field))
 	case 7: // boolean field
-		return "active"
+		return g.f("active")
+	case 8, 9, 10:
+		return g.arrayTest()
 	default: // no field
 		return genDynamic[g.pick(len(genDynamic))]
 	}
+}
+
+// list is a list literal of values of the kind.
+func (g *filterGen) list(kind query.Kind) string {
+	vals := genValues[kind]
+	var elems []string
+	for range g.pick(4) {
+		v := vals[g.pick(len(vals))]
+		if strings.HasPrefix(v, "auth.") {
+			continue // a failing element would fail the whole list
+		}
+		elems = append(elems, v)
+	}
+	if len(elems) == 0 {
+		elems = append(elems, vals[0])
+	}
+	return "[" + strings.Join(elems, ", ") + "]"
+}
+
+// stringTest is startsWith, endsWith or contains on the string s.
+func (g *filterGen) stringTest(s string) string {
+	fn := []string{"startsWith", "endsWith", "contains"}[g.pick(3)]
+	vals := genValues[query.KindString]
+	return s + "." + fn + "(" + vals[g.pick(len(vals))] + ")"
 }

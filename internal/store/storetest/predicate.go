@@ -118,6 +118,38 @@ func evalPredicate(e query.Expr, rec engine.Record) tri {
 			return triError
 		}
 		return truth(b)
+	case query.InArray:
+		arr, ok := rec[e.Field].([]any)
+		if !ok {
+			return triError
+		}
+		for _, x := range arr {
+			if x == nil && e.Value == nil || x != nil && e.Value != nil && compareValues(x, e.Value) == 0 {
+				return triTrue
+			}
+		}
+		return triFalse
+	case query.Size:
+		arr, ok := rec[e.Field].([]any)
+		if !ok {
+			return triError
+		}
+		return evalPredicate(query.Compare{Field: "n", Op: e.Op, Value: e.Value}, engine.Record{"n": int64(len(arr))})
+	case query.Exists:
+		arr, ok := rec[e.Field].([]any)
+		if !ok {
+			return triError
+		}
+		out := triFalse
+		for _, x := range arr {
+			switch evalPredicate(e.Cond, engine.Record{e.Var: x}) {
+			case triTrue:
+				return triTrue
+			case triError:
+				out = triError
+			}
+		}
+		return out
 	}
 	panic(fmt.Sprintf("storetest: unknown predicate %T", e))
 }
@@ -211,6 +243,26 @@ func testPredicates(t *testing.T, open Opener) {
 		// System fields.
 		cmpf("id", query.Ge, "r20"), query.Match{Field: "id", Kind: query.MatchSuffix, Text: "7"},
 		cmpf("version", query.Eq, int64(1)), cmpf("created_at", query.Gt, filterNow.Add(3*time.Minute)),
+		// Arrays: values no array holds, null elements, sizes at the edges, conditions that
+		// are constant or fail on null elements.
+		query.InArray{Field: "labels", Value: "go"}, query.InArray{Field: "labels"},
+		query.InArray{Field: "labels", Value: "x\x00"}, query.Not{X: query.InArray{Field: "labels", Value: "\x00"}},
+		query.InArray{Field: "moments", Value: nano}, query.Not{X: query.InArray{Field: "moments", Value: nano}},
+		query.InArray{Field: "moments", Value: filterNow}, query.InArray{Field: "flags", Value: false},
+		query.InArray{Field: "ratios", Value: math.Inf(1)}, query.Not{X: query.InArray{Field: "ratios", Value: math.Inf(-1)}},
+		query.InArray{Field: "ratios", Value: negZero}, query.InArray{Field: "counts", Value: int64(math.MinInt64)},
+		query.Size{Field: "labels", Op: query.Lt, Value: 0}, query.Not{X: query.Size{Field: "labels", Op: query.Ge, Value: 0}},
+		query.Size{Field: "lines", Op: query.Ge, Value: math.MaxInt64}, query.Size{Field: "counts", Op: query.Ne, Value: math.MinInt64},
+		query.Exists{Field: "labels", Var: "v", Cond: query.Const(true)},
+		query.Not{X: query.Exists{Field: "labels", Var: "v", Cond: query.Const(false)}},
+		query.Exists{Field: "labels", Var: "v", Cond: query.And{}},
+		query.Exists{Field: "labels", Var: "v", Cond: query.Not{X: query.Match{Field: "v", Kind: query.MatchContains, Text: "\x00"}}},
+		query.Exists{Field: "moments", Var: "id", Cond: cmpf("id", query.Lt, nano)},
+		query.Not{X: query.Exists{Field: "moments", Var: "m", Cond: cmpf("m", query.Eq, nano)}},
+		query.Exists{Field: "flags", Var: "f", Cond: query.Or{Terms: []query.Expr{query.Truth{Field: "f"}, query.IsNull{Field: "f"}}}},
+		query.Not{X: query.Exists{Field: "flags", Var: "f", Cond: query.Not{X: query.Truth{Field: "f"}}}},
+		query.Exists{Field: "counts", Var: "c", Cond: query.In{Field: "c", Values: manyInts(1000)[:900]}},
+		query.Exists{Field: "ratios", Var: "r", Cond: cmpf("r", query.Gt, math.Inf(-1))},
 	}
 	for _, p := range preds {
 		got, err := h.selectIDs(t, p)
@@ -254,6 +306,22 @@ func testFilterErrors(t *testing.T, open Opener) {
 		query.Truth{Field: "name"},
 		query.In{Field: "qty", Values: manyInts(1001)},
 		query.Or{Terms: slices.Repeat([]query.Expr{query.IsNull{Field: "name"}}, 5000)},
+		query.InArray{Field: "name", Value: "x"},
+		query.InArray{Field: "tags", Value: "x"},
+		query.InArray{Field: "lines", Value: "x"},
+		query.InArray{Field: "counts", Value: "x"},
+		query.InArray{Field: "labels", Value: int64(1)},
+		query.InArray{Field: "counts", Value: math.Inf(1)},
+		query.Size{Field: "tags", Op: query.Eq, Value: 1},
+		query.Size{Field: "qty", Op: query.Eq, Value: 1},
+		query.Size{Field: "nope", Op: query.Eq, Value: 1},
+		query.Exists{Field: "labels", Var: "v"},
+		query.Exists{Field: "labels", Cond: query.Const(true)},
+		query.Exists{Field: "lines", Var: "v", Cond: query.Const(true)},
+		query.Exists{Field: "labels", Var: "v", Cond: query.Compare{Field: "name", Op: query.Eq, Value: "x"}},
+		query.Exists{Field: "labels", Var: "v", Cond: query.InArray{Field: "labels", Value: "x"}},
+		query.Exists{Field: "labels", Var: "v", Cond: query.Compare{Field: "v", Op: query.Eq, Value: int64(1)}},
+		query.Exists{Field: "labels", Var: "v", Cond: query.Exists{Field: "v", Var: "w", Cond: query.Const(true)}},
 	} {
 		_, err := f.store.List(f.ctx, rows, query.Select{Where: bad, Order: []query.Sort{{Field: "id"}}, Limit: 10})
 		wantFault(t, fmt.Sprint(bad), err, fault.Invalid, "")

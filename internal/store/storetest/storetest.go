@@ -2,6 +2,8 @@
 // each driver's tests with a function that opens a fresh store, so that the engine sees the
 // same answers whichever database is underneath. It reaches the drivers only through the
 // engine.Store and engine.Tx interfaces (and worker.Leaser), and compiles its specs inline.
+// RunMigrations likewise checks what opening a database again with a changed spec does to the
+// records it holds.
 package storetest
 
 import (
@@ -43,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateDelete", testUpdateDelete},
 		{"Unique", testUnique},
 		{"ForeignKey", testForeignKey},
+		{"TxList", testTxList},
 		{"Rollback", testRollback},
 		{"Isolation", testIsolation},
 		{"Cancelled", testCancelled},
@@ -65,8 +68,8 @@ func Run(t *testing.T, open Opener) {
 }
 
 // suiteSpec declares a resource per concern: every field type (things, with a unique field, a
-// unique pair and a reference), a reference target (owners), flat rows for filters and sorts
-// (rows), and a counter for concurrent writes.
+// unique pair and a reference), a reference target (owners), rows of scalars and arrays for
+// filters and sorts (rows), and a counter for concurrent writes.
 const suiteSpec = `
 plinth: 1
 name: storetest
@@ -117,6 +120,15 @@ resources:
       active: {type: boolean}
       at: {type: timestamp}
       tags: {type: json}
+      labels: {type: array, of: {type: string}}
+      counts: {type: array, of: {type: integer}}
+      ratios: {type: array, of: {type: number}}
+      flags: {type: array, of: {type: boolean}}
+      moments: {type: array, of: {type: timestamp}}
+      lines:
+        type: array
+        of:
+          q: {type: integer}
   counters:
     fields:
       n: {type: integer}
@@ -317,11 +329,11 @@ func ids(recs []engine.Record) []string {
 }
 
 // wantFault checks that err is a *fault.Error with the code (and, when typ is not empty, the
-// type).
+// slug of the problem type clients see).
 func wantFault(t *testing.T, what string, err error, code fault.Code, typ string) *fault.Error {
 	t.Helper()
 	fe := fault.As(err)
-	if fe == nil || fe.Code != code || (typ != "" && fe.Type != typ) {
+	if fe == nil || fe.Code != code || (typ != "" && fe.ProblemType().Slug() != typ) {
 		t.Errorf("%s: err = %v (%s), want code %s type %q", what, err, describeFault(fe), code, typ)
 		return nil
 	}
@@ -332,7 +344,7 @@ func describeFault(fe *fault.Error) string {
 	if fe == nil {
 		return "not a *fault.Error"
 	}
-	return fmt.Sprintf("code %s type %q", fe.Code, fe.Type)
+	return fmt.Sprintf("code %s type %q", fe.Code, fe.ProblemType())
 }
 
 // errRollback is returned by transaction bodies that must roll back.
