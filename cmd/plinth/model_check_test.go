@@ -19,6 +19,7 @@ type shopModel struct {
 	customerIDs []string
 	acks        []ack // every acknowledged write
 	ackSet      map[ack]bool
+	history     map[string][]map[string]any // every acknowledged version of each order
 }
 
 // modelProduct is a product as an admin last wrote it. Orders move its stock and version
@@ -40,7 +41,7 @@ type ack struct {
 }
 
 func newShopModel() *shopModel {
-	return &shopModel{products: map[string]*modelProduct{}, orders: map[string]map[string]any{}, customers: map[string]map[string]any{}, ackSet: map[ack]bool{}}
+	return &shopModel{products: map[string]*modelProduct{}, orders: map[string]map[string]any{}, customers: map[string]map[string]any{}, ackSet: map[ack]bool{}, history: map[string][]map[string]any{}}
 }
 
 // held sums, per product, the quantities of the orders that are not cancelled.
@@ -87,6 +88,9 @@ func (m *shopModel) putRecord(resource string, rec map[string]any) {
 	if resource == "customers" {
 		recs, ids = m.customers, &m.customerIDs
 	}
+	if resource == "orders" {
+		m.history[id] = append(m.history[id], rec)
+	}
 	if old, ok := recs[id]; !ok {
 		*ids = append(*ids, id)
 		recs[id] = rec
@@ -132,6 +136,37 @@ func (m *shopModel) records(resource string) map[string]map[string]any {
 		out[id] = p.rec
 	}
 	return out
+}
+
+// ordersFor tells the story of every order that ever held product id: the state of each
+// acknowledged version and how many of it the version asks for.
+func (m *shopModel) ordersFor(id string) string {
+	var b strings.Builder
+	for _, oid := range m.orderIDs {
+		var steps []string
+		ever := false
+		for _, o := range m.history[oid] {
+			q := quantityOf(o, id)
+			ever = ever || q > 0
+			steps = append(steps, fmt.Sprintf("v%d %s %d", num(o["version"]), o["status"], q))
+		}
+		if ever {
+			fmt.Fprintf(&b, "  order %s: %s\n", oid, strings.Join(steps, " -> "))
+		}
+	}
+	return b.String()
+}
+
+// quantityOf is how many of product id order o asks for.
+func quantityOf(o map[string]any, id string) int64 {
+	q := int64(0)
+	items, _ := o["items"].([]any)
+	for _, it := range items {
+		if item, _ := it.(map[string]any); item["product_id"] == id {
+			q += num(item["quantity"])
+		}
+	}
+	return q
 }
 
 // customerOf returns the customer record of user sub, if there is one.
@@ -186,18 +221,11 @@ func (h *shopRun) checkAll() {
 	h.sameIDs("products", "anonymous", products, h.m.records("products"))
 	h.sameIDs("orders", root.sub, orders, h.m.orders)
 	h.sameIDs("customers", h.admins[1].sub, customers, h.m.customers)
-	// Every product: its admin fields as last written, and stock now + held == baseline,
-	// counting what the server's own orders hold.
-	hold := held(byID(orders))
+	h.checkStock(products, orders)
 	for _, p := range products {
-		id := text(p["id"])
-		mp := h.m.products[id]
+		mp := h.m.products[text(p["id"])]
 		if !sameJSON(keep(p, productFields...), keep(mp.rec, productFields...)) || num(p["version"]) < num(mp.rec["version"]) {
-			h.fatalf("product %s is\n  %v\nbut an admin last wrote\n  %v", id, p, mp.rec)
-		}
-		if s := num(p["stock"]); s+hold[id] != mp.baseline {
-			h.fatalf("product %s: stock %d + %d held by orders that are not cancelled = %d, but admins set %d\n  product %v",
-				id, s, hold[id], s+hold[id], mp.baseline, p)
+			h.fatalf("product %s is\n  %v\nbut an admin last wrote\n  %v", p["id"], p, mp.rec)
 		}
 	}
 	// Orders and customers change only by acknowledged writes: each is exactly the last one.
@@ -222,6 +250,21 @@ func (h *shopRun) checkAll() {
 		h.listAll(h.anon, res, "")
 	}
 	h.checkFeeds(products, orders, customers)
+}
+
+// checkStock checks the stock invariant of every product the model knows: stock now +
+// what the server's orders that are not cancelled hold == the stock admins set.
+func (h *shopRun) checkStock(products, orders []map[string]any) {
+	h.t.Helper()
+	hold := held(byID(orders))
+	for _, p := range products {
+		id := text(p["id"])
+		mp := h.m.products[id]
+		if s := num(p["stock"]); mp != nil && s+hold[id] != mp.baseline {
+			h.fatalf("product %s: stock %d + %d held by orders that are not cancelled = %d, but admins set %d\n  product %v\nthe orders for it, as acknowledged:\n%s",
+				id, s, hold[id], s+hold[id], mp.baseline, p, h.m.ordersFor(id))
+		}
+	}
 }
 
 func byID(recs []map[string]any) map[string]map[string]any {

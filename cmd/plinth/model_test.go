@@ -113,6 +113,7 @@ type shopRun struct {
 	keyed     []answered
 	serial    int      // makes SKUs, emails and notes unique
 	trace     []string // the latest requests and answers, shown on failure
+	failing   bool     // the run is failing: no more checks on the way out
 }
 
 // traceLength is how many of the latest requests a failure shows.
@@ -287,10 +288,17 @@ func (h *shopRun) failf(c *call, res response, format string, args ...any) {
 		fmt.Sprintf(format, args...), c.method, c.path, c.who, c.key, c.ifMatch, c.header, jsonBody(c.body), res.status, res.raw, res.header)
 }
 
-// fatalf fails the run, naming the seed and showing the latest requests.
+// fatalf fails the run, naming the seed and showing the latest requests. A broken stock
+// invariant explains many later mismatches (an order refused, a list that differs), so it
+// is checked on the way out too.
 func (h *shopRun) fatalf(format string, args ...any) {
 	h.t.Helper()
-	h.t.Fatalf("%s\nseed: %d\nthe latest requests, oldest first:\n  %s", fmt.Sprintf(format, args...), h.seed, strings.Join(h.trace, "\n  "))
+	h.t.Errorf("%s\nseed: %d\nthe latest requests, oldest first:\n  %s", fmt.Sprintf(format, args...), h.seed, strings.Join(h.trace, "\n  "))
+	if !h.failing {
+		h.failing = true
+		h.checkStock(h.listAll(h.anon, "products", ""), h.listAll(h.admins[0], "orders", ""))
+	}
+	h.t.FailNow()
 }
 
 // jsonBody is a request body as it was sent.
