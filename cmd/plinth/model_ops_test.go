@@ -136,6 +136,7 @@ type absentValue struct{}
 
 var absent any = absentValue{}
 
+// spoil applies one of spoilers to body and returns the field it spoiled.
 func (h *shopRun) spoil(body map[string]any, spoilers []spoiler) string {
 	s := spoilers[h.rng.IntN(len(spoilers))]
 	target, name := body, s.field

@@ -1,10 +1,5 @@
 package main
 
-// TestShopModel is a model-based test of the shop: random sequences of operations by admins,
-// customers and anonymous callers run against the real server, on both databases, while the
-// test keeps its own model of what must be true, and checks the server against it after every
-// round. The operations are in model_ops_test.go, the checks in model_check_test.go.
-
 import (
 	"encoding/json"
 	"flag"
@@ -31,6 +26,13 @@ const (
 	shopLongRounds  = 600
 )
 
+// TestShopModel is a model-based test of the shop: random sequences of operations by admins,
+// customers and anonymous callers run against the real server, on both databases, while the
+// test keeps its own model of what must be true and checks the server against it after every
+// round (model_check_test.go): no 5xx; stock now + what orders that are not cancelled hold ==
+// the stock admins set; every acknowledged write readable, and in the change feed; nobody
+// reads what their rules hide. The operations, hostile ones included, are in
+// model_ops_test.go. A seed repeats the operations; concurrent rounds also depend on timing.
 func TestShopModel(t *testing.T) {
 	seed := *shopSeed
 	if seed == 0 {
@@ -284,6 +286,10 @@ func inFlight(res response) bool { return res.status == 409 && res.header.Get("R
 // failf fails the run with the request, the answer and the seed.
 func (h *shopRun) failf(c *call, res response, format string, args ...any) {
 	h.t.Helper()
+	if strings.HasPrefix(c.path, "/v1/products") && c.method != "GET" {
+		// The model did not take this answer, so it does not know the stock admins set.
+		h.failing = true
+	}
 	h.fatalf("%s\nrequest: %s %s as %s (Idempotency-Key %q, If-Match %q, headers %q)\n  body: %v\nresponse: %d %s\n  headers: %v",
 		fmt.Sprintf(format, args...), c.method, c.path, c.who, c.key, c.ifMatch, c.header, jsonBody(c.body), res.status, res.raw, res.header)
 }
