@@ -193,6 +193,9 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 	if op.Kind != OpDelete {
 		var v validator
 		p.input = v.object(r.Fields, op.Body, "")
+		if op.Kind == OpCreate {
+			v.start(r, p.input) // reported with the body's other mistakes, in one round trip
+		}
 		if len(v.errs) > 0 {
 			if op.Kind == OpCreate || op.Kind == OpReplace {
 				e.precheck(ctx, r, p.input, &v)
@@ -230,8 +233,9 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 			rec[f.Name] = nil // every field is in the answer, as a read would show it
 		}
 	}
-	if err := checkStart(r, rec); err != nil {
-		return nil, err
+	var v validator
+	if v.start(r, rec); len(v.errs) > 0 { // a default expression may give another state
+		return nil, v.err()
 	}
 	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
 	if !p.early {
@@ -424,16 +428,15 @@ func checkChange(r *spec.Resource, old, next Record) error {
 	return nil
 }
 
-// checkStart refuses a new record whose state machines are not at one of their initial
-// states, whoever creates it: an order created as paid would skip its payment.
-func checkStart(r *spec.Resource, rec Record) error {
-	var v validator
+// start reports a new record's state machines that are not at one of their initial states,
+// whoever creates it: an order created as paid would skip its payment.
+func (v *validator) start(r *spec.Resource, rec Record) {
 	for _, f := range r.Fields {
-		if s, ok := rec[f.Name].(string); ok && f.Transitions != nil && !slices.Contains(f.Initial, s) {
+		// A value outside the enum is reported as such, once.
+		if s, ok := rec[f.Name].(string); ok && f.Transitions != nil && slices.Contains(f.Values, s) && !slices.Contains(f.Initial, s) {
 			v.add(f.Name, "initial", "a new record starts as %s, not %s", strings.Join(f.Initial, " or "), s)
 		}
 	}
-	return v.err()
 }
 
 func sameRecord(r *spec.Resource, a, b Record) bool {

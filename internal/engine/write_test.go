@@ -412,6 +412,9 @@ func TestStateMachinesStartAtTheirStart(t *testing.T) {
 		}
 		_, err := e.eng.Create(caller, "orders", body(t, `{"review": "done"}`))
 		wantFields(t, err, map[string]string{"review": "initial"})
+		// Reported with the body's other mistakes at once; a value outside the enum only as such.
+		_, err = e.eng.Create(caller, "orders", body(t, `{"status": "paid", "review": "nope", "x": 1}`))
+		wantFields(t, err, map[string]string{"status": "initial", "review": "enum", "x": "unknown"})
 	}
 	if n := len(e.all("orders")); n != 0 {
 		t.Fatalf("refused creates wrote %d records", n)
