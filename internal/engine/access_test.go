@@ -227,7 +227,7 @@ func TestAccessList(t *testing.T) {
 	}
 	// Nor can pagination: every page respects the rule.
 	var seen []string
-	p := engine.ListParams{Limit: 1}
+	p := engine.ListParams{Limit: new(1)}
 	for {
 		page, err := e.eng.List(alice, "notes", p)
 		if err != nil {

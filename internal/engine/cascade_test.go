@@ -75,7 +75,7 @@ func (e *env) lastSeq() int64 {
 // eventsAfter reads every event after seq, as admin.
 func (e *env) eventsAfter(seq int64) []engine.Event {
 	e.t.Helper()
-	page, err := e.eng.Events(admin, engine.EventParams{After: seq, Limit: engine.MaxEventLimit})
+	page, err := e.eng.Events(admin, engine.EventParams{After: seq, Limit: new(engine.MaxEventLimit)})
 	if err != nil {
 		e.t.Fatal(describe(err))
 	}

@@ -190,7 +190,7 @@ func (e *env) patch(ctx context.Context, resource, id, src string) engine.Record
 // all lists every record of resource as admin, in id order.
 func (e *env) all(resource string) []engine.Record {
 	e.t.Helper()
-	page, err := e.eng.List(admin, resource, engine.ListParams{Limit: 500})
+	page, err := e.eng.List(admin, resource, engine.ListParams{Limit: new(500)})
 	if err != nil {
 		e.t.Fatalf("list %s: %v", resource, describe(err))
 	}
