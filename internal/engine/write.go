@@ -110,7 +110,7 @@ func (e *Engine) Apply(ctx context.Context, ops []Op) ([]Record, error) {
 // finish runs last inside the transaction, to store the response with the write.
 func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(Tx, []Record) error) ([]Record, error) {
 	if len(ops) == 0 || len(ops) > MaxBatch {
-		return nil, fault.New(fault.Invalid, "a batch has 1 to %d operations", MaxBatch)
+		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
 	}
 	if !keyed && !isSystem(ctx) {
 		if err := needsKey(ops, e.model); err != nil {
