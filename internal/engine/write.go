@@ -39,42 +39,7 @@ type Precondition struct {
 	Version int64
 }
 
-// Create validates body, applies defaults and computed fields, checks the create rule and
-// stores the record, all in one transaction. It returns the stored record.
-// Errors: Invalid (with every field error), Unauthorized, Forbidden, Conflict (unique).
-func (e *Engine) Create(ctx context.Context, resource string, body map[string]any) (Record, error) {
-	return e.applyOne(ctx, Op{Kind: OpCreate, Resource: resource, Body: body})
-}
-
-// UpdateMode says how an update body relates to the stored record.
-type UpdateMode int
-
-// Update modes.
-const (
-	MergePatch UpdateMode = iota // RFC 7386: members replace, null removes, objects merge
-	Replace                      // the body is the whole record; omitted fields become null
-)
-
-// Update changes the record id. The caller must be able to read it (else NotFound) and pass
-// the update rule (else Forbidden). Immutable fields may not change, enum transitions must be
-// allowed (Conflict, with the allowed states), and a stale precondition is PreconditionFailed.
-func (e *Engine) Update(ctx context.Context, resource, id string, body map[string]any, mode UpdateMode, pre Precondition) (Record, error) {
-	kind := OpUpdate
-	if mode == Replace {
-		kind = OpReplace
-	}
-	return e.applyOne(ctx, Op{Kind: kind, Resource: resource, ID: id, Body: body, Pre: pre})
-}
-
-// Delete removes the record id, under the same visibility and precondition rules as Update,
-// with what its references' on_delete says goes with it (cascade.go). A record that others
-// still reference is a Conflict (referenced), and so is one whose delete would reach too far
-// (cascade-too-large).
-func (e *Engine) Delete(ctx context.Context, resource, id string, pre Precondition) error {
-	_, err := e.applyOne(ctx, Op{Kind: OpDelete, Resource: resource, ID: id, Pre: pre})
-	return err
-}
-
+// applyOne runs one operation through Apply and returns its error as is, not as a BatchError.
 func (e *Engine) applyOne(ctx context.Context, op Op) (Record, error) {
 	recs, err := e.Apply(ctx, []Op{op})
 	if err != nil {
@@ -101,7 +66,15 @@ func (e *BatchError) Unwrap() error { return e.Err }
 
 // Apply runs ops in one transaction: all of them take effect, or none does. It returns the
 // record each operation left (nil for a delete). Every rule applies to each operation exactly
-// as it would alone. A failing operation is reported as *BatchError with its index.
+// as it would alone. A failing operation is reported as *BatchError with its index, wrapping:
+//   - Invalid, with every field error at once, for a body that fails validation (a create
+//     also fills defaults and computed fields, and checks references and initial states);
+//   - Unauthorized or Forbidden when a rule refuses the caller whatever the record, NotFound
+//     for a record the caller may not read (exactly as for a missing one), Forbidden when the
+//     update or delete rule refuses a record the caller may read;
+//   - Conflict for a unique clash, an invalid transition, a record still referenced or a
+//     cascade too large, or an effect's guard; PreconditionFailed or PreconditionNeeded for
+//     If-Match; Invalid (expression-failed) for an expression of the spec that failed.
 func (e *Engine) Apply(ctx context.Context, ops []Op) ([]Record, error) {
 	return e.apply(ctx, ops, false, nil)
 }
