@@ -322,3 +322,41 @@ resources:
 	_, err = e.eng.List(with("2"), "docs", engine.ListParams{})
 	wantCode(t, err, fault.Forbidden)
 }
+
+// TestLookupReadsUnderTheCallersReadRule: lookup() and reference checks see only what the
+// caller may read. Before, a computed field copied a private record into the caller's own,
+// and a reference to a hidden record confirmed that it exists.
+func TestLookupReadsUnderTheCallersReadRule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+plinth: 1
+name: test
+resources:
+  secrets:
+    fields:
+      owner: {type: string, default: auth.sub, max_length: 20}
+      v: {type: string, max_length: 20}
+    access: {read: 'record.owner == auth.sub', create: 'auth.sub != null'}
+  notes:
+    fields:
+      secret: {type: ref, resource: secrets}
+      key: {type: string, max_length: 40}
+      copied: {type: string, computed: 'key == null ? "" : lookup("secrets", key).v'}
+    access: {read: "true", create: 'auth.sub != null'}
+`)
+	bobs := e.create(bob, "secrets", `{"v": "bob's secret"}`)["id"].(string)
+	// By reference: to alice, bob's secret does not exist.
+	_, err := create1(e.eng, alice, "notes", body(t, `{"secret": "`+bobs+`"}`))
+	wantFields(t, err, map[string]string{"secret": "not_found"})
+	// By lookup of a plain string: the lookup fails as for a missing record; nothing is copied.
+	_, err = create1(e.eng, alice, "notes", body(t, `{"key": "`+bobs+`"}`))
+	wantExprFailed(t, err, "notes.copied.computed", "notes", "")
+	if n := len(e.all("notes")); n != 0 {
+		t.Fatalf("refused notes were written: %d", n)
+	}
+	// Bob, who may read it, gets both.
+	rec := e.create(bob, "notes", `{"secret": "`+bobs+`", "key": "`+bobs+`"}`)
+	if rec["copied"] != "bob's secret" {
+		t.Errorf("the owner's lookup: %v", rec["copied"])
+	}
+}
