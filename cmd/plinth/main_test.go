@@ -383,6 +383,14 @@ func testHTTPEdges(t *testing.T, db database) {
 	srv.do("GET", "/v1/products", "not-a-token", nil, "Authorization", "Bearer abc.def.ghi").expect(t, 401)
 	srv.do("GET", "/v1/products", "", nil, "Authorization", "Basic Zm9vOmJhcg==").expect(t, 401)
 	srv.do("GET", "/v1/products/nope", "", nil).expect(t, 404)
+	// A page size out of range is one field error, from the engine, for lists and the feed
+	// alike; an explicit 0 is out of range, not "the default".
+	for _, path := range []string{"/v1/products?limit=0", "/v1/products?limit=-5", "/v1/products?limit=501",
+		"/v1/events?limit=0", "/v1/events?limit=1001", "/v1/events?limit=99999999999999"} {
+		if res := srv.do("GET", path, admin, nil).expect(t, 400); res.fieldErrors()["limit"] != "range" {
+			t.Errorf("%s: %s", path, res.raw)
+		}
+	}
 
 	// ETags: a matching If-None-Match is a 304 with no body; a stale If-Match is a 412.
 	p := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "ETAG-1", "name": "x", "price_cents": 5}).expect(t, 201)

@@ -12,16 +12,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinth-dev/plinth"
+	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store/open"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
 // webhooksCmd works on the dead-letter list of a data folder, beside a running server or not:
-// a replayed delivery is sent by the server within a second.
+// a replayed delivery is sent by the server within a second. It goes through the same service
+// as the admin routes (worker.Worker), as an admin: whoever can open the database is one.
 func webhooksCmd(stdout io.Writer) *cobra.Command {
 	var file, dataDir, database, schema string
-	openStore := func(ctx context.Context) (open.Store, error) {
+	openAdmin := func(ctx context.Context) (*webhookAdmin, error) {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			return nil, err
@@ -30,7 +32,16 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 		if diags.HasErrors() {
 			return nil, &plinth.SpecError{Diagnostics: diags}
 		}
-		return open.Open(ctx, model, open.Options{Database: database, DataDir: dataDir, Schema: schema})
+		db, err := open.Open(ctx, model, open.Options{Database: database, DataDir: dataDir, Schema: schema})
+		if err != nil {
+			return nil, err
+		}
+		w, err := worker.New(worker.Config{Model: model, Store: db})
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		return &webhookAdmin{Worker: w, db: db, ctx: engine.WithPrincipal(ctx, engine.Principal{Subject: "plinth-cli", Role: engine.RoleAdmin})}, nil
 	}
 	cmd := &cobra.Command{Use: "webhooks", Short: "List, replay and discard dead webhook deliveries"}
 	cmd.PersistentFlags().StringVar(&file, "spec", "plinth.yaml", "the spec file")
@@ -42,12 +53,12 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 		Short: "List deliveries that ran out of attempts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := openStore(cmd.Context())
+			a, err := openAdmin(cmd.Context())
 			if err != nil {
 				return reportSpecError(cmd.ErrOrStderr(), err)
 			}
-			defer db.Close()
-			dead, err := db.Deliveries(cmd.Context(), worker.Dead, 1000)
+			defer a.db.Close()
+			dead, err := a.DeadLetters(a.ctx, 1000)
 			if err != nil {
 				return err
 			}
@@ -60,19 +71,24 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 			return tw.Flush()
 		},
 	})
-	cmd.AddCommand(deadLetterCmd(stdout, openStore, "replay", "Deliver dead deliveries again", "replayed",
-		func(ctx context.Context, db open.Store, ids []string) (int, error) {
-			return db.Replay(ctx, ids, time.Now())
-		}))
-	cmd.AddCommand(deadLetterCmd(stdout, openStore, "discard", "Delete dead deliveries", "discarded",
-		func(ctx context.Context, db open.Store, ids []string) (int, error) { return db.Discard(ctx, ids) }))
+	cmd.AddCommand(deadLetterCmd(stdout, openAdmin, "replay", "Deliver dead deliveries again", "replayed",
+		func(a *webhookAdmin, ids []string) (int, error) { return a.Replay(a.ctx, ids) }))
+	cmd.AddCommand(deadLetterCmd(stdout, openAdmin, "discard", "Delete dead deliveries", "discarded",
+		func(a *webhookAdmin, ids []string) (int, error) { return a.Discard(a.ctx, ids) }))
 	return cmd
+}
+
+// webhookAdmin is the webhook service on an opened database, with an admin's context.
+type webhookAdmin struct {
+	*worker.Worker
+	db  open.Store
+	ctx context.Context
 }
 
 // deadLetterCmd is a subcommand that acts on the dead deliveries named by id, or on all of
 // them with --all, and says how many it acted on.
-func deadLetterCmd(stdout io.Writer, openStore func(context.Context) (open.Store, error), name, short, done string,
-	act func(ctx context.Context, db open.Store, ids []string) (int, error)) *cobra.Command {
+func deadLetterCmd(stdout io.Writer, openAdmin func(context.Context) (*webhookAdmin, error), name, short, done string,
+	act func(a *webhookAdmin, ids []string) (int, error)) *cobra.Command {
 	var all bool
 	c := &cobra.Command{
 		Use:   name + " ID... | --all",
@@ -81,12 +97,12 @@ func deadLetterCmd(stdout io.Writer, openStore func(context.Context) (open.Store
 			if all == (len(ids) > 0) {
 				return errors.New("name delivery ids, or pass --all")
 			}
-			db, err := openStore(cmd.Context())
+			a, err := openAdmin(cmd.Context())
 			if err != nil {
 				return reportSpecError(cmd.ErrOrStderr(), err)
 			}
-			defer db.Close()
-			n, err := act(cmd.Context(), db, ids)
+			defer a.db.Close()
+			n, err := act(a, ids)
 			if err != nil {
 				return err
 			}

@@ -66,7 +66,7 @@ func TestAccessDeniedByDefault(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := e.eng.Create(c.caller, "secrets", body(t, `{"v": "x"}`))
+			_, err := create1(e.eng, c.caller, "secrets", body(t, `{"v": "x"}`))
 			wantCode(t, err, c.want)
 			_, err = e.eng.List(c.caller, "secrets", engine.ListParams{})
 			wantCode(t, err, c.want)
@@ -75,9 +75,9 @@ func TestAccessDeniedByDefault(t *testing.T) {
 			for _, rid := range []string{id, "0190c1d2-7b3a-7def-8123-456789abcdef"} {
 				_, err = e.eng.Get(c.caller, "secrets", rid)
 				wantCode(t, err, c.want)
-				_, err = e.eng.Update(c.caller, "secrets", rid, body(t, `{"v": "y"}`), engine.MergePatch, engine.Precondition{})
+				_, err = update1(e.eng, c.caller, "secrets", rid, body(t, `{"v": "y"}`), engine.OpUpdate, engine.Precondition{})
 				wantCode(t, err, c.want)
-				wantCode(t, e.eng.Delete(c.caller, "secrets", rid, engine.Precondition{}), c.want)
+				wantCode(t, delete1(e.eng, c.caller, "secrets", rid, engine.Precondition{}), c.want)
 			}
 		})
 	}
@@ -85,7 +85,7 @@ func TestAccessDeniedByDefault(t *testing.T) {
 		t.Errorf("denied callers changed secrets: %v", all)
 	}
 	// A non-admin with no rule is refused even before validation.
-	_, err := e.eng.Create(alice, "secrets", body(t, `{"v": 5}`))
+	_, err := create1(e.eng, alice, "secrets", body(t, `{"v": 5}`))
 	wantCode(t, err, fault.Forbidden)
 }
 
@@ -96,9 +96,9 @@ func TestAccessRules(t *testing.T) {
 	bobNote := e.create(bob, "notes", `{"body": "bob's"}`)["id"].(string)
 
 	t.Run("create", func(t *testing.T) {
-		_, err := e.eng.Create(alice, "notes", body(t, `{"owner": "bob", "body": "forged"}`))
+		_, err := create1(e.eng, alice, "notes", body(t, `{"owner": "bob", "body": "forged"}`))
 		wantCode(t, err, fault.Forbidden)
-		_, err = e.eng.Create(anon, "notes", body(t, `{"body": "who"}`))
+		_, err = create1(e.eng, anon, "notes", body(t, `{"body": "who"}`))
 		wantCode(t, err, fault.Unauthorized)
 		if got := sortedStrs(e.all("notes"), "body"); !slices.Equal(got, []string{"bob's", "mine"}) {
 			t.Errorf("notes after denied creates: %v", got)
@@ -127,25 +127,25 @@ func TestAccessRules(t *testing.T) {
 	})
 
 	t.Run("update of a hidden record is NotFound", func(t *testing.T) {
-		_, err := e.eng.Update(bob, "notes", aliceNote, body(t, `{"body": "hacked"}`), engine.MergePatch, engine.Precondition{})
+		_, err := update1(e.eng, bob, "notes", aliceNote, body(t, `{"body": "hacked"}`), engine.OpUpdate, engine.Precondition{})
 		wantCode(t, err, fault.NotFound)
 		// Not even a precondition or a transition reveals anything.
-		_, err = e.eng.Update(bob, "notes", aliceNote, body(t, `{"body": "x"}`), engine.MergePatch, engine.Precondition{Version: 99})
+		_, err = update1(e.eng, bob, "notes", aliceNote, body(t, `{"body": "x"}`), engine.OpUpdate, engine.Precondition{Version: 99})
 		wantCode(t, err, fault.NotFound)
-		_, err = e.eng.Update(anon, "notes", aliceNote, body(t, `{"body": "x"}`), engine.MergePatch, engine.Precondition{})
+		_, err = update1(e.eng, anon, "notes", aliceNote, body(t, `{"body": "x"}`), engine.OpUpdate, engine.Precondition{})
 		wantCode(t, err, fault.NotFound)
 		// The delete rule refuses bob whatever the record: Forbidden, for a hidden record and a
 		// missing one alike.
 		for _, rid := range []string{aliceNote, "0190c1d2-7b3a-7def-8123-456789abcdef"} {
-			wantCode(t, e.eng.Delete(bob, "notes", rid, engine.Precondition{Version: 99}), fault.Forbidden)
+			wantCode(t, delete1(e.eng, bob, "notes", rid, engine.Precondition{Version: 99}), fault.Forbidden)
 		}
 	})
 
 	t.Run("update and delete of a readable record are Forbidden when the rule denies", func(t *testing.T) {
-		_, err := e.eng.Update(auditor, "notes", aliceNote, body(t, `{"body": "audited"}`), engine.MergePatch, engine.Precondition{})
+		_, err := update1(e.eng, auditor, "notes", aliceNote, body(t, `{"body": "audited"}`), engine.OpUpdate, engine.Precondition{})
 		wantCode(t, err, fault.Forbidden)
-		wantCode(t, e.eng.Delete(auditor, "notes", aliceNote, engine.Precondition{}), fault.Forbidden)
-		wantCode(t, e.eng.Delete(alice, "notes", aliceNote, engine.Precondition{}), fault.Forbidden)
+		wantCode(t, delete1(e.eng, auditor, "notes", aliceNote, engine.Precondition{}), fault.Forbidden)
+		wantCode(t, delete1(e.eng, alice, "notes", aliceNote, engine.Precondition{}), fault.Forbidden)
 		if got := e.get(admin, "notes", aliceNote); got["body"] != "mine" || got["version"] != int64(1) {
 			t.Errorf("denied writes changed the note: %v", got)
 		}
@@ -154,19 +154,19 @@ func TestAccessRules(t *testing.T) {
 	t.Run("update rule using old", func(t *testing.T) {
 		e.patch(alice, "notes", aliceNote, `{"body": "edited"}`)
 		e.patch(alice, "notes", aliceNote, `{"locked": true}`) // old.locked is false: allowed
-		_, err := e.eng.Update(alice, "notes", aliceNote, body(t, `{"body": "again"}`), engine.MergePatch, engine.Precondition{})
+		_, err := update1(e.eng, alice, "notes", aliceNote, body(t, `{"body": "again"}`), engine.OpUpdate, engine.Precondition{})
 		wantCode(t, err, fault.Forbidden)
-		_, err = e.eng.Update(alice, "notes", aliceNote, body(t, `{"locked": false}`), engine.MergePatch, engine.Precondition{})
+		_, err = update1(e.eng, alice, "notes", aliceNote, body(t, `{"locked": false}`), engine.OpUpdate, engine.Precondition{})
 		wantCode(t, err, fault.Forbidden)
 		if got := e.get(alice, "notes", aliceNote); got["body"] != "edited" || got["locked"] != true || got["version"] != int64(3) {
 			t.Errorf("note after a locked update: %v", got)
 		}
 		// The rule sees the record as it would be stored.
 		e.patch(admin, "notes", aliceNote, `{"locked": false}`)
-		_, err = e.eng.Update(alice, "notes", aliceNote, body(t, `{"owner": "bob"}`), engine.MergePatch, engine.Precondition{})
+		_, err = update1(e.eng, alice, "notes", aliceNote, body(t, `{"owner": "bob"}`), engine.OpUpdate, engine.Precondition{})
 		wantCode(t, err, fault.Invalid) // immutable
 		// Admins may delete.
-		if err := e.eng.Delete(admin, "notes", aliceNote, engine.Precondition{}); err != nil {
+		if err := delete1(e.eng, admin, "notes", aliceNote, engine.Precondition{}); err != nil {
 			t.Fatal(describe(err))
 		}
 	})
@@ -227,7 +227,7 @@ func TestAccessList(t *testing.T) {
 	}
 	// Nor can pagination: every page respects the rule.
 	var seen []string
-	p := engine.ListParams{Limit: 1}
+	p := engine.ListParams{Limit: new(1)}
 	for {
 		page, err := e.eng.List(alice, "notes", p)
 		if err != nil {
@@ -249,23 +249,23 @@ func TestAccessWriteShorthand(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, accessSpec)
 	id := e.create(staffer, "staff", `{"name": "a"}`)["id"].(string)
-	_, err := e.eng.Create(intern, "staff", body(t, `{"name": "b"}`))
+	_, err := create1(e.eng, intern, "staff", body(t, `{"name": "b"}`))
 	wantCode(t, err, fault.Forbidden)
-	_, err = e.eng.Update(intern, "staff", id, body(t, `{"name": "b"}`), engine.MergePatch, engine.Precondition{})
+	_, err = update1(e.eng, intern, "staff", id, body(t, `{"name": "b"}`), engine.OpUpdate, engine.Precondition{})
 	wantCode(t, err, fault.Forbidden)
-	wantCode(t, e.eng.Delete(intern, "staff", id, engine.Precondition{}), fault.Forbidden)
+	wantCode(t, delete1(e.eng, intern, "staff", id, engine.Precondition{}), fault.Forbidden)
 	e.patch(staffer, "staff", id, `{"name": "c"}`)
 	// write does not grant admins anything the rule does not say.
-	_, err = e.eng.Update(admin, "staff", id, body(t, `{"name": "d"}`), engine.MergePatch, engine.Precondition{})
+	_, err = update1(e.eng, admin, "staff", id, body(t, `{"name": "d"}`), engine.OpUpdate, engine.Precondition{})
 	wantCode(t, err, fault.Forbidden) // the read rule refuses admins too, whatever the record
-	if err := e.eng.Delete(staffer, "staff", id, engine.Precondition{}); err != nil {
+	if err := delete1(e.eng, staffer, "staff", id, engine.Precondition{}); err != nil {
 		t.Fatal(describe(err))
 	}
 	// board has a create rule only: updates and deletes are admin-only.
 	b := e.create(alice, "board", `{"msg": "hi"}`)["id"].(string)
-	_, err = e.eng.Update(alice, "board", b, body(t, `{"msg": "edit"}`), engine.MergePatch, engine.Precondition{})
+	_, err = update1(e.eng, alice, "board", b, body(t, `{"msg": "edit"}`), engine.OpUpdate, engine.Precondition{})
 	wantCode(t, err, fault.Forbidden)
-	wantCode(t, e.eng.Delete(alice, "board", b, engine.Precondition{}), fault.Forbidden)
+	wantCode(t, delete1(e.eng, alice, "board", b, engine.Precondition{}), fault.Forbidden)
 	e.patch(admin, "board", b, `{"msg": "edit"}`)
 }
 
@@ -285,11 +285,11 @@ resources:
       create: 'record.version == 1 && auth.sub != ""'
       update: 'record.id == old.id && record.version == old.version + 1'
 `)
-	rec, err := e.eng.Create(alice, "posts", body(t, `{"title": "a"}`))
+	rec, err := create1(e.eng, alice, "posts", body(t, `{"title": "a"}`))
 	if err != nil {
 		t.Fatalf("a create rule on record.version denies (%s): Create checks the rule before setting id, created_at, updated_at and version", describe(err))
 	}
-	_, err = e.eng.Update(alice, "posts", rec["id"].(string), body(t, `{"title": "b"}`), engine.MergePatch, engine.Precondition{})
+	_, err = update1(e.eng, alice, "posts", rec["id"].(string), body(t, `{"title": "b"}`), engine.OpUpdate, engine.Precondition{})
 	if err != nil {
 		t.Fatalf("an update rule on record.id and record.version denies (%s): Update checks the rule before setting the system fields", describe(err))
 	}
@@ -321,4 +321,42 @@ resources:
 	}
 	_, err = e.eng.List(with("2"), "docs", engine.ListParams{})
 	wantCode(t, err, fault.Forbidden)
+}
+
+// TestLookupReadsUnderTheCallersReadRule: lookup() and reference checks see only what the
+// caller may read. Before, a computed field copied a private record into the caller's own,
+// and a reference to a hidden record confirmed that it exists.
+func TestLookupReadsUnderTheCallersReadRule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `
+plinth: 1
+name: test
+resources:
+  secrets:
+    fields:
+      owner: {type: string, default: auth.sub, max_length: 20}
+      v: {type: string, max_length: 20}
+    access: {read: 'record.owner == auth.sub', create: 'auth.sub != null'}
+  notes:
+    fields:
+      secret: {type: ref, resource: secrets}
+      key: {type: string, max_length: 40}
+      copied: {type: string, computed: 'key == null ? "" : lookup("secrets", key).v'}
+    access: {read: "true", create: 'auth.sub != null'}
+`)
+	bobs := e.create(bob, "secrets", `{"v": "bob's secret"}`)["id"].(string)
+	// By reference: to alice, bob's secret does not exist.
+	_, err := create1(e.eng, alice, "notes", body(t, `{"secret": "`+bobs+`"}`))
+	wantFields(t, err, map[string]string{"secret": "not_found"})
+	// By lookup of a plain string: the lookup fails as for a missing record; nothing is copied.
+	_, err = create1(e.eng, alice, "notes", body(t, `{"key": "`+bobs+`"}`))
+	wantExprFailed(t, err, "notes.copied.computed", "notes", "")
+	if n := len(e.all("notes")); n != 0 {
+		t.Fatalf("refused notes were written: %d", n)
+	}
+	// Bob, who may read it, gets both.
+	rec := e.create(bob, "notes", `{"secret": "`+bobs+`", "key": "`+bobs+`"}`)
+	if rec["copied"] != "bob's secret" {
+		t.Errorf("the owner's lookup: %v", rec["copied"])
+	}
 }

@@ -75,7 +75,7 @@ func (e *env) lastSeq() int64 {
 // eventsAfter reads every event after seq, as admin.
 func (e *env) eventsAfter(seq int64) []engine.Event {
 	e.t.Helper()
-	page, err := e.eng.Events(admin, engine.EventParams{After: seq, Limit: engine.MaxEventLimit})
+	page, err := e.eng.Events(admin, engine.EventParams{After: seq, Limit: new(engine.MaxEventLimit)})
 	if err != nil {
 		e.t.Fatal(describe(err))
 	}
@@ -116,7 +116,7 @@ func TestDeleteCascades(t *testing.T) {
 	}
 	since := e.lastSeq()
 
-	if err := e.eng.Delete(alice, "posts", post, engine.Precondition{}); err != nil {
+	if err := delete1(e.eng, alice, "posts", post, engine.Precondition{}); err != nil {
 		t.Fatalf("delete the post: %s", describe(err))
 	}
 
@@ -206,7 +206,7 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 	refused := func(t *testing.T, eng *engine.Engine, ctx context.Context, resource, id string, code fault.Code, typ fault.Type) *fault.Error {
 		t.Helper()
 		before, since := e.snapshot(), e.lastSeq()
-		f := wantCode(t, eng.Delete(ctx, resource, id, engine.Precondition{}), code)
+		f := wantCode(t, delete1(eng, ctx, resource, id, engine.Precondition{}), code)
 		if typ != (fault.Type{}) && f.Type != typ {
 			t.Errorf("problem type %q, want %q: %s", f.Type, typ, describe(f))
 		}
@@ -240,7 +240,7 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 	t.Run("restrict", func(t *testing.T) {
 		pin := e.create(bob, "pins", `{"post": "`+post+`"}`)["id"].(string)
 		refused(t, e.eng, alice, "posts", post, fault.Conflict, fault.TypeReferenced)
-		if err := e.eng.Delete(bob, "pins", pin, engine.Precondition{}); err != nil {
+		if err := delete1(e.eng, bob, "pins", pin, engine.Precondition{}); err != nil {
 			t.Fatal(describe(err))
 		}
 	})
@@ -266,7 +266,7 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 		if f.Extra["found"] != engine.MaxCascadeDepth {
 			t.Errorf("found %v before the depth was exceeded, want %d", f.Extra["found"], engine.MaxCascadeDepth)
 		}
-		if err := e.eng.Delete(admin, "comments", thread[1], engine.Precondition{}); err != nil {
+		if err := delete1(e.eng, admin, "comments", thread[1], engine.Precondition{}); err != nil {
 			t.Fatalf("deleting a thread %d deep: %s", engine.MaxCascadeDepth, describe(err))
 		}
 		if got := e.all("comments"); len(got) != 7 {
@@ -275,7 +275,7 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 	})
 
 	// Once nothing holds it, the post goes with everything that cascades from it.
-	if err := e.eng.Delete(alice, "posts", post, engine.Precondition{}); err != nil {
+	if err := delete1(e.eng, alice, "posts", post, engine.Precondition{}); err != nil {
 		t.Fatal(describe(err))
 	}
 	for _, r := range []string{"posts", "comments", "votes"} {
@@ -346,7 +346,7 @@ resources:
 		}
 	}
 	since := e.lastSeq()
-	if err := e.eng.Delete(admin, "boards", board, engine.Precondition{}); err != nil {
+	if err := delete1(e.eng, admin, "boards", board, engine.Precondition{}); err != nil {
 		t.Fatal(describe(err))
 	}
 	if left := e.all("notes"); len(left) != 0 {

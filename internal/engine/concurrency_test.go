@@ -37,7 +37,7 @@ func TestConcurrentCreates(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			ctx := as(fmt.Sprintf("user%d", i), "customer")
-			recs[i], errs[i] = e.eng.Create(ctx, "counters", map[string]any{"name": fmt.Sprintf("c%d", i), "value": int64(i)})
+			recs[i], errs[i] = create1(e.eng, ctx, "counters", map[string]any{"name": fmt.Sprintf("c%d", i), "value": int64(i)})
 		}()
 	}
 	wg.Wait()
@@ -78,7 +78,7 @@ func TestConcurrentUpdatesWithOnePrecondition(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = e.eng.Update(alice, "counters", id, map[string]any{"value": int64(i + 1)}, engine.MergePatch, engine.Precondition{Version: 1})
+			_, errs[i] = update1(e.eng, alice, "counters", id, map[string]any{"value": int64(i + 1)}, engine.OpUpdate, engine.Precondition{Version: 1})
 		}()
 	}
 	wg.Wait()
@@ -119,7 +119,7 @@ func TestConcurrentUniqueCreates(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = e.eng.Create(bob, "counters", map[string]any{"name": "same"})
+			_, errs[i] = create1(e.eng, bob, "counters", map[string]any{"name": "same"})
 		}()
 	}
 	wg.Wait()

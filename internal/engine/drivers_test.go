@@ -69,6 +69,7 @@ var onBoth = map[string]func(*testing.T){
 	"TestAccessList":                                   TestAccessList,
 	"TestAccessRuleSeesSystemFields":                   TestAccessRuleSeesSystemFields,
 	"TestAccessRules":                                  TestAccessRules,
+	"TestLookupReadsUnderTheCallersReadRule":           TestLookupReadsUnderTheCallersReadRule,
 	"TestExpressionsNeverFailInternally":               TestExpressionsNeverFailInternally,
 	"TestListRuleWithAnIncomparableClaimDenies":        TestListRuleWithAnIncomparableClaimDenies,
 	"TestStateMachinesStartAtTheirStart":               TestStateMachinesStartAtTheirStart,

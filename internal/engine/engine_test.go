@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -160,9 +161,35 @@ func body(t *testing.T, src string) map[string]any {
 	return m
 }
 
+// create1, update1 and delete1 are single operations through Apply, as the transports send
+// them: the error of the one operation, not a BatchError.
+func create1(eng *engine.Engine, ctx context.Context, resource string, body map[string]any) (engine.Record, error) {
+	return apply1(eng, ctx, engine.Op{Kind: engine.OpCreate, Resource: resource, Body: body})
+}
+
+func update1(eng *engine.Engine, ctx context.Context, resource, id string, body map[string]any, kind engine.OpKind, pre engine.Precondition) (engine.Record, error) {
+	return apply1(eng, ctx, engine.Op{Kind: kind, Resource: resource, ID: id, Body: body, Pre: pre})
+}
+
+func delete1(eng *engine.Engine, ctx context.Context, resource, id string, pre engine.Precondition) error {
+	_, err := apply1(eng, ctx, engine.Op{Kind: engine.OpDelete, Resource: resource, ID: id, Pre: pre})
+	return err
+}
+
+func apply1(eng *engine.Engine, ctx context.Context, op engine.Op) (engine.Record, error) {
+	recs, err := eng.Apply(ctx, []engine.Op{op})
+	if be := (*engine.BatchError)(nil); errors.As(err, &be) {
+		return nil, be.Err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return recs[0], nil
+}
+
 func (e *env) create(ctx context.Context, resource, src string) engine.Record {
 	e.t.Helper()
-	rec, err := e.eng.Create(ctx, resource, body(e.t, src))
+	rec, err := create1(e.eng, ctx, resource, body(e.t, src))
 	if err != nil {
 		e.t.Fatalf("create %s %s: %v", resource, src, describe(err))
 	}
@@ -180,7 +207,7 @@ func (e *env) get(ctx context.Context, resource, id string) engine.Record {
 
 func (e *env) patch(ctx context.Context, resource, id, src string) engine.Record {
 	e.t.Helper()
-	rec, err := e.eng.Update(ctx, resource, id, body(e.t, src), engine.MergePatch, engine.Precondition{})
+	rec, err := update1(e.eng, ctx, resource, id, body(e.t, src), engine.OpUpdate, engine.Precondition{})
 	if err != nil {
 		e.t.Fatalf("patch %s/%s with %s: %v", resource, id, src, describe(err))
 	}
@@ -190,7 +217,7 @@ func (e *env) patch(ctx context.Context, resource, id, src string) engine.Record
 // all lists every record of resource as admin, in id order.
 func (e *env) all(resource string) []engine.Record {
 	e.t.Helper()
-	page, err := e.eng.List(admin, resource, engine.ListParams{Limit: 500})
+	page, err := e.eng.List(admin, resource, engine.ListParams{Limit: new(500)})
 	if err != nil {
 		e.t.Fatalf("list %s: %v", resource, describe(err))
 	}
@@ -332,15 +359,15 @@ resources:
     fields:
       title: {type: string, max_length: 10}
 `)
-	_, err := e.eng.Create(admin, "nopes", body(t, `{}`))
+	_, err := create1(e.eng, admin, "nopes", body(t, `{}`))
 	wantCode(t, err, fault.NotFound)
 	_, err = e.eng.Get(admin, "nopes", "x")
 	wantCode(t, err, fault.NotFound)
 	_, err = e.eng.List(admin, "nopes", engine.ListParams{})
 	wantCode(t, err, fault.NotFound)
-	_, err = e.eng.Update(admin, "nopes", "x", body(t, `{}`), engine.MergePatch, engine.Precondition{})
+	_, err = update1(e.eng, admin, "nopes", "x", body(t, `{}`), engine.OpUpdate, engine.Precondition{})
 	wantCode(t, err, fault.NotFound)
-	wantCode(t, e.eng.Delete(admin, "nopes", "x", engine.Precondition{}), fault.NotFound)
+	wantCode(t, delete1(e.eng, admin, "nopes", "x", engine.Precondition{}), fault.NotFound)
 }
 
 // TestSystemFields checks what every created record carries: a UUIDv7 id, created_at and
@@ -392,7 +419,7 @@ resources:
 // The store may be unusable for writes afterwards: the panic leaves its transaction open.
 func createRecovering(e *env, ctx context.Context, resource string, b map[string]any) (rec engine.Record, err error, panicked any) {
 	defer func() { panicked = recover() }()
-	rec, err = e.eng.Create(ctx, resource, b)
+	rec, err = create1(e.eng, ctx, resource, b)
 	return rec, err, nil
 }
 

@@ -53,7 +53,7 @@ func (e *Engine) emit(ctx context.Context, tx Tx, r *spec.Resource, kind string,
 type EventParams struct {
 	After     int64
 	Resources []string
-	Limit     int // 0 means DefaultEventLimit
+	Limit     *int // nil means DefaultEventLimit
 }
 
 // Event page limits.
@@ -73,14 +73,8 @@ type EventPage struct {
 // admits the event's record, exactly as a read would. Errors: Invalid for an unknown resource
 // or a limit out of range.
 func (e *Engine) Events(ctx context.Context, p EventParams) (*EventPage, error) {
-	limit := p.Limit
-	if limit == 0 {
-		limit = DefaultEventLimit
-	}
 	var v validator
-	if limit < 1 || limit > MaxEventLimit {
-		v.add("limit", "range", "must be between 1 and %d", MaxEventLimit)
-	}
+	limit := v.limit(p.Limit, DefaultEventLimit, MaxEventLimit)
 	if p.After < 0 {
 		v.add("after", "range", "must not be negative")
 	}

@@ -76,7 +76,7 @@ func TestIdempotencyKeysExpireAndAreSwept(t *testing.T) {
 
 func TestIdempotencyRequiredWithoutKey(t *testing.T) {
 	e := newEnv(t, keyedSpec)
-	_, err := e.eng.Create(as("ann", ""), "notes", body(t, `{"title": "x"}`))
+	_, err := create1(e.eng, as("ann", ""), "notes", body(t, `{"title": "x"}`))
 	if f := fault.As(err); f == nil || f.Type != fault.TypeIdempotencyKeyMissing {
 		t.Fatalf("create without a key: %s", describe(err))
 	}

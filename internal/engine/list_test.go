@@ -117,7 +117,7 @@ func TestListFilters(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.filter, func(t *testing.T) {
-			page, err := e.eng.List(admin, "items", engine.ListParams{Filter: c.filter, Limit: 10})
+			page, err := e.eng.List(admin, "items", engine.ListParams{Filter: c.filter, Limit: new(10)})
 			if err != nil {
 				t.Fatal(describe(err))
 			}
@@ -181,7 +181,7 @@ func TestListSort(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.sort, func(t *testing.T) {
-			page, err := e.eng.List(admin, "items", engine.ListParams{Sort: c.sort, Limit: 10})
+			page, err := e.eng.List(admin, "items", engine.ListParams{Sort: c.sort, Limit: new(10)})
 			if err != nil {
 				t.Fatal(describe(err))
 			}
@@ -250,7 +250,7 @@ resources:
 		if rng.IntN(3) == 0 {
 			e.clock.Advance(time.Second) // some records share created_at, others do not
 		}
-		rec, err := e.eng.Create(admin, "rows", in)
+		rec, err := create1(e.eng, admin, "rows", in)
 		if err != nil {
 			t.Fatalf("create %v: %s", in, describe(err))
 		}
@@ -278,7 +278,7 @@ resources:
 				}
 				slices.SortFunc(want, rowOrder(s))
 				var got []string
-				params := engine.ListParams{Filter: f.src, Sort: s, Limit: 7}
+				params := engine.ListParams{Filter: f.src, Sort: s, Limit: new(7)}
 				for pages := 0; ; pages++ {
 					if pages > 20 {
 						t.Fatal("more pages than records")
@@ -390,7 +390,7 @@ func TestListCursor(t *testing.T) {
 	for i := range 8 {
 		e.create(admin, "items", fmt.Sprintf(`{"name": "n%d", "qty": %d}`, i, i%3))
 	}
-	first, err := e.eng.List(admin, "items", engine.ListParams{Sort: "qty", Filter: "qty >= 0", Limit: 2})
+	first, err := e.eng.List(admin, "items", engine.ListParams{Sort: "qty", Filter: "qty >= 0", Limit: new(2)})
 	if err != nil {
 		t.Fatal(describe(err))
 	}
@@ -399,7 +399,7 @@ func TestListCursor(t *testing.T) {
 		t.Fatal("no next cursor")
 	}
 	// The same query continues; a different limit is fine.
-	next, err := e.eng.List(admin, "items", engine.ListParams{Sort: "qty", Filter: "qty >= 0", Limit: 5, Cursor: cur})
+	next, err := e.eng.List(admin, "items", engine.ListParams{Sort: "qty", Filter: "qty >= 0", Limit: new(5), Cursor: cur})
 	if err != nil {
 		t.Fatal(describe(err))
 	}
@@ -460,30 +460,31 @@ func TestListLimit(t *testing.T) {
 		e.create(admin, "items", fmt.Sprintf(`{"qty": %d}`, i))
 	}
 	for _, c := range []struct {
-		limit, n int
-		more     bool
-	}{{0, 3, true}, {1, 1, true}, {10, 10, true}} {
+		limit *int // nil: the resource's default
+		n     int
+		more  bool
+	}{{nil, 3, true}, {new(1), 1, true}, {new(10), 10, true}} {
 		page, err := e.eng.List(admin, "items", engine.ListParams{Limit: c.limit})
 		if err != nil {
-			t.Fatalf("limit %d: %s", c.limit, describe(err))
+			t.Fatalf("limit %v: %s", c.limit, describe(err))
 		}
 		if len(page.Items) != c.n || (page.NextCursor != "") != c.more {
-			t.Errorf("limit %d: %d items, cursor %q; want %d items", c.limit, len(page.Items), page.NextCursor, c.n)
+			t.Errorf("limit %v: %d items, cursor %q; want %d items", c.limit, len(page.Items), page.NextCursor, c.n)
 		}
 	}
-	page, err := e.eng.List(admin, "items", engine.ListParams{Limit: 10, Filter: "qty >= 2"})
+	page, err := e.eng.List(admin, "items", engine.ListParams{Limit: new(10), Filter: "qty >= 2"})
 	if err != nil || len(page.Items) != 10 || page.NextCursor != "" {
 		t.Errorf("exactly a full last page: %d items, cursor %q, err %v", len(page.Items), page.NextCursor, err)
 	}
-	for _, l := range []int{-1, 11, 1 << 30} {
-		_, err := e.eng.List(admin, "items", engine.ListParams{Limit: l})
+	for _, l := range []int{0, -1, 11, 1 << 30} { // an explicit 0 is out of range, not "the default"
+		_, err := e.eng.List(admin, "items", engine.ListParams{Limit: new(l)})
 		wantCode(t, err, fault.Invalid)
 		if c := fieldCodes(t, err); c["limit"] == "" {
 			t.Errorf("limit %d: field errors %v", l, c)
 		}
 	}
 	// Every list parameter error is reported at once.
-	_, err = e.eng.List(admin, "items", engine.ListParams{Limit: 99, Sort: "nope", Filter: "nope", Fields: []string{"nope"}, Expand: []string{"qty"}, Cursor: "x"})
+	_, err = e.eng.List(admin, "items", engine.ListParams{Limit: new(99), Sort: "nope", Filter: "nope", Fields: []string{"nope"}, Expand: []string{"qty"}, Cursor: "x"})
 	got := fieldCodes(t, err)
 	for _, k := range []string{"limit", "sort", "filter", "fields", "expand", "cursor"} {
 		if got[k] == "" {
@@ -516,7 +517,7 @@ func TestListFieldsProjection(t *testing.T) {
 		e.create(admin, "items", fmt.Sprintf(`{"name": "b%d", "qty": %d}`, i, 10-i))
 	}
 	var names []string
-	p := engine.ListParams{Fields: []string{"name"}, Sort: "-qty", Limit: 2}
+	p := engine.ListParams{Fields: []string{"name"}, Sort: "-qty", Limit: new(2)}
 	for {
 		page, err := e.eng.List(admin, "items", p)
 		if err != nil {
@@ -549,7 +550,7 @@ func TestListExpand(t *testing.T) {
 		e.create(admin, "items", r)
 	}
 	e.store.reset()
-	page, err := e.eng.List(alice, "items", engine.ListParams{Expand: []string{"owner", "second"}, Limit: 10})
+	page, err := e.eng.List(alice, "items", engine.ListParams{Expand: []string{"owner", "second"}, Limit: new(10)})
 	if err != nil {
 		t.Fatal(describe(err))
 	}
@@ -627,7 +628,7 @@ func TestListCursorStableUnderWrites(t *testing.T) {
 	for _, q := range []int{10, 20, 30, 40, 50} {
 		e.create(admin, "items", fmt.Sprintf(`{"name": "q%d", "qty": %d}`, q, q))
 	}
-	first, err := e.eng.List(admin, "items", engine.ListParams{Sort: "qty", Limit: 2})
+	first, err := e.eng.List(admin, "items", engine.ListParams{Sort: "qty", Limit: new(2)})
 	if err != nil {
 		t.Fatal(describe(err))
 	}
@@ -638,7 +639,7 @@ func TestListCursorStableUnderWrites(t *testing.T) {
 	e.create(admin, "items", `{"name": "q35", "qty": 35}`)  // after it: seen
 	e.create(admin, "items", `{"name": "q20b", "qty": 20}`) // ties the last row; its id is later, so after it
 	var rest []string
-	p := engine.ListParams{Sort: "qty", Limit: 2, Cursor: first.NextCursor}
+	p := engine.ListParams{Sort: "qty", Limit: new(2), Cursor: first.NextCursor}
 	for {
 		page, err := e.eng.List(admin, "items", p)
 		if err != nil {
@@ -664,11 +665,11 @@ func TestListCursorBelongsToItsResource(t *testing.T) {
 		e.create(admin, "items", fmt.Sprintf(`{"name": "i%d"}`, i))
 		e.create(admin, "owners", fmt.Sprintf(`{"name": "o%d"}`, i))
 	}
-	page, err := e.eng.List(admin, "items", engine.ListParams{Limit: 1})
+	page, err := e.eng.List(admin, "items", engine.ListParams{Limit: new(1)})
 	if err != nil || page.NextCursor == "" {
 		t.Fatalf("first page: %v, cursor %q", describe(err), page.NextCursor)
 	}
-	_, err = e.eng.List(admin, "owners", engine.ListParams{Limit: 1, Cursor: page.NextCursor})
+	_, err = e.eng.List(admin, "owners", engine.ListParams{Limit: new(1), Cursor: page.NextCursor})
 	if err == nil {
 		t.Fatal("a cursor of /items is accepted by /owners: the cursor MAC covers the sort and the filter but not the resource name")
 	}

@@ -42,7 +42,7 @@ func (e *Engine) Get(ctx context.Context, resource, id string) (Record, error) {
 type ListParams struct {
 	Filter string   // CEL over the resource's fields
 	Sort   string   // comma-separated fields, - for descending
-	Limit  int      // 0 means the resource's default
+	Limit  *int     // nil means the resource's default
 	Cursor string   // from a previous page's NextCursor
 	Fields []string // the fields to return; empty means all
 	Expand []string // ref fields whose records to embed under "expand"
@@ -69,7 +69,7 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 		return nil, err
 	}
 	var v validator
-	limit := e.limit(r, p.Limit, &v)
+	limit := v.limit(p.Limit, r.DefaultLimit, r.MaxLimit)
 	order := parseSort(r, p.Sort, &v)
 	fields := fieldSet(r, p.Fields, &v)
 	expand := expandFields(r, p.Expand, &v)
@@ -116,15 +116,16 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 	return page, nil
 }
 
-func (e *Engine) limit(r *spec.Resource, n int, v *validator) int {
+// limit reads a page size: def when the client gave none, else n if it is within 1 to max.
+func (v *validator) limit(n *int, def, max int) int {
 	switch {
-	case n == 0:
-		return r.DefaultLimit
-	case n < 1 || n > r.MaxLimit:
-		v.add("limit", "range", "must be between 1 and %d", r.MaxLimit)
-		return r.DefaultLimit
+	case n == nil:
+		return def
+	case *n < 1 || *n > max:
+		v.add("limit", "range", "must be between 1 and %d", max)
+		return def
 	}
-	return n
+	return *n
 }
 
 // listRule binds the list rule for the caller. A rule that excludes every record for this

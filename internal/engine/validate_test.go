@@ -173,7 +173,7 @@ func TestValidateFieldValues(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			src := `{"needed": "x", ` + c.body + `}`
 			before := len(e.all("things"))
-			rec, err := e.eng.Create(admin, "things", body(t, src))
+			rec, err := create1(e.eng, admin, "things", body(t, src))
 			if c.want == nil {
 				if err != nil {
 					t.Fatalf("create %s: %s", src, describe(err))
@@ -202,7 +202,7 @@ func TestValidateFieldValues(t *testing.T) {
 func TestValidateReportsEveryErrorAtOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, validationSpec)
-	_, err := e.eng.Create(admin, "things", body(t, `{
+	_, err := create1(e.eng, admin, "things", body(t, `{
 		"needed": "x",
 		"title": "a",
 		"code": "abc",
@@ -235,7 +235,7 @@ func TestValidateReportsEveryErrorAtOnce(t *testing.T) {
 func TestValidateReportsRequiredAndRefsWithTypeErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, validationSpec)
-	_, err := e.eng.Create(admin, "things", body(t, `{"count": "three", "owner": "0190c1d2-7b3a-7def-8123-456789abcdef", "items": [{"quantity": 1}]}`))
+	_, err := create1(e.eng, admin, "things", body(t, `{"count": "three", "owner": "0190c1d2-7b3a-7def-8123-456789abcdef", "items": [{"quantity": 1}]}`))
 	got := fieldCodes(t, err)
 	want := map[string]string{"count": "type", "needed": "required", "owner": "not_found", "items[0].sku": "required"}
 	if !mapsEqual(got, want) {
@@ -293,7 +293,7 @@ func TestValidateStoredValues(t *testing.T) {
 		t.Errorf("dims.w = %#v, want 1.5", dims["w"])
 	}
 	// Values given as Go values rather than json.Number are accepted alike.
-	rec2, err := e.eng.Create(admin, "things", map[string]any{"needed": "y", "count": int64(5), "ratio": 1.5, "at": time.Date(2026, 1, 1, 0, 0, 0, 999, time.UTC)})
+	rec2, err := create1(e.eng, admin, "things", map[string]any{"needed": "y", "count": int64(5), "ratio": 1.5, "at": time.Date(2026, 1, 1, 0, 0, 0, 999, time.UTC)})
 	if err != nil {
 		t.Fatalf("create with Go values: %s", describe(err))
 	}
@@ -338,7 +338,7 @@ func TestValidateOutOfRangeValues(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := e.eng.Create(admin, "things", body(t, c.body))
+			_, err := create1(e.eng, admin, "things", body(t, c.body))
 			if fault.CodeOf(err) == fault.Internal {
 				t.Fatalf("%s is an internal error, want 422 on %s: %s", c.body, c.field, describe(err))
 			}
@@ -372,7 +372,7 @@ func TestValidateGoValues(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := e.eng.Create(admin, "things", map[string]any{"needed": "x", c.field: c.value})
+			_, err := create1(e.eng, admin, "things", map[string]any{"needed": "x", c.field: c.value})
 			if fault.CodeOf(err) == fault.Internal || err == nil {
 				t.Fatalf("%s %v in %s: got %s, want a %s field error (the validator accepts it and the store cannot hold it)", c.name, c.value, c.field, describe(err), c.code)
 			}

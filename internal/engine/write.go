@@ -39,42 +39,7 @@ type Precondition struct {
 	Version int64
 }
 
-// Create validates body, applies defaults and computed fields, checks the create rule and
-// stores the record, all in one transaction. It returns the stored record.
-// Errors: Invalid (with every field error), Unauthorized, Forbidden, Conflict (unique).
-func (e *Engine) Create(ctx context.Context, resource string, body map[string]any) (Record, error) {
-	return e.applyOne(ctx, Op{Kind: OpCreate, Resource: resource, Body: body})
-}
-
-// UpdateMode says how an update body relates to the stored record.
-type UpdateMode int
-
-// Update modes.
-const (
-	MergePatch UpdateMode = iota // RFC 7386: members replace, null removes, objects merge
-	Replace                      // the body is the whole record; omitted fields become null
-)
-
-// Update changes the record id. The caller must be able to read it (else NotFound) and pass
-// the update rule (else Forbidden). Immutable fields may not change, enum transitions must be
-// allowed (Conflict, with the allowed states), and a stale precondition is PreconditionFailed.
-func (e *Engine) Update(ctx context.Context, resource, id string, body map[string]any, mode UpdateMode, pre Precondition) (Record, error) {
-	kind := OpUpdate
-	if mode == Replace {
-		kind = OpReplace
-	}
-	return e.applyOne(ctx, Op{Kind: kind, Resource: resource, ID: id, Body: body, Pre: pre})
-}
-
-// Delete removes the record id, under the same visibility and precondition rules as Update,
-// with what its references' on_delete says goes with it (cascade.go). A record that others
-// still reference is a Conflict (referenced), and so is one whose delete would reach too far
-// (cascade-too-large).
-func (e *Engine) Delete(ctx context.Context, resource, id string, pre Precondition) error {
-	_, err := e.applyOne(ctx, Op{Kind: OpDelete, Resource: resource, ID: id, Pre: pre})
-	return err
-}
-
+// applyOne runs one operation through Apply and returns its error as is, not as a BatchError.
 func (e *Engine) applyOne(ctx context.Context, op Op) (Record, error) {
 	recs, err := e.Apply(ctx, []Op{op})
 	if err != nil {
@@ -101,7 +66,15 @@ func (e *BatchError) Unwrap() error { return e.Err }
 
 // Apply runs ops in one transaction: all of them take effect, or none does. It returns the
 // record each operation left (nil for a delete). Every rule applies to each operation exactly
-// as it would alone. A failing operation is reported as *BatchError with its index.
+// as it would alone. A failing operation is reported as *BatchError with its index, wrapping:
+//   - Invalid, with every field error at once, for a body that fails validation (a create
+//     also fills defaults and computed fields, and checks references and initial states);
+//   - Unauthorized or Forbidden when a rule refuses the caller whatever the record, NotFound
+//     for a record the caller may not read (exactly as for a missing one), Forbidden when the
+//     update or delete rule refuses a record the caller may read;
+//   - Conflict for a unique clash, an invalid transition, a record still referenced or a
+//     cascade too large, or an effect's guard; PreconditionFailed or PreconditionNeeded for
+//     If-Match; Invalid (expression-failed) for an expression of the spec that failed.
 func (e *Engine) Apply(ctx context.Context, ops []Op) ([]Record, error) {
 	return e.apply(ctx, ops, false, nil)
 }
@@ -110,7 +83,7 @@ func (e *Engine) Apply(ctx context.Context, ops []Op) ([]Record, error) {
 // finish runs last inside the transaction, to store the response with the write.
 func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(Tx, []Record) error) ([]Record, error) {
 	if len(ops) == 0 || len(ops) > MaxBatch {
-		return nil, fault.New(fault.Invalid, "a batch has 1 to %d operations", MaxBatch)
+		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
 	}
 	if !keyed && !isSystem(ctx) {
 		if err := needsKey(ops, e.model); err != nil {
@@ -193,6 +166,9 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 	if op.Kind != OpDelete {
 		var v validator
 		p.input = v.object(r.Fields, op.Body, "")
+		if op.Kind == OpCreate {
+			v.start(r, p.input) // reported with the body's other mistakes, in one round trip
+		}
 		if len(v.errs) > 0 {
 			if op.Kind == OpCreate || op.Kind == OpReplace {
 				e.precheck(ctx, r, p.input, &v)
@@ -230,8 +206,9 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 			rec[f.Name] = nil // every field is in the answer, as a read would show it
 		}
 	}
-	if err := checkStart(r, rec); err != nil {
-		return nil, err
+	var v validator
+	if v.start(r, rec); len(v.errs) > 0 { // a default expression may give another state
+		return nil, v.err()
 	}
 	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
 	if !p.early {
@@ -424,16 +401,15 @@ func checkChange(r *spec.Resource, old, next Record) error {
 	return nil
 }
 
-// checkStart refuses a new record whose state machines are not at one of their initial
-// states, whoever creates it: an order created as paid would skip its payment.
-func checkStart(r *spec.Resource, rec Record) error {
-	var v validator
+// start reports a new record's state machines that are not at one of their initial states,
+// whoever creates it: an order created as paid would skip its payment.
+func (v *validator) start(r *spec.Resource, rec Record) {
 	for _, f := range r.Fields {
-		if s, ok := rec[f.Name].(string); ok && f.Transitions != nil && !slices.Contains(f.Initial, s) {
+		// A value outside the enum is reported as such, once.
+		if s, ok := rec[f.Name].(string); ok && f.Transitions != nil && slices.Contains(f.Values, s) && !slices.Contains(f.Initial, s) {
 			v.add(f.Name, "initial", "a new record starts as %s, not %s", strings.Join(f.Initial, " or "), s)
 		}
 	}
-	return v.err()
 }
 
 func sameRecord(r *spec.Resource, a, b Record) bool {

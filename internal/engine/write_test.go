@@ -40,8 +40,8 @@ resources:
       mood: {type: enum, values: [calm, busy]}
 `
 
-func (e *env) update(id, src string, mode engine.UpdateMode, pre int64) (engine.Record, error) {
-	return e.eng.Update(admin, "docs", id, body(e.t, src), mode, engine.Precondition{Version: pre})
+func (e *env) update(id, src string, mode engine.OpKind, pre int64) (engine.Record, error) {
+	return update1(e.eng, admin, "docs", id, body(e.t, src), mode, engine.Precondition{Version: pre})
 }
 
 func TestUpdateMergePatch(t *testing.T) {
@@ -71,7 +71,7 @@ func TestUpdateMergePatch(t *testing.T) {
 	version := int64(1)
 	for _, s := range steps {
 		e.clock.Advance(time.Second)
-		got, err := e.update(id, s.patch, engine.MergePatch, 0)
+		got, err := e.update(id, s.patch, engine.OpUpdate, 0)
 		if err != nil {
 			t.Fatalf("%s: patch %s: %s", s.name, s.patch, describe(err))
 		}
@@ -109,7 +109,7 @@ func TestUpdateNoOpWritesNothing(t *testing.T) {
 		`{"meta": {"a": "x", "sub": {"x": 1}}}`,
 	} {
 		e.clock.Advance(time.Minute)
-		got, err := e.update(id, patch, engine.MergePatch, 0)
+		got, err := e.update(id, patch, engine.OpUpdate, 0)
 		if err != nil {
 			t.Fatalf("patch %s: %s", patch, describe(err))
 		}
@@ -157,7 +157,7 @@ resources:
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id := e.create(admin, "shapes", c.create)["id"].(string)
-			got, err := e.eng.Update(admin, "shapes", id, body(t, c.patch), engine.MergePatch, engine.Precondition{})
+			got, err := update1(e.eng, admin, "shapes", id, body(t, c.patch), engine.OpUpdate, engine.Precondition{})
 			if err != nil {
 				t.Fatalf("patch %s: %s", c.patch, describe(err))
 			}
@@ -170,7 +170,7 @@ resources:
 	id := e.create(admin, "shapes", `{"name": "a", "fixed": {"w": 3}}`)["id"].(string)
 	t.Run("PUT of the record as read keeps an immutable object", func(t *testing.T) {
 		cur := e.get(admin, "shapes", id)
-		_, err := e.eng.Update(admin, "shapes", id, body(t, `{"name": "a", "fixed": {"w": 3}}`), engine.Replace, engine.Precondition{})
+		_, err := update1(e.eng, admin, "shapes", id, body(t, `{"name": "a", "fixed": {"w": 3}}`), engine.OpReplace, engine.Precondition{})
 		if fault.CodeOf(err) == fault.Invalid {
 			t.Fatalf("PUT with an unchanged immutable object {\"w\": 3} is refused (%s): the stored value reads back as int64 3, "+
 				"the input validates to float64 3; stored fixed = %#v", describe(err), cur["fixed"])
@@ -217,7 +217,7 @@ func TestUpdateReplace(t *testing.T) {
 	rec := e.create(admin, "docs", `{"title": "T", "subtitle": "S", "code": "C1", "count": 2, "tags": ["a"], "meta": {"a": "x"}, "status": "draft"}`)
 	id := rec["id"].(string)
 
-	got, err := e.update(id, `{"title": "New", "status": "draft"}`, engine.Replace, 0)
+	got, err := e.update(id, `{"title": "New", "status": "draft"}`, engine.OpReplace, 0)
 	if err != nil {
 		t.Fatal(describe(err))
 	}
@@ -231,15 +231,15 @@ func TestUpdateReplace(t *testing.T) {
 		}
 	}
 	// Required fields are still required.
-	_, err = e.update(id, `{"subtitle": "x", "status": "draft"}`, engine.Replace, 0)
+	_, err = e.update(id, `{"subtitle": "x", "status": "draft"}`, engine.OpReplace, 0)
 	wantFields(t, err, map[string]string{"title": "required"})
 	// Immutable fields may be sent unchanged, but not changed or cleared.
-	if _, err := e.update(id, `{"title": "T", "code": "C1", "status": "draft"}`, engine.Replace, 0); err != nil {
+	if _, err := e.update(id, `{"title": "T", "code": "C1", "status": "draft"}`, engine.OpReplace, 0); err != nil {
 		t.Fatalf("PUT with the immutable field unchanged: %s", describe(err))
 	}
-	_, err = e.update(id, `{"title": "T", "code": "C2", "status": "draft"}`, engine.Replace, 0)
+	_, err = e.update(id, `{"title": "T", "code": "C2", "status": "draft"}`, engine.OpReplace, 0)
 	wantFields(t, err, map[string]string{"code": "immutable"})
-	_, err = e.update(id, `{"title": "T", "code": null, "status": "draft"}`, engine.Replace, 0)
+	_, err = e.update(id, `{"title": "T", "code": null, "status": "draft"}`, engine.OpReplace, 0)
 	wantFields(t, err, map[string]string{"code": "immutable"})
 	if cur := e.get(admin, "docs", id); cur["code"] != "C1" || cur["version"] != int64(3) {
 		t.Errorf("after refused PUTs: code %v version %v, want C1 and 3", cur["code"], cur["version"])
@@ -264,7 +264,7 @@ func TestUpdateRejectsFieldsClientsMayNotWrite(t *testing.T) {
 		{`{"title": 5, "meta": {"zz": 1, "b": "x"}}`, map[string]string{"title": "type", "meta.zz": "unknown", "meta.b": "type"}},
 	}
 	for _, c := range cases {
-		_, err := e.update(id, c.patch, engine.MergePatch, 0)
+		_, err := e.update(id, c.patch, engine.OpUpdate, 0)
 		wantFields(t, err, c.want)
 	}
 	if cur := e.get(admin, "docs", id); cur["version"] != int64(1) || cur["title"] != "T" || cur["code"] != "C1" {
@@ -276,10 +276,10 @@ func TestUpdatePrecondition(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, docsSpec)
 	id := e.create(admin, "docs", `{"title": "T"}`)["id"].(string)
-	if _, err := e.update(id, `{"title": "T2"}`, engine.MergePatch, 1); err != nil {
+	if _, err := e.update(id, `{"title": "T2"}`, engine.OpUpdate, 1); err != nil {
 		t.Fatalf("update at the current version: %s", describe(err))
 	}
-	_, err := e.update(id, `{"title": "T3"}`, engine.MergePatch, 1)
+	_, err := e.update(id, `{"title": "T3"}`, engine.OpUpdate, 1)
 	f := wantCode(t, err, fault.PreconditionFailed)
 	if f.Extra["current_version"] != int64(2) {
 		t.Errorf("current_version = %#v, want 2", f.Extra["current_version"])
@@ -287,15 +287,15 @@ func TestUpdatePrecondition(t *testing.T) {
 	if cur := e.get(admin, "docs", id); cur["title"] != "T2" || cur["version"] != int64(2) {
 		t.Errorf("a stale update was written: %v", cur)
 	}
-	_, err = e.update(id, `{"title": "T3"}`, engine.Replace, 7)
+	_, err = e.update(id, `{"title": "T3"}`, engine.OpReplace, 7)
 	wantCode(t, err, fault.PreconditionFailed)
 	// Delete honours it too.
-	wantCode(t, e.eng.Delete(admin, "docs", id, engine.Precondition{Version: 1}), fault.PreconditionFailed)
-	if err := e.eng.Delete(admin, "docs", id, engine.Precondition{Version: 2}); err != nil {
+	wantCode(t, delete1(e.eng, admin, "docs", id, engine.Precondition{Version: 1}), fault.PreconditionFailed)
+	if err := delete1(e.eng, admin, "docs", id, engine.Precondition{Version: 2}); err != nil {
 		t.Fatalf("delete at the current version: %s", describe(err))
 	}
 	// A missing record is NotFound, precondition or not.
-	_, err = e.update(id, `{"title": "T3"}`, engine.MergePatch, 2)
+	_, err = e.update(id, `{"title": "T3"}`, engine.OpUpdate, 2)
 	wantCode(t, err, fault.NotFound)
 }
 
@@ -321,7 +321,7 @@ func TestEnumTransitions(t *testing.T) {
 	}
 	from := "draft"
 	for _, s := range steps {
-		got, err := e.update(id, `{"status": "`+s.to+`"}`, engine.MergePatch, 0)
+		got, err := e.update(id, `{"status": "`+s.to+`"}`, engine.OpUpdate, 0)
 		if s.allowed == nil {
 			if err != nil {
 				t.Fatalf("%s → %s: %s", from, s.to, describe(err))
@@ -352,7 +352,7 @@ func TestEnumTransitions(t *testing.T) {
 	}
 	// Without transitions any value may follow any other.
 	for _, m := range []string{"calm", "busy", "calm"} {
-		if _, err := e.update(id, `{"mood": "`+m+`"}`, engine.MergePatch, 0); err != nil {
+		if _, err := e.update(id, `{"mood": "`+m+`"}`, engine.OpUpdate, 0); err != nil {
 			t.Fatalf("mood → %s: %s", m, describe(err))
 		}
 	}
@@ -365,15 +365,15 @@ func TestEnumTransitionsCannotBeBypassedWithNull(t *testing.T) {
 	e := newEnv(t, docsSpec)
 	id := e.create(admin, "docs", `{"title": "T"}`)["id"].(string)
 	for _, s := range []string{"review", "published", "archived"} {
-		e.update(id, `{"status": "`+s+`"}`, engine.MergePatch, 0)
+		e.update(id, `{"status": "`+s+`"}`, engine.OpUpdate, 0)
 	}
 	if cur := e.get(admin, "docs", id); cur["status"] != "archived" {
 		t.Fatalf("setup: status %v", cur["status"])
 	}
-	_, errPatch := e.update(id, `{"status": null}`, engine.MergePatch, 0)
-	_, errPut := e.update(id, `{"title": "T"}`, engine.Replace, 0)
+	_, errPatch := e.update(id, `{"status": null}`, engine.OpUpdate, 0)
+	_, errPut := e.update(id, `{"title": "T"}`, engine.OpReplace, 0)
 	if errPatch == nil || errPut == nil {
-		_, errBack := e.update(id, `{"status": "draft"}`, engine.MergePatch, 0)
+		_, errBack := e.update(id, `{"status": "draft"}`, engine.OpUpdate, 0)
 		t.Fatalf("an archived (final) status can be cleared (merge patch null: %v; PUT without it: %v) and then set to draft (%v): "+
 			"checkChange skips transitions when either side is null", describe(errPatch), describe(errPut), describe(errBack))
 	}
@@ -407,11 +407,14 @@ func TestStateMachinesStartAtTheirStart(t *testing.T) {
 	e := newEnv(t, machineSpec)
 	for _, caller := range []context.Context{alice, admin} {
 		for _, st := range []string{"paid", "shipped", "cancelled"} {
-			_, err := e.eng.Create(caller, "orders", body(t, `{"status": "`+st+`"}`))
+			_, err := create1(e.eng, caller, "orders", body(t, `{"status": "`+st+`"}`))
 			wantFields(t, err, map[string]string{"status": "initial"})
 		}
-		_, err := e.eng.Create(caller, "orders", body(t, `{"review": "done"}`))
+		_, err := create1(e.eng, caller, "orders", body(t, `{"review": "done"}`))
 		wantFields(t, err, map[string]string{"review": "initial"})
+		// Reported with the body's other mistakes at once; a value outside the enum only as such.
+		_, err = create1(e.eng, caller, "orders", body(t, `{"status": "paid", "review": "nope", "x": 1}`))
+		wantFields(t, err, map[string]string{"status": "initial", "review": "enum", "x": "unknown"})
 	}
 	if n := len(e.all("orders")); n != 0 {
 		t.Fatalf("refused creates wrote %d records", n)
@@ -420,7 +423,7 @@ func TestStateMachinesStartAtTheirStart(t *testing.T) {
 		e.create(alice, "orders", b)
 	}
 	id := e.create(alice, "orders", `{}`)["id"].(string)
-	_, err := e.eng.Update(admin, "orders", id, body(t, `{"review": "done"}`), engine.MergePatch, engine.Precondition{})
+	_, err := update1(e.eng, admin, "orders", id, body(t, `{"review": "done"}`), engine.OpUpdate, engine.Precondition{})
 	f := wantCode(t, err, fault.Conflict)
 	if f.Type != fault.TypeInvalidTransition || f.Extra["from"] != nil || !reflect.DeepEqual(f.Extra["allowed"], []string{"asked", "open"}) {
 		t.Errorf("entering a machine from null past its start: %s", describe(err))
@@ -451,7 +454,7 @@ resources:
 
 	// A record referenced by another's top-level ref stays.
 	t.Run("referenced record is a conflict", func(t *testing.T) {
-		err := e.eng.Delete(admin, "authors", ann, engine.Precondition{})
+		err := delete1(e.eng, admin, "authors", ann, engine.Precondition{})
 		if err == nil {
 			t.Fatal("deleted a referenced record")
 		}
@@ -467,24 +470,24 @@ resources:
 	})
 
 	// An unreferenced one goes, and is gone.
-	if err := e.eng.Delete(admin, "authors", ben, engine.Precondition{}); err != nil {
+	if err := delete1(e.eng, admin, "authors", ben, engine.Precondition{}); err != nil {
 		t.Fatal(describe(err))
 	}
 	_, err := e.eng.Get(admin, "authors", ben)
 	wantCode(t, err, fault.NotFound)
-	wantCode(t, e.eng.Delete(admin, "authors", ben, engine.Precondition{}), fault.NotFound)
-	wantCode(t, e.eng.Delete(admin, "authors", "no-such-id", engine.Precondition{}), fault.NotFound)
+	wantCode(t, delete1(e.eng, admin, "authors", ben, engine.Precondition{}), fault.NotFound)
+	wantCode(t, delete1(e.eng, admin, "authors", "no-such-id", engine.Precondition{}), fault.NotFound)
 	if got := strs(e.all("authors"), "name"); !slices.Equal(got, []string{"Ann"}) {
 		t.Errorf("authors left: %v", got)
 	}
 
 	// Once the reference is gone, so may the record be.
 	e.patch(admin, "books", book, `{"author": null}`)
-	if err := e.eng.Delete(admin, "authors", ann, engine.Precondition{}); err != nil {
+	if err := delete1(e.eng, admin, "authors", ann, engine.Precondition{}); err != nil {
 		t.Fatalf("delete after the reference was cleared: %s", describe(err))
 	}
 	// A reference to a deleted record is refused.
-	_, err = e.eng.Update(admin, "books", book, body(t, `{"author": "`+ann+`"}`), engine.MergePatch, engine.Precondition{})
+	_, err = update1(e.eng, admin, "books", book, body(t, `{"author": "`+ann+`"}`), engine.OpUpdate, engine.Precondition{})
 	wantFields(t, err, map[string]string{"author": "not_found"})
 }
 
@@ -511,19 +514,19 @@ resources:
 		want []string
 	}{
 		{"create with a taken email", func() error {
-			_, err := e.eng.Create(admin, "users", body(t, `{"email": "a@x.org", "handle": "c"}`))
+			_, err := create1(e.eng, admin, "users", body(t, `{"email": "a@x.org", "handle": "c"}`))
 			return err
 		}, []string{"email"}},
 		{"create with a taken handle", func() error {
-			_, err := e.eng.Create(admin, "users", body(t, `{"email": "c@x.org", "handle": "b"}`))
+			_, err := create1(e.eng, admin, "users", body(t, `{"email": "c@x.org", "handle": "b"}`))
 			return err
 		}, []string{"handle"}},
 		{"create with a taken pair", func() error {
-			_, err := e.eng.Create(admin, "users", body(t, `{"email": "c@x.org", "handle": "c", "first": "A", "last": "One"}`))
+			_, err := create1(e.eng, admin, "users", body(t, `{"email": "c@x.org", "handle": "c", "first": "A", "last": "One"}`))
 			return err
 		}, []string{"first", "last"}},
 		{"update to a taken handle", func() error {
-			_, err := e.eng.Update(admin, "users", b["id"].(string), body(t, `{"handle": "a"}`), engine.MergePatch, engine.Precondition{})
+			_, err := update1(e.eng, admin, "users", b["id"].(string), body(t, `{"handle": "a"}`), engine.OpUpdate, engine.Precondition{})
 			return err
 		}, []string{"handle"}},
 	}

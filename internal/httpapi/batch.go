@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -57,8 +56,8 @@ func (s *Server) parseBatch(doc map[string]any) ([]batchOp, error) {
 		}
 	}
 	list, ok := doc["operations"].([]any)
-	if !ok || len(list) == 0 || len(list) > engine.MaxBatch {
-		return nil, invalid("operations must be a list of 1 to %d operations", engine.MaxBatch)
+	if !ok {
+		return nil, invalid("operations must be a list") // how many it may hold is the engine's to say
 	}
 	out := make([]batchOp, len(list))
 	for i, item := range list {
@@ -135,14 +134,10 @@ func (s *Server) batchRenderer(r *http.Request, ops []batchOp) engine.Renderer {
 			if !errors.As(err, &be) {
 				return s.errorResponse(r, err)
 			}
-			resp := s.errorResponse(r, be.Err)
-			var doc map[string]any
-			if decodeErr := json.Unmarshal(resp.Body, &doc); decodeErr == nil {
-				doc["index"] = be.Index
-				doc["detail"] = fmt.Sprintf("operation %d failed, so nothing was written: %v", be.Index, doc["detail"])
-				resp.Body = marshal(doc)
-			}
-			return resp
+			p := s.problemFor(r, be.Err)
+			p.Index = &be.Index
+			p.Detail = fmt.Sprintf("operation %d failed, so nothing was written: %s", be.Index, p.Detail)
+			return s.problemResponse(r, p)
 		}
 		b := []byte(`{"results":[`)
 		for i, rec := range recs {

@@ -41,10 +41,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		if k == "after" {
 			p.After = n
 		} else {
-			p.Limit = int(min(n, engine.MaxEventLimit+1))
-			if n < 1 {
-				p.Limit = -1 // an explicit 0 is out of range, not "the default"
-			}
+			limit := int(n) // its range is the engine's to check
+			p.Limit = &limit
 		}
 	}
 	page, err := s.engine.Events(r.Context(), p)

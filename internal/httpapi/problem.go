@@ -18,6 +18,8 @@ type problem struct {
 	RequestID string
 	Errors    []fault.FieldError
 	Extra     map[string]any
+	// Index is the failed operation's position, for a batch.
+	Index *int
 }
 
 func (p problem) document() map[string]any {
@@ -39,6 +41,9 @@ func (p problem) document() map[string]any {
 	if len(p.Errors) > 0 && p.Type.Carries("errors") {
 		doc["errors"] = p.Errors
 	}
+	if p.Index != nil {
+		doc["index"] = *p.Index
+	}
 	return doc
 }
 
@@ -47,9 +52,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeResponse(w, s.errorResponse(r, err))
 }
 
-// errorResponse renders the problem document for err. Anything that is not a classified
-// fault is logged with its cause and answered with a generic 500: no internal text leaks.
+// errorResponse renders the problem document for err.
 func (s *Server) errorResponse(r *http.Request, err error) engine.Response {
+	return s.problemResponse(r, s.problemFor(r, err))
+}
+
+// problemFor is the problem a client sees for err. Anything that is not a classified fault is
+// logged with its cause and answered as a generic 500: no internal text leaks.
+func (s *Server) problemFor(r *http.Request, err error) problem {
 	f := fault.As(err)
 	if f == nil || f.Code == fault.Internal || f.ProblemType() == fault.TypeInternal {
 		s.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", requestID(r.Context()))
@@ -57,20 +67,7 @@ func (s *Server) errorResponse(r *http.Request, err error) engine.Response {
 	} else if f.Err != nil && f.Code == fault.Unavailable {
 		s.log.WarnContext(r.Context(), "request unavailable", "err", err, "request_id", requestID(r.Context()))
 	}
-	typ := f.ProblemType()
-	resp := s.problemResponse(r, problem{
-		Type:   typ,
-		Detail: f.Message,
-		Errors: f.Fields,
-		Extra:  f.Extra,
-	})
-	switch {
-	case f.Code == fault.Unauthorized:
-		resp.Header["WWW-Authenticate"] = `Bearer realm="plinth"`
-	case f.Code == fault.Unavailable || typ == fault.TypeIdempotencyKeyInFlight:
-		resp.Header["Retry-After"] = "1"
-	}
-	return resp
+	return problem{Type: f.ProblemType(), Detail: f.Message, Errors: f.Fields, Extra: f.Extra}
 }
 
 // writeProblem sends p, filling in the instance and request id.
@@ -78,11 +75,20 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p problem)
 	writeResponse(w, s.problemResponse(r, p))
 }
 
+// problemResponse renders p, with the instance, the request id and the headers its type calls
+// for: a challenge with a 401, Retry-After where trying again later may succeed.
 func (s *Server) problemResponse(r *http.Request, p problem) engine.Response {
 	p.Instance = r.URL.Path
 	p.RequestID = requestID(r.Context())
-	return engine.Response{Status: p.Type.Status(), Body: marshal(p.document()),
+	resp := engine.Response{Status: p.Type.Status(), Body: marshal(p.document()),
 		Header: map[string]string{"Content-Type": "application/problem+json", "Cache-Control": "no-store"}}
+	switch p.Type {
+	case fault.TypeUnauthorized:
+		resp.Header["WWW-Authenticate"] = `Bearer realm="plinth"`
+	case fault.TypeUnavailable, fault.TypeIdempotencyKeyInFlight:
+		resp.Header["Retry-After"] = "1"
+	}
+	return resp
 }
 
 // writeResponse sends a rendered response.

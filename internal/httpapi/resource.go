@@ -42,11 +42,11 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 		Fields: splitList(q.Get("fields")), Expand: splitList(q.Get("expand"))}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			h.s.simpleProblem(w, r, fault.TypeInvalidQuery, "limit must be a positive whole number")
+		if err != nil {
+			h.s.simpleProblem(w, r, fault.TypeInvalidQuery, "limit must be a whole number")
 			return
 		}
-		p.Limit = n
+		p.Limit = &n // its range is the engine's to check
 	}
 	page, err := h.s.engine.List(r.Context(), h.r.Name, p)
 	if err != nil {

@@ -95,6 +95,15 @@ func (c *compiler) schedule(e entry) *Schedule {
 			c.errorf(x.KeyN, "%s.set: %q is not a writable field of %s", what, x.Key, r.Name)
 			continue
 		}
+		if x.Value.Kind == yaml.ScalarNode && x.Value.Tag == "!!null" {
+			// The one rule for null holds here too (see Field.Nullable).
+			if f.Nullable() {
+				s.Set[x.Key] = nil
+			} else {
+				c.errorf(x.Value, "%s.set.%s: the field may not be null: it is required or has a default", what, x.Key)
+			}
+			continue
+		}
 		if v, ok := c.literal(f, x.Value, what+".set."+x.Key); ok {
 			s.Set[x.Key] = v
 		}

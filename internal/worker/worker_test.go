@@ -130,7 +130,7 @@ func (h *hooks) create(n int, workers ...*worker.Worker) {
 		h.t.Fatal(err)
 	}
 	for i := range n {
-		if _, err := eng.Create(h.ctx, "things", map[string]any{"n": json.Number(strconv.Itoa(i))}); err != nil {
+		if _, err := eng.Apply(h.ctx, []engine.Op{{Kind: engine.OpCreate, Resource: "things", Body: map[string]any{"n": json.Number(strconv.Itoa(i))}}}); err != nil {
 			h.t.Fatal(err)
 		}
 	}
