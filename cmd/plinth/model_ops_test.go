@@ -80,6 +80,16 @@ func (h *shopRun) product(ok func(p *modelProduct) bool) *modelProduct {
 	})]
 }
 
+// productOrCreate returns a live product; when there is none it creates one instead, and
+// returns nil: the operation that wanted a product became its create.
+func (h *shopRun) productOrCreate() *modelProduct {
+	p := h.product(nil)
+	if p == nil {
+		h.createProduct()
+	}
+	return p
+}
+
 func isActive(p *modelProduct) bool { return p.rec["active"] == true }
 
 // goneProduct returns the id of a deleted product, or one that never was.
@@ -277,9 +287,8 @@ func (h *shopRun) productValue(p *modelProduct, field string) any {
 }
 
 func (h *shopRun) patchProduct() {
-	p := h.product(nil)
+	p := h.productOrCreate()
 	if p == nil {
-		h.createProduct()
 		return
 	}
 	id := text(p.rec["id"])
@@ -312,9 +321,8 @@ func (h *shopRun) patchProduct() {
 }
 
 func (h *shopRun) patchProductBad() {
-	p := h.product(nil)
+	p := h.productOrCreate()
 	if p == nil {
-		h.createProduct()
 		return
 	}
 	id := text(p.rec["id"])
@@ -341,9 +349,8 @@ func (h *shopRun) patchProductBad() {
 }
 
 func (h *shopRun) putProduct() {
-	p := h.product(nil)
+	p := h.productOrCreate()
 	if p == nil {
-		h.createProduct()
 		return
 	}
 	body := keep(p.rec, "sku", "name", "description", "price_cents", "active")
@@ -373,9 +380,8 @@ func (h *shopRun) putProduct() {
 }
 
 func (h *shopRun) deleteProduct() {
-	p := h.product(nil)
+	p := h.productOrCreate()
 	if p == nil {
-		h.createProduct()
 		return
 	}
 	id := text(p.rec["id"])
