@@ -119,6 +119,8 @@ func (w *write) applyDefaults(level []*spec.Field, values map[string]any) {
 // id is the record's id, or "" for a create.
 func (w *write) complete(r *spec.Resource, id string) error {
 	w.checkRefs(r.Fields, w.record, w.old, "")
+	// Fields the client had to send are reported as such before any expression reads them.
+	w.v.checkRequired(r.Fields, w.record, "", true)
 	if err := w.problem(r, id); err != nil {
 		return err
 	}

@@ -108,6 +108,11 @@ func TestDefaults(t *testing.T) {
 		if len(e.all("orders")) != n {
 			t.Error("a refused create wrote a record")
 		}
+		// A null the client sent is reported as such, not as what the default gave.
+		_, err = create1(e.eng, alice, "orders", body(t, `{`+item+`, "customer": null}`))
+		if f := wantCode(t, err, fault.Invalid); len(f.Fields) != 1 || strings.Contains(f.Fields[0].Message, "gave null") {
+			t.Errorf("customer sent as null: %s", describe(err))
+		}
 		rec := e.create(admin, "orders", `{`+item+`, "customer": "carol", "status": "paid", "priority": 1, "gift": true, "labels": []}`)
 		want := map[string]any{"customer": "carol", "status": "paid", "priority": int64(1), "rate": 0.5, "gift": true, "labels": []any{}}
 		for k, v := range want {

@@ -78,6 +78,11 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	scope := scopeOf(ctx)
 	slot := strings.Join([]string{scope, key.Method, key.Path, key.Key}, "\x00")
 	if !e.inflight.acquire(slot) {
+		// The first request may have committed and not yet let go of its slot: then its answer
+		// is the one to give. Only while it has none is the request still in flight.
+		if resp, ok, err := e.replay(ctx, scope, key); ok || err != nil {
+			return resp, ok, err
+		}
 		return Response{}, false, &fault.Error{Code: fault.Conflict, Type: fault.TypeIdempotencyKeyInFlight,
 			Message: "a request with this Idempotency-Key is still being processed; retry shortly"}
 	}

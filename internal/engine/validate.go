@@ -4,15 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/url"
-	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/google/uuid"
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
@@ -56,7 +50,7 @@ func (v *validator) object(fields []*spec.Field, in map[string]any, path string)
 		case f.ReadOnly():
 			v.add(join(path, name), "read_only", "%s is computed by the server", name)
 		case raw == nil && !f.Nullable():
-			v.null(f, join(path, name))
+			v.null(f, join(path, name), true)
 		default:
 			out[name] = v.value(f, raw, join(path, name))
 		}
@@ -133,12 +127,11 @@ func (v *validator) value(f *spec.Field, in any, path string) any {
 			v.add(path, "type", "must be an array")
 			return nil
 		}
-		if f.MinItems != nil && len(items) < *f.MinItems {
-			v.add(path, "min_items", "must have at least %d items", *f.MinItems)
-		}
-		if f.MaxItems != nil && len(items) > *f.MaxItems {
-			v.add(path, "max_items", "must have at most %d items", *f.MaxItems)
-			return nil
+		if vs := f.CheckItems(len(items)); len(vs) > 0 {
+			v.addAll(path, vs)
+			if f.MaxItems != nil && len(items) > *f.MaxItems {
+				return nil // too many to look at each
+			}
 		}
 		out := make([]any, len(items))
 		for i, item := range items {
@@ -162,56 +155,19 @@ func (v *validator) value(f *spec.Field, in any, path string) any {
 	}
 }
 
-var emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-
 func (v *validator) checkString(f *spec.Field, s string, path string) {
-	if !utf8.ValidString(s) {
-		v.add(path, "type", "must be valid UTF-8")
-		return
-	}
-	n := utf8.RuneCountInString(s)
-	if f.MinLength != nil && n < *f.MinLength {
-		v.add(path, "min_length", "must be at least %d characters", *f.MinLength)
-	}
-	if f.MaxLength != nil && n > *f.MaxLength {
-		v.add(path, "max_length", "must be at most %d characters", *f.MaxLength)
-	}
-	if f.Pattern != nil && !f.Pattern.MatchString(s) {
-		v.add(path, "pattern", "must match %s", f.Pattern.String())
-	}
-	if f.Type == spec.TypeEnum && !slices.Contains(f.Values, s) {
-		v.add(path, "enum", "must be one of %s", strings.Join(f.Values, ", "))
-	}
-	switch f.Format {
-	case "email":
-		if !emailPattern.MatchString(s) {
-			v.add(path, "format", "must be an email address")
-		}
-	case "uri":
-		if u, err := url.Parse(s); err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
-			v.add(path, "format", "must be an absolute URI")
-		}
-	case "uuid":
-		if _, err := uuid.Parse(s); err != nil || len(s) != 36 {
-			v.add(path, "format", "must be a UUID")
-		}
-	case "date":
-		if _, err := time.Parse(time.DateOnly, s); err != nil {
-			v.add(path, "format", "must be a date, like 2026-01-31")
-		}
-	}
+	v.addAll(path, f.CheckString(s))
 }
 
 func (v *validator) checkRange(f *spec.Field, n float64, path string) {
-	if f.Min != nil && n < *f.Min {
-		v.add(path, "min", "must be at least %s", formatNumber(*f.Min))
-	}
-	if f.Max != nil && n > *f.Max {
-		v.add(path, "max", "must be at most %s", formatNumber(*f.Max))
-	}
+	v.addAll(path, f.CheckNumber(n))
 }
 
-func formatNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+func (v *validator) addAll(path string, vs []spec.Violation) {
+	for _, x := range vs {
+		v.errs = append(v.errs, fault.FieldError{Field: path, Code: x.Code, Message: x.Message})
+	}
+}
 
 // toInt accepts JSON numbers that are whole and fit in 64 bits (1e3 is 1000; 1.5 is not).
 func toInt(in any) (int64, bool) {
@@ -315,12 +271,13 @@ func normalizeJSON(in any) (any, bool) {
 	return in, true
 }
 
-// null reports a null where f may not hold one (see spec.Field.Nullable).
-func (v *validator) null(f *spec.Field, path string) {
+// null reports a null where f may not hold one (see spec.Field.Nullable): sent by the client,
+// or left by a default expression that gave null.
+func (v *validator) null(f *spec.Field, path string, sent bool) {
 	switch {
 	case f.Required:
 		v.add(path, "required", "is required")
-	case f.Default != nil && f.Default.Expr != nil:
+	case !sent && f.Default != nil && f.Default.Expr != nil:
 		v.add(path, "null", "may not be null, and its default (%s) gave null", f.Default.Expr.Source)
 	default:
 		v.add(path, "null", "may not be null: it has a default, which a create that omits it gets")
@@ -336,7 +293,7 @@ func (v *validator) checkRequired(fields []*spec.Field, rec map[string]any, path
 		p := join(path, f.Name)
 		if val == nil {
 			if !f.Nullable() && !(pending && (f.Default != nil || f.Computed != nil)) {
-				v.null(f, p)
+				v.null(f, p, false)
 			}
 			continue
 		}

@@ -201,11 +201,7 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	if err := w.complete(r, ""); err != nil {
 		return nil, err
 	}
-	for _, f := range r.Fields {
-		if _, ok := rec[f.Name]; !ok {
-			rec[f.Name] = nil // every field is in the answer, as a read would show it
-		}
-	}
+	fillNulls(r, rec)
 	var v validator
 	if v.start(r, rec); len(v.errs) > 0 { // a default expression may give another state
 		return nil, v.err()
@@ -241,18 +237,19 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 		return nil, err
 	}
 	rec := nextRecord(r, old, cloneRecord(p.input), p.op.Kind == OpReplace)
-	if err := checkChange(r, old, rec); err != nil {
-		return nil, err
-	}
 	now := e.clock()
 	w := e.newWrite(ctx, tx, now, rec)
 	w.old = old
 	if p.op.Kind == OpReplace {
 		w.applyDefaults(r.Fields, rec) // the body is the whole record: what it omits is as on a create
 	}
+	if err := checkChange(r, old, rec); err != nil {
+		return nil, err
+	}
 	if err := w.complete(r, id); err != nil {
 		return nil, err
 	}
+	fillNulls(r, rec)
 	prev := old["version"].(int64)
 	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = id, old["created_at"], now, prev+1
 	if err := e.permits(ctx, r, spec.OpUpdate, rec, old, false); err != nil {
@@ -295,6 +292,16 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 		return err
 	}
 	return e.runEffects(ctx, tx, r, spec.OpDelete, old, nil)
+}
+
+// fillNulls sets the fields rec lacks to null: every field is in the answer and the event, as
+// a read would show it.
+func fillNulls(r *spec.Resource, rec Record) {
+	for _, f := range r.Fields {
+		if _, ok := rec[f.Name]; !ok {
+			rec[f.Name] = nil
+		}
+	}
 }
 
 // checkPrecondition compares If-Match with the stored version. enforce says whether the

@@ -142,6 +142,10 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 		if ex != nil {
 			c.checkRecordFields(r, x.Value, checked, what+"."+key)
 			c.lintLater(checked, x.Value, what+"."+key, scope, false)
+			if key == "when" {
+				// The effect runs only when its condition holds: its null checks hold for the rest.
+				scope.guards = []*cel.Ast{checked}
+			}
 		}
 		return ex
 	}

@@ -17,6 +17,8 @@ type nullScope struct {
 	vars map[string][]*Field
 	// bare are the fields read by bare name: the level's fields, in defaults and computed fields.
 	bare []*Field
+	// guards are expressions whose null checks hold for this one too: an effect's when.
+	guards []*cel.Ast
 }
 
 // nullLint is an expression waiting for the null lint, which needs every field's default and
@@ -57,26 +59,21 @@ func (c *compiler) lintNulls(l nullLint) {
 			iter[cx.IterVar()] = f.Of.Fields
 		}
 	}
-	checked := map[string]bool{}
+	checked := nullChecks(root)
+	for _, g := range l.scope.guards {
+		for p := range nullChecks(celast.NavigateAST(g.NativeRep())) {
+			checked[p] = true
+		}
+	}
 	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.CallKind)) {
 		call := e.AsCall()
 		if fn := call.FunctionName(); (fn == "_==_" || fn == "_!=_") && len(call.Args()) == 2 {
 			a, b := call.Args()[0], call.Args()[1]
-			if isLiteral(b, types.NullValue) {
-				checked[path(a)] = true
-			} else if isLiteral(a, types.NullValue) {
-				checked[path(b)] = true
-			}
 			for _, pair := range [][2]celast.Expr{{a, b}, {b, a}} {
 				if p := path(pair[0]); (p == "auth.sub" || p == "auth.role") && isLiteral(pair[1], types.String("")) {
 					c.warnAt(l, e, "%s: %s is null for anonymous callers, never \"\": compare it with null (%s != null means signed in)", l.what, p, p)
 				}
 			}
-		}
-	}
-	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.SelectKind)) {
-		if sel := e.AsSelect(); sel.IsTestOnly() {
-			checked[path(sel.Operand())+"."+sel.FieldName()] = true
 		}
 	}
 	warned := map[string]bool{}
@@ -100,6 +97,28 @@ func (c *compiler) lintNulls(l nullLint) {
 		c.warnAt(l, e, "%s: reads %s, which may be null (%s), without a null check, so it fails for records where it is null: check it (`%s != null`), or make the field required or give it a default",
 			l.what, p, why, p)
 	}
+}
+
+// nullChecks returns the paths an expression compares with null or tests with has().
+func nullChecks(root celast.NavigableExpr) map[string]bool {
+	checked := map[string]bool{}
+	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.CallKind)) {
+		call := e.AsCall()
+		if fn := call.FunctionName(); (fn == "_==_" || fn == "_!=_") && len(call.Args()) == 2 {
+			a, b := call.Args()[0], call.Args()[1]
+			if isLiteral(b, types.NullValue) {
+				checked[path(a)] = true
+			} else if isLiteral(a, types.NullValue) {
+				checked[path(b)] = true
+			}
+		}
+	}
+	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.SelectKind)) {
+		if sel := e.AsSelect(); sel.IsTestOnly() {
+			checked[path(sel.Operand())+"."+sel.FieldName()] = true
+		}
+	}
+	return checked
 }
 
 // safeForNull reports whether e's value may be null without failing the expression: it is

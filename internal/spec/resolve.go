@@ -38,6 +38,11 @@ func (c *compiler) resolveFields(r *Resource, level []*Field, owner string) {
 		scope := nullScope{bare: level, vars: map[string][]*Field{"record": r.Fields}}
 		if e, ok := decl["default"]; ok {
 			f.Default = c.defaultValue(env, f, e.Value, what+".default", scope)
+			if f.Default != nil && f.Default.Literal != nil {
+				for _, msg := range f.literalViolations(f.Default.Literal, what+".default") {
+					c.errorf(e.Value, "%s (a default must be a value the field accepts)", msg)
+				}
+			}
 		}
 		if f.Type == TypeEnum && slices.Contains(r.Fields, f) { // nested transitions are refused already
 			c.stateMachine(f, decl, what)
@@ -58,6 +63,7 @@ func (c *compiler) resolveFields(r *Resource, level []*Field, owner string) {
 			c.resolveFields(r, f.Fields, what)
 		}
 	}
+	c.computedCycles(level, owner)
 }
 
 // stateMachine settles where an enum with transitions may start (its `initial` states, else
@@ -110,6 +116,47 @@ func (c *compiler) stateMachine(f *Field, decl map[string]entry, what string) {
 	if len(unreached) > 0 {
 		c.errorf(decl["transitions"].KeyN, "%s: no path from the initial states (%s) reaches %s; add a transition to it or list it in `initial`",
 			what, strings.Join(f.Initial, ", "), strings.Join(unreached, ", "))
+	}
+}
+
+// computedCycles refuses computed fields of one level that read each other (or themselves):
+// no order computes them, so every write would fail.
+func (c *compiler) computedCycles(level []*Field, owner string) {
+	done := map[*Field]bool{}
+	var path []*Field
+	// walk follows what f reads, depth first, and returns the cycle it closes, if any.
+	var walk func(f *Field) []*Field
+	walk = func(f *Field) []*Field {
+		if i := slices.Index(path, f); i >= 0 {
+			return append(slices.Clone(path[i:]), f)
+		}
+		if done[f] {
+			return nil
+		}
+		path = append(path, f)
+		for _, g := range level {
+			if g.Computed != nil && f.Computed.Refs[g.Name] {
+				if cycle := walk(g); cycle != nil {
+					return cycle
+				}
+			}
+		}
+		path, done[f] = path[:len(path)-1], true
+		return nil
+	}
+	for _, f := range level {
+		if f.Computed == nil || done[f] {
+			continue
+		}
+		path = nil
+		if cycle := walk(f); cycle != nil {
+			names := make([]string, len(cycle))
+			for i, g := range cycle {
+				names[i], done[g] = g.Name, true
+			}
+			c.errorf(c.fieldDecl[cycle[0]]["computed"].Value, "%s.%s.computed: computed fields read each other (%s), so no order computes them",
+				owner, cycle[0].Name, strings.Join(names, " → "))
+		}
 	}
 }
 
