@@ -1,7 +1,8 @@
 // Package storetest is the behaviour suite every storage driver passes: one Run, called from
 // each driver's tests with a function that opens a fresh store, so that the engine sees the
 // same answers whichever database is underneath. It reaches the drivers only through the
-// engine.Store and engine.Tx interfaces (and worker.Leaser), and compiles its specs inline.
+// engine.Store and engine.Tx interfaces (and worker.Leaser and worker.Store, the webhook
+// queue), and compiles its specs inline.
 // RunMigrations likewise checks what opening a database again with a changed spec does to the
 // records it holds.
 package storetest
@@ -58,6 +59,18 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentCounter", testConcurrentCounter},
 		{"ConcurrentFailures", testConcurrentFailures},
 		{"Leases", testLeases},
+		{"QueueDeliveries", testQueueDeliveries},
+		{"QueueCursor", testQueueCursor},
+		{"QueueClaim", testQueueClaim},
+		{"QueueClaimRace", testQueueClaimRace},
+		{"QueueClaimExpires", testQueueClaimExpires},
+		{"QueueOrder", testQueueOrder},
+		{"QueueRetry", testQueueRetry},
+		{"QueueDeadLetters", testQueueDeadLetters},
+		{"QueueReplay", testQueueReplay},
+		{"QueueDisable", testQueueDisable},
+		{"QueueDiscard", testQueueDiscard},
+		{"QueueSweep", testQueueSweep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
