@@ -140,12 +140,7 @@ func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (engine.Reco
 // GetMany implements engine.Store. The records come in id order.
 func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]engine.Record, error) {
 	t := db.table(r)
-	keep := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if storable(id) { // no stored id holds what PostgreSQL cannot store
-			keep = append(keep, id)
-		}
-	}
+	keep := storableIDs(ids)
 	if len(keep) == 0 {
 		return nil, nil
 	}

@@ -22,6 +22,18 @@ func storable(s string) bool {
 	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
 }
 
+// storableIDs returns those of ids that PostgreSQL can hold, the only ones a stored row can
+// have: sending another would fail the whole query instead of matching nothing, as in SQLite.
+func storableIDs(ids []string) []string {
+	keep := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if storable(id) {
+			keep = append(keep, id)
+		}
+	}
+	return keep
+}
+
 // encodeValue converts the Go value of a field of the given kind to the parameter pgx sends:
 // string for TEXT, int64 for BIGINT, float64 for DOUBLE PRECISION, bool for BOOLEAN, time.Time
 // in UTC truncated to microseconds (what TIMESTAMPTZ keeps) for TIMESTAMPTZ, and the JSON text

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -166,21 +167,20 @@ func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
 
 // Replay implements worker.Store. Replaying a subscription's deliveries also enables it again.
 func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, error) {
-	where := `"state" = 'dead'`
-	args := []any{now}
-	if len(ids) > 0 {
-		where += ` AND "id" = ANY($2)`
-		args = append(args, ids)
+	where, args, none := deadWhere(ids)
+	if none {
+		return 0, nil
 	}
+	at := "$" + strconv.Itoa(len(args)+1)
 	var n int64
 	err := db.Write(ctx, func(t engine.Tx) error {
 		x := t.(*tx).tx
 		if _, err := x.Exec(ctx, db.q(`UPDATE {schema}."_plinth_subscriptions" SET "disabled_at" = NULL WHERE "name" IN (
-			SELECT "subscription" FROM {schema}."_plinth_deliveries" WHERE `+strings.ReplaceAll(where, "$2", "$1")+`)`), args[1:]...); err != nil {
+			SELECT "subscription" FROM {schema}."_plinth_deliveries" WHERE `+where+`)`), args...); err != nil {
 			return err
 		}
 		tag, err := x.Exec(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "state" = 'pending', "attempts" = 0,
-			"next_at" = $1, "updated_at" = $1, "last_error" = '' WHERE `+where), args...)
+			"next_at" = `+at+`, "updated_at" = `+at+`, "last_error" = '' WHERE `+where), append(args, now)...)
 		n = tag.RowsAffected()
 		return err
 	})
@@ -189,15 +189,26 @@ func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, err
 
 // Discard implements worker.Store.
 func (db *DB) Discard(ctx context.Context, ids []string) (int, error) {
-	where, args := `"state" = 'dead'`, []any{}
-	if len(ids) > 0 {
-		where, args = where+` AND "id" = ANY($1)`, []any{ids}
+	where, args, none := deadWhere(ids)
+	if none {
+		return 0, nil
 	}
 	tag, err := db.pool.Exec(ctx, db.q(`DELETE FROM {schema}."_plinth_deliveries" WHERE `+where), args...)
 	if err != nil {
 		return 0, db.classify(err, nil)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// deadWhere selects the dead deliveries with the given ids (parameter $1), or all of them
+// when ids is empty. none says that ids named only ids no delivery can have: PostgreSQL
+// would refuse to compare them (text with U+0000) instead of matching nothing, as SQLite does.
+func deadWhere(ids []string) (where string, args []any, none bool) {
+	if len(ids) == 0 {
+		return `"state" = 'dead'`, nil, false
+	}
+	keep := storableIDs(ids)
+	return `"state" = 'dead' AND "id" = ANY($1)`, []any{keep}, len(keep) == 0
 }
 
 // Disable implements worker.Store.

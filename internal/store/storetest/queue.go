@@ -601,9 +601,10 @@ func testQueueReplay(t *testing.T, open Opener) {
 	q.enqueue("a", a1, a2, waiting, done)
 	q.enqueue("b", b1)
 
-	// The ids may name deliveries that are not dead, or none at all: those change nothing.
+	// The ids may name deliveries that are not dead, none at all, or none that any store can
+	// hold (U+0000): those change nothing.
 	at := time.Now()
-	if n, err := q.q.Replay(q.ctx, []string{"a1", "waiting", "done", "missing"}, at); err != nil || n != 1 {
+	if n, err := q.q.Replay(q.ctx, []string{"a1", "waiting", "done", "missing", "a2\x00"}, at); err != nil || n != 1 {
 		t.Errorf("replay of one dead delivery among others: %d, %v; want 1", n, err)
 	}
 	replayed := a1
@@ -671,7 +672,7 @@ func testQueueDiscard(t *testing.T, open Opener) {
 	q.enqueue("b", dead(q.delivery("d3", "b", "r1", 5, q.now)))
 
 	// As in a replay, ids of deliveries that are not dead, or of none, are passed over.
-	if n, err := q.q.Discard(q.ctx, []string{"d1", "waiting", "done", "missing"}); err != nil || n != 1 {
+	if n, err := q.q.Discard(q.ctx, []string{"d1", "waiting", "done", "missing", "d2\x00"}); err != nil || n != 1 {
 		t.Errorf("discard of one dead delivery among others: %d, %v; want 1", n, err)
 	}
 	if n, err := q.q.Discard(q.ctx, []string{"d1"}); err != nil || n != 0 {
