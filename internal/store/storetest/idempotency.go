@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync"
 	"testing"
 	"time"
 
@@ -192,33 +191,14 @@ func testIdempotencyRace(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
 	const n = 8
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			errs[i] = f.store.Write(f.ctx, func(tx engine.Tx) error {
-				if err := tx.Insert(f.ctx, things, newRecord(fmt.Sprintf("race-%d", i), baseTime, nil)); err != nil {
-					return err
-				}
-				return tx.PutIdempotency(f.ctx, outcome("s", "POST", "/v1/things", "same", fmt.Sprint(i), baseTime, time.Hour))
-			})
+	winner := oneWins(t, "storing the key", n, func(i int) error {
+		return f.store.Write(f.ctx, func(tx engine.Tx) error {
+			if err := tx.Insert(f.ctx, things, newRecord(fmt.Sprintf("race-%d", i), baseTime, nil)); err != nil {
+				return err
+			}
+			return tx.PutIdempotency(f.ctx, outcome("s", "POST", "/v1/things", "same", fmt.Sprint(i), baseTime, time.Hour))
 		})
-	}
-	wg.Wait()
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner < 0:
-			winner = i
-		case err == nil:
-			t.Errorf("writers %d and %d both stored the key", winner, i)
-		case !engine.IsKeyTaken(err):
-			t.Errorf("writer %d: %v, want ErrKeyTaken", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no writer stored the key")
-	}
+	}, engine.IsKeyTaken)
 	got, err := f.store.GetIdempotency(f.ctx, "s", "POST", "/v1/things", "same")
 	if err != nil || got.Fingerprint != fmt.Sprint(winner) {
 		t.Errorf("stored outcome %+v, %v; want the winner's (%d)", got, err, winner)

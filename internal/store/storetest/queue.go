@@ -319,30 +319,10 @@ func testQueueCursor(t *testing.T, open Opener) {
 
 	// Several processes match the same events at once: one stores its delivery and moves the
 	// cursor, the others find it moved.
-	const n = 6
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			errs[i] = q.q.Enqueue(q.ctx, "a", later[1], more[0],
-				[]worker.Delivery{q.delivery(fmt.Sprintf("race%d", i), "a", "r4", more[0], q.now)})
-		})
-	}
-	wg.Wait()
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner < 0:
-			winner = i
-		case err == nil:
-			t.Errorf("processes %d and %d both enqueued the same events", winner, i)
-		case !errors.Is(err, worker.ErrCursorMoved):
-			t.Errorf("process %d: %v, want ErrCursorMoved", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no process enqueued the events")
-	}
+	winner := oneWins(t, "enqueueing the same events", 6, func(i int) error {
+		return q.q.Enqueue(q.ctx, "a", later[1], more[0],
+			[]worker.Delivery{q.delivery(fmt.Sprintf("race%d", i), "a", "r4", more[0], q.now)})
+	}, func(err error) bool { return errors.Is(err, worker.ErrCursorMoved) })
 	cursor(more[0], "after the race")
 	checkIDs(t, "pending after the race", q.list(worker.Pending, 100), "d1", fmt.Sprintf("race%d", winner))
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -358,6 +359,34 @@ func describeFault(fe *fault.Error) string {
 		return "not a *fault.Error"
 	}
 	return fmt.Sprintf("code %s type %q", fe.Code, fe.ProblemType())
+}
+
+// oneWins runs fn(i) for i in [0, n) at once, from n goroutines racing to do the same, and
+// returns the i that succeeded: exactly one must, and every other must fail as lost says the
+// loser of the race fails.
+func oneWins(t *testing.T, what string, n int, fn func(i int) error, lost func(error) bool) int {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner < 0:
+			winner = i
+		case err == nil:
+			t.Errorf("%s: racers %d and %d both succeeded", what, winner, i)
+		case !lost(err):
+			t.Errorf("%s: racer %d failed with %v, not as the loser of the race", what, i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("%s: no racer succeeded", what)
+	}
+	return winner
 }
 
 // errRollback is returned by transaction bodies that must roll back.
