@@ -4,13 +4,12 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/plinth-dev/plinth/internal/store/pgtest"
 )
 
 // proxy forwards TCP connections to a target until it is cut, as a network between Plinth
@@ -78,10 +77,7 @@ func (p *proxy) restore() {
 // TestDatabaseOutage: while PostgreSQL cannot be reached, requests get 503 with Retry-After
 // promptly instead of hanging, /readyz says not ready, and service resumes by itself.
 func TestDatabaseOutage(t *testing.T) {
-	raw := os.Getenv("PLINTH_TEST_POSTGRES_URL")
-	if raw == "" {
-		t.Fatal("PLINTH_TEST_POSTGRES_URL is not set")
-	}
+	raw := pgtest.URL(t)
 	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -89,9 +85,7 @@ func TestDatabaseOutage(t *testing.T) {
 	px := startProxy(t, u.Host)
 	u.Host = px.ln.Addr().String()
 	t.Setenv("PLINTH_JWT_SECRET", strings.Repeat("o", 40))
-	schema := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-	t.Cleanup(func() { dropSchema(t, raw, schema) })
-	srv := startServerWith(t, &server{SpecFile: shopSpec, DataDir: t.TempDir(), Database: u.String(), DatabaseSchema: schema})
+	srv := startServerWith(t, &server{SpecFile: shopSpec, DataDir: t.TempDir(), Database: u.String(), DatabaseSchema: pgtest.Schema(t, raw)})
 	admin := srv.token("root", "admin")
 	srv.do("POST", "/v1/products", admin, productBody("UP-1")).expect(t, 201)
 

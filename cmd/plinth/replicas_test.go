@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/plinth-dev/plinth/internal/store/pgtest"
 )
 
 // replicaSet is several plinth processes serving one PostgreSQL schema.
@@ -30,15 +32,10 @@ type replicaSet struct {
 // startReplicas builds the binary and starts n processes of specFile on a fresh schema.
 func startReplicas(t *testing.T, specFile string, n int) *replicaSet {
 	t.Helper()
-	url := os.Getenv("PLINTH_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Fatal("PLINTH_TEST_POSTGRES_URL is not set: replica tests need PostgreSQL, e.g.\n" +
-			"  PLINTH_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test ./cmd/plinth")
-	}
+	url := pgtest.URL(t)
 	t.Setenv("PLINTH_JWT_SECRET", strings.Repeat("r", 40))
 	rs := &replicaSet{t: t, bin: buildBinary(t), spec: specFile, url: url,
-		schema: "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16], client: &http.Client{Timeout: 10 * time.Second}}
-	t.Cleanup(func() { dropSchema(t, url, rs.schema) })
+		schema: pgtest.Schema(t, url), client: &http.Client{Timeout: 10 * time.Second}}
 	rs.start0 = time.Now()
 	for range n {
 		rs.start()

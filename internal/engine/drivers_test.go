@@ -10,11 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/pgtest"
 	"github.com/plinth-dev/plinth/internal/store/postgres"
 	"github.com/plinth-dev/plinth/internal/store/sqlite"
 )
@@ -41,24 +39,12 @@ func openStore(t *testing.T, model *spec.Model) engine.Store {
 		})
 		return db
 	}
-	url := os.Getenv("PLINTH_TEST_POSTGRES_URL")
-	schema := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-	db, err := postgres.Open(context.Background(), url, model, postgres.Options{Schema: schema})
+	url := pgtest.URL(t)
+	db, err := postgres.Open(context.Background(), url, model, postgres.Options{Schema: pgtest.Schema(t, url)})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	t.Cleanup(func() {
-		db.Close()
-		conn, err := pgx.Connect(context.Background(), url)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), `DROP SCHEMA "`+schema+`" CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
+	t.Cleanup(func() { db.Close() })
 	return db
 }
 
