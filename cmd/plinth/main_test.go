@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store/pgtest"
 )
 
 // running is a real `plinth serve` on 127.0.0.1:0 with its own data folder.
@@ -26,6 +26,7 @@ type running struct {
 	t       *testing.T
 	url     string
 	dataDir string
+	dbFlags []string // the flags that point a command at its database: --data, and PostgreSQL's
 	client  *http.Client
 	stop    func()
 }
@@ -72,7 +73,11 @@ func startServerWith(t *testing.T, s *server) *running {
 		}
 	}
 	t.Cleanup(stop)
-	return &running{t: t, url: s.URL(), dataDir: dataDir, client: client, stop: stop}
+	flags := []string{"--data", dataDir}
+	if s.Database != "" {
+		flags = append(flags, "--database", s.Database, "--database-schema", s.DatabaseSchema)
+	}
+	return &running{t: t, url: s.URL(), dataDir: dataDir, dbFlags: flags, client: client, stop: stop}
 }
 
 // newClient returns a client with its own connections, so that closing them is up to the test.
@@ -591,39 +596,41 @@ type database struct {
 // fails rather than skips, so that nothing passes silently untested.
 func eachDatabase(t *testing.T, test func(*testing.T, database)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, database{name: "sqlite"}) })
-	url := os.Getenv("PLINTH_TEST_POSTGRES_URL")
-	t.Run("postgres", func(t *testing.T) {
-		if url == "" {
-			t.Fatal("PLINTH_TEST_POSTGRES_URL is not set: the tests run against PostgreSQL too, e.g.\n" +
-				"  PLINTH_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test ./...")
-		}
-		test(t, database{name: "postgres", url: url})
-	})
+	t.Run("postgres", func(t *testing.T) { test(t, database{name: "postgres", url: pgtest.URL(t)}) })
 }
 
-// start serves specFile on this database. On PostgreSQL the server gets a schema of its own,
-// dropped when the test ends, and the JWT key comes from the environment, as it must there.
+// start serves specFile on this database.
 func (db database) start(t *testing.T, specFile string) *running {
 	t.Helper()
-	if db.url == "" {
-		return startServer(t, specFile, t.TempDir())
-	}
-	t.Setenv("PLINTH_JWT_SECRET", strings.Repeat("s", 40))
-	schema := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-	t.Cleanup(func() { dropSchema(t, db.url, schema) })
-	return startServerWith(t, &server{SpecFile: specFile, DataDir: t.TempDir(), Database: db.url, DatabaseSchema: schema})
+	return startServerWith(t, db.server(t, specFile))
 }
 
-func dropSchema(t *testing.T, url, schema string) {
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Errorf("drop schema: %v", err)
-		return
+// server is a server of specFile on this database, not yet opened. On PostgreSQL it gets a
+// schema of its own, dropped when the test ends, and the JWT key comes from the environment,
+// as it must there.
+func (db database) server(t *testing.T, specFile string) *server {
+	s := &server{SpecFile: specFile, DataDir: t.TempDir()}
+	if db.url != "" {
+		s.Database, s.DatabaseSchema = db.url, db.newSchema(t)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), `DROP SCHEMA "`+schema+`" CASCADE`); err != nil {
-		t.Errorf("drop schema: %v", err)
+	return s
+}
+
+// serveFlags are the flags of a `plinth serve` process on this database: none for SQLite
+// (its data folder holds it); on PostgreSQL, a schema of the test's own, shared by every
+// process the test starts with these flags.
+func (db database) serveFlags(t *testing.T) []string {
+	if db.url == "" {
+		return nil
 	}
+	return []string{"--database", db.url, "--database-schema", db.newSchema(t)}
+}
+
+// newSchema names a PostgreSQL schema for the test, dropped when it ends, and sets the JWT
+// secret that every process on a shared database needs.
+func (db database) newSchema(t *testing.T) string {
+	t.Setenv("PLINTH_JWT_SECRET", strings.Repeat("s", 40))
+	return pgtest.Schema(t, db.url)
 }
 
 // TestProfilerIsForAdmins: --pprof serves Go's profiler, to role admin only.

@@ -173,14 +173,16 @@ webhooks:
 	return path
 }
 
-func TestWebhookRetriesUntilSuccess(t *testing.T) {
+func TestWebhookRetriesUntilSuccess(t *testing.T) { eachDatabase(t, testWebhookRetriesUntilSuccess) }
+
+func testWebhookRetriesUntilSuccess(t *testing.T, db database) {
 	recv := newReceiver(t, func(n int) int {
 		if n <= 3 {
 			return http.StatusServiceUnavailable
 		}
 		return http.StatusNoContent
 	})
-	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", "    retry: {max_attempts: 6, initial: 20ms, max: 100ms}\n"), t.TempDir())
+	srv := db.start(t, hooksSpec(t, recv, "tickets.created, tickets.updated", "    retry: {max_attempts: 6, initial: 20ms, max: 100ms}\n"))
 	tk := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "printer"}).expect(t, 201)
 	waitFor(t, "a successful delivery", func() bool { h := recv.snapshot(); return len(h) > 0 && h[len(h)-1].status == 204 })
 	// The record's next event goes only once the first is settled: when it has arrived, no
@@ -207,9 +209,11 @@ func TestWebhookRetriesUntilSuccess(t *testing.T) {
 	}
 }
 
-func TestWebhookDeadLettersAndReplay(t *testing.T) {
+func TestWebhookDeadLettersAndReplay(t *testing.T) { eachDatabase(t, testWebhookDeadLettersAndReplay) }
+
+func testWebhookDeadLettersAndReplay(t *testing.T, db database) {
 	recv, heal := newFailingReceiver(t)
-	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", "    retry: {max_attempts: 3, initial: 10ms, max: 20ms}\n"), t.TempDir())
+	srv := db.start(t, hooksSpec(t, recv, "tickets.created, tickets.updated", "    retry: {max_attempts: 3, initial: 10ms, max: 20ms}\n"))
 	admin := srv.token("root", "admin")
 	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "lost"}).expect(t, 201)
 	var dead []any
@@ -229,6 +233,11 @@ func TestWebhookDeadLettersAndReplay(t *testing.T) {
 	srv.do("POST", "/v1/_webhooks/replay", "", map[string]any{"all": true}).expect(t, 401)
 	srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"all": false}).expect(t, 400)
 
+	// An id no delivery can have (PostgreSQL cannot even compare it) replays nothing.
+	if got := srv.do("POST", "/v1/_webhooks/replay", admin, `{"ids": ["\u0000"]}`).expect(t, 200).body["replayed"]; got != 0.0 {
+		t.Errorf("replaying an id with U+0000: %v", got)
+	}
+
 	heal()
 	rep := srv.do("POST", "/v1/_webhooks/replay", admin, map[string]any{"ids": []any{d["id"]}}).expect(t, 200)
 	if rep.body["replayed"] != 1.0 {
@@ -245,7 +254,9 @@ func TestWebhookDeadLettersAndReplay(t *testing.T) {
 	})
 }
 
-func TestWebhookBreakerAndOrder(t *testing.T) {
+func TestWebhookBreakerAndOrder(t *testing.T) { eachDatabase(t, testWebhookBreakerAndOrder) }
+
+func testWebhookBreakerAndOrder(t *testing.T, db database) {
 	var mu sync.Mutex
 	down := true
 	recv := newReceiver(t, func(int) int {
@@ -256,8 +267,8 @@ func TestWebhookBreakerAndOrder(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated",
-		"    retry: {max_attempts: 100, initial: 10ms, max: 20ms}\n    breaker: {failures: 2, delay: 400ms}\n"), t.TempDir())
+	srv := db.start(t, hooksSpec(t, recv, "tickets.created, tickets.updated",
+		"    retry: {max_attempts: 100, initial: 10ms, max: 20ms}\n    breaker: {failures: 2, delay: 400ms}\n"))
 	admin := srv.token("root", "admin")
 	id := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "a"}).expect(t, 201).body["id"].(string)
 	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"state": "closed"}).expect(t, 200)
@@ -309,13 +320,18 @@ func TestWebhookBreakerAndOrder(t *testing.T) {
 // made and delivered, restarts it, and checks that every committed write's event reaches the
 // receiver — once, after deduplicating by webhook-id — and that no failed write's does.
 func TestKillDuringDeliveries(t *testing.T) {
+	bin := buildBinary(t)
+	eachDatabase(t, func(t *testing.T, db database) { testKillDuringDeliveries(t, db, bin) })
+}
+
+func testKillDuringDeliveries(t *testing.T, db database, bin string) {
 	recv := newReceiver(t, func(int) int { return http.StatusOK })
 	// A short timeout keeps short the claims the killed process leaves behind.
 	specFile := hooksSpec(t, recv, "tickets.created", "    timeout: 1s\n")
 
-	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
-	p := startProcess(t, bin, specFile, data)
+	flags := db.serveFlags(t) // the restarted process serves the same database
+	p := startProcess(t, bin, specFile, data, flags...)
 	client := &http.Client{Timeout: 5 * time.Second}
 	create := func(url, title string) (int, string) {
 		res, err := client.Post(url+"/v1/tickets", "application/json", strings.NewReader(`{"title":"`+title+`"}`))
@@ -360,7 +376,7 @@ func TestKillDuringDeliveries(t *testing.T) {
 	wg.Wait()
 	<-p.exited
 
-	p2 := startProcess(t, bin, specFile, data)
+	p2 := startProcess(t, bin, specFile, data, flags...)
 	srv := p2.api(t, data)
 	// Every record in the database is a committed write.
 	var stored []string
@@ -447,13 +463,17 @@ func checkDeliveredOnce(t *testing.T, recv *receiver, want map[string][]string, 
 // TestWebhookConditionRotationAndGone: `when` filters events, both secrets sign during a
 // rotation, and a 410 Gone disables the webhook until an admin replays.
 func TestWebhookConditionRotationAndGone(t *testing.T) {
+	eachDatabase(t, testWebhookConditionRotationAndGone)
+}
+
+func testWebhookConditionRotationAndGone(t *testing.T, db database) {
 	recv := newReceiver(t, func(int) int { return http.StatusGone })
 	old := "whsec_" + base64.StdEncoding.EncodeToString([]byte("an-older-secret-of-32-bytes-long"))
 	t.Setenv("HOOK_OLD_SECRET", old)
 	audit, auditRecv := auditHook(t)
 	specFile := hooksSpec(t, recv, "tickets.updated",
 		"    previous_secret: \"${HOOK_OLD_SECRET}\"\n    when: 'record.state == \"closed\" && old.state != \"closed\"'\n"+audit)
-	srv := startServer(t, specFile, t.TempDir())
+	srv := db.start(t, specFile)
 	admin := srv.token("root", "admin")
 	id := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201).body["id"].(string)
 	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"title": "y"}).expect(t, 200)
@@ -484,12 +504,14 @@ func TestWebhookConditionRotationAndGone(t *testing.T) {
 }
 
 // TestWebhookWithoutURLIsDisabled: the quickstart needs no receiver.
-func TestWebhookWithoutURLIsDisabled(t *testing.T) {
+func TestWebhookWithoutURLIsDisabled(t *testing.T) { eachDatabase(t, testWebhookWithoutURLIsDisabled) }
+
+func testWebhookWithoutURLIsDisabled(t *testing.T, db database) {
 	recv := newReceiver(t, func(int) int { return http.StatusOK })
 	specFile := hooksSpec(t, recv, "tickets.created", "")
 	t.Setenv("HOOK_URL", "")
 	t.Setenv("HOOK_SECRET", "")
-	srv := startServer(t, specFile, t.TempDir())
+	srv := db.start(t, specFile)
 	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201)
 	st := srv.do("GET", "/v1/_webhooks", srv.token("root", "admin"), nil).expect(t, 200).body["items"].([]any)[0].(map[string]any)
 	if st["enabled"] != false {
@@ -499,38 +521,48 @@ func TestWebhookWithoutURLIsDisabled(t *testing.T) {
 
 // TestWebhookBadSecretStopsTheStart: unsigned deliveries would be worse than none.
 func TestWebhookBadSecretStopsTheStart(t *testing.T) {
+	eachDatabase(t, testWebhookBadSecretStopsTheStart)
+}
+
+func testWebhookBadSecretStopsTheStart(t *testing.T, db database) {
 	recv := newReceiver(t, func(int) int { return http.StatusOK })
 	specFile := hooksSpec(t, recv, "tickets.created", "")
 	t.Setenv("HOOK_SECRET", "not-a-secret")
-	s := &server{SpecFile: specFile, Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+	s := db.server(t, specFile)
+	s.Addr, s.Logger = "127.0.0.1:0", slog.New(slog.DiscardHandler)
 	err := s.Open(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "whsec_") {
 		t.Fatalf("start with a malformed secret: %v", err)
 	}
 }
 
-func TestWebhooksCommand(t *testing.T) {
+func TestWebhooksCommand(t *testing.T) { eachDatabase(t, testWebhooksCommand) }
+
+func testWebhooksCommand(t *testing.T, db database) {
 	recv := newReceiver(t, func(int) int { return http.StatusInternalServerError })
 	specFile := hooksSpec(t, recv, "tickets.created", "    retry: {max_attempts: 1}\n")
-	data := t.TempDir()
-	srv := startServer(t, specFile, data)
+	srv := db.start(t, specFile)
+	// Each command reaches the server's database: its data folder, or its PostgreSQL schema.
+	webhooks := func(out, errOut io.Writer, args ...string) int {
+		return Main(context.Background(), append(append([]string{"webhooks"}, args...), append([]string{"--spec", specFile}, srv.dbFlags...)...), out, errOut)
+	}
 	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201)
 	waitFor(t, "the dead letter", func() bool {
 		return len(srv.do("GET", "/v1/_webhooks/dead", srv.token("root", "admin"), nil).expect(t, 200).body["items"].([]any)) == 1
 	})
 	var out, errOut strings.Builder
-	if code := Main(context.Background(), []string{"webhooks", "dead", "--spec", specFile, "--data", data}, &out, &errOut); code != 0 {
+	if code := webhooks(&out, &errOut, "dead"); code != 0 {
 		t.Fatalf("webhooks dead: %d %s", code, errOut.String())
 	}
 	if !strings.Contains(out.String(), "tickets.created") || strings.Count(out.String(), "\n") != 2 {
 		t.Errorf("webhooks dead printed:\n%s", out.String())
 	}
 	out.Reset()
-	if code := Main(context.Background(), []string{"webhooks", "replay", "--all", "--spec", specFile, "--data", data}, &out, &errOut); code != 0 || out.String() != "replayed 1 deliveries\n" {
+	if code := webhooks(&out, &errOut, "replay", "--all"); code != 0 || out.String() != "replayed 1 deliveries\n" {
 		t.Fatalf("webhooks replay: %d %q %s", code, out.String(), errOut.String())
 	}
 	waitFor(t, "the replayed attempt", func() bool { return len(recv.snapshot()) == 2 })
-	if code := Main(context.Background(), []string{"webhooks", "replay", "--spec", specFile, "--data", data}, &out, &errOut); code == 0 {
+	if code := webhooks(&out, &errOut, "replay"); code == 0 {
 		t.Error("replay without ids or --all succeeded")
 	}
 	// The replayed attempt failed too: the delivery is dead again, and discarding deletes it.
@@ -538,7 +570,7 @@ func TestWebhooksCommand(t *testing.T) {
 		return len(srv.do("GET", "/v1/_webhooks/dead", srv.token("root", "admin"), nil).expect(t, 200).body["items"].([]any)) == 1
 	})
 	out.Reset()
-	if code := Main(context.Background(), []string{"webhooks", "discard", "--all", "--spec", specFile, "--data", data}, &out, &errOut); code != 0 || out.String() != "discarded 1 deliveries\n" {
+	if code := webhooks(&out, &errOut, "discard", "--all"); code != 0 || out.String() != "discarded 1 deliveries\n" {
 		t.Fatalf("webhooks discard: %d %q %s", code, out.String(), errOut.String())
 	}
 	if n := len(srv.do("GET", "/v1/_webhooks/dead", srv.token("root", "admin"), nil).expect(t, 200).body["items"].([]any)); n != 0 {
@@ -548,10 +580,12 @@ func TestWebhooksCommand(t *testing.T) {
 
 // TestWebhookGoneStopsTheBacklog: after a 410, the deliveries already queued wait with the
 // webhook instead of each being sent and dead-lettered.
-func TestWebhookGoneStopsTheBacklog(t *testing.T) {
+func TestWebhookGoneStopsTheBacklog(t *testing.T) { eachDatabase(t, testWebhookGoneStopsTheBacklog) }
+
+func testWebhookGoneStopsTheBacklog(t *testing.T, db database) {
 	recv := newReceiver(t, func(int) int { return http.StatusGone })
 	audit, auditRecv := auditHook(t)
-	srv := startServer(t, hooksSpec(t, recv, "tickets.created, tickets.updated", audit), t.TempDir())
+	srv := db.start(t, hooksSpec(t, recv, "tickets.created, tickets.updated", audit))
 	admin := srv.token("root", "admin")
 	id := srv.do("POST", "/v1/tickets", "", map[string]any{"title": "a"}).expect(t, 201).body["id"].(string)
 	srv.do("PATCH", "/v1/tickets/"+id, "", map[string]any{"title": "b"}).expect(t, 200)
@@ -573,13 +607,17 @@ func TestWebhookGoneStopsTheBacklog(t *testing.T) {
 
 // TestWebhookRedirectIsNotFollowed: a 3xx is a failed attempt, and the payload goes nowhere else.
 func TestWebhookRedirectIsNotFollowed(t *testing.T) {
+	eachDatabase(t, testWebhookRedirectIsNotFollowed)
+}
+
+func testWebhookRedirectIsNotFollowed(t *testing.T, db database) {
 	elsewhere := newReceiver(t, func(int) int { return http.StatusOK })
 	var recv *receiver
 	recv = newReceiver(t, func(int) int { return http.StatusFound })
 	recv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, elsewhere.srv.URL, http.StatusFound)
 	})
-	srv := startServer(t, hooksSpec(t, recv, "tickets.created", "    retry: {max_attempts: 2, initial: 10ms, max: 20ms}\n"), t.TempDir())
+	srv := db.start(t, hooksSpec(t, recv, "tickets.created", "    retry: {max_attempts: 2, initial: 10ms, max: 20ms}\n"))
 	admin := srv.token("root", "admin")
 	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "a"}).expect(t, 201)
 	waitFor(t, "the dead letter", func() bool {
@@ -591,9 +629,11 @@ func TestWebhookRedirectIsNotFollowed(t *testing.T) {
 }
 
 // TestWebhookStatusIsForAdmins: the status and dead letters name receivers and carry records.
-func TestWebhookStatusIsForAdmins(t *testing.T) {
+func TestWebhookStatusIsForAdmins(t *testing.T) { eachDatabase(t, testWebhookStatusIsForAdmins) }
+
+func testWebhookStatusIsForAdmins(t *testing.T, db database) {
 	recv := newReceiver(t, func(int) int { return http.StatusOK })
-	srv := startServer(t, hooksSpec(t, recv, "tickets.created", ""), t.TempDir())
+	srv := db.start(t, hooksSpec(t, recv, "tickets.created", ""))
 	srv.do("GET", "/v1/_webhooks", "", nil).expect(t, 401)
 	srv.do("GET", "/v1/_webhooks", srv.token("bob", "customer"), nil).expect(t, 403)
 	srv.do("GET", "/v1/_webhooks/dead", "", nil).expect(t, 401)
@@ -602,8 +642,12 @@ func TestWebhookStatusIsForAdmins(t *testing.T) {
 // TestWebhookConditionErrorIsDeadLettered: an event whose `when` cannot be evaluated is kept
 // in the dead letters, with the reason, rather than dropped.
 func TestWebhookConditionErrorIsDeadLettered(t *testing.T) {
+	eachDatabase(t, testWebhookConditionErrorIsDeadLettered)
+}
+
+func testWebhookConditionErrorIsDeadLettered(t *testing.T, db database) {
 	recv := newReceiver(t, func(int) int { return http.StatusOK })
-	srv := startServer(t, hooksSpec(t, recv, "tickets.created", "    when: 'record.title.size() > old.title.size()'\n"), t.TempDir())
+	srv := db.start(t, hooksSpec(t, recv, "tickets.created", "    when: 'record.title.size() > old.title.size()'\n"))
 	admin := srv.token("root", "admin")
 	srv.do("POST", "/v1/tickets", "", map[string]any{"title": "x"}).expect(t, 201) // old has no title
 	var dead []any

@@ -14,18 +14,49 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
-	"github.com/plinth-dev/plinth/internal/store/sqlite"
+	"github.com/plinth-dev/plinth/internal/store/open"
+	"github.com/plinth-dev/plinth/internal/store/pgtest"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
-// hooks is a SQLite store with a webhook on things.created (extra is more of its
-// declaration) whose receiver counts deliveries by webhook-id and answers 200, or as answer
-// says when it is set.
+// database opens the store a test runs on, closed when the test ends.
+type database func(t *testing.T, model *spec.Model) open.Store
+
+// eachDatabase runs test on SQLite and on PostgreSQL.
+func eachDatabase(t *testing.T, test func(*testing.T, database)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, onSQLite) })
+	t.Run("postgres", func(t *testing.T) { test(t, onPostgres) })
+}
+
+// onSQLite opens a store in a temporary folder.
+func onSQLite(t *testing.T, model *spec.Model) open.Store {
+	return openStore(t, model, open.Options{DataDir: t.TempDir()})
+}
+
+// onPostgres opens a store in a schema of the test's own, on the server that
+// PLINTH_TEST_POSTGRES_URL names.
+func onPostgres(t *testing.T, model *spec.Model) open.Store {
+	url := pgtest.URL(t)
+	return openStore(t, model, open.Options{Database: url, Schema: pgtest.Schema(t, url)})
+}
+
+func openStore(t *testing.T, model *spec.Model, o open.Options) open.Store {
+	db, err := open.Open(context.Background(), model, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// hooks is a store with a webhook on things.created (extra is more of its declaration)
+// whose receiver counts deliveries by webhook-id and answers 200, or as answer says when it
+// is set.
 type hooks struct {
 	t      *testing.T
 	ctx    context.Context
 	model  *spec.Model
-	db     *sqlite.DB
+	db     open.Store
 	env    map[string]string
 	client *http.Client  // the workers' client; default a real one
 	poll   time.Duration // the workers' poll; default 50 ms
@@ -35,9 +66,9 @@ type hooks struct {
 	got map[string]int
 }
 
-// newHooks makes the store and serves the receiver on 127.0.0.1.
-func newHooks(t *testing.T, extra string) *hooks {
-	h := newStoreHooks(t, extra)
+// newHooks makes the store on db and serves the receiver on 127.0.0.1.
+func newHooks(t *testing.T, db database, extra string) *hooks {
+	h := newStoreHooks(t, db, extra)
 	recv := httptest.NewServer(h)
 	t.Cleanup(recv.Close)
 	h.env["HOOK_URL"] = recv.URL
@@ -46,9 +77,11 @@ func newHooks(t *testing.T, extra string) *hooks {
 
 // newBubbleHooks makes the store and hands the workers' requests straight to the receiver,
 // for a test in a synctest bubble, where the clock is fake and moves only when every
-// goroutine waits (a goroutine waiting on a real connection never counts as waiting).
+// goroutine waits (a goroutine waiting on a real connection never counts as waiting). The
+// store is SQLite: PostgreSQL's connections are real, and its claims are timed by the
+// database's clock, which the bubble's fake one does not move.
 func newBubbleHooks(t *testing.T, extra string) *hooks {
-	h := newStoreHooks(t, extra)
+	h := newStoreHooks(t, onSQLite, extra)
 	h.client = &http.Client{Transport: handlerTransport{h}}
 	h.env["HOOK_URL"] = "http://receiver.test/"
 	return h
@@ -66,7 +99,7 @@ func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return rec.Result(), nil
 }
 
-func newStoreHooks(t *testing.T, extra string) *hooks {
+func newStoreHooks(t *testing.T, db database, extra string) *hooks {
 	src := `
 plinth: 1
 name: s
@@ -86,12 +119,7 @@ webhooks:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	db, err := sqlite.Open(ctx, t.TempDir(), model, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return &hooks{t: t, ctx: ctx, model: model, db: db, got: map[string]int{}, poll: 50 * time.Millisecond,
+	return &hooks{t: t, ctx: ctx, model: model, db: db(t, model), got: map[string]int{}, poll: 50 * time.Millisecond,
 		env: map[string]string{"HOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
 }
 
@@ -198,7 +226,11 @@ func (h *hooks) deliveredOnce(want int) {
 // subscribed but before its first step — the moment a server starts accepting requests — is
 // delivered, not taken for backlog that predates the webhook.
 func TestEventsBeforeTheFirstStepAreDelivered(t *testing.T) {
-	h := newHooks(t, "")
+	eachDatabase(t, testEventsBeforeTheFirstStepAreDelivered)
+}
+
+func testEventsBeforeTheFirstStepAreDelivered(t *testing.T, db database) {
+	h := newHooks(t, db, "")
 	w := h.worker()
 	h.create(1)
 	stop := h.start(w)
@@ -211,7 +243,11 @@ func TestEventsBeforeTheFirstStepAreDelivered(t *testing.T) {
 // the webhook does not want between those it does, deliver every wanted event exactly once
 // and no other.
 func TestTwoWorkersMatchEachEventOnce(t *testing.T) {
-	h := newHooks(t, "    when: record.n % 3 == 0\n")
+	eachDatabase(t, testTwoWorkersMatchEachEventOnce)
+}
+
+func testTwoWorkersMatchEachEventOnce(t *testing.T, db database) {
+	h := newHooks(t, db, "    when: record.n % 3 == 0\n")
 	workers := []*worker.Worker{h.worker(), h.worker()}
 	stop := h.start(workers...)
 	h.create(300, workers...) // 100 wanted, matched while they are written
