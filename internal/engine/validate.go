@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
 )
