@@ -1,7 +1,7 @@
 // Command bench measures Plinth against a minimal reference server doing the same SQL, and
 // writes the results to bench/results/latest.json. Run it from the repository:
 //
-//	go run ./bench          # the full run on SQLite and PostgreSQL, about 5 minutes
+//	go run ./bench          # the full run on SQLite and PostgreSQL, about 6 minutes
 //	go run ./bench -smoke   # 1 s per scenario: does everything answer 2xx?
 //
 // See docs/performance.md for what it measures and the latest results.
