@@ -71,15 +71,17 @@ type process struct {
 	pprofAddr string // where bench/profserver serves net/http/pprof, when it is the server
 }
 
-// start runs bin with args (which must make it listen on addr) and waits until GET /readyz
-// answers 200, at most within limit. Its output goes to logPath.
-func start(ctx context.Context, name, bin, addr, logPath string, limit time.Duration, args ...string) (*process, error) {
+// start runs bin with args (which must make it listen on addr), and env added to the
+// harness's environment, and waits until GET /readyz answers 200, at most within limit. Its
+// output goes to logPath.
+func start(ctx context.Context, name, bin, addr, logPath string, limit time.Duration, env []string, args ...string) (*process, error) {
 	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
 	// The server dies with the harness, even when the harness is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &process{name: name, addr: addr, cmd: cmd, logPath: logPath, log: f, exited: make(chan struct{})}
@@ -173,8 +175,11 @@ func (p *process) peakRSS() (int64, error) {
 }
 
 // cpuTime is the CPU time (user and system) the process has used so far.
-func (p *process) cpuTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *process) cpuTime() (time.Duration, error) { return cpuOf(p.cmd.Process.Pid) }
+
+// cpuOf is the CPU time (user and system) a process has used so far.
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}

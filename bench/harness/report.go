@@ -15,17 +15,25 @@ import (
 
 // Report is the outcome of a run; it is also what results/latest.json holds.
 type Report struct {
-	Date         time.Time        `json:"date"`
-	Smoke        bool             `json:"smoke"`
-	Commit       string           `json:"commit"` // git describe --always --dirty of the measured tree
-	Machine      Machine          `json:"machine"`
-	Settings     Settings         `json:"settings"`
+	Date      time.Time        `json:"date"`
+	Smoke     bool             `json:"smoke"`
+	Commit    string           `json:"commit"` // git describe --always --dirty of the measured tree
+	Machine   Machine          `json:"machine"`
+	Settings  Settings         `json:"settings"`
+	Databases []DatabaseReport `json:"databases"`
+	Failures  []string         `json:"failures,omitempty"` // failed requests and unclean exits, on any database
+	Seconds   float64          `json:"seconds"`            // how long the run took
+}
+
+// DatabaseReport is what a run measured on one database.
+type DatabaseReport struct {
+	Database     string           `json:"database"`          // sqlite or postgres
+	Schemas      []string         `json:"schemas,omitempty"` // PostgreSQL: the two schemas the servers used, dropped at the end
 	Seed         Seed             `json:"seed"`
 	Scenarios    []ScenarioReport `json:"scenarios"`
 	StartToReady StartToReady     `json:"start_to_ready"`
 	Targets      []Check          `json:"targets"`
-	Failures     []string         `json:"failures,omitempty"` // failed requests and unclean exits
-	Seconds      float64          `json:"seconds"`            // how long the run took
+	Failures     []string         `json:"failures,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -43,11 +51,11 @@ type Settings struct {
 	WarmupSeconds  float64 `json:"warmup_seconds_per_round"`
 	MeasureSeconds float64 `json:"measured_seconds_per_round"`
 	Rounds         int     `json:"rounds_per_server"`
-	Products       int     `json:"seeded_products"`
 }
 
-// Seed tells how the products were created: through each server's API, 32 connections.
+// Seed tells how the products were created: through each server's API.
 type Seed struct {
+	Products  int                `json:"products"`
 	Method    string             `json:"method"`
 	Seconds   map[string]float64 `json:"seconds"`
 	PerSecond map[string]float64 `json:"per_second"`
@@ -77,6 +85,10 @@ type Side struct {
 	// CPUPerRequestUS is the server's CPU time (user and system, from /proc/PID/stat) per
 	// request, warm-up included: less sensitive to a noisy machine than req/s.
 	CPUPerRequestUS float64 `json:"cpu_us_per_request"`
+	// DBCPUPerRequestUS is, on PostgreSQL, the CPU time of the database backends serving the
+	// server's connections per request, warm-up included; 0 when the database server's
+	// processes cannot be seen from the harness.
+	DBCPUPerRequestUS float64 `json:"db_cpu_us_per_request,omitempty"`
 	// DiskKBPerRequest is what the server sent to storage per request (write_bytes of
 	// /proc/PID/io), warm-up included.
 	DiskKBPerRequest float64  `json:"disk_kb_per_request"`
@@ -89,6 +101,7 @@ type Ratio struct {
 	P50       float64 `json:"p50"`
 	P99       float64 `json:"p99"`
 	CPU       float64 `json:"cpu_per_request"`
+	DBCPU     float64 `json:"db_cpu_per_request,omitempty"`
 }
 
 // StartToReady is the time from starting the plinth process until GET /readyz answers 200.
@@ -112,9 +125,7 @@ func newReport(cfg Config) *Report {
 		Smoke:   cfg.Smoke,
 		Machine: machine(),
 		Settings: Settings{Conns: cfg.Conns, WarmupSeconds: cfg.Warmup.Seconds(), MeasureSeconds: cfg.Duration.Seconds(),
-			Rounds: cfg.Rounds, Products: cfg.Products},
-		Seed: Seed{Method: "POST /v1/products through each server's API, 32 connections",
-			Seconds: map[string]float64{}, PerSecond: map[string]float64{}},
+			Rounds: cfg.Rounds},
 	}
 }
 
@@ -136,22 +147,36 @@ func side(r *Result) Side {
 	return s
 }
 
-// finish evaluates the targets and collects the failures.
+// finish evaluates the targets and collects the failures of every database.
 func (r *Report) finish() {
-	if n := len(r.StartToReady.ExistingMS); n > 0 {
-		sorted := slices.Sorted(slices.Values(r.StartToReady.ExistingMS))
-		r.StartToReady.MedianMS = sorted[n/2]
+	for i := range r.Databases {
+		d := &r.Databases[i]
+		d.finish()
+		for _, f := range d.Failures {
+			r.Failures = append(r.Failures, d.Database+": "+f)
+		}
+	}
+}
+
+// finish evaluates the database's targets and collects its failures.
+func (d *DatabaseReport) finish() {
+	if n := len(d.StartToReady.ExistingMS); n > 0 {
+		sorted := slices.Sorted(slices.Values(d.StartToReady.ExistingMS))
+		d.StartToReady.MedianMS = sorted[n/2]
 	}
 	var peak float64
-	for _, s := range r.Scenarios {
-		switch s.Kind {
-		case kindRead:
-			r.Targets = append(r.Targets,
-				Check{Name: s.Name + " req/s vs reference", Want: fmt.Sprintf(">= %.1fx", targetReadRPS), Got: s.Ratio.PerSecond, Met: s.Ratio.PerSecond >= targetReadRPS},
+	for _, s := range d.Scenarios {
+		rps := func(min float64) Check {
+			return Check{Name: s.Name + " req/s vs reference", Want: fmt.Sprintf(">= %.1fx", min), Got: s.Ratio.PerSecond, Met: s.Ratio.PerSecond >= min}
+		}
+		switch {
+		case d.Database == dbPostgres:
+			d.Targets = append(d.Targets, rps(targetPostgresRPS))
+		case s.Kind == kindRead:
+			d.Targets = append(d.Targets, rps(targetReadRPS),
 				Check{Name: s.Name + " p99 vs reference", Want: fmt.Sprintf("<= %.1fx", targetReadP99), Got: s.Ratio.P99, Met: s.Ratio.P99 <= targetReadP99})
-		case kindWrite:
-			r.Targets = append(r.Targets,
-				Check{Name: s.Name + " req/s vs reference", Want: fmt.Sprintf(">= %.1fx", targetWriteRPS), Got: s.Ratio.PerSecond, Met: s.Ratio.PerSecond >= targetWriteRPS})
+		case s.Kind == kindWrite:
+			d.Targets = append(d.Targets, rps(targetWriteRPS))
 		}
 		peak = max(peak, s.Plinth.PeakRSSMB)
 		for _, sd := range []struct {
@@ -159,49 +184,28 @@ func (r *Report) finish() {
 			s    Side
 		}{{"plinth", s.Plinth}, {"reference", s.Reference}} {
 			if sd.s.Errors > 0 || sd.s.Non2xx > 0 {
-				r.Failures = append(r.Failures, fmt.Sprintf("%s on %s: %d errors, %d non-2xx: %s",
+				d.Failures = append(d.Failures, fmt.Sprintf("%s on %s: %d errors, %d non-2xx: %s",
 					s.Name, sd.name, sd.s.Errors, sd.s.Non2xx, strings.Join(sd.s.Samples, "; ")))
 			}
 		}
 	}
-	if len(r.Scenarios) > 0 {
-		r.Targets = append(r.Targets, Check{Name: "plinth peak RSS (MB)", Want: fmt.Sprintf("<= %d", targetRSS>>20), Got: peak, Met: peak <= targetRSS>>20})
+	if len(d.Scenarios) > 0 {
+		d.Targets = append(d.Targets, Check{Name: "plinth peak RSS (MB)", Want: fmt.Sprintf("<= %d", targetRSS>>20), Got: peak, Met: peak <= targetRSS>>20})
 	}
-	if len(r.StartToReady.ExistingMS) > 0 {
-		r.Targets = append(r.Targets, Check{Name: "plinth start to ready, existing database (ms, median)",
-			Want: fmt.Sprintf("< %d", targetStartReady.Milliseconds()), Got: r.StartToReady.MedianMS,
-			Met: r.StartToReady.MedianMS < float64(targetStartReady.Milliseconds())})
+	if len(d.StartToReady.ExistingMS) > 0 {
+		d.Targets = append(d.Targets, Check{Name: "plinth start to ready, existing database (ms, median)",
+			Want: fmt.Sprintf("< %d", targetStartReady.Milliseconds()), Got: d.StartToReady.MedianMS,
+			Met: d.StartToReady.MedianMS < float64(targetStartReady.Milliseconds())})
 	}
 }
 
-// WriteText prints the report as tables.
+// WriteText prints the report as tables, one per database.
 func (r *Report) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "Plinth (%s) vs reference, %s — %d× %s, %s, %d connections, %d round(s) of %gs (+%gs warm-up) per server, %d products seeded\n\n",
+	fmt.Fprintf(w, "Plinth (%s) vs reference, %s — %d× %s, %s, %d connections, %d round(s) of %gs (+%gs warm-up) per server\n",
 		r.Commit, r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.NProc, r.Machine.CPU, r.Machine.GoVersion,
-		r.Settings.Conns, r.Settings.Rounds, r.Settings.MeasureSeconds, r.Settings.WarmupSeconds, r.Settings.Products)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tserver\treq/s\tp50 ms\tp99 ms\tmax ms\tCPU µs/req\tdisk KB/req\terrors\tnon-2xx\tpeak RSS MB\t")
-	for _, s := range r.Scenarios {
-		for i, sd := range []Side{s.Plinth, s.Reference} {
-			name, srv := s.Name, "plinth"
-			if i == 1 {
-				name, srv = "", "reference"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.1f\t%.0f\t%.1f\t%d\t%d\t%.1f\t\n", name, srv, sd.PerSecond, sd.P50MS, sd.P99MS, sd.MaxMS, sd.CPUPerRequestUS, sd.DiskKBPerRequest, sd.Errors, sd.Non2xx, sd.PeakRSSMB)
-		}
-		fmt.Fprintf(tw, "\tplinth/ref\t%.2f×\t%.2f×\t%.2f×\t\t%.2f×\t\t\t\t\t\n", s.Ratio.PerSecond, s.Ratio.P50, s.Ratio.P99, s.Ratio.CPU)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "\nseed: %s — plinth %.0f/s, reference %.0f/s\n", r.Seed.Method, r.Seed.PerSecond["plinth"], r.Seed.PerSecond["reference"])
-	fmt.Fprintf(w, "plinth start to ready: %.1f ms on a fresh database; %v ms on the existing one (median %.1f ms)\n\n",
-		r.StartToReady.FreshMS, r.StartToReady.ExistingMS, r.StartToReady.MedianMS)
-	fmt.Fprintln(w, "targets:")
-	for _, c := range r.Targets {
-		verdict := "met"
-		if !c.Met {
-			verdict = "MISSED"
-		}
-		fmt.Fprintf(w, "  %-55s want %-8s got %-8g %s\n", c.Name, c.Want, c.Got, verdict)
+		r.Settings.Conns, r.Settings.Rounds, r.Settings.MeasureSeconds, r.Settings.WarmupSeconds)
+	for _, d := range r.Databases {
+		d.writeText(w)
 	}
 	if len(r.Failures) > 0 {
 		fmt.Fprintln(w, "\nfailures:")
@@ -210,6 +214,51 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "\nthe run took %.0f s\n", r.Seconds)
+}
+
+func (d *DatabaseReport) writeText(w io.Writer) {
+	fmt.Fprintf(w, "\n%s\n\n", map[string]string{dbSQLite: "SQLite", dbPostgres: "PostgreSQL"}[d.Database])
+	// The database's CPU is shown where the harness could read it.
+	var dbCPU bool
+	for _, s := range d.Scenarios {
+		dbCPU = dbCPU || s.Plinth.DBCPUPerRequestUS > 0
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "scenario\tserver\treq/s\tp50 ms\tp99 ms\tmax ms\tCPU µs/req\t"
+	if dbCPU {
+		head += "db CPU µs/req\t"
+	}
+	fmt.Fprintln(tw, head+"disk KB/req\terrors\tnon-2xx\tpeak RSS MB\t")
+	for _, s := range d.Scenarios {
+		for i, sd := range []Side{s.Plinth, s.Reference} {
+			name, srv := s.Name, "plinth"
+			if i == 1 {
+				name, srv = "", "reference"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.1f\t%.0f\t", name, srv, sd.PerSecond, sd.P50MS, sd.P99MS, sd.MaxMS, sd.CPUPerRequestUS)
+			if dbCPU {
+				fmt.Fprintf(tw, "%.0f\t", sd.DBCPUPerRequestUS)
+			}
+			fmt.Fprintf(tw, "%.1f\t%d\t%d\t%.1f\t\n", sd.DiskKBPerRequest, sd.Errors, sd.Non2xx, sd.PeakRSSMB)
+		}
+		fmt.Fprintf(tw, "\tplinth/ref\t%.2f×\t%.2f×\t%.2f×\t\t%.2f×\t", s.Ratio.PerSecond, s.Ratio.P50, s.Ratio.P99, s.Ratio.CPU)
+		if dbCPU {
+			fmt.Fprintf(tw, "%.2f×\t", s.Ratio.DBCPU)
+		}
+		fmt.Fprintln(tw, "\t\t\t\t")
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nseed: %d products, %s — plinth %.0f/s, reference %.0f/s\n", d.Seed.Products, d.Seed.Method, d.Seed.PerSecond["plinth"], d.Seed.PerSecond["reference"])
+	fmt.Fprintf(w, "plinth start to ready: %.1f ms on a fresh database; %v ms on the existing one (median %.1f ms)\n\n",
+		d.StartToReady.FreshMS, d.StartToReady.ExistingMS, d.StartToReady.MedianMS)
+	fmt.Fprintln(w, "targets:")
+	for _, c := range d.Targets {
+		verdict := "met"
+		if !c.Met {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(w, "  %-55s want %-8s got %-8g %s\n", c.Name, c.Want, c.Got, verdict)
+	}
 }
 
 // WriteJSON writes the report to path, creating its folder.

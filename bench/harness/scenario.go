@@ -17,6 +17,7 @@ type target struct {
 	customer string   // bearer token of customer alice (the reference ignores it)
 	admin    string   // bearer token of an admin
 	ids      []string // the seeded products' ids, in seed order
+	app      string   // PostgreSQL: the application_name of the server's connections
 }
 
 // Kinds of scenario, which decide the targets they are held to.

@@ -3,7 +3,8 @@
 // net/http/pprof on a second, separate address. The harness uses it with -profile; pprof is
 // never part of the product.
 //
-//	profserver --spec examples/shop/plinth.yaml --addr 127.0.0.1:8080 --data DIR --pprof 127.0.0.1:6060
+//	profserver --spec examples/shop/plinth.yaml --addr 127.0.0.1:8080 --data DIR --pprof 127.0.0.1:6060 \
+//	  [--database postgres://… --database-schema NAME]
 package main
 
 import (
@@ -29,6 +30,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "the API's address")
 	data := flag.String("data", plinth.DefaultDataDir, "the data folder")
 	pprofAddr := flag.String("pprof", "127.0.0.1:6060", "the address of net/http/pprof")
+	database := flag.String("database", "", "a postgres:// URL, as plinth serve --database")
+	schema := flag.String("database-schema", "public", "the PostgreSQL schema, as plinth serve --database-schema")
 	flag.Parse()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200) // as plinth serve runs
@@ -38,7 +41,8 @@ func main() {
 	sink := logsink.New(os.Stderr) // as plinth serve logs
 	defer sink.Close()
 	logger := slog.New(logsink.Handler(slog.NewJSONHandler(sink, nil), sink, slog.LevelWarn))
-	app, err := plinth.New(ctx, plinth.Options{SpecFile: *specFile, DataDir: *data, Logger: logger})
+	app, err := plinth.New(ctx, plinth.Options{SpecFile: *specFile, DataDir: *data, Database: *database,
+		DatabaseSchema: *schema, Logger: logger})
 	if err != nil {
 		log.Fatalf("profserver: %v", err)
 	}

@@ -1,10 +1,15 @@
 // Command refserver is the yardstick of the benchmark harness: the shop's product and order
-// routes served with net/http and the SQLite driver, settings and table layout Plinth uses,
-// doing exactly the SQL each scenario needs and nothing else. It has no authentication, no
-// access rules, no validation beyond decoding JSON, no events and no idempotency, so that the
-// ratio Plinth/refserver measures what Plinth's guarantees cost.
+// routes served with net/http, doing exactly the SQL each scenario needs and nothing else, on
+// the database, settings and table layout Plinth uses. It has no authentication, no access
+// rules and no validation beyond decoding JSON, so that the ratio Plinth/refserver measures
+// what Plinth's guarantees cost.
 //
-//	refserver -addr 127.0.0.1:8081 -data DIR
+//	refserver -addr 127.0.0.1:8081 -data DIR                                  # SQLite
+//	refserver -addr 127.0.0.1:8081 -database postgres://… -database-schema S # PostgreSQL
+//
+// On SQLite it writes no events and no idempotency records. On PostgreSQL it writes both, as
+// Plinth's driver does, because there the outbox decides how writes commit (one at a time,
+// under an advisory lock): see sqlite.go and postgres.go.
 //
 // It is started by the harness (go run ./bench) as a separate process, like Plinth.
 package main
@@ -12,58 +17,64 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	_ "modernc.org/sqlite"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "the address to listen on")
-	data := flag.String("data", "refserver_data", "the data folder")
+	data := flag.String("data", "refserver_data", "the data folder (SQLite)")
+	database := flag.String("database", "", "a postgres:// URL to keep the data in PostgreSQL instead of SQLite in -data")
+	schema := flag.String("database-schema", "refserver", "the PostgreSQL schema that holds the tables; created when missing")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *data); err != nil {
+	if err := run(ctx, *addr, *data, *database, *schema); err != nil {
 		log.Fatalf("refserver: %v", err)
 	}
 }
 
-func run(ctx context.Context, addr, dir string) error {
-	s, err := open(ctx, dir)
+func run(ctx context.Context, addr, dir, database, schema string) error {
+	var db store
+	var err error
+	where := dir
+	if database != "" {
+		db, err = openPostgres(ctx, database, schema)
+		where = "PostgreSQL schema " + schema
+	} else {
+		db, err = openSQLite(ctx, dir)
+	}
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer db.close()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           s.routes(),
+		Handler:           routes(db, database != ""),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	fmt.Printf("refserver: serving at http://%s (data in %s)\n", ln.Addr(), dir)
+	fmt.Printf("refserver: serving at http://%s (data in %s)\n", ln.Addr(), where)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -79,114 +90,42 @@ func run(ctx context.Context, addr, dir string) error {
 	return err
 }
 
-// timeLayout is Plinth's stored and served timestamp format.
+// store is the SQL the routes need, on SQLite or on PostgreSQL.
+type store interface {
+	ping(ctx context.Context) error
+	get(ctx context.Context, id string) (product, error)
+	// list returns up to limit products priced above minPrice, dearest first.
+	list(ctx context.Context, minPrice int64, limit int) ([]product, error)
+	// create inserts p and returns the response to send, stored under k when k is not nil.
+	create(ctx context.Context, p product, now time.Time, k *keyed) (response, error)
+	// setStock updates a product's stock if its version is still version; errNotFound if not.
+	setStock(ctx context.Context, id string, stock, version int64, now time.Time) (product, error)
+	// order reserves the stock of o's items, fills in their names and prices and o's total,
+	// inserts o, and returns the response to send, stored under k when k is not nil;
+	// errNotFound when a product is missing or short of stock.
+	order(ctx context.Context, o *order, now time.Time, k *keyed) (response, error)
+	// replay returns the response stored under k, if any.
+	replay(ctx context.Context, k *keyed) (*response, error)
+	close()
+}
+
+// errNotFound is a missing row, or one a conditional write did not match.
+var errNotFound = errors.New("not found")
+
+// timeLayout is Plinth's served timestamp format.
 const timeLayout = "2006-01-02T15:04:05.000000Z"
 
-// schema is Plinth's table layout for the shop (internal/store/sqlite/testdata/shop.sql).
-var schema = []string{
-	`CREATE TABLE IF NOT EXISTS "products" (
-  "id" TEXT PRIMARY KEY NOT NULL, "created_at" TEXT NOT NULL, "updated_at" TEXT NOT NULL,
-  "version" INTEGER NOT NULL, "sku" TEXT, "name" TEXT, "description" TEXT,
-  "price_cents" INTEGER, "stock" INTEGER, "active" INTEGER) STRICT`,
-	`CREATE UNIQUE INDEX IF NOT EXISTS "ux_products_sku" ON "products" ("sku")`,
-	`CREATE INDEX IF NOT EXISTS "ix_products_price_cents" ON "products" ("price_cents")`,
-	`CREATE TABLE IF NOT EXISTS "customers" (
-  "id" TEXT PRIMARY KEY NOT NULL, "created_at" TEXT NOT NULL, "updated_at" TEXT NOT NULL,
-  "version" INTEGER NOT NULL, "user_id" TEXT, "email" TEXT, "name" TEXT) STRICT`,
-	`CREATE UNIQUE INDEX IF NOT EXISTS "ux_customers_user_id" ON "customers" ("user_id")`,
-	`CREATE TABLE IF NOT EXISTS "orders" (
-  "id" TEXT PRIMARY KEY NOT NULL, "created_at" TEXT NOT NULL, "updated_at" TEXT NOT NULL,
-  "version" INTEGER NOT NULL, "customer_id" TEXT, "status" TEXT, "items" TEXT,
-  "total_cents" INTEGER, "note" TEXT) STRICT`,
-	`CREATE INDEX IF NOT EXISTS "ix_orders_customer_id_status" ON "orders" ("customer_id", "status")`,
-}
+// The subjects of the harness's tokens, which the reference does not read: the admin seeds and
+// creates products, the customer orders.
+const (
+	admin    = "root"
+	customer = "alice"
+)
 
-const productCols = `"id", "sku", "name", "description", "price_cents", "stock", "active", "created_at", "updated_at", "version"`
-
-// store holds the two pools and the prepared statements, as Plinth's SQLite store does: one
-// writer connection (BEGIN IMMEDIATE) and a pool of query-only readers.
-type store struct {
-	write, read *sql.DB
-
-	getProduct, listProducts   *sql.Stmt // readers
-	insertProduct, updateStock *sql.Stmt // writer
-	reserve, insertOrder       *sql.Stmt // writer
-}
-
-func open(ctx context.Context, dir string) (*store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(dir, "ref.db")
-	dsn := func(extra ...string) string {
-		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(5000)")
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(NORMAL)")
-		q.Add("_pragma", "foreign_keys(ON)")
-		for _, p := range extra {
-			q.Add("_pragma", p)
-		}
-		q.Set("_txlock", "immediate")
-		return "file:" + path + "?" + q.Encode()
-	}
-	s := &store{}
-	var err error
-	if s.write, err = sql.Open("sqlite", dsn()); err != nil {
-		return nil, err
-	}
-	s.write.SetMaxOpenConns(1)
-	s.write.SetMaxIdleConns(1)
-	s.write.SetConnMaxLifetime(0)
-	for _, q := range schema {
-		if _, err := s.write.ExecContext(ctx, q); err != nil {
-			s.close()
-			return nil, fmt.Errorf("schema: %w", err)
-		}
-	}
-	readers := max(4, 2*runtime.GOMAXPROCS(0))
-	if s.read, err = sql.Open("sqlite", dsn("query_only(1)")); err != nil {
-		s.close()
-		return nil, err
-	}
-	s.read.SetMaxOpenConns(readers)
-	s.read.SetMaxIdleConns(readers)
-	stmts := []struct {
-		dst **sql.Stmt
-		db  *sql.DB
-		sql string
-	}{
-		{&s.getProduct, s.read, `SELECT ` + productCols + ` FROM "products" WHERE "id" = ?`},
-		{&s.listProducts, s.read, `SELECT ` + productCols + ` FROM "products" WHERE "price_cents" > ? ORDER BY "price_cents" DESC, "id" LIMIT ?`},
-		{&s.insertProduct, s.write, `INSERT INTO "products" ("id", "sku", "name", "description", "price_cents", "stock", "active", "created_at", "updated_at", "version") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`},
-		{&s.updateStock, s.write, `UPDATE "products" SET "stock" = ?, "updated_at" = ?, "version" = "version" + 1 WHERE "id" = ? AND "version" = ? RETURNING ` + productCols},
-		{&s.reserve, s.write, `UPDATE "products" SET "stock" = "stock" - ?, "updated_at" = ?, "version" = "version" + 1 WHERE "id" = ? AND "stock" >= ? RETURNING "name", "price_cents"`},
-		{&s.insertOrder, s.write, `INSERT INTO "orders" ("id", "created_at", "updated_at", "version", "customer_id", "status", "items", "total_cents", "note") VALUES (?, ?, ?, 1, ?, 'pending', ?, ?, NULL)`},
-	}
-	for _, st := range stmts {
-		if *st.dst, err = st.db.PrepareContext(ctx, st.sql); err != nil {
-			s.close()
-			return nil, fmt.Errorf("prepare: %w", err)
-		}
-	}
-	return s, nil
-}
-
-func (s *store) close() {
-	for _, st := range []*sql.Stmt{s.getProduct, s.listProducts, s.insertProduct, s.updateStock, s.reserve, s.insertOrder} {
-		if st != nil {
-			st.Close()
-		}
-	}
-	if s.read != nil {
-		s.read.Close()
-	}
-	if s.write != nil {
-		s.write.Close()
-	}
-}
-
-func (s *store) routes() http.Handler {
+// routes serves the shop's routes from db; idempotent stores the response of every write
+// sent with an Idempotency-Key, and answers a repeated key with it.
+func routes(db store, idempotent bool) http.Handler {
+	s := &server{db: db, idempotent: idempotent}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.HandleFunc("GET /v1/products", s.list)
@@ -195,6 +134,11 @@ func (s *store) routes() http.Handler {
 	mux.HandleFunc("PATCH /v1/products/{id}", s.patch)
 	mux.HandleFunc("POST /v1/orders", s.order)
 	return mux
+}
+
+type server struct {
+	db         store
+	idempotent bool
 }
 
 // product is a products row, with members in Plinth's order.
@@ -211,24 +155,98 @@ type product struct {
 	Version     int64   `json:"version"`
 }
 
-type scanner interface{ Scan(dst ...any) error }
-
-func scanProduct(sc scanner) (product, error) {
-	var p product
-	err := sc.Scan(&p.ID, &p.SKU, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.Active, &p.CreatedAt, &p.UpdatedAt, &p.Version)
-	return p, err
+// orderItem is stored as Plinth stores it: JSON with members sorted by name.
+type orderItem struct {
+	Name           string `json:"name"`
+	ProductID      string `json:"product_id"`
+	Quantity       int64  `json:"quantity"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
 }
 
-func (s *store) ready(w http.ResponseWriter, r *http.Request) {
-	if err := s.read.PingContext(r.Context()); err != nil {
+// order is an orders row, with members in Plinth's order.
+type order struct {
+	ID         string      `json:"id"`
+	CustomerID string      `json:"customer_id"`
+	Status     string      `json:"status"`
+	Items      []orderItem `json:"items"`
+	TotalCents int64       `json:"total_cents"`
+	Note       *string     `json:"note"`
+	CreatedAt  string      `json:"created_at"`
+	UpdatedAt  string      `json:"updated_at"`
+	Version    int64       `json:"version"`
+}
+
+// response is a write's answer, rendered before the write commits so that the PostgreSQL
+// reference can store it under the request's Idempotency-Key, as Plinth does.
+type response struct {
+	status int
+	header map[string]string
+	body   []byte
+}
+
+func created(location string, v any) (response, error) {
+	b, err := json.Marshal(v)
+	return response{status: http.StatusCreated, body: b,
+		header: map[string]string{"Content-Type": "application/json", "ETag": etag(1), "Location": location}}, err
+}
+
+// keyed is a write sent with an Idempotency-Key: where its response is stored.
+type keyed struct {
+	scope, method, path, key string
+	fingerprint              string // of the request body
+}
+
+// keyOf returns the request's key, or nil when it has none or the server keeps no keys.
+func (s *server) keyOf(r *http.Request, subject string, body []byte) *keyed {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" || !s.idempotent {
+		return nil
+	}
+	sum := sha256.Sum256(body)
+	return &keyed{scope: "sub:" + subject, method: r.Method, path: r.URL.Path, key: key, fingerprint: hex.EncodeToString(sum[:])}
+}
+
+// readJSON reads the request body and decodes it into v; it answers 400 and returns nil when
+// it cannot.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) []byte {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err == nil {
+		err = json.Unmarshal(body, v)
+	}
+	if err != nil {
+		http.Error(w, "malformed JSON", http.StatusBadRequest)
+		return nil
+	}
+	return body
+}
+
+// replayed answers a keyed request from its stored response, when there is one.
+func (s *server) replayed(w http.ResponseWriter, r *http.Request, k *keyed) bool {
+	if k == nil {
+		return false
+	}
+	res, err := s.db.replay(r.Context(), k)
+	if err != nil {
+		fail(w, err)
+		return true
+	}
+	if res == nil {
+		return false
+	}
+	send(w, *res)
+	return true
+}
+
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	if err := s.db.ping(r.Context()); err != nil {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 		return
 	}
 	reply(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (s *store) get(w http.ResponseWriter, r *http.Request) {
-	p, err := scanProduct(s.getProduct.QueryRowContext(r.Context(), r.PathValue("id")))
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	p, err := s.db.get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		fail(w, err)
 		return
@@ -238,7 +256,7 @@ func (s *store) get(w http.ResponseWriter, r *http.Request) {
 }
 
 // list understands exactly the benchmark's query: filter=price_cents > N, sort=-price_cents.
-func (s *store) list(w http.ResponseWriter, r *http.Request) {
+func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := strings.Fields(q.Get("filter"))
 	limit, err := strconv.Atoi(q.Get("limit"))
@@ -251,28 +269,15 @@ func (s *store) list(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad filter value", http.StatusBadRequest)
 		return
 	}
-	rows, err := s.listProducts.QueryContext(r.Context(), min, limit+1)
+	items, err := s.db.list(r.Context(), min, limit+1)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	defer rows.Close()
 	page := struct {
 		Items      []product `json:"items"`
 		NextCursor *string   `json:"next_cursor"`
-	}{Items: make([]product, 0, limit+1)}
-	for rows.Next() {
-		p, err := scanProduct(rows)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		page.Items = append(page.Items, p)
-	}
-	if err := rows.Err(); err != nil {
-		fail(w, err)
-		return
-	}
+	}{Items: items}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
 		next := page.Items[limit-1].ID
@@ -281,7 +286,7 @@ func (s *store) list(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, page)
 }
 
-func (s *store) create(w http.ResponseWriter, r *http.Request) {
+func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		SKU         string  `json:"sku"`
 		Name        string  `json:"name"`
@@ -290,23 +295,27 @@ func (s *store) create(w http.ResponseWriter, r *http.Request) {
 		Stock       int64   `json:"stock"`
 		Active      *bool   `json:"active"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		http.Error(w, "malformed JSON", http.StatusBadRequest)
+	body := readJSON(w, r, &in)
+	if body == nil {
 		return
 	}
-	now := time.Now().UTC().Format(timeLayout)
+	k := s.keyOf(r, admin, body)
+	if s.replayed(w, r, k) {
+		return
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	stamp := now.Format(timeLayout)
 	p := product{ID: newID(), SKU: in.SKU, Name: in.Name, Description: in.Description, PriceCents: in.PriceCents,
-		Stock: in.Stock, Active: in.Active == nil || *in.Active, CreatedAt: now, UpdatedAt: now, Version: 1}
-	if _, err := s.insertProduct.ExecContext(r.Context(), p.ID, p.SKU, p.Name, p.Description, p.PriceCents, p.Stock, p.Active, now, now); err != nil {
+		Stock: in.Stock, Active: in.Active == nil || *in.Active, CreatedAt: stamp, UpdatedAt: stamp, Version: 1}
+	res, err := s.db.create(r.Context(), p, now, k)
+	if err != nil {
 		fail(w, err)
 		return
 	}
-	w.Header().Set("Location", "/v1/products/"+p.ID)
-	w.Header().Set("ETag", etag(1))
-	reply(w, http.StatusCreated, p)
+	send(w, res)
 }
 
-func (s *store) patch(w http.ResponseWriter, r *http.Request) {
+func (s *server) patch(w http.ResponseWriter, r *http.Request) {
 	version, err := strconv.ParseInt(strings.Trim(r.Header.Get("If-Match"), `"`), 10, 64)
 	if err != nil {
 		http.Error(w, "If-Match is required", http.StatusPreconditionRequired)
@@ -315,13 +324,11 @@ func (s *store) patch(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Stock int64 `json:"stock"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		http.Error(w, "malformed JSON", http.StatusBadRequest)
+	if readJSON(w, r, &in) == nil {
 		return
 	}
-	now := time.Now().UTC().Format(timeLayout)
-	p, err := scanProduct(s.updateStock.QueryRowContext(r.Context(), in.Stock, now, r.PathValue("id"), version))
-	if errors.Is(err, sql.ErrNoRows) {
+	p, err := s.db.setStock(r.Context(), r.PathValue("id"), in.Stock, version, time.Now().UTC().Truncate(time.Microsecond))
+	if errors.Is(err, errNotFound) {
 		http.Error(w, "stale version or no such product", http.StatusPreconditionFailed)
 		return
 	}
@@ -333,74 +340,33 @@ func (s *store) patch(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, p)
 }
 
-// orderItem is stored as Plinth stores it: JSON with members sorted by name.
-type orderItem struct {
-	Name           string `json:"name"`
-	ProductID      string `json:"product_id"`
-	Quantity       int64  `json:"quantity"`
-	UnitPriceCents int64  `json:"unit_price_cents"`
-}
-
-func (s *store) order(w http.ResponseWriter, r *http.Request) {
+func (s *server) order(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Items []orderItem `json:"items"`
 		Note  *string     `json:"note"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		http.Error(w, "malformed JSON", http.StatusBadRequest)
+	body := readJSON(w, r, &in)
+	if body == nil {
 		return
 	}
-	ctx := r.Context()
-	tx, err := s.write.BeginTx(ctx, nil)
+	k := s.keyOf(r, customer, body)
+	if s.replayed(w, r, k) {
+		return
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	stamp := now.Format(timeLayout)
+	o := &order{ID: newID(), CustomerID: customer, Status: "pending", Items: in.Items, Note: in.Note,
+		CreatedAt: stamp, UpdatedAt: stamp, Version: 1}
+	res, err := s.db.order(r.Context(), o, now, k)
+	if errors.Is(err, errNotFound) {
+		http.Error(w, "no such product, or not enough stock", http.StatusConflict)
+		return
+	}
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	defer tx.Rollback()
-	now := time.Now().UTC().Format(timeLayout)
-	// The shop reserves stock in the order's transaction; the same statement reads the price.
-	reserve := tx.StmtContext(ctx, s.reserve)
-	var total int64
-	for i := range in.Items {
-		it := &in.Items[i]
-		err := reserve.QueryRowContext(ctx, it.Quantity, now, it.ProductID, it.Quantity).Scan(&it.Name, &it.UnitPriceCents)
-		if errors.Is(err, sql.ErrNoRows) {
-			http.Error(w, "no such product, or not enough stock", http.StatusConflict)
-			return
-		}
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		total += it.Quantity * it.UnitPriceCents
-	}
-	items, err := json.Marshal(in.Items)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	id := newID()
-	if _, err := tx.StmtContext(ctx, s.insertOrder).ExecContext(ctx, id, now, now, "alice", string(items), total); err != nil {
-		fail(w, err)
-		return
-	}
-	if err := tx.Commit(); err != nil {
-		fail(w, err)
-		return
-	}
-	w.Header().Set("Location", "/v1/orders/"+id)
-	w.Header().Set("ETag", etag(1))
-	reply(w, http.StatusCreated, struct {
-		ID         string      `json:"id"`
-		CustomerID string      `json:"customer_id"`
-		Status     string      `json:"status"`
-		Items      []orderItem `json:"items"`
-		TotalCents int64       `json:"total_cents"`
-		Note       *string     `json:"note"`
-		CreatedAt  string      `json:"created_at"`
-		UpdatedAt  string      `json:"updated_at"`
-		Version    int64       `json:"version"`
-	}{id, "alice", "pending", in.Items, total, nil, now, now, 1})
+	send(w, res)
 }
 
 func etag(v int64) string { return `"` + strconv.FormatInt(v, 10) + `"` }
@@ -416,8 +382,16 @@ func reply(w http.ResponseWriter, status int, v any) {
 	w.Write(b)
 }
 
+func send(w http.ResponseWriter, res response) {
+	for k, v := range res.header {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(res.status)
+	w.Write(res.body)
+}
+
 func fail(w http.ResponseWriter, err error) {
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, errNotFound) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}

@@ -161,7 +161,9 @@ func (db *DB) listen(ctx context.Context, wake func()) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{db.channel()}.Sanitize()); err != nil {
 		return err
 	}
-	defer conn.Conn().PgConn().Exec(context.Background(), "UNLISTEN *").Close()
+	// In a closure: a deferred method call evaluates its receiver at once, which would send
+	// UNLISTEN now and hold the connection busy until the deferred Close.
+	defer func() { conn.Conn().PgConn().Exec(context.Background(), "UNLISTEN *").Close() }()
 	for {
 		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
 			return err

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
@@ -82,22 +82,24 @@ func (t *table) args(rec engine.Record) ([]any, error) {
 	return args, nil
 }
 
-// scanDests returns fresh scan destinations, one per column, typed by kind so that NULL
-// scans as nil and JSONB arrives as its text.
+// scanDests returns scan destinations, one per column, typed by kind so that NULL scans as
+// not valid (nil for JSONB) and JSONB arrives as its text. They hold values, not pointers, so
+// that one set serves every row of a query: record copies the values out, and pgx neither
+// allocates a value per column nor goes through reflection to fill them.
 func (t *table) scanDests() []any {
 	dests := make([]any, len(t.cols))
 	for i, c := range t.cols {
 		switch c.Kind {
 		case query.KindString:
-			dests[i] = new(*string)
+			dests[i] = new(pgtype.Text)
 		case query.KindInteger:
-			dests[i] = new(*int64)
+			dests[i] = new(pgtype.Int8)
 		case query.KindNumber:
-			dests[i] = new(*float64)
+			dests[i] = new(pgtype.Float8)
 		case query.KindBool:
-			dests[i] = new(*bool)
+			dests[i] = new(pgtype.Bool)
 		case query.KindTimestamp:
-			dests[i] = new(*time.Time)
+			dests[i] = new(pgtype.Timestamptz)
 		default:
 			dests[i] = new([]byte)
 		}
@@ -112,25 +114,25 @@ func (t *table) record(dests []any) (engine.Record, error) {
 	for i, c := range t.cols {
 		var v any
 		switch d := dests[i].(type) {
-		case **string:
-			if *d != nil {
-				v = **d
+		case *pgtype.Text:
+			if d.Valid {
+				v = d.String
 			}
-		case **int64:
-			if *d != nil {
-				v = **d
+		case *pgtype.Int8:
+			if d.Valid {
+				v = d.Int64
 			}
-		case **float64:
-			if *d != nil {
-				v = **d
+		case *pgtype.Float8:
+			if d.Valid {
+				v = d.Float64
 			}
-		case **bool:
-			if *d != nil {
-				v = **d
+		case *pgtype.Bool:
+			if d.Valid {
+				v = d.Bool
 			}
-		case **time.Time:
-			if *d != nil {
-				v = (**d).UTC()
+		case *pgtype.Timestamptz:
+			if d.Valid {
+				v = d.Time.UTC()
 			}
 		case *[]byte:
 			if *d != nil {
@@ -153,8 +155,8 @@ func (t *table) scanAll(rows pgx.Rows, err error) ([]engine.Record, error) {
 	}
 	defer rows.Close()
 	var out []engine.Record
+	dests := t.scanDests()
 	for rows.Next() {
-		dests := t.scanDests()
 		if err := rows.Scan(dests...); err != nil {
 			return nil, err
 		}
