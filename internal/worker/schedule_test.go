@@ -93,7 +93,7 @@ func runSchedulers(model *spec.Model, runner worker.Runner, leaser worker.Leaser
 		s := worker.NewScheduler(model, runner, leaser, nil, nil)
 		wg.Go(func() { s.Run(ctx) })
 	}
-	time.Sleep(d)
+	time.Sleep(d) // in the bubble: d of fake time passes once every scheduler waits
 	cancel()
 	wg.Wait()
 }
@@ -118,12 +118,12 @@ func TestScheduleSurvivesRestarts(t *testing.T) {
 		if n := len(runner.done()); n != 1 {
 			t.Fatalf("%d runs at the start", n)
 		}
-		time.Sleep(10 * time.Minute)
+		time.Sleep(10 * time.Minute) // fake time: the restart comes ten minutes later
 		start()
 		if n := len(runner.done()); n != 1 {
 			t.Fatalf("a restart ten minutes later ran it again (%d runs)", n)
 		}
-		time.Sleep(55 * time.Minute)
+		time.Sleep(55 * time.Minute) // fake time: now past the hour the first run began
 		start()
 		if n := len(runner.done()); n != 2 {
 			t.Fatalf("an hour later it did not run (%d runs)", n)
@@ -198,7 +198,7 @@ func TestAFailedRenewalIsRetriedInTime(t *testing.T) {
 		time.Sleep(950 * time.Millisecond) // past the end of the first run's original lease
 		second := worker.NewScheduler(model, runner, db, nil, nil)
 		wg.Go(func() { second.Run(ctx) })
-		time.Sleep(2050 * time.Millisecond)
+		time.Sleep(2050 * time.Millisecond) // fake time: past the end of the first, renewed run
 		cancel()
 		wg.Wait()
 		if !flaky.failed.Load() {

@@ -196,7 +196,7 @@ func (h *hooks) waitDelivered(want int) {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("deliveries by state %v, want %d delivered and nothing else", counts, want)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the poll interval; the deadline above bounds the wait
 	}
 }
 
