@@ -166,6 +166,15 @@ func (e *Engine) refuses(ctx context.Context, r *spec.Resource, op spec.Operatio
 	return nil
 }
 
+// recheck is permits for a caller whom refuses let through for op: a rule that does not depend
+// on the record was decided there, so only one that does is evaluated again, on the record.
+func (e *Engine) recheck(ctx context.Context, r *spec.Resource, op spec.Operation, record, old Record, hide bool) error {
+	if rule := r.Access[op]; rule == nil || rule.Partial == nil {
+		return nil
+	}
+	return e.permits(ctx, r, op, record, old, hide)
+}
+
 // canRead reports whether the caller may see rec.
 func (e *Engine) canRead(ctx context.Context, r *spec.Resource, rec Record) bool {
 	return e.permits(ctx, r, spec.OpRead, rec, nil, true) == nil

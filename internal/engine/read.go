@@ -32,7 +32,7 @@ func (e *Engine) Get(ctx context.Context, resource, id string) (Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.permits(ctx, r, spec.OpRead, rec, nil, true); err != nil {
+	if err := e.recheck(ctx, r, spec.OpRead, rec, nil, true); err != nil {
 		return nil, err
 	}
 	return rec, nil

@@ -230,8 +230,8 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 			return nil, err
 		}
 	}
-	if !e.canRead(ctx, r, old) {
-		return nil, denial(ctx, true, spec.OpUpdate, r.Name)
+	if err := e.recheck(ctx, r, spec.OpRead, old, nil, true); err != nil {
+		return nil, err
 	}
 	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return nil, err
@@ -252,7 +252,7 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	fillNulls(r, rec)
 	prev := old["version"].(int64)
 	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = id, old["created_at"], now, prev+1
-	if err := e.permits(ctx, r, spec.OpUpdate, rec, old, false); err != nil {
+	if err := e.recheck(ctx, r, spec.OpUpdate, rec, old, false); err != nil {
 		return nil, err
 	}
 	if sameRecord(r, old, rec) {
@@ -273,13 +273,13 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 	if err != nil {
 		return err
 	}
-	if !e.canRead(ctx, r, old) {
-		return denial(ctx, true, spec.OpDelete, r.Name)
+	if err := e.recheck(ctx, r, spec.OpRead, old, nil, true); err != nil {
+		return err
 	}
 	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return err
 	}
-	if err := e.permits(ctx, r, spec.OpDelete, old, nil, false); err != nil {
+	if err := e.recheck(ctx, r, spec.OpDelete, old, nil, false); err != nil {
 		return err
 	}
 	if old, err = e.clearReferences(ctx, tx, r, old); err != nil {
