@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -41,11 +39,7 @@ func TestArrayFilters(t *testing.T) { eachDatabase(t, testArrayFilters) }
 // startBlog serves arraysSpec on db.
 func startBlog(t *testing.T, db database) *running {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "plinth.yaml")
-	if err := os.WriteFile(path, []byte(arraysSpec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return db.start(t, path)
+	return db.start(t, writeSpec(t, arraysSpec))
 }
 
 func testArrayFilters(t *testing.T, db database) {

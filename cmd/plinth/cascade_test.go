@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -48,11 +46,7 @@ func TestDeleteCascadeOverHTTP(t *testing.T) { eachDatabase(t, testDeleteCascade
 // testDeleteCascadeOverHTTP: a DELETE takes what cascades with it in its one transaction,
 // under its Idempotency-Key, and one that would reach too far is a 409 that changes nothing.
 func testDeleteCascadeOverHTTP(t *testing.T, db database) {
-	path := filepath.Join(t.TempDir(), "plinth.yaml")
-	if err := os.WriteFile(path, []byte(blogSpec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	srv := db.start(t, path)
+	srv := db.start(t, writeSpec(t, blogSpec))
 	admin := srv.token("root", "admin")
 	create := func(resource string, body map[string]any) string {
 		t.Helper()

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -23,11 +21,7 @@ resources:
 `
 
 func TestExpandOverHTTP(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "plinth.yaml")
-	if err := os.WriteFile(path, []byte(librarySpec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServer(t, path, t.TempDir())
+	srv := startServer(t, writeSpec(t, librarySpec), t.TempDir())
 	known := srv.do("POST", "/v1/authors", "", map[string]any{"name": "Ann"}).expect(t, 201).body["id"]
 	hidden := srv.do("POST", "/v1/authors", "", map[string]any{"name": "Anon"}).expect(t, 201).body["id"]
 	srv.do("POST", "/v1/books", "", map[string]any{"title": "A", "author": known}).expect(t, 201)

@@ -31,6 +31,16 @@ type running struct {
 	stop    func()
 }
 
+// writeSpec writes src as a spec file in a temporary folder and returns its path.
+func writeSpec(t *testing.T, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plinth.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func startServer(t *testing.T, specFile, dataDir string) *running {
 	t.Helper()
 	return startServerWith(t, &server{SpecFile: specFile, DataDir: dataDir})

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -24,11 +22,7 @@ resources:
 // startTickets serves replaceSpec on db.
 func startTickets(t *testing.T, db database) *running {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "plinth.yaml")
-	if err := os.WriteFile(path, []byte(replaceSpec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return db.start(t, path)
+	return db.start(t, writeSpec(t, replaceSpec))
 }
 
 // TestReplaceFillsAStateMachineDefault: a PUT that omits a field gets its default, as a
