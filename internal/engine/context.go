@@ -12,10 +12,11 @@ type Principal struct {
 // Anonymous reports whether the caller presented no credentials.
 func (p Principal) Anonymous() bool { return p.Subject == "" }
 
-// authValue is the `auth` variable of expressions. An anonymous caller has no subject and no
+// AuthValue is the `auth` variable of expressions, the same for every evaluator (rules,
+// defaults, effects, webhook conditions). An anonymous caller has no subject and no
 // role: auth.sub and auth.role are null, so that no rule comparing a record with auth.sub can
 // take an anonymous caller for the owner of a record, and `default: auth.sub` gives null.
-func (p Principal) authValue() map[string]any {
+func (p Principal) AuthValue() map[string]any {
 	claims := p.Claims
 	if claims == nil {
 		claims = map[string]any{}

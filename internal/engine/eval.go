@@ -76,7 +76,7 @@ func refusedWhatever(rule *spec.Rule, vars map[string]any) bool {
 
 // ruleVars builds the variables of an access rule.
 func ruleVars(ctx context.Context, now time.Time, record, old Record) map[string]any {
-	vars := map[string]any{"auth": PrincipalFrom(ctx).authValue(), "now": now, "record": celRecord(record)}
+	vars := map[string]any{"auth": PrincipalFrom(ctx).AuthValue(), "now": now, "record": celRecord(record)}
 	if old != nil {
 		vars["old"] = celRecord(old)
 	} else {

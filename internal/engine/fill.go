@@ -32,7 +32,7 @@ type write struct {
 
 func (e *Engine) newWrite(ctx context.Context, tx Tx, now time.Time, rec Record) *write {
 	return &write{e: e, ctx: ctx, get: tx.Get, now: now, record: rec,
-		auth: PrincipalFrom(ctx).authValue(), seen: map[string]Record{}}
+		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]Record{}}
 }
 
 // lookup reads a record in the transaction, once per write, under the caller's read rule.
@@ -150,7 +150,7 @@ func (w *write) problem(r *spec.Resource, id string) error {
 // without the request ever taking the write lock.
 func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input Record, v *validator) {
 	w := &write{e: e, ctx: ctx, get: e.store.Get, now: e.clock(), record: input,
-		auth: PrincipalFrom(ctx).authValue(), seen: map[string]Record{}}
+		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]Record{}}
 	w.checkRefs(r.Fields, input, nil, "")
 	w.v.checkRequired(r.Fields, input, "", true)
 	// A value with a type error was dropped to null; it is reported once, as a type error.

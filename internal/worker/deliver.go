@@ -137,14 +137,9 @@ func (w *Worker) when(s *subscription, ev engine.Event) (bool, error) {
 	if old == nil {
 		old = map[string]any{}
 	}
-	// auth is the writer as far as the event knows it: its subject, null for an anonymous
-	// writer as in the engine's own rules.
-	var sub any
-	if ev.Actor != "" {
-		sub = ev.Actor
-	}
+	// auth is the writer as far as the event knows it: its subject alone.
 	vars := map[string]any{"record": ev.Record, "old": old, "now": w.now(),
-		"auth": map[string]any{"sub": sub, "role": nil, "claims": map[string]any{}}}
+		"auth": engine.Principal{Subject: ev.Actor}.AuthValue()}
 	out, _, err := s.spec.When.Program.Eval(vars)
 	if err != nil {
 		return false, err
