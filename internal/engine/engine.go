@@ -160,7 +160,7 @@ func (e *Engine) refuses(ctx context.Context, r *spec.Resource, op spec.Operatio
 	if rule == nil || rule.Partial == nil {
 		return e.permits(ctx, r, op, nil, nil, false)
 	}
-	if refusedWhatever(rule, ruleVars(ctx, e.clock(), nil, nil)) {
+	if rule.RefusesWhatever(ruleVars(ctx, e.clock(), nil, nil)) {
 		return denial(ctx, false, op, r.Name)
 	}
 	return nil

@@ -63,17 +63,6 @@ func (e *Engine) allowed(ctx context.Context, rule *spec.Rule, vars map[string]a
 	return false
 }
 
-// refusedWhatever reports whether rule is false for the caller whatever the record: it is
-// evaluated with record and old unknown, and only a definite false counts.
-func refusedWhatever(rule *spec.Rule, vars map[string]any) bool {
-	act, err := cel.PartialVars(vars, cel.AttributePattern("record"), cel.AttributePattern("old"))
-	if err != nil {
-		return false
-	}
-	out, _, _ := rule.Partial.Eval(act)
-	return out == types.False
-}
-
 // ruleVars builds the variables of an access rule.
 func ruleVars(ctx context.Context, now time.Time, record, old Record) map[string]any {
 	vars := map[string]any{"auth": PrincipalFrom(ctx).AuthValue(), "now": now, "record": celRecord(record)}

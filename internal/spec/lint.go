@@ -251,10 +251,5 @@ func admitsAnonymous(rule *Rule) bool {
 		out, _, err := rule.Program.Eval(vars)
 		return err == nil && out != types.False
 	}
-	act, err := cel.PartialVars(vars, cel.AttributePattern("record"), cel.AttributePattern("old"))
-	if err != nil {
-		return true
-	}
-	out, _, _ := rule.Partial.Eval(act)
-	return out != types.False
+	return !rule.RefusesWhatever(vars)
 }

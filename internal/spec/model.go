@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
 
 	"github.com/plinth-dev/plinth/internal/query"
 )
@@ -178,6 +179,18 @@ type Rule struct {
 	// fails whatever the record (an anonymous caller against `auth.sub != null && ...`) is
 	// refused before any record is read; nil when the rule mentions neither.
 	Partial cel.Program
+}
+
+// RefusesWhatever reports whether the rule, which depends on the record (Partial is set), is
+// false with vars whatever the record: it is evaluated with record and old unknown, and only a
+// definite false counts.
+func (r *Rule) RefusesWhatever(vars map[string]any) bool {
+	act, err := cel.PartialVars(vars, cel.AttributePattern("record"), cel.AttributePattern("old"))
+	if err != nil {
+		return false
+	}
+	out, _, _ := r.Partial.Eval(act)
+	return out == types.False
 }
 
 // Expr is a compiled CEL expression together with its source.
