@@ -23,6 +23,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
@@ -68,7 +69,7 @@ const sweepInterval = time.Minute
 // App is a running engine: storage opened and migrated, routes derived from the spec.
 type App struct {
 	model   *spec.Model
-	store   open.Store
+	db      store.DB
 	handler http.Handler
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
@@ -106,42 +107,42 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := open.Open(ctx, model, open.Options{Database: opts.Database, DataDir: dataDir, Schema: opts.DatabaseSchema,
+	db, err := open.Open(ctx, model, open.Options{Database: opts.Database, DataDir: dataDir, Schema: opts.DatabaseSchema,
 		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	hooks, err := worker.New(worker.Config{Model: model, Store: store, Now: opts.Now, Getenv: opts.Getenv,
+	hooks, err := worker.New(worker.Config{Model: model, Store: db, Now: opts.Now, Getenv: opts.Getenv,
 		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient})
 	if err == nil {
 		err = hooks.Subscribe(ctx)
 	}
 	if err != nil {
-		store.Close()
+		db.Close()
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{Model: model, Store: store, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
+	eng, err := engine.New(engine.Config{Model: model, Store: db, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
 		EventRetention: opts.EventRetention, Committed: hooks.Wake,
 		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
 	if err != nil {
-		store.Close()
+		db.Close()
 		return nil, err
 	}
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: store.Ping})
+		Logger: log.With("component", "http"), Ready: db.Ping})
 	if err != nil {
-		store.Close()
+		db.Close()
 		return nil, err
 	}
 	bg, stop := context.WithCancel(context.Background())
-	app := &App{model: model, store: store, handler: api, stop: stop, done: make(chan struct{})}
+	app := &App{model: model, db: db, handler: api, stop: stop, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
-	if l, ok := store.(listener); ok {
+	if l, ok := db.(store.Listener); ok {
 		wg.Go(func() { l.Listen(bg, hooks.Wake) })
 	}
-	wg.Go(func() { worker.NewScheduler(model, eng, store, log.With("component", "schedules"), opts.Now).Run(bg) })
+	wg.Go(func() { worker.NewScheduler(model, eng, db, log.With("component", "schedules"), opts.Now).Run(bg) })
 	go func() {
 		wg.Wait()
 		close(app.done)
@@ -160,13 +161,7 @@ func (a *App) Name() string { return a.model.Name }
 func (a *App) Close() error {
 	a.stop()
 	<-a.done
-	return a.store.Close()
-}
-
-// listener is a database that tells every process when any of them commits events
-// (PostgreSQL's LISTEN/NOTIFY), so that their webhook workers need not wait for a poll.
-type listener interface {
-	Listen(ctx context.Context, wake func())
+	return a.db.Close()
 }
 
 // derive makes a purpose-specific key, so that one secret never serves two purposes.

@@ -14,6 +14,7 @@ import (
 	"github.com/plinth-dev/plinth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
@@ -81,7 +82,7 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 // webhookAdmin is the webhook service on an opened database, with an admin's context.
 type webhookAdmin struct {
 	*worker.Worker
-	db  open.Store
+	db  store.DB
 	ctx context.Context
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // A delete makes way for itself: the records whose ref says `on_delete: cascade` are deleted
@@ -54,7 +55,7 @@ type nulling struct {
 // cascade is what one delete reaches.
 type cascade struct {
 	e       *Engine
-	tx      Tx
+	tx      store.Tx
 	max     int
 	doomed  map[string]*doomed // by resource and id, the root included
 	order   []*doomed          // in the order found, the root first
@@ -71,7 +72,7 @@ func key(r *spec.Resource, id string) string { return r.Name + "\x00" + id }
 // to r says cascade or set_null: the foreign keys decide, as ever. Errors: Conflict with type
 // cascade-too-large when the delete would reach more than the limit or depth, Conflict with
 // type referenced when a restrict ref to a record it would delete remains.
-func (e *Engine) clearReferences(ctx context.Context, tx Tx, r *spec.Resource, old Record) (Record, error) {
+func (e *Engine) clearReferences(ctx context.Context, tx store.Tx, r *spec.Resource, old store.Record) (store.Record, error) {
 	if ctx.Value(cascadingKey{}) != nil || !clears(e.model, r) {
 		return old, nil
 	}
@@ -126,7 +127,7 @@ func (c *cascade) find(ctx context.Context, root *doomed) error {
 				if ref.Field.OnDelete == spec.OnDeleteRestrict {
 					continue
 				}
-				err := c.referring(ctx, ref, group, func(rec Record, to *doomed) error {
+				err := c.referring(ctx, ref, group, func(rec store.Record, to *doomed) error {
 					id := rec["id"].(string)
 					if ref.Field.OnDelete == spec.OnDeleteSetNull {
 						return c.addNull(ref, id, to)
@@ -200,7 +201,7 @@ func (c *cascade) restricted(ctx context.Context) error {
 			if ref.Field.OnDelete != spec.OnDeleteRestrict {
 				continue
 			}
-			err := c.referring(ctx, ref, group, func(rec Record, to *doomed) error {
+			err := c.referring(ctx, ref, group, func(rec store.Record, to *doomed) error {
 				d, ok := c.doomed[key(ref.Resource, rec["id"].(string))]
 				if !ok {
 					return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced,
@@ -220,7 +221,7 @@ func (c *cascade) restricted(ctx context.Context) error {
 // referring calls fn with each record whose ref holds the id of one of targets (all of the
 // ref's resource), and the target it holds. It reads them with the list path, in pages, so
 // that the ref's index finds them.
-func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*doomed, fn func(Record, *doomed) error) error {
+func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*doomed, fn func(store.Record, *doomed) error) error {
 	target := targets[0].r
 	for len(targets) > 0 {
 		chunk := targets[:min(len(targets), referIDs)]
@@ -229,7 +230,7 @@ func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*d
 		for i, d := range chunk {
 			ids[i] = d.id
 		}
-		var last Record
+		var last store.Record
 		for {
 			rows, err := c.tx.List(ctx, ref.Resource, ReferringPage(ref.Field.Name, ids, last))
 			if err != nil {
@@ -254,7 +255,7 @@ func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*d
 // record last of the page before (nil for the first). It reads in the order of the ref's index
 // (the ref, then id), which serves the page as it is: in id order, PostgreSQL may walk the whole
 // table by its primary key instead. The drivers' plan tests check that it uses the index.
-func ReferringPage(field string, ids []any, last Record) query.Select {
+func ReferringPage(field string, ids []any, last store.Record) query.Select {
 	in := query.In{Field: field, Values: ids}
 	sel := query.Select{Where: in, Order: []query.Sort{{Field: field}, {Field: "id"}}, Limit: referPage}
 	if last != nil {

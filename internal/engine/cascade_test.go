@@ -9,6 +9,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // blogSpec is a blog whose deletes clean up after themselves: a post takes its comments with
@@ -73,7 +74,7 @@ func (e *env) lastSeq() int64 {
 }
 
 // eventsAfter reads every event after seq, as admin.
-func (e *env) eventsAfter(seq int64) []engine.Event {
+func (e *env) eventsAfter(seq int64) []store.Event {
 	e.t.Helper()
 	page, err := e.eng.Events(admin, engine.EventParams{After: seq, Limit: new(engine.MaxEventLimit)})
 	if err != nil {
@@ -183,7 +184,7 @@ func TestDeleteCascades(t *testing.T) {
 }
 
 // feed renders events one per line, for failure messages.
-func feed(events []engine.Event) string {
+func feed(events []store.Event) string {
 	var s string
 	for _, ev := range events {
 		s += fmt.Sprintf("  %d %s %s\n", ev.Seq, ev.Type, ev.RecordID)

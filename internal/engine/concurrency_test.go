@@ -7,6 +7,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 const counterSpec = `
@@ -30,7 +31,7 @@ func TestConcurrentCreates(t *testing.T) {
 	e := newEnv(t, counterSpec)
 	const n = 50
 	var wg sync.WaitGroup
-	recs := make([]engine.Record, n)
+	recs := make([]store.Record, n)
 	errs := make([]error, n)
 	for i := range n {
 		wg.Add(1)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // A cursor is the last row's sort values, signed together with the sort and the filter it
@@ -37,7 +38,7 @@ func (e *Engine) cursorMAC(resource string, order []query.Sort, filter string, p
 	return m.Sum(nil)[:16]
 }
 
-func (e *Engine) encodeCursor(r *spec.Resource, order []query.Sort, filter string, last Record) string {
+func (e *Engine) encodeCursor(r *spec.Resource, order []query.Sort, filter string, last store.Record) string {
 	vals := make([]any, len(order))
 	for i, s := range order {
 		v := last[s.Field]

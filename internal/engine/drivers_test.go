@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/pgtest"
 	"github.com/plinth-dev/plinth/internal/store/postgres"
 	"github.com/plinth-dev/plinth/internal/store/sqlite"
@@ -25,7 +25,7 @@ const postgresPrefix = "TestOnPostgres/"
 
 // openStore opens the store for the running test: PostgreSQL, in a fresh schema, under
 // TestOnPostgres; SQLite in a temporary folder otherwise.
-func openStore(t *testing.T, model *spec.Model) engine.Store {
+func openStore(t *testing.T, model *spec.Model) store.Store {
 	t.Helper()
 	if !strings.HasPrefix(t.Name(), postgresPrefix) {
 		db, err := sqlite.Open(context.Background(), t.TempDir(), model, sqlite.Options{})

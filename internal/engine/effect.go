@@ -9,6 +9,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // maxEffectDepth bounds effects that trigger effects, so that a cycle in a spec cannot loop.
@@ -24,7 +25,7 @@ func isSystem(ctx context.Context) bool { return ctx.Value(systemKey{}) != nil }
 
 // runEffects applies r's effects for op after the write itself, in the same transaction.
 // record is the record as written (as it was, for a delete); old is nil for a create.
-func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spec.Operation, record, old Record) error {
+func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, op spec.Operation, record, old store.Record) error {
 	if len(r.Effects) == 0 {
 		return nil
 	}
@@ -38,7 +39,7 @@ func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spe
 	failed := func(x *spec.Expr, err error) error { return e.exprFailed(ctx, x, r.Name, recordID, err) }
 	// Effects change records as they go, so their lookups read the transaction afresh
 	// rather than through a write's cache.
-	lookup := func(resource, id string) (Record, error) {
+	lookup := func(resource, id string) (store.Record, error) {
 		r, ok := e.model.Resource(resource)
 		if !ok {
 			return nil, fault.New(fault.NotFound, "no such resource")
@@ -88,7 +89,7 @@ func (e *Engine) runEffects(ctx context.Context, tx Tx, r *spec.Resource, op spe
 
 // applyEffect applies eff for one item; failed reports an expression that could not be
 // evaluated.
-func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx Tx, eff *spec.Effect, vars map[string]any, item any,
+func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx store.Tx, eff *spec.Effect, vars map[string]any, item any,
 	lookup lookupFunc, failed func(*spec.Expr, error) error) error {
 	vars["item"] = item
 	out, err := evalExpr(eff.ID, vars, lookup)

@@ -14,6 +14,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // RoleAdmin may act on resources that declare no rule for an operation.
@@ -35,7 +36,7 @@ func RequireAdmin(ctx context.Context, what string) error {
 // Config holds what an Engine needs. Model and Store are required.
 type Config struct {
 	Model  *spec.Model
-	Store  Store
+	Store  store.Store
 	Now    func() time.Time // defaults to time.Now
 	Logger *slog.Logger     // defaults to a logger that discards
 	// IdempotencyTTL is how long idempotency keys are remembered; default 24 hours.
@@ -57,7 +58,7 @@ type Config struct {
 // access rules, validation, transitions and computed fields hold everywhere alike.
 type Engine struct {
 	model     *spec.Model
-	store     Store
+	db        store.Store
 	now       func() time.Time
 	log       *slog.Logger
 	cursorKey []byte
@@ -88,7 +89,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return &Engine{
 		model:          cfg.Model,
-		store:          cfg.Store,
+		db:             cfg.Store,
 		now:            now,
 		log:            cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		cursorKey:      key,
@@ -124,7 +125,7 @@ func newID() (string, error) {
 // permits checks op's rule on record (and old, for updates). A missing rule admits only
 // role admin. hide says the caller may not learn whether the record exists: a denial that
 // depends on the record is then a 404, as for a missing one.
-func (e *Engine) permits(ctx context.Context, r *spec.Resource, op spec.Operation, record, old Record, hide bool) error {
+func (e *Engine) permits(ctx context.Context, r *spec.Resource, op spec.Operation, record, old store.Record, hide bool) error {
 	if isSystem(ctx) {
 		return nil
 	}
@@ -168,7 +169,7 @@ func (e *Engine) refuses(ctx context.Context, r *spec.Resource, op spec.Operatio
 
 // recheck is permits for a caller whom refuses let through for op: a rule that does not depend
 // on the record was decided there, so only one that does is evaluated again, on the record.
-func (e *Engine) recheck(ctx context.Context, r *spec.Resource, op spec.Operation, record, old Record, hide bool) error {
+func (e *Engine) recheck(ctx context.Context, r *spec.Resource, op spec.Operation, record, old store.Record, hide bool) error {
 	if rule := r.Access[op]; rule == nil || rule.Partial == nil {
 		return nil
 	}
@@ -176,7 +177,7 @@ func (e *Engine) recheck(ctx context.Context, r *spec.Resource, op spec.Operatio
 }
 
 // canRead reports whether the caller may see rec.
-func (e *Engine) canRead(ctx context.Context, r *spec.Resource, rec Record) bool {
+func (e *Engine) canRead(ctx context.Context, r *spec.Resource, rec store.Record) bool {
 	return e.permits(ctx, r, spec.OpRead, rec, nil, true) == nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // The engine is tested through its public API against a real SQLite file in t.TempDir(), with
@@ -51,15 +52,15 @@ func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 // countingStore wraps the SQLite store to count what the engine asks of it. It embeds the
 // store so that every method it does not count is the store's own.
 type countingStore struct {
-	engine.Store
+	store.Store
 
 	mu      sync.Mutex
 	gets    map[string]int // Store.Get, outside transactions, per resource
 	getMany map[string]int // Store.GetMany per resource
-	txGets  map[string]int // Tx.Get per resource
+	txGets  map[string]int // store.Tx.Get per resource
 }
 
-var _ engine.Store = (*countingStore)(nil)
+var _ store.Store = (*countingStore)(nil)
 
 func (s *countingStore) count(m map[string]int, r *spec.Resource) {
 	s.mu.Lock()
@@ -67,18 +68,18 @@ func (s *countingStore) count(m map[string]int, r *spec.Resource) {
 	s.mu.Unlock()
 }
 
-func (s *countingStore) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+func (s *countingStore) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
 	s.count(s.gets, r)
 	return s.Store.Get(ctx, r, id)
 }
 
-func (s *countingStore) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]engine.Record, error) {
+func (s *countingStore) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]store.Record, error) {
 	s.count(s.getMany, r)
 	return s.Store.GetMany(ctx, r, ids)
 }
 
-func (s *countingStore) Write(ctx context.Context, fn func(tx engine.Tx) error) error {
-	return s.Store.Write(ctx, func(tx engine.Tx) error { return fn(countingTx{Tx: tx, s: s}) })
+func (s *countingStore) Write(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.Store.Write(ctx, func(tx store.Tx) error { return fn(countingTx{Tx: tx, s: s}) })
 }
 
 func (s *countingStore) reset() {
@@ -103,11 +104,11 @@ func (s *countingStore) snapshot() (gets, getMany, txGets map[string]int) {
 }
 
 type countingTx struct {
-	engine.Tx
+	store.Tx
 	s *countingStore
 }
 
-func (tx countingTx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+func (tx countingTx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
 	tx.s.count(tx.s.txGets, r)
 	return tx.Tx.Get(ctx, r, id)
 }
@@ -163,11 +164,11 @@ func body(t *testing.T, src string) map[string]any {
 
 // create1, update1 and delete1 are single operations through Apply, as the transports send
 // them: the error of the one operation, not a BatchError.
-func create1(eng *engine.Engine, ctx context.Context, resource string, body map[string]any) (engine.Record, error) {
+func create1(eng *engine.Engine, ctx context.Context, resource string, body map[string]any) (store.Record, error) {
 	return apply1(eng, ctx, engine.Op{Kind: engine.OpCreate, Resource: resource, Body: body})
 }
 
-func update1(eng *engine.Engine, ctx context.Context, resource, id string, body map[string]any, kind engine.OpKind, pre engine.Precondition) (engine.Record, error) {
+func update1(eng *engine.Engine, ctx context.Context, resource, id string, body map[string]any, kind engine.OpKind, pre engine.Precondition) (store.Record, error) {
 	return apply1(eng, ctx, engine.Op{Kind: kind, Resource: resource, ID: id, Body: body, Pre: pre})
 }
 
@@ -176,7 +177,7 @@ func delete1(eng *engine.Engine, ctx context.Context, resource, id string, pre e
 	return err
 }
 
-func apply1(eng *engine.Engine, ctx context.Context, op engine.Op) (engine.Record, error) {
+func apply1(eng *engine.Engine, ctx context.Context, op engine.Op) (store.Record, error) {
 	recs, err := eng.Apply(ctx, []engine.Op{op})
 	if be := (*engine.BatchError)(nil); errors.As(err, &be) {
 		return nil, be.Err
@@ -187,7 +188,7 @@ func apply1(eng *engine.Engine, ctx context.Context, op engine.Op) (engine.Recor
 	return recs[0], nil
 }
 
-func (e *env) create(ctx context.Context, resource, src string) engine.Record {
+func (e *env) create(ctx context.Context, resource, src string) store.Record {
 	e.t.Helper()
 	rec, err := create1(e.eng, ctx, resource, body(e.t, src))
 	if err != nil {
@@ -196,7 +197,7 @@ func (e *env) create(ctx context.Context, resource, src string) engine.Record {
 	return rec
 }
 
-func (e *env) get(ctx context.Context, resource, id string) engine.Record {
+func (e *env) get(ctx context.Context, resource, id string) store.Record {
 	e.t.Helper()
 	rec, err := e.eng.Get(ctx, resource, id)
 	if err != nil {
@@ -205,7 +206,7 @@ func (e *env) get(ctx context.Context, resource, id string) engine.Record {
 	return rec
 }
 
-func (e *env) patch(ctx context.Context, resource, id, src string) engine.Record {
+func (e *env) patch(ctx context.Context, resource, id, src string) store.Record {
 	e.t.Helper()
 	rec, err := update1(e.eng, ctx, resource, id, body(e.t, src), engine.OpUpdate, engine.Precondition{})
 	if err != nil {
@@ -215,7 +216,7 @@ func (e *env) patch(ctx context.Context, resource, id, src string) engine.Record
 }
 
 // all lists every record of resource as admin, in id order.
-func (e *env) all(resource string) []engine.Record {
+func (e *env) all(resource string) []store.Record {
 	e.t.Helper()
 	page, err := e.eng.List(admin, resource, engine.ListParams{Limit: new(500)})
 	if err != nil {
@@ -315,7 +316,7 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-func ids(recs []engine.Record) []string {
+func ids(recs []store.Record) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		out[i] = r["id"].(string)
@@ -324,7 +325,7 @@ func ids(recs []engine.Record) []string {
 }
 
 // strs returns the string field name of each record; nil becomes "<nil>".
-func strs(recs []engine.Record, name string) []string {
+func strs(recs []store.Record, name string) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		if s, ok := r[name].(string); ok {
@@ -336,7 +337,7 @@ func strs(recs []engine.Record, name string) []string {
 	return out
 }
 
-func sortedStrs(recs []engine.Record, name string) []string {
+func sortedStrs(recs []store.Record, name string) []string {
 	out := strs(recs, name)
 	sort.Strings(out)
 	return out
@@ -417,7 +418,7 @@ resources:
 
 // createRecovering is Create that turns a panic into a value, for tests that document one.
 // The store may be unusable for writes afterwards: the panic leaves its transaction open.
-func createRecovering(e *env, ctx context.Context, resource string, b map[string]any) (rec engine.Record, err error, panicked any) {
+func createRecovering(e *env, ctx context.Context, resource string, b map[string]any) (rec store.Record, err error, panicked any) {
 	defer func() { panicked = recover() }()
 	rec, err = create1(e.eng, ctx, resource, b)
 	return rec, err, nil

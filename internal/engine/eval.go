@@ -13,10 +13,11 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // lookupFunc reads a record for lookup() inside the current write transaction.
-type lookupFunc func(resource, id string) (Record, error)
+type lookupFunc func(resource, id string) (store.Record, error)
 
 // evalExpr runs a compiled expression with vars. lookup may be nil where no transaction is
 // open; an expression that calls lookup() then fails.
@@ -64,7 +65,7 @@ func (e *Engine) allowed(ctx context.Context, rule *spec.Rule, vars map[string]a
 }
 
 // ruleVars builds the variables of an access rule.
-func ruleVars(ctx context.Context, now time.Time, record, old Record) map[string]any {
+func ruleVars(ctx context.Context, now time.Time, record, old store.Record) map[string]any {
 	vars := map[string]any{"auth": PrincipalFrom(ctx).AuthValue(), "now": now, "record": celRecord(record)}
 	if old != nil {
 		vars["old"] = celRecord(old)
@@ -75,7 +76,7 @@ func ruleVars(ctx context.Context, now time.Time, record, old Record) map[string
 }
 
 // celRecord is a record as CEL sees it. Records already hold CEL-compatible values.
-func celRecord(r Record) map[string]any {
+func celRecord(r store.Record) map[string]any {
 	if r == nil {
 		return map[string]any{}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Every committed write appends an event to an outbox in the same transaction, with a
@@ -23,21 +24,8 @@ const (
 // DefaultEventRetention is how long events are kept unless configured otherwise.
 const DefaultEventRetention = 7 * 24 * time.Hour
 
-// Event is one committed change.
-type Event struct {
-	ID       string // a UUIDv7, stable across deliveries, for receivers to deduplicate
-	Seq      int64  // the outbox position, set by the store; increases with every commit
-	Type     string // resource + "." + kind
-	Resource string
-	RecordID string
-	Time     time.Time
-	Actor    string // the caller's subject; empty for anonymous callers
-	Record   Record // the record after the change; for a delete, as it was
-	Old      Record // the record before an update; nil otherwise
-}
-
 // emit appends the event of a change to r inside tx, unless r opted out with `events: false`.
-func (e *Engine) emit(ctx context.Context, tx Tx, r *spec.Resource, kind string, rec, old Record) error {
+func (e *Engine) emit(ctx context.Context, tx store.Tx, r *spec.Resource, kind string, rec, old store.Record) error {
 	if !r.Events {
 		return nil
 	}
@@ -45,7 +33,7 @@ func (e *Engine) emit(ctx context.Context, tx Tx, r *spec.Resource, kind string,
 	if err != nil {
 		return err
 	}
-	return tx.AppendEvent(ctx, r, Event{ID: id, Type: r.Name + "." + kind, Resource: r.Name,
+	return tx.AppendEvent(ctx, r, store.Event{ID: id, Type: r.Name + "." + kind, Resource: r.Name,
 		RecordID: rec["id"].(string), Time: e.clock(), Actor: PrincipalFrom(ctx).Subject, Record: rec, Old: old})
 }
 
@@ -65,7 +53,7 @@ const (
 // EventPage is one page of the change feed. NextAfter is where the next page starts; it
 // advances past events the caller may not see, so no page is read twice.
 type EventPage struct {
-	Items     []Event
+	Items     []store.Event
 	NextAfter int64
 }
 
@@ -92,7 +80,7 @@ func (e *Engine) Events(ctx context.Context, p EventParams) (*EventPage, error) 
 	budget := 10 * limit
 	for budget > 0 && len(page.Items) < limit {
 		want := min(limit, budget)
-		batch, err := e.store.Events(ctx, page.NextAfter, p.Resources, want)
+		batch, err := e.db.Events(ctx, page.NextAfter, p.Resources, want)
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +105,7 @@ func (e *Engine) Events(ctx context.Context, p EventParams) (*EventPage, error) 
 // redact hides what the caller may not know of an event it may see: the previous record,
 // unless the read rule admits it too, and who made the change, unless it was the caller (or
 // the caller is an admin) — an effect's product update must not tell everyone who bought.
-func (e *Engine) redact(ctx context.Context, r *spec.Resource, ev Event) Event {
+func (e *Engine) redact(ctx context.Context, r *spec.Resource, ev store.Event) store.Event {
 	if ev.Old != nil && !e.canRead(ctx, r, ev.Old) {
 		ev.Old = nil
 	}
@@ -131,7 +119,7 @@ func (e *Engine) redact(ctx context.Context, r *spec.Resource, ev Event) Event {
 func (e *Engine) SweepEvents(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := e.store.SweepEvents(ctx, e.clock().Add(-e.eventRetention), sweepBatch)
+		n, err := e.db.SweepEvents(ctx, e.clock().Add(-e.eventRetention), sweepBatch)
 		total += n
 		if err != nil || n < sweepBatch {
 			return total, err

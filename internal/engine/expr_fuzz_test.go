@@ -14,6 +14,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // exprSpec holds expressions of every kind that read fields which may be null, as a careless
@@ -124,20 +125,20 @@ func exprRound(t *testing.T, e, shop *env, in exprInput) {
 		}
 	}
 	callers := []context.Context{admin, alice, bob, anon}
-	write := func(eng *engine.Engine, ctx context.Context, op engine.Op, src string) engine.Record {
+	write := func(eng *engine.Engine, ctx context.Context, op engine.Op, src string) store.Record {
 		t.Helper()
 		if op.Kind != engine.OpDelete {
 			op.Body = body(t, src)
 		}
 		// Under a fresh Idempotency-Key, as orders require: the renderer sees the outcome.
-		var out engine.Record
+		var out store.Record
 		var failed error
 		_, _, err := eng.ApplyIdempotent(ctx, []engine.Op{op}, engine.IdempotencyKey{Key: uuid.NewString(), Method: "POST", Path: "/fuzz", Fingerprint: src},
-			func(recs []engine.Record, err error) engine.Response {
+			func(recs []store.Record, err error) store.Response {
 				if failed = err; err == nil {
 					out = recs[0]
 				}
-				return engine.Response{Status: 200}
+				return store.Response{Status: 200}
 			})
 		check(fmt.Sprintf("op %d on %s %s %s", op.Kind, op.Resource, op.ID, src), cmp.Or(err, failed))
 		return out

@@ -8,6 +8,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // write is the state of one write inside its transaction: the record being built, the
@@ -16,12 +17,12 @@ import (
 type write struct {
 	e      *Engine
 	ctx    context.Context
-	get    func(ctx context.Context, r *spec.Resource, id string) (Record, error) // reads inside the transaction
+	get    func(ctx context.Context, r *spec.Resource, id string) (store.Record, error) // reads inside the transaction
 	now    time.Time
-	record Record
+	record store.Record
 	auth   map[string]any
-	old    Record // the stored record, on an update
-	seen   map[string]Record
+	old    store.Record // the stored record, on an update
+	seen   map[string]store.Record
 	v      validator
 	failed error // a storage failure met while checking; it wins over field errors
 	// broken is the first default or computed expression that failed, and why: the write
@@ -30,13 +31,13 @@ type write struct {
 	brokenCause error
 }
 
-func (e *Engine) newWrite(ctx context.Context, tx Tx, now time.Time, rec Record) *write {
+func (e *Engine) newWrite(ctx context.Context, tx store.Tx, now time.Time, rec store.Record) *write {
 	return &write{e: e, ctx: ctx, get: tx.Get, now: now, record: rec,
-		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]Record{}}
+		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]store.Record{}}
 }
 
 // lookup reads a record in the transaction, once per write, under the caller's read rule.
-func (w *write) lookup(resource, id string) (Record, error) {
+func (w *write) lookup(resource, id string) (store.Record, error) {
 	key := resource + "/" + id
 	if rec, ok := w.seen[key]; ok {
 		if rec == nil {
@@ -148,9 +149,9 @@ func (w *write) problem(r *spec.Resource, id string) error {
 // fields and references to missing records, read outside any transaction. It runs only when
 // the body already has errors, so that the client learns of every mistake in one round trip
 // without the request ever taking the write lock.
-func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input Record, v *validator) {
-	w := &write{e: e, ctx: ctx, get: e.store.Get, now: e.clock(), record: input,
-		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]Record{}}
+func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input store.Record, v *validator) {
+	w := &write{e: e, ctx: ctx, get: e.db.Get, now: e.clock(), record: input,
+		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]store.Record{}}
 	w.checkRefs(r.Fields, input, nil, "")
 	w.v.checkRequired(r.Fields, input, "", true)
 	// A value with a type error was dropped to null; it is reported once, as a type error.

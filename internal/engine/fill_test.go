@@ -9,6 +9,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 const ordersSpec = `
@@ -168,7 +169,7 @@ func TestComputed(t *testing.T) {
 		map[string]any{"product": pot, "quantity": int64(1), "unit": int64(250), "line": int64(250)},
 		map[string]any{"product": mug, "quantity": int64(2), "unit": int64(100), "line": int64(200)},
 	}
-	check := func(rec engine.Record, items []any, total int64) {
+	check := func(rec store.Record, items []any, total int64) {
 		t.Helper()
 		if !reflect.DeepEqual(rec["items"], items) {
 			t.Errorf("items = %#v\nwant %#v", rec["items"], items)

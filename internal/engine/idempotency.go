@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Idempotency follows the IETF httpapi Idempotency-Key draft with Stripe's semantics: a key
@@ -24,13 +24,6 @@ const DefaultIdempotencyTTL = 24 * time.Hour
 // maxKeyLength bounds Idempotency-Key values.
 const maxKeyLength = 255
 
-// Response is what a transport answered to a write, kept so that a replay can repeat it.
-type Response struct {
-	Status int
-	Header map[string]string
-	Body   []byte
-}
-
 // IdempotencyKey identifies one attempt of a request: the client's key, the request's method
 // and path (the key is scoped to them and to the caller), and a fingerprint of its body.
 type IdempotencyKey struct {
@@ -40,21 +33,9 @@ type IdempotencyKey struct {
 	Fingerprint string
 }
 
-// IdempotencyRecord is a stored outcome.
-type IdempotencyRecord struct {
-	Scope       string
-	Method      string
-	Path        string
-	Key         string
-	Fingerprint string
-	Response    Response
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-}
-
 // Renderer turns the outcome of a write (its records, or the error that stopped it, which is a
 // *BatchError when one operation failed) into the response the client receives.
-type Renderer func(records []Record, err error) Response
+type Renderer func(records []store.Record, err error) store.Response
 
 // ApplyIdempotent runs ops like Apply under an Idempotency-Key. The first request with a key
 // executes and its response is stored with the write; a later request with the same key and
@@ -64,16 +45,16 @@ type Renderer func(records []Record, err error) Response
 // (idempotency-key-in-flight) while the first request still runs. Outcomes that are the
 // client's fault (4xx) are stored and replayed too; failures on our side (5xx) are not, so the
 // client may retry them.
-func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) (Response, bool, error) {
+func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) (store.Response, bool, error) {
 	if idempotencyOff(ops, e.model) {
 		recs, err := e.Apply(ctx, ops)
 		if err != nil && !clientFault(err) {
-			return Response{}, false, err
+			return store.Response{}, false, err
 		}
 		return render(recs, err), false, nil
 	}
 	if err := checkKey(key.Key); err != nil {
-		return Response{}, false, err
+		return store.Response{}, false, err
 	}
 	scope := scopeOf(ctx)
 	slot := strings.Join([]string{scope, key.Method, key.Path, key.Key}, "\x00")
@@ -83,7 +64,7 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 		if resp, ok, err := e.replay(ctx, scope, key); ok || err != nil {
 			return resp, ok, err
 		}
-		return Response{}, false, &fault.Error{Code: fault.Conflict, Type: fault.TypeIdempotencyKeyInFlight,
+		return store.Response{}, false, &fault.Error{Code: fault.Conflict, Type: fault.TypeIdempotencyKeyInFlight,
 			Message: "a request with this Idempotency-Key is still being processed; retry shortly"}
 	}
 	defer e.inflight.release(slot)
@@ -92,10 +73,10 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 		return resp, ok, err
 	}
 	now := e.clock()
-	stored := IdempotencyRecord{Scope: scope, Method: key.Method, Path: key.Path, Key: key.Key,
+	stored := store.IdempotencyRecord{Scope: scope, Method: key.Method, Path: key.Path, Key: key.Key,
 		Fingerprint: key.Fingerprint, CreatedAt: now, ExpiresAt: now.Add(e.idemTTL)}
-	var resp Response
-	_, err := e.apply(ctx, ops, true, func(tx Tx, recs []Record) error {
+	var resp store.Response
+	_, err := e.apply(ctx, ops, true, func(tx store.Tx, recs []store.Record) error {
 		resp = render(recs, nil)
 		stored.Response = resp
 		return tx.PutIdempotency(ctx, stored)
@@ -103,16 +84,16 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	if err == nil {
 		return resp, false, nil
 	}
-	if errors.Is(err, errKeyTaken) {
+	if store.IsKeyTaken(err) {
 		// Another process finished the same request first: theirs is the one response.
 		return e.replayAfterRace(ctx, scope, key)
 	}
 	if !clientFault(err) {
-		return Response{}, false, err
+		return store.Response{}, false, err
 	}
 	stored.Response = render(nil, err)
-	err = e.store.Write(ctx, func(tx Tx) error { return tx.PutIdempotency(ctx, stored) })
-	if errors.Is(err, errKeyTaken) {
+	err = e.db.Write(ctx, func(tx store.Tx) error { return tx.PutIdempotency(ctx, stored) })
+	if store.IsKeyTaken(err) {
 		return e.replayAfterRace(ctx, scope, key)
 	}
 	if err != nil {
@@ -121,37 +102,25 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	return stored.Response, false, nil
 }
 
-// errKeyTaken is what a driver's PutIdempotency returns, wrapped in a Conflict, when the key is
-// stored already.
-var errKeyTaken = errors.New("idempotency key taken")
-
-// ErrKeyTaken returns the error drivers use for a key stored already.
-func ErrKeyTaken(cause error) error {
-	return &fault.Error{Code: fault.Conflict, Message: "the idempotency key is taken", Err: errors.Join(errKeyTaken, cause)}
-}
-
-// IsKeyTaken reports whether err says an idempotency key is stored already.
-func IsKeyTaken(err error) bool { return errors.Is(err, errKeyTaken) }
-
-func (e *Engine) replay(ctx context.Context, scope string, key IdempotencyKey) (Response, bool, error) {
-	rec, err := e.store.GetIdempotency(ctx, scope, key.Method, key.Path, key.Key)
+func (e *Engine) replay(ctx context.Context, scope string, key IdempotencyKey) (store.Response, bool, error) {
+	rec, err := e.db.GetIdempotency(ctx, scope, key.Method, key.Path, key.Key)
 	if fault.CodeOf(err) == fault.NotFound {
-		return Response{}, false, nil
+		return store.Response{}, false, nil
 	}
 	if err != nil {
-		return Response{}, false, err
+		return store.Response{}, false, err
 	}
 	if !rec.ExpiresAt.After(e.clock()) {
-		return Response{}, false, nil
+		return store.Response{}, false, nil
 	}
 	if rec.Fingerprint != key.Fingerprint {
-		return Response{}, false, &fault.Error{Code: fault.Invalid, Type: fault.TypeIdempotencyKeyReused,
+		return store.Response{}, false, &fault.Error{Code: fault.Invalid, Type: fault.TypeIdempotencyKeyReused,
 			Message: "this Idempotency-Key was used with a different request body; use a new key for a new request"}
 	}
 	return rec.Response, true, nil
 }
 
-func (e *Engine) replayAfterRace(ctx context.Context, scope string, key IdempotencyKey) (Response, bool, error) {
+func (e *Engine) replayAfterRace(ctx context.Context, scope string, key IdempotencyKey) (store.Response, bool, error) {
 	resp, ok, err := e.replay(ctx, scope, key)
 	if err == nil && !ok {
 		err = fault.New(fault.Conflict, "the request raced with another using the same Idempotency-Key; retry")
@@ -247,7 +216,7 @@ const sweepBatch = 500
 func (e *Engine) SweepIdempotency(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := e.store.SweepIdempotency(ctx, e.clock(), sweepBatch)
+		n, err := e.db.SweepIdempotency(ctx, e.clock(), sweepBatch)
 		total += n
 		if err != nil || n < sweepBatch {
 			return total, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 const keyedSpec = `
@@ -22,18 +23,18 @@ resources:
 `
 
 // render is the stand-in for a transport: it records what it rendered.
-func render(recs []engine.Record, err error) engine.Response {
+func render(recs []store.Record, err error) store.Response {
 	if err != nil {
-		return engine.Response{Status: http.StatusUnprocessableEntity, Body: []byte(err.Error())}
+		return store.Response{Status: http.StatusUnprocessableEntity, Body: []byte(err.Error())}
 	}
-	return engine.Response{Status: http.StatusCreated, Body: []byte(recs[0]["id"].(string)),
+	return store.Response{Status: http.StatusCreated, Body: []byte(recs[0]["id"].(string)),
 		Header: map[string]string{"Content-Type": "text/plain"}}
 }
 
 func TestIdempotencyKeysExpireAndAreSwept(t *testing.T) {
 	e := newEnv(t, keyedSpec)
 	ctx := as("ann", "")
-	create := func(key, title string) (engine.Response, bool) {
+	create := func(key, title string) (store.Response, bool) {
 		t.Helper()
 		op := engine.Op{Kind: engine.OpCreate, Resource: "notes", Body: body(t, `{"title": "`+title+`"}`)}
 		resp, replayed, err := e.eng.ApplyIdempotent(ctx, []engine.Op{op}, engine.IdempotencyKey{

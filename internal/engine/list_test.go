@@ -11,6 +11,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 const listSpec = `
@@ -567,7 +568,7 @@ func TestListExpand(t *testing.T) {
 				t.Errorf("record %v: expand lacks %s", it["name"], f)
 			}
 			got[i] = "<nil>"
-			if rec, ok := v.(engine.Record); ok && rec != nil {
+			if rec, ok := v.(store.Record); ok && rec != nil {
 				got[i] = rec["name"].(string)
 				if rec["id"] != it[f] {
 					t.Errorf("record %v: expand.%s is record %v, the field says %v", it["name"], f, rec["id"], it[f])

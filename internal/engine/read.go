@@ -8,6 +8,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Limits on list parameters, so that no request can ask for unbounded work.
@@ -20,7 +21,7 @@ const (
 // Get returns the record id if the caller may read it; NotFound otherwise, whether it is
 // missing or hidden, so that existence does not leak. A caller whom the read rule refuses
 // whatever the record gets Unauthorized (anonymous) or Forbidden, for every id alike.
-func (e *Engine) Get(ctx context.Context, resource, id string) (Record, error) {
+func (e *Engine) Get(ctx context.Context, resource, id string) (store.Record, error) {
 	r, err := e.resource(resource)
 	if err != nil {
 		return nil, err
@@ -28,7 +29,7 @@ func (e *Engine) Get(ctx context.Context, resource, id string) (Record, error) {
 	if err := e.refuses(ctx, r, spec.OpRead); err != nil {
 		return nil, err
 	}
-	rec, err := e.store.Get(ctx, r, id)
+	rec, err := e.db.Get(ctx, r, id)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,7 @@ type ListParams struct {
 
 // Page is one page of a list. NextCursor is empty on the last page.
 type Page struct {
-	Items      []Record
+	Items      []store.Record
 	NextCursor string
 }
 
@@ -100,7 +101,7 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidQuery, Message: "the list parameters are invalid", Fields: v.errs}
 	}
 	where = append(where, access)
-	rows, err := e.store.List(ctx, r, query.Select{Where: query.And{Terms: where}, Order: order, Limit: limit + 1})
+	rows, err := e.db.List(ctx, r, query.Select{Where: query.And{Terms: where}, Order: order, Limit: limit + 1})
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +234,7 @@ func expandFields(r *spec.Resource, names []string, v *validator) []*spec.Field 
 
 // expand embeds referenced records, with one query per field for the whole page. A record
 // the caller may not read is embedded as null.
-func (e *Engine) expand(ctx context.Context, r *spec.Resource, items []Record, fields []*spec.Field) error {
+func (e *Engine) expand(ctx context.Context, r *spec.Resource, items []store.Record, fields []*spec.Field) error {
 	for _, f := range fields {
 		target, _ := e.model.Resource(f.Ref)
 		var ids []string
@@ -242,9 +243,9 @@ func (e *Engine) expand(ctx context.Context, r *spec.Resource, items []Record, f
 				ids = append(ids, id)
 			}
 		}
-		found := map[string]Record{}
+		found := map[string]store.Record{}
 		if len(ids) > 0 {
-			recs, err := e.store.GetMany(ctx, target, ids)
+			recs, err := e.db.GetMany(ctx, target, ids)
 			if err != nil {
 				return fmt.Errorf("expand %s.%s: %w", r.Name, f.Name, err)
 			}
@@ -272,7 +273,7 @@ func (e *Engine) expand(ctx context.Context, r *spec.Resource, items []Record, f
 }
 
 // project keeps only the requested fields (and id and expand) of each record.
-func project(items []Record, fields map[string]bool) {
+func project(items []store.Record, fields map[string]bool) {
 	if fields == nil {
 		return
 	}

@@ -30,7 +30,7 @@ func (e *Engine) RunSchedule(ctx context.Context, s *spec.Schedule) (int, error)
 		if after != "" {
 			where = query.And{Terms: []query.Expr{where, query.Compare{Field: "id", Op: query.Gt, Value: after}}}
 		}
-		recs, err := e.store.List(ctx, r, query.Select{Where: where, Order: []query.Sort{{Field: "id"}}, Limit: s.Limit})
+		recs, err := e.db.List(ctx, r, query.Select{Where: where, Order: []query.Sort{{Field: "id"}}, Limit: s.Limit})
 		if err != nil {
 			return changed, fmt.Errorf("schedule %s: %w", s.Name, err)
 		}

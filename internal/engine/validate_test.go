@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // validationSpec has one field per type and option. Only admins may act on it (no access rules).
@@ -259,7 +259,7 @@ func TestValidateStoredValues(t *testing.T) {
 		"meta": {"list": [1, 2.5, "x", null, {"deep": true}], "empty": {}, "s": "é"}
 	}`)
 	got := e.get(admin, "things", rec["id"].(string))
-	for _, r := range []engine.Record{rec, got} {
+	for _, r := range []store.Record{rec, got} {
 		if r["count"] != int64(1000) {
 			t.Errorf("count = %#v, want int64 1000", r["count"])
 		}

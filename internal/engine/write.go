@@ -12,6 +12,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // OpKind is what a write does.
@@ -40,7 +41,7 @@ type Precondition struct {
 }
 
 // applyOne runs one operation through Apply and returns its error as is, not as a BatchError.
-func (e *Engine) applyOne(ctx context.Context, op Op) (Record, error) {
+func (e *Engine) applyOne(ctx context.Context, op Op) (store.Record, error) {
 	recs, err := e.Apply(ctx, []Op{op})
 	if err != nil {
 		var be *BatchError
@@ -75,13 +76,13 @@ func (e *BatchError) Unwrap() error { return e.Err }
 //   - Conflict for a unique clash, an invalid transition, a record still referenced or a
 //     cascade too large, or an effect's guard; PreconditionFailed or PreconditionNeeded for
 //     If-Match; Invalid (expression-failed) for an expression of the spec that failed.
-func (e *Engine) Apply(ctx context.Context, ops []Op) ([]Record, error) {
+func (e *Engine) Apply(ctx context.Context, ops []Op) ([]store.Record, error) {
 	return e.apply(ctx, ops, false, nil)
 }
 
 // apply is Apply with the idempotency hooks: keyed says a key protects the request, and
 // finish runs last inside the transaction, to store the response with the write.
-func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(Tx, []Record) error) ([]Record, error) {
+func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(store.Tx, []store.Record) error) ([]store.Record, error) {
 	if len(ops) == 0 || len(ops) > MaxBatch {
 		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
 	}
@@ -98,9 +99,9 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(Tx
 		}
 		prepared[i] = p
 	}
-	var out []Record
-	err := e.store.Write(ctx, func(tx Tx) error {
-		out = make([]Record, len(ops))
+	var out []store.Record
+	err := e.db.Write(ctx, func(tx store.Tx) error {
+		out = make([]store.Record, len(ops))
 		for i, p := range prepared {
 			rec, err := e.run(ctx, tx, p)
 			if err != nil {
@@ -126,10 +127,10 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(Tx
 type prepared struct {
 	op    Op
 	r     *spec.Resource
-	input Record
-	early bool   // the create rule was checked already (it does not depend on the record)
-	id    string // the new record's id, for a create
-	old   Record // the stored record, when the caller read it in this transaction already
+	input store.Record
+	early bool         // the create rule was checked already (it does not depend on the record)
+	id    string       // the new record's id, for a create
+	old   store.Record // the stored record, when the caller read it in this transaction already
 }
 
 // prepare resolves the resource, validates the body and, where possible, checks access before
@@ -181,7 +182,7 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 
 // run performs a prepared operation inside tx. It may run more than once if the store
 // retries the transaction, so it changes nothing outside tx.
-func (e *Engine) run(ctx context.Context, tx Tx, p *prepared) (Record, error) {
+func (e *Engine) run(ctx context.Context, tx store.Tx, p *prepared) (store.Record, error) {
 	switch p.op.Kind {
 	case OpCreate:
 		return e.create(ctx, tx, p)
@@ -192,7 +193,7 @@ func (e *Engine) run(ctx context.Context, tx Tx, p *prepared) (Record, error) {
 	}
 }
 
-func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error) {
+func (e *Engine) create(ctx context.Context, tx store.Tx, p *prepared) (store.Record, error) {
 	r := p.r
 	now := e.clock()
 	rec := cloneRecord(p.input)
@@ -221,7 +222,7 @@ func (e *Engine) create(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	return rec, e.runEffects(ctx, tx, r, spec.OpCreate, rec, nil)
 }
 
-func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error) {
+func (e *Engine) update(ctx context.Context, tx store.Tx, p *prepared) (store.Record, error) {
 	r, id := p.r, p.op.ID
 	old := p.old
 	if old == nil {
@@ -267,7 +268,7 @@ func (e *Engine) update(ctx context.Context, tx Tx, p *prepared) (Record, error)
 	return rec, e.runEffects(ctx, tx, r, spec.OpUpdate, rec, old)
 }
 
-func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
+func (e *Engine) remove(ctx context.Context, tx store.Tx, p *prepared) error {
 	r, id := p.r, p.op.ID
 	old, err := tx.Get(ctx, r, id)
 	if err != nil {
@@ -296,7 +297,7 @@ func (e *Engine) remove(ctx context.Context, tx Tx, p *prepared) error {
 
 // fillNulls sets the fields rec lacks to null: every field is in the answer and the event, as
 // a read would show it.
-func fillNulls(r *spec.Resource, rec Record) {
+func fillNulls(r *spec.Resource, rec store.Record) {
 	for _, f := range r.Fields {
 		if _, ok := rec[f.Name]; !ok {
 			rec[f.Name] = nil
@@ -306,7 +307,7 @@ func fillNulls(r *spec.Resource, rec Record) {
 
 // checkPrecondition compares If-Match with the stored version. enforce says whether the
 // resource's `concurrency: required` applies (it does not to effects, which are the server's).
-func checkPrecondition(r *spec.Resource, old Record, pre Precondition, enforce bool) error {
+func checkPrecondition(r *spec.Resource, old store.Record, pre Precondition, enforce bool) error {
 	if pre.Version == 0 {
 		if enforce && r.ConcurrencyRequired {
 			return &fault.Error{Code: fault.PreconditionNeeded, Type: fault.TypePreconditionRequired,
@@ -323,8 +324,8 @@ func checkPrecondition(r *spec.Resource, old Record, pre Precondition, enforce b
 }
 
 // nextRecord builds the record an update asks for from the stored one and the input.
-func nextRecord(r *spec.Resource, old, input Record, replace bool) Record {
-	next := make(Record, len(r.Fields))
+func nextRecord(r *spec.Resource, old, input store.Record, replace bool) store.Record {
+	next := make(store.Record, len(r.Fields))
 	if replace {
 		for _, f := range r.Fields {
 			if v, ok := input[f.Name]; ok {
@@ -361,7 +362,7 @@ func mergeInto(fields []*spec.Field, dst, patch map[string]any, nested bool) {
 }
 
 // checkChange enforces immutability and enum transitions between two versions of a record.
-func checkChange(r *spec.Resource, old, next Record) error {
+func checkChange(r *spec.Resource, old, next store.Record) error {
 	var v validator
 	for _, f := range r.Fields {
 		if f.Immutable && !equalValue(old[f.Name], next[f.Name]) {
@@ -410,7 +411,7 @@ func checkChange(r *spec.Resource, old, next Record) error {
 
 // start reports a new record's state machines that are not at one of their initial states,
 // whoever creates it: an order created as paid would skip its payment.
-func (v *validator) start(r *spec.Resource, rec Record) {
+func (v *validator) start(r *spec.Resource, rec store.Record) {
 	for _, f := range r.Fields {
 		// A value outside the enum is reported as such, once.
 		if s, ok := rec[f.Name].(string); ok && f.Transitions != nil && slices.Contains(f.Values, s) && !slices.Contains(f.Initial, s) {
@@ -419,7 +420,7 @@ func (v *validator) start(r *spec.Resource, rec Record) {
 	}
 }
 
-func sameRecord(r *spec.Resource, a, b Record) bool {
+func sameRecord(r *spec.Resource, a, b store.Record) bool {
 	for _, f := range r.Fields {
 		if !equalValue(a[f.Name], b[f.Name]) {
 			return false
@@ -436,8 +437,8 @@ func equalValue(a, b any) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func cloneRecord(r Record) Record {
-	out := make(Record, len(r))
+func cloneRecord(r store.Record) store.Record {
+	out := make(store.Record, len(r))
 	for k, v := range r {
 		out[k] = cloneValue(v)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 const docsSpec = `
@@ -40,7 +41,7 @@ resources:
       mood: {type: enum, values: [calm, busy]}
 `
 
-func (e *env) update(id, src string, mode engine.OpKind, pre int64) (engine.Record, error) {
+func (e *env) update(id, src string, mode engine.OpKind, pre int64) (store.Record, error) {
 	return update1(e.eng, admin, "docs", id, body(e.t, src), mode, engine.Precondition{Version: pre})
 }
 
@@ -77,7 +78,7 @@ func TestUpdateMergePatch(t *testing.T) {
 		}
 		version++
 		stored := e.get(admin, "docs", id)
-		for _, r := range []engine.Record{got, stored} {
+		for _, r := range []store.Record{got, stored} {
 			for k, v := range s.check {
 				if !reflect.DeepEqual(r[k], v) {
 					t.Errorf("%s: %s = %#v, want %#v", s.name, k, r[k], v)
@@ -221,7 +222,7 @@ func TestUpdateReplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	for _, r := range []engine.Record{got, e.get(admin, "docs", id)} {
+	for _, r := range []store.Record{got, e.get(admin, "docs", id)} {
 		// What the body omits is as on a create: null, the default (count), or kept (immutable code).
 		want := map[string]any{"title": "New", "subtitle": nil, "code": "C1", "count": int64(0), "tags": nil, "meta": nil, "status": "draft", "version": int64(2)}
 		for k, v := range want {

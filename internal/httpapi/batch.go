@@ -10,6 +10,8 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // batchOp is one parsed operation of a batch, kept for rendering its result.
@@ -128,7 +130,7 @@ func (s *Server) parseBatchOp(m map[string]any) (batchOp, error) {
 
 // batchRenderer renders a batch's outcome: every result, or the failing operation's problem.
 func (s *Server) batchRenderer(r *http.Request, ops []batchOp) engine.Renderer {
-	return func(recs []engine.Record, err error) engine.Response {
+	return func(recs []store.Record, err error) store.Response {
 		if err != nil {
 			var be *engine.BatchError
 			if !errors.As(err, &be) {
@@ -155,13 +157,13 @@ func (s *Server) batchRenderer(r *http.Request, ops []batchOp) engine.Renderer {
 			b = append(b, fmt.Sprint(status)...)
 			if rec != nil {
 				b = append(b, `,"etag":`...)
-				b = codec.AppendString(b, etagOf(rec))
+				b = jsonval.AppendString(b, etagOf(rec))
 				b = append(b, `,"body":`...)
 				b = codec.AppendRecord(b, ops[i].r, rec)
 			}
 			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
-		return engine.Response{Status: http.StatusOK, Body: b, Header: map[string]string{"Content-Type": "application/json"}}
+		return store.Response{Status: http.StatusOK, Body: b, Header: map[string]string{"Content-Type": "application/json"}}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // problem is an RFC 9457 problem document. Its type, from the catalogue, fixes its title,
@@ -53,7 +54,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // errorResponse renders the problem document for err.
-func (s *Server) errorResponse(r *http.Request, err error) engine.Response {
+func (s *Server) errorResponse(r *http.Request, err error) store.Response {
 	return s.problemResponse(r, s.problemFor(r, err))
 }
 
@@ -77,10 +78,10 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p problem)
 
 // problemResponse renders p, with the instance, the request id and the headers its type calls
 // for: a challenge with a 401, Retry-After where trying again later may succeed.
-func (s *Server) problemResponse(r *http.Request, p problem) engine.Response {
+func (s *Server) problemResponse(r *http.Request, p problem) store.Response {
 	p.Instance = r.URL.Path
 	p.RequestID = requestID(r.Context())
-	resp := engine.Response{Status: p.Type.Status(), Body: marshal(p.document()),
+	resp := store.Response{Status: p.Type.Status(), Body: marshal(p.document()),
 		Header: map[string]string{"Content-Type": "application/problem+json", "Cache-Control": "no-store"}}
 	switch p.Type {
 	case fault.TypeUnauthorized:
@@ -92,7 +93,7 @@ func (s *Server) problemResponse(r *http.Request, p problem) engine.Response {
 }
 
 // writeResponse sends a rendered response.
-func writeResponse(w http.ResponseWriter, resp engine.Response) {
+func writeResponse(w http.ResponseWriter, resp store.Response) {
 	for k, v := range resp.Header {
 		w.Header().Set(k, v)
 	}

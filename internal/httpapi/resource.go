@@ -14,6 +14,8 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // resourceHandler serves one resource's routes.
@@ -65,7 +67,7 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 	if page.NextCursor == "" {
 		b = append(b, "null"...)
 	} else {
-		b = codec.AppendString(b, page.NextCursor)
+		b = jsonval.AppendString(b, page.NextCursor)
 	}
 	b = append(b, '}')
 	w.Header().Set("Cache-Control", "private, no-cache")
@@ -73,7 +75,7 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 }
 
 // appendWithExpand writes a record whose expand member holds records of other resources.
-func (h resourceHandler) appendWithExpand(b []byte, rec engine.Record) []byte {
+func (h resourceHandler) appendWithExpand(b []byte, rec store.Record) []byte {
 	ex, ok := rec["expand"].(map[string]any)
 	if !ok {
 		return codec.AppendRecord(b, h.r, rec)
@@ -95,7 +97,7 @@ func (h resourceHandler) appendWithExpand(b []byte, rec engine.Record) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = codec.AppendString(b, f.Name)
+		b = jsonval.AppendString(b, f.Name)
 		b = append(b, ':')
 		target, _ := h.s.engine.Model().Resource(f.Ref)
 		if m, ok := v.(map[string]any); ok {
@@ -175,7 +177,7 @@ func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
 // recordRenderer renders a single write: the record with its ETag (and Location, for a
 // create), 204 for a delete, or the problem document.
 func (h resourceHandler) recordRenderer(r *http.Request) engine.Renderer {
-	return func(recs []engine.Record, err error) engine.Response {
+	return func(recs []store.Record, err error) store.Response {
 		var be *engine.BatchError
 		if errors.As(err, &be) {
 			err = be.Err // one operation alone has no index to report
@@ -185,9 +187,9 @@ func (h resourceHandler) recordRenderer(r *http.Request) engine.Renderer {
 		}
 		rec := recs[0]
 		if rec == nil {
-			return engine.Response{Status: http.StatusNoContent, Header: map[string]string{}}
+			return store.Response{Status: http.StatusNoContent, Header: map[string]string{}}
 		}
-		resp := engine.Response{Status: http.StatusOK, Body: codec.AppendRecord(nil, h.r, rec),
+		resp := store.Response{Status: http.StatusOK, Body: codec.AppendRecord(nil, h.r, rec),
 			Header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
 		if r.Method == http.MethodPost {
 			resp.Status = http.StatusCreated
@@ -205,7 +207,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, 
 		writeResponse(w, render(recs, err))
 		return
 	}
-	sum := sha256.Sum256(codec.AppendValue(nil, body))
+	sum := sha256.Sum256(jsonval.AppendValue(nil, body))
 	resp, replayed, err := s.engine.ApplyIdempotent(r.Context(), ops, engine.IdempotencyKey{
 		Key: key, Method: r.Method, Path: r.URL.Path, Fingerprint: hex.EncodeToString(sum[:]),
 	}, render)
@@ -284,7 +286,7 @@ func parseIfMatch(v string) (engine.Precondition, bool) {
 	return engine.Precondition{Version: n}, true
 }
 
-func etagOf(rec engine.Record) string {
+func etagOf(rec store.Record) string {
 	v, _ := rec["version"].(int64)
 	return `"` + strconv.FormatInt(v, 10) + `"`
 }

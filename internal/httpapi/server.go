@@ -20,6 +20,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
@@ -34,7 +35,7 @@ type Verifier interface {
 // Webhooks is the webhook administration the server exposes to admins.
 type Webhooks interface {
 	Status(ctx context.Context) ([]worker.Status, error)
-	DeadLetters(ctx context.Context, limit int) ([]worker.Delivery, error)
+	DeadLetters(ctx context.Context, limit int) ([]store.Delivery, error)
 	Replay(ctx context.Context, ids []string) (int, error)
 	Discard(ctx context.Context, ids []string) (int, error)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Status is what operators see of one webhook.
@@ -27,17 +28,17 @@ func (w *Worker) Status(ctx context.Context) ([]Status, error) {
 	if err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	counts, err := w.store.Counts(ctx)
+	counts, err := w.queue.Counts(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Status, 0, len(w.order))
 	for _, s := range w.order {
 		st := Status{Name: s.spec.Name, Enabled: s.enabled, Destination: s.host, Breaker: "closed",
-			Pending: counts[s.spec.Name][Pending], Delivered: counts[s.spec.Name][Delivered], Dead: counts[s.spec.Name][Dead]}
+			Pending: counts[s.spec.Name][store.Pending], Delivered: counts[s.spec.Name][store.Delivered], Dead: counts[s.spec.Name][store.Dead]}
 		if s.enabled {
 			st.Breaker = w.breaker(s).State().String()
-			sub, err := w.store.Subscription(ctx, s.spec.Name)
+			sub, err := w.queue.Subscription(ctx, s.spec.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -49,11 +50,11 @@ func (w *Worker) Status(ctx context.Context) ([]Status, error) {
 }
 
 // DeadLetters lists up to limit dead deliveries, oldest first. Admins only.
-func (w *Worker) DeadLetters(ctx context.Context, limit int) ([]Delivery, error) {
+func (w *Worker) DeadLetters(ctx context.Context, limit int) ([]store.Delivery, error) {
 	if err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	return w.store.Deliveries(ctx, Dead, limit)
+	return w.queue.Deliveries(ctx, store.Dead, limit)
 }
 
 // Replay delivers dead deliveries again — those with the given ids, or all when ids is
@@ -62,7 +63,7 @@ func (w *Worker) Replay(ctx context.Context, ids []string) (int, error) {
 	if err := requireAdmin(ctx); err != nil {
 		return 0, err
 	}
-	n, err := w.store.Replay(ctx, ids, w.now())
+	n, err := w.queue.Replay(ctx, ids, w.now())
 	if err == nil && n > 0 {
 		signal(w.due)
 	}
@@ -75,5 +76,5 @@ func (w *Worker) Discard(ctx context.Context, ids []string) (int, error) {
 	if err := requireAdmin(ctx); err != nil {
 		return 0, err
 	}
-	return w.store.Discard(ctx, ids)
+	return w.queue.Discard(ctx, ids)
 }

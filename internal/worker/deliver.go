@@ -21,6 +21,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // matchBatch is how many outbox events one matching step reads.
@@ -38,7 +39,7 @@ func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (bool
 	}
 	// A webhook disabled by 410 still matches: its deliveries wait (Claim passes them over)
 	// rather than its events ageing out of the outbox before an admin replays.
-	st, err := w.store.Subscription(ctx, s.spec.Name)
+	st, err := w.queue.Subscription(ctx, s.spec.Name)
 	if err != nil {
 		return false, err
 	}
@@ -49,7 +50,7 @@ func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (bool
 	for {
 		// All events are read, not just the subscription's resources, so that the cursor moves
 		// past the others too and no step scans them again.
-		events, err := w.store.Events(ctx, cursor, nil, matchBatch)
+		events, err := w.queue.Events(ctx, cursor, nil, matchBatch)
 		if err != nil {
 			return news, err
 		}
@@ -63,7 +64,7 @@ func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (bool
 		next := events[len(events)-1].Seq
 		if len(ds) > 0 {
 			if err := w.advance(ctx, s, stored, next, ds); err != nil {
-				return news || errors.Is(err, ErrCursorMoved), ignoreMoved(err)
+				return news || errors.Is(err, store.ErrCursorMoved), ignoreMoved(err)
 			}
 			stored, news = next, true
 		}
@@ -78,7 +79,7 @@ func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (bool
 		if err == nil {
 			stored = cursor
 		}
-		return news || errors.Is(err, ErrCursorMoved), ignoreMoved(err)
+		return news || errors.Is(err, store.ErrCursorMoved), ignoreMoved(err)
 	}
 	return news, nil
 }
@@ -86,9 +87,9 @@ func (w *Worker) match(ctx context.Context, s *subscription, persist bool) (bool
 // advance stores deliveries and moves the stored cursor from from to to. When another
 // process has moved it first (ErrCursorMoved), this one forgets how far it scanned and
 // starts again from the stored cursor at its next step.
-func (w *Worker) advance(ctx context.Context, s *subscription, from, to int64, ds []Delivery) error {
-	err := w.store.Enqueue(ctx, s.spec.Name, from, to, ds)
-	if errors.Is(err, ErrCursorMoved) {
+func (w *Worker) advance(ctx context.Context, s *subscription, from, to int64, ds []store.Delivery) error {
+	err := w.queue.Enqueue(ctx, s.spec.Name, from, to, ds)
+	if errors.Is(err, store.ErrCursorMoved) {
 		s.scanned = 0
 	}
 	return err
@@ -96,15 +97,15 @@ func (w *Worker) advance(ctx context.Context, s *subscription, from, to int64, d
 
 // ignoreMoved treats another process's matching the same events first as no error.
 func ignoreMoved(err error) error {
-	if errors.Is(err, ErrCursorMoved) {
+	if errors.Is(err, store.ErrCursorMoved) {
 		return nil
 	}
 	return err
 }
 
 // deliveries makes the deliveries of the events the subscription wants.
-func (w *Worker) deliveries(ctx context.Context, s *subscription, events []engine.Event) ([]Delivery, error) {
-	var ds []Delivery
+func (w *Worker) deliveries(ctx context.Context, s *subscription, events []store.Event) ([]store.Delivery, error) {
+	var ds []store.Delivery
 	for _, ev := range events {
 		if !s.spec.Matches(ev.Type) {
 			continue
@@ -121,7 +122,7 @@ func (w *Worker) deliveries(ctx context.Context, s *subscription, events []engin
 			// Whether the receiver wants the event is unknown: it goes to the dead letters,
 			// where an operator sees why and can send it after all.
 			w.log.WarnContext(ctx, "webhook condition failed", "webhook", s.spec.Name, "event", ev.ID, "err", whenErr)
-			d.State, d.LastError = Dead, "the webhook's when condition could not be evaluated: "+whenErr.Error()
+			d.State, d.LastError = store.Dead, "the webhook's when condition could not be evaluated: "+whenErr.Error()
 		}
 		ds = append(ds, d)
 	}
@@ -129,7 +130,7 @@ func (w *Worker) deliveries(ctx context.Context, s *subscription, events []engin
 }
 
 // when evaluates the subscription's condition.
-func (w *Worker) when(s *subscription, ev engine.Event) (bool, error) {
+func (w *Worker) when(s *subscription, ev store.Event) (bool, error) {
 	if s.spec.When == nil {
 		return true, nil
 	}
@@ -151,15 +152,15 @@ func (w *Worker) when(s *subscription, ev engine.Event) (bool, error) {
 	return bool(b), nil
 }
 
-func (w *Worker) delivery(s *subscription, ev engine.Event) (Delivery, error) {
+func (w *Worker) delivery(s *subscription, ev store.Event) (store.Delivery, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
-		return Delivery{}, err
+		return store.Delivery{}, err
 	}
 	now := w.now()
-	return Delivery{ID: id.String(), Subscription: s.spec.Name, EventID: ev.ID, EventSeq: ev.Seq, EventType: ev.Type,
+	return store.Delivery{ID: id.String(), Subscription: s.spec.Name, EventID: ev.ID, EventSeq: ev.Seq, EventType: ev.Type,
 		Resource: ev.Resource, RecordID: ev.RecordID, Payload: codec.AppendEvent(nil, w.resource(ev.Resource), ev),
-		State: Pending, NextAt: now, CreatedAt: now, UpdatedAt: now}, nil
+		State: store.Pending, NextAt: now, CreatedAt: now, UpdatedAt: now}, nil
 }
 
 // dispatch claims as many due deliveries as there are free slots and sends each in its own
@@ -171,7 +172,7 @@ func (w *Worker) dispatch(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	now := w.now()
-	due, err := w.store.Claim(ctx, now, now.Add(w.claimFor), free)
+	due, err := w.queue.Claim(ctx, now, now.Add(w.claimFor), free)
 	if err != nil {
 		return 0, err
 	}
@@ -193,7 +194,7 @@ func (w *Worker) dispatch(ctx context.Context) (int, error) {
 const notConfiguredRetry = time.Minute
 
 // deliver makes one attempt and records its outcome.
-func (w *Worker) deliver(ctx context.Context, d Delivery) {
+func (w *Worker) deliver(ctx context.Context, d store.Delivery) {
 	s := w.subs[d.Subscription]
 	now := w.now()
 	if s == nil || !s.enabled {
@@ -229,14 +230,14 @@ func (w *Worker) deliver(ctx context.Context, d Delivery) {
 	now = w.now()
 	switch {
 	case err == nil && status >= 200 && status < 300:
-		d.State = Delivered
+		d.State = store.Delivered
 	case status == http.StatusGone:
-		d.State, d.LastError = Dead, "the receiver answered 410 Gone; the webhook is disabled"
-		if err := w.store.Disable(ctx, s.spec.Name, now); err != nil {
+		d.State, d.LastError = store.Dead, "the receiver answered 410 Gone; the webhook is disabled"
+		if err := w.queue.Disable(ctx, s.spec.Name, now); err != nil {
 			w.log.WarnContext(ctx, "could not disable webhook", "webhook", s.spec.Name, "err", err)
 		}
 	case d.Attempts >= s.spec.MaxAttempts:
-		d.State = Dead
+		d.State = store.Dead
 		if d.LastError == "" {
 			d.LastError = fmt.Sprintf("the receiver answered %d", status)
 		}
@@ -251,13 +252,13 @@ func (w *Worker) deliver(ctx context.Context, d Delivery) {
 	w.save(ctx, d)
 }
 
-func (w *Worker) save(ctx context.Context, d Delivery) {
+func (w *Worker) save(ctx context.Context, d store.Delivery) {
 	d.UpdatedAt = w.now()
-	if d.State == Pending {
+	if d.State == store.Pending {
 		w.noteRetry(d.NextAt)
 	}
-	err := w.store.Save(ctx, d)
-	if errors.Is(err, ErrClaimLost) {
+	err := w.queue.Save(ctx, d)
+	if errors.Is(err, store.ErrClaimLost) {
 		w.log.WarnContext(ctx, "a webhook attempt outlived its claim; its outcome was not recorded", "delivery", d.ID)
 		return
 	}
@@ -282,7 +283,7 @@ func backoff(initial, limit time.Duration, attempts int, retryAfter time.Duratio
 const maxResponseBody = 64 << 10
 
 // send makes one signed request and returns the status and any Retry-After.
-func (w *Worker) send(ctx context.Context, s *subscription, d Delivery) (int, time.Duration, error) {
+func (w *Worker) send(ctx context.Context, s *subscription, d store.Delivery) (int, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.spec.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(string(d.Payload)))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Runner does one run of a schedule and says how many records it changed; the engine is one.
@@ -20,29 +21,18 @@ type Runner interface {
 // checkInterval bounds how long a due schedule waits to be noticed.
 const checkInterval = 5 * time.Second
 
-// Leaser grants a named lease to one owner until a time, so that several processes on one
-// database run each tick of a schedule once.
-type Leaser interface {
-	// Lease takes the lease until until when it is free or has expired.
-	Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
-	// Renew extends the owner's lease to until; false when the lease is no longer its.
-	Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
-	// Cut ends the owner's lease at until, earlier or later than it was.
-	Cut(ctx context.Context, name, owner string, now, until time.Time) error
-}
-
 // Scheduler runs a model's schedules, each on its own ticker.
 type Scheduler struct {
 	schedules []*spec.Schedule
 	runner    Runner
-	leaser    Leaser
+	leaser    store.Leaser
 	owner     string
 	log       *slog.Logger
 	now       func() time.Time
 }
 
 // NewScheduler returns a scheduler for the model's schedules.
-func NewScheduler(model *spec.Model, runner Runner, leaser Leaser, log *slog.Logger, now func() time.Time) *Scheduler {
+func NewScheduler(model *spec.Model, runner Runner, leaser store.Leaser, log *slog.Logger, now func() time.Time) *Scheduler {
 	b := make([]byte, 8)
 	rand.Read(b)
 	if now == nil {

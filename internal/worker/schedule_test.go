@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/sqlite"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
@@ -86,7 +87,7 @@ func startsAfter(t0 time.Time, runs []run) []time.Duration {
 }
 
 // runSchedulers runs n schedulers, as n processes sharing the store would, for d.
-func runSchedulers(model *spec.Model, runner worker.Runner, leaser worker.Leaser, n int, d time.Duration) {
+func runSchedulers(model *spec.Model, runner worker.Runner, leaser store.Leaser, n int, d time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range n {
@@ -173,7 +174,7 @@ func TestShortRunsKeepTheirPeriod(t *testing.T) {
 
 // failingRenewal fails the first renewal, as a dropped connection would.
 type failingRenewal struct {
-	worker.Leaser
+	store.Leaser
 	failed atomic.Bool
 }
 

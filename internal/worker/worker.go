@@ -1,3 +1,6 @@
+// Package worker delivers webhooks from the outbox: it matches events to subscriptions,
+// queues one delivery per match, and sends them with signatures, retries, per-record order,
+// circuit breakers and a dead-letter list (docs/decisions/0010-webhook-delivery.md).
 package worker
 
 import (
@@ -18,12 +21,13 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Config holds what a Worker needs. Model and Store are required.
 type Config struct {
 	Model  *spec.Model
-	Store  Store
+	Store  store.Queue
 	Logger *slog.Logger
 	Now    func() time.Time
 	// Getenv resolves the ${NAME} references of webhook URLs and secrets; default os.Getenv.
@@ -43,7 +47,7 @@ type Config struct {
 // Worker matches outbox events to webhooks and delivers them.
 type Worker struct {
 	model     *spec.Model
-	store     Store
+	queue     store.Queue
 	log       *slog.Logger
 	now       func() time.Time
 	client    *http.Client
@@ -86,7 +90,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{
 		model:     cfg.Model,
-		store:     cfg.Store,
+		queue:     cfg.Store,
 		log:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:       cfg.Now,
 		client:    cfg.Client,
@@ -174,7 +178,7 @@ func (w *Worker) Subscribe(ctx context.Context) error {
 		if !s.enabled {
 			continue
 		}
-		if _, err := w.store.Subscription(ctx, s.spec.Name); err != nil {
+		if _, err := w.queue.Subscription(ctx, s.spec.Name); err != nil {
 			return fmt.Errorf("webhook %s: %w", s.spec.Name, err)
 		}
 	}
@@ -288,7 +292,7 @@ func every(ctx context.Context, d time.Duration, fn func() bool) {
 
 func (w *Worker) sweep(ctx context.Context) {
 	for {
-		n, err := w.store.SweepDeliveries(ctx, w.now().Add(-w.retention), 500)
+		n, err := w.queue.SweepDeliveries(ctx, w.now().Add(-w.retention), 500)
 		if err != nil && ctx.Err() == nil {
 			w.log.WarnContext(ctx, "sweeping deliveries failed", "err", err)
 		}

@@ -14,13 +14,14 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
 	"github.com/plinth-dev/plinth/internal/store/pgtest"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
 // database opens the store a test runs on, closed when the test ends.
-type database func(t *testing.T, model *spec.Model) open.Store
+type database func(t *testing.T, model *spec.Model) store.DB
 
 // eachDatabase runs test on SQLite and on PostgreSQL.
 func eachDatabase(t *testing.T, test func(*testing.T, database)) {
@@ -29,18 +30,18 @@ func eachDatabase(t *testing.T, test func(*testing.T, database)) {
 }
 
 // onSQLite opens a store in a temporary folder.
-func onSQLite(t *testing.T, model *spec.Model) open.Store {
+func onSQLite(t *testing.T, model *spec.Model) store.DB {
 	return openStore(t, model, open.Options{DataDir: t.TempDir()})
 }
 
 // onPostgres opens a store in a schema of the test's own, on the server that
 // PLINTH_TEST_POSTGRES_URL names.
-func onPostgres(t *testing.T, model *spec.Model) open.Store {
+func onPostgres(t *testing.T, model *spec.Model) store.DB {
 	url := pgtest.URL(t)
 	return openStore(t, model, open.Options{Database: url, Schema: pgtest.Schema(t, url)})
 }
 
-func openStore(t *testing.T, model *spec.Model, o open.Options) open.Store {
+func openStore(t *testing.T, model *spec.Model, o open.Options) store.DB {
 	db, err := open.Open(context.Background(), model, o)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +57,7 @@ type hooks struct {
 	t      *testing.T
 	ctx    context.Context
 	model  *spec.Model
-	db     open.Store
+	db     store.DB
 	env    map[string]string
 	client *http.Client  // the workers' client; default a real one
 	poll   time.Duration // the workers' poll; default 50 ms
@@ -182,7 +183,7 @@ func (h *hooks) start(workers ...*worker.Worker) (stop func()) {
 // pending or dead: the workers have nothing left to send.
 func (h *hooks) waitDelivered(want int) {
 	h.t.Helper()
-	var counts map[worker.State]int
+	var counts map[store.State]int
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		all, err := h.db.Counts(h.ctx)
@@ -190,7 +191,7 @@ func (h *hooks) waitDelivered(want int) {
 			h.t.Fatal(err)
 		}
 		counts = all["hook"]
-		if counts[worker.Delivered] == want && counts[worker.Pending] == 0 && counts[worker.Dead] == 0 {
+		if counts[store.Delivered] == want && counts[store.Pending] == 0 && counts[store.Dead] == 0 {
 			return
 		}
 		if time.Now().After(deadline) {

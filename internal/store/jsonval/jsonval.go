@@ -1,5 +1,6 @@
-// Package jsonval decodes the JSON that drivers store (arrays, objects and json fields, and
-// event bodies) into the values records hold, the same way in every driver.
+// Package jsonval is the JSON of the values records hold, the same in every driver and every
+// transport: AppendValue writes them for clients, AppendExact as drivers store them (arrays,
+// objects, json fields and event bodies), and Decode reads what was stored.
 package jsonval
 
 import (

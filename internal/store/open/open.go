@@ -8,21 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/postgres"
 	"github.com/plinth-dev/plinth/internal/store/sqlite"
-	"github.com/plinth-dev/plinth/internal/worker"
 )
-
-// Store is everything Plinth needs of a database; both drivers are one.
-type Store interface {
-	engine.Store
-	worker.Store
-	worker.Leaser
-	Ping(ctx context.Context) error
-	Close() error
-}
 
 // Options say which database to open.
 type Options struct {
@@ -35,7 +25,7 @@ type Options struct {
 }
 
 // Open opens and migrates the database for model.
-func Open(ctx context.Context, model *spec.Model, o Options) (Store, error) {
+func Open(ctx context.Context, model *spec.Model, o Options) (store.DB, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -8,10 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plinth-dev/plinth/internal/codec"
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // eventsTable is the outbox. The identity column never reuses a number, even after the newest
@@ -36,15 +36,15 @@ const eventsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_events" (
 
 // pendingEvent is an event encoded by AppendEvent, inserted when the transaction commits.
 type pendingEvent struct {
-	ev   engine.Event
+	ev   store.Event
 	data string
 }
 
-// AppendEvent implements engine.Tx. The event is encoded now, so that a value that cannot be
+// AppendEvent implements store.Tx. The event is encoded now, so that a value that cannot be
 // stored fails the write here, and inserted just before the transaction commits (see
 // appendEvents): until then it is invisible to everyone anyway.
-func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev engine.Event) error {
-	data, err := codec.AppendEventData(nil, ev.Record, ev.Old)
+func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev store.Event) error {
+	data, err := sqlstore.AppendEventData(nil, ev.Record, ev.Old)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
@@ -90,8 +90,8 @@ func (x *tx) appendEvents(ctx context.Context) error {
 	return nil
 }
 
-// Events implements engine.Store.
-func (db *DB) Events(ctx context.Context, after int64, resources []string, limit int) ([]engine.Event, error) {
+// Events implements store.Store.
+func (db *DB) Events(ctx context.Context, after int64, resources []string, limit int) ([]store.Event, error) {
 	q := `SELECT "seq", "id", "type", "resource", "record_id", "time", "actor", "data" FROM ` + db.events + ` WHERE "seq" > $1`
 	args := []any{after}
 	if len(resources) > 0 {
@@ -105,15 +105,15 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 		return nil, db.classify(err, nil)
 	}
 	defer rows.Close()
-	var out []engine.Event
+	var out []store.Event
 	for rows.Next() {
-		var ev engine.Event
+		var ev store.Event
 		var data []byte
 		if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Resource, &ev.RecordID, &ev.Time, &ev.Actor, &data); err != nil {
 			return nil, db.classify(err, nil)
 		}
 		ev.Time = ev.Time.UTC()
-		if ev.Record, ev.Old, err = codec.ReadEventData(db.resource(ev.Resource), string(data)); err != nil {
+		if ev.Record, ev.Old, err = sqlstore.ReadEventData(db.resource(ev.Resource), string(data)); err != nil {
 			return nil, fmt.Errorf("event %d: %w", ev.Seq, err)
 		}
 		out = append(out, ev)
@@ -121,10 +121,10 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 	return out, db.classify(rows.Err(), nil)
 }
 
-// SweepEvents implements engine.Store.
+// SweepEvents implements store.Store.
 func (db *DB) SweepEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int64
-	err := db.Write(ctx, func(t engine.Tx) error {
+	err := db.Write(ctx, func(t store.Tx) error {
 		tag, err := t.(*tx).tx.Exec(ctx, `DELETE FROM `+db.events+` WHERE "seq" IN (
 			SELECT "seq" FROM `+db.events+` WHERE "time" < $1 ORDER BY "seq" LIMIT $2 FOR UPDATE SKIP LOCKED)`,
 			before.UTC(), sqlLimit(limit))

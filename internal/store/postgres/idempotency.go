@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // idempotencyTable keeps stored outcomes. Its name starts with an underscore, which resource
@@ -30,12 +30,12 @@ const idempotencyTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_idempoten
 
 const idempotencyIndex = `CREATE INDEX IF NOT EXISTS "_plinth_idempotency_expires" ON {schema}."_plinth_idempotency" ("expires_at")`
 
-// GetIdempotency implements engine.Store.
-func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key string) (*engine.IdempotencyRecord, error) {
+// GetIdempotency implements store.Store.
+func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key string) (*store.IdempotencyRecord, error) {
 	row := db.pool.QueryRow(ctx, `SELECT "fingerprint", "status", "header", "body", "created_at", "expires_at"
 		FROM `+db.idempotency+` WHERE "scope" = $1 AND "method" = $2 AND "path" = $3 AND "key" = $4`,
 		[]byte(scope), []byte(method), []byte(path), []byte(key))
-	rec := &engine.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key}
+	rec := &store.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key}
 	var fingerprint []byte
 	var header string
 	var status int32
@@ -52,11 +52,11 @@ func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key strin
 	return rec, nil
 }
 
-// SweepIdempotency implements engine.Store. Rows another sweeper is deleting are skipped
+// SweepIdempotency implements store.Store. Rows another sweeper is deleting are skipped
 // rather than waited for.
 func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int64
-	err := db.Write(ctx, func(t engine.Tx) error {
+	err := db.Write(ctx, func(t store.Tx) error {
 		tag, err := t.(*tx).tx.Exec(ctx, `DELETE FROM `+db.idempotency+` WHERE ("scope", "method", "path", "key") IN (
 			SELECT "scope", "method", "path", "key" FROM `+db.idempotency+`
 			WHERE "expires_at" <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, sqlLimit(limit))
@@ -66,8 +66,8 @@ func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (i
 	return int(n), err
 }
 
-// PutIdempotency implements engine.Tx.
-func (x *tx) PutIdempotency(ctx context.Context, rec engine.IdempotencyRecord) error {
+// PutIdempotency implements store.Tx.
+func (x *tx) PutIdempotency(ctx context.Context, rec store.IdempotencyRecord) error {
 	header, err := json.Marshal(rec.Response.Header)
 	if err != nil {
 		return err
@@ -93,7 +93,7 @@ func (x *tx) PutIdempotency(ctx context.Context, rec engine.IdempotencyRecord) e
 		return x.db.classify(err, nil)
 	}
 	if tag.RowsAffected() == 0 {
-		return engine.ErrKeyTaken(errors.New("a live outcome is stored under this key"))
+		return store.ErrKeyTaken(errors.New("a live outcome is stored under this key"))
 	}
 	return nil
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // BenchmarkList reads a page of 21 shop products, as the benchmark harness's list scenario
@@ -32,9 +32,9 @@ resources:
 	products, _ := m.Resource("products")
 	ctx := context.Background()
 	now := time.Now().UTC()
-	if err := db.Write(ctx, func(x engine.Tx) error {
+	if err := db.Write(ctx, func(x store.Tx) error {
 		for i := range 100 {
-			rec := engine.Record{"id": fmt.Sprintf("p%03d", i), "created_at": now, "updated_at": now, "version": int64(1),
+			rec := store.Record{"id": fmt.Sprintf("p%03d", i), "created_at": now, "updated_at": now, "version": int64(1),
 				"sku": fmt.Sprintf("SKU-%d", i), "name": fmt.Sprintf("Product %d", i), "price_cents": int64(100 + i), "stock": int64(1000), "active": true}
 			if err := x.Insert(ctx, products, rec); err != nil {
 				return err

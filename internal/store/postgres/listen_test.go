@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // TestListenWakesOnAnotherProcessesEvents: a store listening on a schema is woken when another
@@ -38,9 +38,9 @@ func TestListenWakesOnAnotherProcessesEvents(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
 		id := fmt.Sprintf("e%d", i)
-		if err := writer.Write(ctx, func(x engine.Tx) error {
-			return x.AppendEvent(ctx, items, engine.Event{ID: id, Type: "items.created", Resource: "items",
-				RecordID: id, Time: time.Now(), Record: engine.Record{"id": id}})
+		if err := writer.Write(ctx, func(x store.Tx) error {
+			return x.AppendEvent(ctx, items, store.Event{ID: id, Type: "items.created", Resource: "items",
+				RecordID: id, Time: time.Now(), Record: store.Record{"id": id}})
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -52,9 +52,6 @@ func typeNameOf(formatted string) string {
 	return strings.ToUpper(formatted)
 }
 
-// MigrationError is a change the database cannot take as it is (see sqlstore.MigrationError).
-type MigrationError = sqlstore.MigrationError
-
 // lockKey derives a constant advisory-lock key for one purpose in one schema, so that
 // deployments in different schemas of a database never wait for each other.
 func lockKey(purpose, schema string) int64 {

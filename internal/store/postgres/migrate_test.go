@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -191,7 +192,7 @@ func TestMigrations(t *testing.T) {
 			schema := seeded(t)
 			before := catalog(t, schema, columnsQuery)
 			err := reopen(t, schema, tc.spec+"  more:\n    fields:\n      x: {type: string}\n")
-			var me *MigrationError
+			var me *store.MigrationError
 			if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want a MigrationError mentioning %q", err, tc.want)
 			}
@@ -211,7 +212,7 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := reopen(t, schema, baseSpec+"      other: {type: ref, resource: others}\n"+others)
-		var me *MigrationError
+		var me *store.MigrationError
 		if !errors.As(err, &me) || !strings.Contains(err.Error(), "things.other holds ref(things) values but the spec now says ref(others)") {
 			t.Fatalf("err = %v", err)
 		}
@@ -220,7 +221,7 @@ func TestMigrations(t *testing.T) {
 		t.Parallel()
 		schema := seeded(t)
 		err := reopen(t, schema, strings.Replace(baseSpec, "      count: {type: integer}\n", "      title2: {type: string}\n      must: {type: integer, required: true}\n", 1))
-		var me *MigrationError
+		var me *store.MigrationError
 		if !errors.As(err, &me) || len(me.Problems) != 2 {
 			t.Fatalf("err = %v, want two problems", err)
 		}

@@ -23,10 +23,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
@@ -55,11 +55,11 @@ type DB struct {
 	eventsLock          int64  // the advisory lock that orders the outbox
 }
 
-var _ engine.Store = (*DB)(nil)
+var _ store.Store = (*DB)(nil)
 
 // Open connects to the database at url (a postgres:// URL or a DSN pgx understands), migrates
 // the schema to model and returns the store. A migration that would lose data, or leave
-// records that break the spec, is refused with a *MigrationError saying why, and changes
+// records that break the spec, is refused with a *store.MigrationError saying why, and changes
 // nothing. The database must use the UTF8 encoding.
 func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
@@ -126,8 +126,8 @@ func (db *DB) resource(name string) *spec.Resource {
 	return nil
 }
 
-// Get implements engine.Store.
-func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+// Get implements store.Store.
+func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
 	t := db.table(r)
 	if !storable(id) {
 		return nil, fault.New(fault.NotFound, "no such record")
@@ -137,8 +137,8 @@ func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (engine.Reco
 	return rec, db.classify(err, t)
 }
 
-// GetMany implements engine.Store. The records come in id order.
-func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]engine.Record, error) {
+// GetMany implements store.Store. The records come in id order.
+func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]store.Record, error) {
 	t := db.table(r)
 	keep := storableIDs(ids)
 	if len(keep) == 0 {
@@ -152,8 +152,8 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]en
 	return recs, nil
 }
 
-// List implements engine.Store.
-func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+// List implements store.Store.
+func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]store.Record, error) {
 	return db.list(ctx, db.pool, r, q)
 }
 
@@ -162,7 +162,7 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func (db *DB) list(ctx context.Context, on querier, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+func (db *DB) list(ctx context.Context, on querier, r *spec.Resource, q query.Select) ([]store.Record, error) {
 	t := db.table(r)
 	stmt, args, err := t.listSQL(q)
 	if err != nil {
@@ -202,11 +202,11 @@ type retryable struct{ err error }
 func (e *retryable) Error() string { return e.err.Error() }
 func (e *retryable) Unwrap() error { return e.err }
 
-// Write implements engine.Store: fn runs in one READ COMMITTED transaction, run again with
+// Write implements store.Store: fn runs in one READ COMMITTED transaction, run again with
 // jittered backoff after a serialization failure, a deadlock or a lost connection, up to
 // maxAttempts times; then the error is Unavailable. A connection lost during COMMIT is not
 // retried, since the write may have been applied: it is Unavailable at once.
-func (db *DB) Write(ctx context.Context, fn func(engine.Tx) error) error {
+func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
 	backoff := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := db.writeOnce(ctx, fn)
@@ -230,7 +230,7 @@ func (db *DB) Write(ctx context.Context, fn func(engine.Tx) error) error {
 	}
 }
 
-func (db *DB) writeOnce(ctx context.Context, fn func(engine.Tx) error) error {
+func (db *DB) writeOnce(ctx context.Context, fn func(store.Tx) error) error {
 	pgTx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		if transient(err) {
@@ -278,12 +278,12 @@ type tx struct {
 	// read holds the records this transaction has read and not written since, by table and
 	// id: a second Get of a row (an order's product, read for the reference, then by the
 	// stock effect) costs no round trip. The row is locked since the first read.
-	read map[string]engine.Record
+	read map[string]store.Record
 }
 
-// Get implements engine.Tx: SELECT ... FOR UPDATE, so that the row stays locked until the
+// Get implements store.Tx: SELECT ... FOR UPDATE, so that the row stays locked until the
 // transaction ends and a read-modify-write cannot lose a concurrent update.
-func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
 	t := x.db.table(r)
 	if !storable(id) {
 		return nil, fault.New(fault.NotFound, "no such record")
@@ -296,7 +296,7 @@ func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Recor
 	rec, err := t.scanOne(rows, err)
 	if err == nil {
 		if x.read == nil {
-			x.read = map[string]engine.Record{}
+			x.read = map[string]store.Record{}
 		}
 		x.read[key] = rec
 	}
@@ -310,8 +310,8 @@ func (x *tx) forget(t *table, id any) {
 	}
 }
 
-// Insert implements engine.Tx.
-func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) error {
+// Insert implements store.Tx.
+func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec store.Record) error {
 	t := x.db.table(r)
 	args, err := t.args(rec)
 	if err != nil {
@@ -321,8 +321,8 @@ func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) er
 	return x.db.classify(err, t)
 }
 
-// Update implements engine.Tx.
-func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, prevVersion int64) error {
+// Update implements store.Tx.
+func (x *tx) Update(ctx context.Context, r *spec.Resource, rec store.Record, prevVersion int64) error {
 	t := x.db.table(r)
 	if id, ok := rec["id"].(string); ok && !storable(id) {
 		return fault.New(fault.Conflict, "the record changed while it was being updated; try again")
@@ -342,7 +342,7 @@ func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, pr
 	return nil
 }
 
-// Delete implements engine.Tx.
+// Delete implements store.Tx.
 func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	t := x.db.table(r)
 	if !storable(id) {
@@ -359,8 +359,8 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	return nil
 }
 
-// List implements engine.Tx.
-func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+// List implements store.Tx.
+func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]store.Record, error) {
 	return x.db.list(ctx, x.tx, r, q)
 }
 

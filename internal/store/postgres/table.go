@@ -9,10 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
@@ -63,7 +63,7 @@ func newTable(schema string, r *spec.Resource) *table {
 
 // args encodes a record's values in column order. Values PostgreSQL cannot hold (text with
 // U+0000) are the client's Invalid; anything else that does not encode is Internal.
-func (t *table) args(rec engine.Record) ([]any, error) {
+func (t *table) args(rec store.Record) ([]any, error) {
 	args := make([]any, len(t.cols))
 	for i, c := range t.cols {
 		v := rec[c.Name]
@@ -107,10 +107,10 @@ func (t *table) scanDests() []any {
 	return dests
 }
 
-// record converts scanned destinations to a record: the value types engine.Record documents,
+// record converts scanned destinations to a record: the value types store.Record documents,
 // timestamps in UTC, JSON decoded and conformed to the field's type.
-func (t *table) record(dests []any) (engine.Record, error) {
-	rec := make(engine.Record, len(t.cols))
+func (t *table) record(dests []any) (store.Record, error) {
+	rec := make(store.Record, len(t.cols))
 	for i, c := range t.cols {
 		var v any
 		switch d := dests[i].(type) {
@@ -149,12 +149,12 @@ func (t *table) record(dests []any) (engine.Record, error) {
 }
 
 // scanAll reads every row of rows as a record.
-func (t *table) scanAll(rows pgx.Rows, err error) ([]engine.Record, error) {
+func (t *table) scanAll(rows pgx.Rows, err error) ([]store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []engine.Record
+	var out []store.Record
 	dests := t.scanDests()
 	for rows.Next() {
 		if err := rows.Scan(dests...); err != nil {
@@ -170,7 +170,7 @@ func (t *table) scanAll(rows pgx.Rows, err error) ([]engine.Record, error) {
 }
 
 // scanOne reads the one row of rows; NotFound when there is none.
-func (t *table) scanOne(rows pgx.Rows, err error) (engine.Record, error) {
+func (t *table) scanOne(rows pgx.Rows, err error) (store.Record, error) {
 	recs, err := t.scanAll(rows, err)
 	if err != nil {
 		return nil, err

@@ -8,9 +8,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // errNUL is returned (wrapped) for text that PostgreSQL cannot store: TEXT and JSONB refuse
@@ -49,7 +49,7 @@ func encodeValue(kind query.Kind, v any) (any, error) {
 		return nil, err
 	}
 	if kind == query.KindJSON {
-		b, err := codec.AppendExact(nil, c)
+		b, err := jsonval.AppendExact(nil, c)
 		if err != nil || string(b) == "null" {
 			return nil, err
 		}

@@ -8,13 +8,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plinth-dev/plinth/internal/engine"
-	"github.com/plinth-dev/plinth/internal/worker"
+	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 var (
-	_ worker.Store  = (*DB)(nil)
-	_ worker.Leaser = (*DB)(nil)
+	_ store.Queue  = (*DB)(nil)
+	_ store.Leaser = (*DB)(nil)
 )
 
 // The webhook worker's tables and the leases, as in the SQLite driver. Claims take rows with
@@ -57,9 +57,9 @@ const deliveryColumns = `"id", "subscription", "event_id", "event_seq", "event_t
 // q puts the schema into a statement written with {schema}.
 func (db *DB) q(stmt string) string { return strings.ReplaceAll(stmt, "{schema}", quote(db.schema)) }
 
-// Subscription implements worker.Store.
-func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscription, error) {
-	sub := worker.Subscription{Name: name}
+// Subscription implements store.Queue.
+func (db *DB) Subscription(ctx context.Context, name string) (store.Subscription, error) {
+	sub := store.Subscription{Name: name}
 	// A new subscription starts at the end of the outbox: it is not sent the backlog.
 	if _, err := db.pool.Exec(ctx, db.q(`INSERT INTO {schema}."_plinth_subscriptions" ("name", "cursor")
 		VALUES ($1, (SELECT coalesce(max("seq"), 0) FROM {schema}."_plinth_events")) ON CONFLICT ("name") DO NOTHING`), name); err != nil {
@@ -77,16 +77,16 @@ func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscriptio
 	return sub, nil
 }
 
-// Enqueue implements worker.Store.
-func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []worker.Delivery) error {
-	return db.Write(ctx, func(t engine.Tx) error {
+// Enqueue implements store.Queue.
+func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []store.Delivery) error {
+	return db.Write(ctx, func(t store.Tx) error {
 		x := t.(*tx).tx
 		tag, err := x.Exec(ctx, db.q(`UPDATE {schema}."_plinth_subscriptions" SET "cursor" = $1 WHERE "name" = $2 AND "cursor" = $3`), after, name, from)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return worker.ErrCursorMoved
+			return store.ErrCursorMoved
 		}
 		for _, d := range ds {
 			if _, err := x.Exec(ctx, db.q(`INSERT INTO {schema}."_plinth_deliveries" (`+deliveryColumns+`)
@@ -100,10 +100,10 @@ func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []
 	})
 }
 
-// Claim implements worker.Store. Due times are compared with the database's clock, not the
+// Claim implements store.Queue. Due times are compared with the database's clock, not the
 // caller's, so that replicas on hosts whose clocks differ agree on what is due and on when a
 // claim runs out; the claim lasts until - now.
-func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]worker.Delivery, error) {
+func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
 	rows, err := db.pool.Query(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "next_at" = now() + $1::interval WHERE "id" IN (
 		SELECT d."id" FROM {schema}."_plinth_deliveries" AS d
 		WHERE d."state" = 'pending' AND d."next_at" <= now() + $2::interval
@@ -123,8 +123,8 @@ func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]wor
 	return out, db.classify(err, nil)
 }
 
-// Deliveries implements worker.Store.
-func (db *DB) Deliveries(ctx context.Context, state worker.State, limit int) ([]worker.Delivery, error) {
+// Deliveries implements store.Queue.
+func (db *DB) Deliveries(ctx context.Context, state store.State, limit int) ([]store.Delivery, error) {
 	rows, err := db.pool.Query(ctx, db.q(`SELECT `+deliveryColumns+` FROM {schema}."_plinth_deliveries"
 		WHERE "state" = $1 ORDER BY "updated_at", "id" LIMIT $2`), string(state), limit)
 	if err != nil {
@@ -134,25 +134,25 @@ func (db *DB) Deliveries(ctx context.Context, state worker.State, limit int) ([]
 	return out, db.classify(err, nil)
 }
 
-func scanDeliveries(rows pgx.Rows) ([]worker.Delivery, error) {
+func scanDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
 	defer rows.Close()
-	var out []worker.Delivery
+	var out []store.Delivery
 	for rows.Next() {
-		var d worker.Delivery
+		var d store.Delivery
 		var state string
 		if err := rows.Scan(&d.ID, &d.Subscription, &d.EventID, &d.EventSeq, &d.EventType, &d.Resource, &d.RecordID,
 			&d.Payload, &d.Attempts, &state, &d.NextAt, &d.LastStatus, &d.LastError, &d.CreatedAt, &d.UpdatedAt); err != nil {
 			return nil, err
 		}
-		d.State = worker.State(state)
+		d.State = store.State(state)
 		d.NextAt, d.CreatedAt, d.UpdatedAt = d.NextAt.UTC(), d.CreatedAt.UTC(), d.UpdatedAt.UTC()
 		out = append(out, d)
 	}
 	return out, rows.Err()
 }
 
-// Save implements worker.Store.
-func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
+// Save implements store.Queue.
+func (db *DB) Save(ctx context.Context, d store.Delivery) error {
 	tag, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_deliveries" SET "attempts" = $1, "state" = $2, "next_at" = $3,
 		"last_status" = $4, "last_error" = $5, "updated_at" = $6 WHERE "id" = $7 AND "next_at" = $8`),
 		d.Attempts, string(d.State), d.NextAt, d.LastStatus, d.LastError, d.UpdatedAt, d.ID, d.Claimed)
@@ -160,12 +160,12 @@ func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
 		return db.classify(err, nil)
 	}
 	if tag.RowsAffected() == 0 {
-		return worker.ErrClaimLost
+		return store.ErrClaimLost
 	}
 	return nil
 }
 
-// Replay implements worker.Store. Replaying a subscription's deliveries also enables it again.
+// Replay implements store.Queue. Replaying a subscription's deliveries also enables it again.
 func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, error) {
 	where, args, none := deadWhere(ids)
 	if none {
@@ -173,7 +173,7 @@ func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, err
 	}
 	at := "$" + strconv.Itoa(len(args)+1)
 	var n int64
-	err := db.Write(ctx, func(t engine.Tx) error {
+	err := db.Write(ctx, func(t store.Tx) error {
 		x := t.(*tx).tx
 		if _, err := x.Exec(ctx, db.q(`UPDATE {schema}."_plinth_subscriptions" SET "disabled_at" = NULL WHERE "name" IN (
 			SELECT "subscription" FROM {schema}."_plinth_deliveries" WHERE `+where+`)`), args...); err != nil {
@@ -187,7 +187,7 @@ func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, err
 	return int(n), err
 }
 
-// Discard implements worker.Store.
+// Discard implements store.Queue.
 func (db *DB) Discard(ctx context.Context, ids []string) (int, error) {
 	where, args, none := deadWhere(ids)
 	if none {
@@ -211,24 +211,24 @@ func deadWhere(ids []string) (where string, args []any, none bool) {
 	return `"state" = 'dead' AND "id" = ANY($1)`, []any{keep}, len(keep) == 0
 }
 
-// Disable implements worker.Store.
+// Disable implements store.Queue.
 func (db *DB) Disable(ctx context.Context, name string, at time.Time) error {
 	_, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_subscriptions" SET "disabled_at" = $1 WHERE "name" = $2`), at, name)
 	return db.classify(err, nil)
 }
 
-// Counts implements worker.Store.
-func (db *DB) Counts(ctx context.Context) (map[string]map[worker.State]int, error) {
+// Counts implements store.Queue.
+func (db *DB) Counts(ctx context.Context) (map[string]map[store.State]int, error) {
 	rows, err := db.pool.Query(ctx, db.q(`SELECT "subscription", "state", count(*) FROM {schema}."_plinth_deliveries" GROUP BY 1, 2`))
 	if err != nil {
 		return nil, db.classify(err, nil)
 	}
 	defer rows.Close()
-	out, err := worker.ScanCounts(rows)
+	out, err := sqlstore.ScanCounts(rows)
 	return out, db.classify(err, nil)
 }
 
-// SweepDeliveries implements worker.Store.
+// SweepDeliveries implements store.Queue.
 func (db *DB) SweepDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
 	tag, err := db.pool.Exec(ctx, db.q(`DELETE FROM {schema}."_plinth_deliveries" WHERE "id" IN (
 		SELECT "id" FROM {schema}."_plinth_deliveries" WHERE "state" = 'delivered' AND "updated_at" < $1 LIMIT $2)`), before, limit)
@@ -238,7 +238,7 @@ func (db *DB) SweepDeliveries(ctx context.Context, before time.Time, limit int) 
 	return int(tag.RowsAffected()), nil
 }
 
-// Lease implements worker.Leaser: it takes the lease when it is free or has expired, for
+// Lease implements store.Leaser: it takes the lease when it is free or has expired, for
 // until - now, measured by the database's clock so that replicas on different hosts agree.
 func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
 	tag, err := db.pool.Exec(ctx, db.q(`INSERT INTO {schema}."_plinth_leases" ("name", "owner", "until") VALUES ($1, $2, now() + $3::interval)
@@ -250,7 +250,7 @@ func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Tim
 	return tag.RowsAffected() == 1, nil
 }
 
-// Cut implements worker.Leaser: the owner's lease ends until - now from now, by the
+// Cut implements store.Leaser: the owner's lease ends until - now from now, by the
 // database's clock.
 func (db *DB) Cut(ctx context.Context, name, owner string, now, until time.Time) error {
 	_, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_leases" SET "until" = now() + $3::interval
@@ -258,7 +258,7 @@ func (db *DB) Cut(ctx context.Context, name, owner string, now, until time.Time)
 	return db.classify(err, nil)
 }
 
-// Renew implements worker.Leaser: the owner keeps the lease until - now longer, by the
+// Renew implements store.Leaser: the owner keeps the lease until - now longer, by the
 // database's clock; false when it is no longer the owner's.
 func (db *DB) Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
 	tag, err := db.pool.Exec(ctx, db.q(`UPDATE {schema}."_plinth_leases" SET "until" = greatest("until", now() + $3::interval)

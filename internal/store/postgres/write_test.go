@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 const itemsSpec = `
@@ -27,9 +27,9 @@ resources:
       extra: {type: json}
 `
 
-func record(id string, fields engine.Record) engine.Record {
+func record(id string, fields store.Record) store.Record {
 	now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	rec := engine.Record{"id": id, "created_at": now, "updated_at": now, "version": int64(1)}
+	rec := store.Record{"id": id, "created_at": now, "updated_at": now, "version": int64(1)}
 	for k, v := range fields {
 		rec[k] = v
 	}
@@ -46,7 +46,7 @@ func TestWriteRetriesLostConnection(t *testing.T) {
 	items, _ := m.Resource("items")
 	ctx := context.Background()
 	attempts := 0
-	err := db.Write(ctx, func(x engine.Tx) error {
+	err := db.Write(ctx, func(x store.Tx) error {
 		attempts++
 		if err := x.Insert(ctx, items, record("a", nil)); err != nil {
 			return err
@@ -145,7 +145,7 @@ func TestUnavailable(t *testing.T) {
 	defer db.Close()
 	ctx := context.Background()
 	insert := func(id string) error {
-		return db.Write(ctx, func(x engine.Tx) error { return x.Insert(ctx, items, record(id, nil)) })
+		return db.Write(ctx, func(x store.Tx) error { return x.Insert(ctx, items, record(id, nil)) })
 	}
 	if err := insert("a"); err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestEventsDoNotDeadlock(t *testing.T) {
 	db := openTest(t, m, Options{Logger: slog.New(logs)})
 	items, _ := m.Resource("items")
 	ctx := context.Background()
-	if err := db.Write(ctx, func(x engine.Tx) error {
+	if err := db.Write(ctx, func(x store.Tx) error {
 		if err := x.Insert(ctx, items, record("x", nil)); err != nil {
 			return err
 		}
@@ -206,13 +206,13 @@ func TestEventsDoNotDeadlock(t *testing.T) {
 			return errors.New("the other write never got its lock")
 		}
 	}
-	event := func(id string) engine.Event {
-		return engine.Event{ID: id, Type: "items.updated", Resource: "items", RecordID: id, Time: time.Now(), Record: engine.Record{"id": id}}
+	event := func(id string) store.Event {
+		return store.Event{ID: id, Type: "items.updated", Resource: "items", RecordID: id, Time: time.Now(), Record: store.Record{"id": id}}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Go(func() {
-		errs[0] = db.Write(ctx, func(x engine.Tx) error {
+		errs[0] = db.Write(ctx, func(x store.Tx) error {
 			if _, err := x.Get(ctx, items, "x"); err != nil {
 				return err
 			}
@@ -228,7 +228,7 @@ func TestEventsDoNotDeadlock(t *testing.T) {
 		})
 	})
 	wg.Go(func() {
-		errs[1] = db.Write(ctx, func(x engine.Tx) error {
+		errs[1] = db.Write(ctx, func(x store.Tx) error {
 			if _, err := x.Get(ctx, items, "p"); err != nil {
 				return err
 			}
@@ -262,16 +262,16 @@ func TestTextWithNUL(t *testing.T) {
 	db := openTest(t, m, Options{})
 	items, _ := m.Resource("items")
 	ctx := context.Background()
-	insert := func(rec engine.Record) error {
-		return db.Write(ctx, func(x engine.Tx) error { return x.Insert(ctx, items, rec) })
+	insert := func(rec store.Record) error {
+		return db.Write(ctx, func(x store.Tx) error { return x.Insert(ctx, items, rec) })
 	}
 	for _, tc := range []struct {
-		rec   engine.Record
+		rec   store.Record
 		field string
 	}{
-		{record("a", engine.Record{"name": "a\x00b"}), "name"},
-		{record("a", engine.Record{"tags": []any{"ok", "x\x00"}}), "tags[1]"},
-		{record("a", engine.Record{"extra": map[string]any{"k": []any{map[string]any{"deep": "\x00"}}}}), "extra.k[0].deep"},
+		{record("a", store.Record{"name": "a\x00b"}), "name"},
+		{record("a", store.Record{"tags": []any{"ok", "x\x00"}}), "tags[1]"},
+		{record("a", store.Record{"extra": map[string]any{"k": []any{map[string]any{"deep": "\x00"}}}}), "extra.k[0].deep"},
 		{record("a\x00", nil), "id"},
 	} {
 		fe := wantFault(t, "insert", insert(tc.rec), fault.Invalid)
@@ -280,7 +280,7 @@ func TestTextWithNUL(t *testing.T) {
 		}
 	}
 	// Text that only looks like an escaped NUL is text.
-	if err := insert(record("b", engine.Record{"name": `\u0000`, "extra": map[string]any{"k": `\u0000 \\u0000`}})); err != nil {
+	if err := insert(record("b", store.Record{"name": `\u0000`, "extra": map[string]any{"k": `\u0000 \\u0000`}})); err != nil {
 		t.Fatalf("insert of a backslash and u0000: %v", err)
 	}
 	got, err := db.Get(ctx, items, "b")
@@ -293,14 +293,14 @@ func TestTextWithNUL(t *testing.T) {
 	if recs, err := db.GetMany(ctx, items, []string{"b\x00", "b", "\xff"}); err != nil || len(recs) != 1 {
 		t.Errorf("GetMany: %v, %v", recs, err)
 	}
-	err = db.Write(ctx, func(x engine.Tx) error {
+	err = db.Write(ctx, func(x store.Tx) error {
 		if _, err := x.Get(ctx, items, "\x00"); fault.CodeOf(err) != fault.NotFound {
 			t.Errorf("Tx.Get: %v, want NotFound", err)
 		}
 		wantFault(t, "update", x.Update(ctx, items, record("b\x00", nil), 1), fault.Conflict)
 		wantFault(t, "delete", x.Delete(ctx, items, "b\x00"), fault.NotFound)
-		wantFault(t, "event", x.AppendEvent(ctx, items, engine.Event{ID: "e", Type: "items.created", Resource: "items",
-			RecordID: "b", Actor: "x\x00", Time: time.Now(), Record: engine.Record{"id": "b"}}), fault.Invalid)
+		wantFault(t, "event", x.AppendEvent(ctx, items, store.Event{ID: "e", Type: "items.created", Resource: "items",
+			RecordID: "b", Actor: "x\x00", Time: time.Now(), Record: store.Record{"id": "b"}}), fault.Invalid)
 		return nil
 	})
 	if err != nil {
@@ -315,7 +315,7 @@ func TestStatementTimeout(t *testing.T) {
 	db := openTest(t, m, Options{StatementTimeout: 100 * time.Millisecond, ApplicationName: "plinth-test"})
 	items, _ := m.Resource("items")
 	ctx := context.Background()
-	if err := db.Write(ctx, func(x engine.Tx) error { return x.Insert(ctx, items, record("a", nil)) }); err != nil {
+	if err := db.Write(ctx, func(x store.Tx) error { return x.Insert(ctx, items, record("a", nil)) }); err != nil {
 		t.Fatal(err)
 	}
 	var name string
@@ -331,7 +331,7 @@ func TestStatementTimeout(t *testing.T) {
 	if _, err := holder.Exec(ctx, `SELECT 1 FROM `+db.tables["items"].qualName+` WHERE "id" = 'a' FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
-	err = db.Write(ctx, func(x engine.Tx) error {
+	err = db.Write(ctx, func(x store.Tx) error {
 		_, err := x.Get(ctx, items, "a")
 		return err
 	})

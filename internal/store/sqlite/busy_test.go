@@ -14,8 +14,8 @@ import (
 
 	msqlite "modernc.org/sqlite"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // lockFromOutside holds the database's write lock from a second connection, as another
@@ -41,7 +41,7 @@ func lockFromOutside(t *testing.T, dir string) func() {
 }
 
 func insertOne(db *DB, id string) error {
-	return db.Write(context.Background(), func(t engine.Tx) error {
+	return db.Write(context.Background(), func(t store.Tx) error {
 		_, err := t.(*tx).tx.Exec(`INSERT INTO "things" ("id","created_at","updated_at","version") VALUES (?, 't', 't', 1)`, id)
 		return err
 	})
@@ -106,7 +106,7 @@ func TestWritePanicIsContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.Write(context.Background(), func(engine.Tx) error { panic("bug") })
+	err = db.Write(context.Background(), func(store.Tx) error { panic("bug") })
 	if fault.CodeOf(err) != fault.Internal {
 		t.Fatalf("a panicking write: %v", err)
 	}
@@ -152,8 +152,8 @@ func TestCancelledWriteSparesItsGroup(t *testing.T) {
 	}
 	things, _ := mustCompile(t, baseSpec).Resource("things")
 	write := func(ctx context.Context, id string) *writeReq {
-		return &writeReq{ctx: ctx, done: make(chan error, 1), fn: func(x engine.Tx) error {
-			return x.Insert(ctx, things, engine.Record{"id": id, "created_at": time.Now(), "updated_at": time.Now(), "version": int64(1)})
+		return &writeReq{ctx: ctx, done: make(chan error, 1), fn: func(x store.Tx) error {
+			return x.Insert(ctx, things, store.Record{"id": id, "created_at": time.Now(), "updated_at": time.Now(), "version": int64(1)})
 		}}
 	}
 	// One group, "b" between two bystanders, as the writer gathers writes queued while it is

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/codec"
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // eventsTable is the outbox. AUTOINCREMENT makes sequence numbers strictly increasing and
@@ -31,10 +31,10 @@ const eventsTable = `CREATE TABLE IF NOT EXISTS "_plinth_events" (
 const appendEventSQL = `INSERT INTO "_plinth_events" ("id", "type", "resource", "record_id", "time", "actor", "data")
 VALUES (?, ?, ?, ?, ?, ?, ?)`
 
-// AppendEvent implements engine.Tx.
-func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev engine.Event) error {
+// AppendEvent implements store.Tx.
+func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev store.Event) error {
 	ctx = noCancel(ctx)
-	data, err := codec.AppendEventData(nil, ev.Record, ev.Old)
+	data, err := sqlstore.AppendEventData(nil, ev.Record, ev.Old)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
@@ -42,8 +42,8 @@ func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev engine.Event)
 	return x.db.classify(err, nil)
 }
 
-// Events implements engine.Store.
-func (db *DB) Events(ctx context.Context, after int64, resources []string, limit int) ([]engine.Event, error) {
+// Events implements store.Store.
+func (db *DB) Events(ctx context.Context, after int64, resources []string, limit int) ([]store.Event, error) {
 	q := `SELECT "seq", "id", "type", "resource", "record_id", "time", "actor", "data" FROM "_plinth_events" WHERE "seq" > ?`
 	args := []any{after}
 	if len(resources) > 0 {
@@ -59,9 +59,9 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 		return nil, db.classify(err, nil)
 	}
 	defer rows.Close()
-	var out []engine.Event
+	var out []store.Event
 	for rows.Next() {
-		var ev engine.Event
+		var ev store.Event
 		var at, data string
 		if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Resource, &ev.RecordID, &at, &ev.Actor, &data); err != nil {
 			return nil, db.classify(err, nil)
@@ -69,7 +69,7 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 		if ev.Time, err = time.Parse(TimeLayout, at); err != nil {
 			return nil, fmt.Errorf("event %d time: %w", ev.Seq, err)
 		}
-		if ev.Record, ev.Old, err = codec.ReadEventData(db.resource(ev.Resource), data); err != nil {
+		if ev.Record, ev.Old, err = sqlstore.ReadEventData(db.resource(ev.Resource), data); err != nil {
 			return nil, fmt.Errorf("event %d: %w", ev.Seq, err)
 		}
 		out = append(out, ev)
@@ -77,10 +77,10 @@ func (db *DB) Events(ctx context.Context, after int64, resources []string, limit
 	return out, db.classify(rows.Err(), nil)
 }
 
-// SweepEvents implements engine.Store.
+// SweepEvents implements store.Store.
 func (db *DB) SweepEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int64
-	err := db.Write(ctx, func(t engine.Tx) error {
+	err := db.Write(ctx, func(t store.Tx) error {
 		ctx := noCancel(ctx)
 		res, err := t.(*tx).exec(ctx, `DELETE FROM "_plinth_events" WHERE "seq" IN (
 			SELECT "seq" FROM "_plinth_events" WHERE "time" < ? ORDER BY "seq" LIMIT ?)`, before.UTC().Format(TimeLayout), limit)

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // idempotencyTable keeps stored outcomes. Its name starts with an underscore, which resource
@@ -41,10 +41,10 @@ ON CONFLICT ("scope", "method", "path", "key") DO UPDATE SET
   "body" = excluded."body", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at"
 WHERE "_plinth_idempotency"."expires_at" <= excluded."created_at"`
 
-// GetIdempotency implements engine.Store.
-func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key string) (*engine.IdempotencyRecord, error) {
+// GetIdempotency implements store.Store.
+func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key string) (*store.IdempotencyRecord, error) {
 	row := db.getIdem.QueryRowContext(ctx, scope, method, path, key)
-	rec := &engine.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key}
+	rec := &store.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key}
 	var header, created, expires string
 	err := row.Scan(&rec.Fingerprint, &rec.Response.Status, &header, &rec.Response.Body, &created, &expires)
 	if err != nil {
@@ -62,10 +62,10 @@ func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key strin
 	return rec, nil
 }
 
-// SweepIdempotency implements engine.Store.
+// SweepIdempotency implements store.Store.
 func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int64
-	err := db.Write(ctx, func(t engine.Tx) error {
+	err := db.Write(ctx, func(t store.Tx) error {
 		ctx := noCancel(ctx)
 		res, err := t.(*tx).exec(ctx, `DELETE FROM "_plinth_idempotency" WHERE rowid IN (
 			SELECT rowid FROM "_plinth_idempotency" WHERE "expires_at" <= ? LIMIT ?)`, now.UTC().Format(TimeLayout), limit)
@@ -78,8 +78,8 @@ func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (i
 	return int(n), err
 }
 
-// PutIdempotency implements engine.Tx.
-func (x *tx) PutIdempotency(ctx context.Context, rec engine.IdempotencyRecord) error {
+// PutIdempotency implements store.Tx.
+func (x *tx) PutIdempotency(ctx context.Context, rec store.IdempotencyRecord) error {
 	ctx = noCancel(ctx)
 	header, err := json.Marshal(rec.Response.Header)
 	if err != nil {
@@ -94,7 +94,7 @@ func (x *tx) PutIdempotency(ctx context.Context, rec engine.IdempotencyRecord) e
 		rec.CreatedAt.UTC().Format(TimeLayout), rec.ExpiresAt.UTC().Format(TimeLayout))
 	if err == nil {
 		if n, _ := res.RowsAffected(); n == 0 {
-			return engine.ErrKeyTaken(errors.New("a live outcome is stored under this key"))
+			return store.ErrKeyTaken(errors.New("a live outcome is stored under this key"))
 		}
 		return nil
 	}

@@ -26,9 +26,6 @@ func sqlType(k query.Kind) string {
 	}
 }
 
-// MigrationError is a change the database cannot take as it is (see sqlstore.MigrationError).
-type MigrationError = sqlstore.MigrationError
-
 // migrate brings the schema to the model in one transaction: it creates tables, adds
 // columns, fills null values of fields the model says are never null with their literal
 // defaults, and creates or drops indexes. It refuses, changing nothing, where the model drops

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -192,7 +193,7 @@ func TestMigrations(t *testing.T) {
 			insertThing(t, dir)
 			before := columnsOf(t, dir)
 			err := reopen(t, dir, tc.spec)
-			var me *MigrationError
+			var me *store.MigrationError
 			if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want a MigrationError mentioning %q", err, tc.want)
 			}

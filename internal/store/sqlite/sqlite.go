@@ -23,10 +23,10 @@ import (
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
@@ -68,11 +68,11 @@ type DB struct {
 // maxKeptStmts bounds the statements kept for the writer; past it, groups prepare afresh.
 const maxKeptStmts = 128
 
-var _ engine.Store = (*DB)(nil)
+var _ store.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the database in dir, migrates it to model and prepares
 // its statements. A migration that would lose data, or leave records that break the spec, is
-// refused with a *MigrationError saying why, and changes nothing.
+// refused with a *store.MigrationError saying why, and changes nothing.
 func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
@@ -191,17 +191,17 @@ func (db *DB) resource(name string) *spec.Resource {
 	return nil
 }
 
-// Get implements engine.Store.
-func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+// Get implements store.Store.
+func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
 	t := db.table(r)
 	rec, err := t.scanOne(t.getRead.QueryContext(ctx, id))
 	return rec, db.classify(err, t)
 }
 
-// GetMany implements engine.Store.
-func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]engine.Record, error) {
+// GetMany implements store.Store.
+func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]store.Record, error) {
 	t := db.table(r)
-	var out []engine.Record
+	var out []store.Record
 	const chunk = 500
 	for len(ids) > 0 {
 		n := min(chunk, len(ids))
@@ -221,8 +221,8 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]en
 	return out, nil
 }
 
-// List implements engine.Store.
-func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+// List implements store.Store.
+func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]store.Record, error) {
 	t := db.table(r)
 	stmt, args, err := t.listSQL(q)
 	if err != nil {
@@ -246,17 +246,17 @@ const maxGroup = 64
 // writeReq is one Write waiting for the writer.
 type writeReq struct {
 	ctx  context.Context
-	fn   func(engine.Tx) error
+	fn   func(store.Tx) error
 	done chan error
 }
 
-// Write implements engine.Store. Writes queue for the one writer goroutine, which commits
+// Write implements store.Store. Writes queue for the one writer goroutine, which commits
 // the writes waiting at the same moment together (group commit): each runs inside its own
 // savepoint of one IMMEDIATE transaction, so a failing write rolls back alone, and every
 // write is answered only after the commit that makes it durable. Concurrent writers thus share
 // the cost of a commit instead of paying it one after another; a lone writer waits for no one.
 // A transaction that meets another process's lock is retried with jittered backoff.
-func (db *DB) Write(ctx context.Context, fn func(engine.Tx) error) error {
+func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case db.writes <- req:
@@ -399,7 +399,7 @@ func noCancel(ctx context.Context) context.Context { return context.WithoutCance
 
 // runWrite runs one write's function, turning a panic into an error: the writer goroutine
 // serves every request, and a bug met by one must not stop the others or the process.
-func runWrite(fn func(engine.Tx) error, x *tx) (err error) {
+func runWrite(fn func(store.Tx) error, x *tx) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fault.Wrap(fault.Internal, fmt.Errorf("panic in a write: %v\n%s", v, debug.Stack()), "the write could not be completed")
@@ -452,7 +452,7 @@ type tx struct {
 // row is a row as this write last saw it: its stored column values and, when it was read
 // rather than written, the record as read.
 type row struct {
-	rec    engine.Record
+	rec    store.Record
 	stored []any
 }
 
@@ -474,14 +474,14 @@ func (x *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 	return s.QueryContext(ctx, args...)
 }
 
-func (x *tx) remember(t *table, id string, rec engine.Record, stored []any) {
+func (x *tx) remember(t *table, id string, rec store.Record, stored []any) {
 	if x.rows == nil {
 		x.rows = map[string]row{}
 	}
 	x.rows[t.name+"\x00"+id] = row{rec: rec, stored: stored}
 }
 
-func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Record, error) {
+func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
 	t := x.db.table(r)
 	if seen := x.rows[t.name+"\x00"+id]; seen.rec != nil {
 		return seen.rec, nil
@@ -494,7 +494,7 @@ func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (engine.Recor
 	return rec, x.db.classify(err, t)
 }
 
-func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) error {
+func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec store.Record) error {
 	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	args, err := t.args(rec)
@@ -508,7 +508,7 @@ func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec engine.Record) er
 	return nil
 }
 
-func (x *tx) Update(ctx context.Context, r *spec.Resource, rec engine.Record, prevVersion int64) error {
+func (x *tx) Update(ctx context.Context, r *spec.Resource, rec store.Record, prevVersion int64) error {
 	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	args, err := t.args(rec)
@@ -569,9 +569,9 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	return nil
 }
 
-// List implements engine.Tx. Its statements are not kept: a delete's lists carry as many ids
+// List implements store.Tx. Its statements are not kept: a delete's lists carry as many ids
 // as it found, so their shapes rarely repeat.
-func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]engine.Record, error) {
+func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]store.Record, error) {
 	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	stmt, args, err := t.listSQL(q)

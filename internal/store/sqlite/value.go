@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
@@ -28,7 +27,7 @@ func encodeValue(kind query.Kind, v any) (any, error) {
 		return nil, err
 	}
 	if kind == query.KindJSON {
-		b, err := codec.AppendExact(nil, c)
+		b, err := jsonval.AppendExact(nil, c)
 		if err != nil || string(b) == "null" {
 			return nil, err
 		}

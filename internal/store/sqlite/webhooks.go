@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
-	"github.com/plinth-dev/plinth/internal/worker"
+	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
-var _ worker.Store = (*DB)(nil)
+var _ store.Queue = (*DB)(nil)
 
 // The webhook worker's tables: each subscription's place in the outbox, and the deliveries.
 const (
@@ -49,7 +49,7 @@ func ts(t time.Time) string { return t.UTC().Format(TimeLayout) }
 // exec runs one statement in a write transaction of its own.
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var res sql.Result
-	err := db.Write(ctx, func(t engine.Tx) error {
+	err := db.Write(ctx, func(t store.Tx) error {
 		ctx := noCancel(ctx)
 		var err error
 		res, err = t.(*tx).exec(ctx, query, args...)
@@ -58,9 +58,9 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	return res, err
 }
 
-// Subscription implements worker.Store.
-func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscription, error) {
-	sub := worker.Subscription{Name: name}
+// Subscription implements store.Queue.
+func (db *DB) Subscription(ctx context.Context, name string) (store.Subscription, error) {
+	sub := store.Subscription{Name: name}
 	var disabled sql.NullString
 	err := db.read.QueryRowContext(ctx, `SELECT "cursor", "disabled_at" FROM "_plinth_subscriptions" WHERE "name" = ?`, name).
 		Scan(&sub.Cursor, &disabled)
@@ -82,9 +82,9 @@ func (db *DB) Subscription(ctx context.Context, name string) (worker.Subscriptio
 	return sub, nil
 }
 
-// Enqueue implements worker.Store.
-func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []worker.Delivery) error {
-	return db.Write(ctx, func(t engine.Tx) error {
+// Enqueue implements store.Queue.
+func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []store.Delivery) error {
+	return db.Write(ctx, func(t store.Tx) error {
 		ctx := noCancel(ctx)
 		x := t.(*tx)
 		res, err := x.exec(ctx, `UPDATE "_plinth_subscriptions" SET "cursor" = ? WHERE "name" = ? AND "cursor" = ?`, after, name, from)
@@ -92,7 +92,7 @@ func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return worker.ErrCursorMoved
+			return store.ErrCursorMoved
 		}
 		for _, d := range ds {
 			if _, err := x.exec(ctx, `INSERT INTO "_plinth_deliveries" (`+deliveryColumns+`)
@@ -106,10 +106,10 @@ func (db *DB) Enqueue(ctx context.Context, name string, from, after int64, ds []
 	})
 }
 
-// Claim implements worker.Store.
-func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]worker.Delivery, error) {
-	var out []worker.Delivery
-	err := db.Write(ctx, func(t engine.Tx) error {
+// Claim implements store.Queue.
+func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
+	var out []store.Delivery
+	err := db.Write(ctx, func(t store.Tx) error {
 		ctx := noCancel(ctx)
 		rows, err := t.(*tx).query(ctx, `UPDATE "_plinth_deliveries" SET "next_at" = ? WHERE "id" IN (
 			SELECT d."id" FROM "_plinth_deliveries" AS d
@@ -132,13 +132,13 @@ func (db *DB) Claim(ctx context.Context, now, until time.Time, limit int) ([]wor
 	return out, err
 }
 
-// Deliveries implements worker.Store.
-func (db *DB) Deliveries(ctx context.Context, state worker.State, limit int) ([]worker.Delivery, error) {
+// Deliveries implements store.Queue.
+func (db *DB) Deliveries(ctx context.Context, state store.State, limit int) ([]store.Delivery, error) {
 	return db.deliveries(ctx, `SELECT `+deliveryColumns+` FROM "_plinth_deliveries"
 		WHERE "state" = ? ORDER BY "updated_at", "id" LIMIT ?`, string(state), limit)
 }
 
-func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]worker.Delivery, error) {
+func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]store.Delivery, error) {
 	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, db.classify(err, nil)
@@ -147,17 +147,17 @@ func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]work
 	return out, db.classify(err, nil)
 }
 
-func scanDeliveries(rows *sql.Rows) ([]worker.Delivery, error) {
+func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
 	defer rows.Close()
-	var out []worker.Delivery
+	var out []store.Delivery
 	for rows.Next() {
-		var d worker.Delivery
+		var d store.Delivery
 		var state, next, created, updated string
 		if err := rows.Scan(&d.ID, &d.Subscription, &d.EventID, &d.EventSeq, &d.EventType, &d.Resource, &d.RecordID,
 			&d.Payload, &d.Attempts, &state, &next, &d.LastStatus, &d.LastError, &created, &updated); err != nil {
 			return nil, err
 		}
-		d.State = worker.State(state)
+		d.State = store.State(state)
 		d.NextAt, _ = time.Parse(TimeLayout, next)
 		d.CreatedAt, _ = time.Parse(TimeLayout, created)
 		d.UpdatedAt, _ = time.Parse(TimeLayout, updated)
@@ -166,8 +166,8 @@ func scanDeliveries(rows *sql.Rows) ([]worker.Delivery, error) {
 	return out, rows.Err()
 }
 
-// Save implements worker.Store.
-func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
+// Save implements store.Queue.
+func (db *DB) Save(ctx context.Context, d store.Delivery) error {
 	res, err := db.exec(ctx, `UPDATE "_plinth_deliveries" SET "attempts" = ?, "state" = ?, "next_at" = ?,
 		"last_status" = ?, "last_error" = ?, "updated_at" = ? WHERE "id" = ? AND "next_at" = ?`,
 		d.Attempts, string(d.State), ts(d.NextAt), d.LastStatus, d.LastError, ts(d.UpdatedAt), d.ID, ts(d.Claimed))
@@ -175,17 +175,17 @@ func (db *DB) Save(ctx context.Context, d worker.Delivery) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return worker.ErrClaimLost
+		return store.ErrClaimLost
 	}
 	return nil
 }
 
-// Replay implements worker.Store. Replaying a subscription's deliveries also enables it again:
+// Replay implements store.Queue. Replaying a subscription's deliveries also enables it again:
 // an operator replays when the receiver is back.
 func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, error) {
 	where, args := deadWhere(ids, ts(now), ts(now))
 	var n int64
-	err := db.Write(ctx, func(t engine.Tx) error {
+	err := db.Write(ctx, func(t store.Tx) error {
 		ctx := noCancel(ctx)
 		// The statements vary with the number of ids, so they are not kept prepared.
 		x := t.(*tx).tx
@@ -204,11 +204,11 @@ func (db *DB) Replay(ctx context.Context, ids []string, now time.Time) (int, err
 	return int(n), err
 }
 
-// Discard implements worker.Store.
+// Discard implements store.Queue.
 func (db *DB) Discard(ctx context.Context, ids []string) (int, error) {
 	where, args := deadWhere(ids)
 	var n int64
-	err := db.Write(ctx, func(t engine.Tx) error {
+	err := db.Write(ctx, func(t store.Tx) error {
 		// The statement varies with the number of ids, so it is not kept prepared.
 		res, err := t.(*tx).tx.ExecContext(noCancel(ctx), `DELETE FROM "_plinth_deliveries" WHERE `+where, args...)
 		if err != nil {
@@ -233,20 +233,20 @@ func deadWhere(ids []string, args ...any) (string, []any) {
 	return where, args
 }
 
-// Disable implements worker.Store.
+// Disable implements store.Queue.
 func (db *DB) Disable(ctx context.Context, name string, at time.Time) error {
 	_, err := db.exec(ctx, `UPDATE "_plinth_subscriptions" SET "disabled_at" = ? WHERE "name" = ?`, ts(at), name)
 	return err
 }
 
-// Counts implements worker.Store.
-func (db *DB) Counts(ctx context.Context) (map[string]map[worker.State]int, error) {
+// Counts implements store.Queue.
+func (db *DB) Counts(ctx context.Context) (map[string]map[store.State]int, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT "subscription", "state", count(*) FROM "_plinth_deliveries" GROUP BY 1, 2`)
 	if err != nil {
 		return nil, db.classify(err, nil)
 	}
 	defer rows.Close()
-	out, err := worker.ScanCounts(rows)
+	out, err := sqlstore.ScanCounts(rows)
 	return out, db.classify(err, nil)
 }
 
@@ -268,7 +268,7 @@ const leasesTable = `CREATE TABLE IF NOT EXISTS "_plinth_leases" (
   "until" TEXT NOT NULL
 ) STRICT`
 
-// Lease implements worker.Leaser: it takes the lease when it is free or has expired.
+// Lease implements store.Leaser: it takes the lease when it is free or has expired.
 func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
 	res, err := db.exec(ctx, `INSERT INTO "_plinth_leases" ("name", "owner", "until") VALUES (?, ?, ?)
 		ON CONFLICT ("name") DO UPDATE SET "owner" = excluded."owner", "until" = excluded."until"
@@ -280,7 +280,7 @@ func (db *DB) Lease(ctx context.Context, name, owner string, now, until time.Tim
 	return n == 1, err
 }
 
-// Renew implements worker.Leaser: the owner keeps the lease until until; false when it is no
+// Renew implements store.Leaser: the owner keeps the lease until until; false when it is no
 // longer the owner's.
 func (db *DB) Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
 	res, err := db.exec(ctx, `UPDATE "_plinth_leases" SET "until" = max("until", ?) WHERE "name" = ? AND "owner" = ?`,
@@ -292,10 +292,10 @@ func (db *DB) Renew(ctx context.Context, name, owner string, now, until time.Tim
 	return n == 1, err
 }
 
-// Cut implements worker.Leaser: the owner's lease ends at until.
+// Cut implements store.Leaser: the owner's lease ends at until.
 func (db *DB) Cut(ctx context.Context, name, owner string, now, until time.Time) error {
 	_, err := db.exec(ctx, `UPDATE "_plinth_leases" SET "until" = ? WHERE "name" = ? AND "owner" = ?`, ts(until), name, owner)
 	return err
 }
 
-var _ worker.Leaser = (*DB)(nil)
+var _ store.Leaser = (*DB)(nil)

@@ -3,30 +3,18 @@ package sqlstore
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
-
-// MigrationError is a change the database cannot take as it is: it would lose data, or leave
-// records that break the spec. Problems are sorted, so that the same database and spec always
-// give the same message.
-type MigrationError struct {
-	Problems []string
-}
-
-func (e *MigrationError) Error() string {
-	return "the spec no longer matches the data:\n  - " + strings.Join(e.Problems, "\n  - ") +
-		"\nchange the spec, or the data first; nothing was changed"
-}
 
 // Refuse is the error of a migration that found problems, sorted; nil when there are none.
 func Refuse(problems []string) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return &MigrationError{Problems: slices.Sorted(slices.Values(problems))}
+	return &store.MigrationError{Problems: slices.Sorted(slices.Values(problems))}
 }
 
 // ColumnProblems lists what r asks of its existing table that would lose data: a column whose

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Arrays in filters and list rules: the rows resource has an array of each scalar kind and
@@ -43,8 +43,8 @@ var arrayPools = map[string][]any{
 }
 
 // randomArrays returns the arrays of one row.
-func randomArrays(r *rand.Rand) engine.Record {
-	rec := engine.Record{}
+func randomArrays(r *rand.Rand) store.Record {
+	rec := store.Record{}
 	for _, name := range arrayNames {
 		rec[name] = randomArray(r, arrayPools[name])
 	}
@@ -73,7 +73,7 @@ func randomArray(r *rand.Rand, pool []any) any {
 
 // storedArrays returns the arrays of rec that read back differently from how they were
 // written: numbers in an array of numbers are float64, and zero has no sign.
-func storedArrays(rec engine.Record) engine.Record {
+func storedArrays(rec store.Record) store.Record {
 	xs, ok := rec["ratios"].([]any)
 	if !ok {
 		return nil
@@ -89,7 +89,7 @@ func storedArrays(rec engine.Record) engine.Record {
 			ys[i] = x
 		}
 	}
-	return engine.Record{"ratios": ys}
+	return store.Record{"ratios": ys}
 }
 
 // arrayFilters are checked as filters, with $ removed, and as list rules, with $ replaced by

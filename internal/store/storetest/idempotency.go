@@ -8,17 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
-func (f *fixture) putIdempotency(rec engine.IdempotencyRecord) error {
-	return f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.PutIdempotency(f.ctx, rec) })
+func (f *fixture) putIdempotency(rec store.IdempotencyRecord) error {
+	return f.store.Write(f.ctx, func(tx store.Tx) error { return tx.PutIdempotency(f.ctx, rec) })
 }
 
 // checkOutcome reads the outcome under rec's key and compares it with rec: times are kept to
 // the microsecond, in UTC.
-func (f *fixture) checkOutcome(what string, rec engine.IdempotencyRecord) {
+func (f *fixture) checkOutcome(what string, rec store.IdempotencyRecord) {
 	f.t.Helper()
 	got, err := f.store.GetIdempotency(f.ctx, rec.Scope, rec.Method, rec.Path, rec.Key)
 	if err != nil {
@@ -54,9 +54,9 @@ func (f *fixture) checkOutcome(what string, rec engine.IdempotencyRecord) {
 	}
 }
 
-func outcome(scope, method, path, key, fingerprint string, created time.Time, ttl time.Duration) engine.IdempotencyRecord {
-	return engine.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key, Fingerprint: fingerprint,
-		Response: engine.Response{Status: 201,
+func outcome(scope, method, path, key, fingerprint string, created time.Time, ttl time.Duration) store.IdempotencyRecord {
+	return store.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key, Fingerprint: fingerprint,
+		Response: store.Response{Status: 201,
 			Header: map[string]string{"Content-Type": "application/json", "Location": "/v1/orders/1", "X-Odd": "ü \" \\ <&>"},
 			Body:   []byte("{\"id\":\"1\",\"bytes\":\"\x00\xff\"}\n")},
 		CreatedAt: created, ExpiresAt: created.Add(ttl)}
@@ -73,13 +73,13 @@ func testIdempotency(t *testing.T, open Opener) {
 	// A live key is taken, and keeps its first outcome.
 	second := outcome("alice", "POST", "/v1/orders", "k1", "f2", baseTime.Add(time.Hour), 24*time.Hour)
 	err := f.putIdempotency(second)
-	if !engine.IsKeyTaken(err) || fault.CodeOf(err) != fault.Conflict {
+	if !store.IsKeyTaken(err) || fault.CodeOf(err) != fault.Conflict {
 		t.Errorf("put of a live key: %v, want ErrKeyTaken", err)
 	}
 	f.checkOutcome("after a refused put", first)
 
 	// Each part of the key separates outcomes; case and bytes matter.
-	others := []engine.IdempotencyRecord{
+	others := []store.IdempotencyRecord{
 		outcome("bob", "POST", "/v1/orders", "k1", "bob", baseTime, time.Hour),
 		outcome("alice", "PATCH", "/v1/orders", "k1", "patch", baseTime, time.Hour),
 		outcome("alice", "POST", "/v1/orders/1", "k1", "path", baseTime, time.Hour),
@@ -102,11 +102,11 @@ func testIdempotency(t *testing.T, open Opener) {
 
 	// An expired outcome gives way to a new one, from the moment it expires.
 	early := outcome("alice", "POST", "/v1/orders", "k1", "early", first.ExpiresAt.Add(-time.Microsecond), time.Hour)
-	if err := f.putIdempotency(early); !engine.IsKeyTaken(err) {
+	if err := f.putIdempotency(early); !store.IsKeyTaken(err) {
 		t.Errorf("put a microsecond before expiry: %v, want ErrKeyTaken", err)
 	}
 	replaced := outcome("alice", "POST", "/v1/orders", "k1", "replaced", first.ExpiresAt, time.Hour)
-	replaced.Response = engine.Response{Status: 422}
+	replaced.Response = store.Response{Status: 422}
 	if err := f.putIdempotency(replaced); err != nil {
 		t.Fatalf("put at expiry: %v", err)
 	}
@@ -121,7 +121,7 @@ func testIdempotency(t *testing.T, open Opener) {
 
 	// A put in a transaction that rolls back stores nothing.
 	gone := outcome("alice", "POST", "/v1/orders", "rolled-back", "f", baseTime, time.Hour)
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
+	err = f.store.Write(f.ctx, func(tx store.Tx) error {
 		if err := tx.PutIdempotency(f.ctx, gone); err != nil {
 			return err
 		}
@@ -140,13 +140,13 @@ func testIdempotency(t *testing.T, open Opener) {
 	// A taken key fails the put, and the transaction's other writes with it when the body
 	// returns the error, as the engine does.
 	things := f.res("things")
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
+	err = f.store.Write(f.ctx, func(tx store.Tx) error {
 		if err := tx.Insert(f.ctx, things, newRecord("with-key", baseTime, nil)); err != nil {
 			return err
 		}
 		return tx.PutIdempotency(f.ctx, outcome("bob", "POST", "/v1/orders", "k1", "again", baseTime, time.Hour))
 	})
-	if !engine.IsKeyTaken(err) {
+	if !store.IsKeyTaken(err) {
 		t.Errorf("put of a taken key with a write: %v, want ErrKeyTaken", err)
 	}
 	f.mustBeMissing(things, "with-key")
@@ -192,13 +192,13 @@ func testIdempotencyRace(t *testing.T, open Opener) {
 	things := f.res("things")
 	const n = 8
 	winner := oneWins(t, "storing the key", n, func(i int) error {
-		return f.store.Write(f.ctx, func(tx engine.Tx) error {
+		return f.store.Write(f.ctx, func(tx store.Tx) error {
 			if err := tx.Insert(f.ctx, things, newRecord(fmt.Sprintf("race-%d", i), baseTime, nil)); err != nil {
 				return err
 			}
 			return tx.PutIdempotency(f.ctx, outcome("s", "POST", "/v1/things", "same", fmt.Sprint(i), baseTime, time.Hour))
 		})
-	}, engine.IsKeyTaken)
+	}, store.IsKeyTaken)
 	got, err := f.store.GetIdempotency(f.ctx, "s", "POST", "/v1/things", "same")
 	if err != nil || got.Fingerprint != fmt.Sprint(winner) {
 		t.Errorf("stored outcome %+v, %v; want the winner's (%d)", got, err, winner)

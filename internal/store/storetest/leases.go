@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/worker"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // testLeases: a lease belongs to one owner until it expires; its owner, and only its owner,
 // can renew it for longer or cut it short, and cannot renew it once another has taken it.
 func testLeases(t *testing.T, open Opener) {
 	f := newFixture(t, open)
-	l, ok := f.store.(worker.Leaser)
+	l, ok := f.store.(store.Leaser)
 	if !ok {
 		t.Fatal("the store grants no leases")
 	}

@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
-	"github.com/plinth-dev/plinth/internal/worker"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
-// The webhook queue's checks (worker.Store). Due times and claims are measured by the real
+// The webhook queue's checks (store.Queue). Due times and claims are measured by the real
 // clock: PostgreSQL compares what is due, and makes a claim last, by the database's clock
 // (so that replicas on hosts whose clocks differ agree), so every claim here is made at the
 // time of the call. A check that a claim runs out or a retry falls due polls for it with a
@@ -23,7 +22,7 @@ import (
 // queue is a store's webhook queue, with the time its check started.
 type queue struct {
 	*fixture
-	q      worker.Store
+	q      store.Queue
 	now    time.Time
 	events int // events appended so far, to name the next
 }
@@ -31,7 +30,7 @@ type queue struct {
 func newQueue(t *testing.T, open Opener) *queue {
 	t.Helper()
 	f := newFixture(t, open)
-	q, ok := f.store.(worker.Store)
+	q, ok := f.store.(store.Queue)
 	if !ok {
 		t.Fatal("the store keeps no webhook queue")
 	}
@@ -40,21 +39,21 @@ func newQueue(t *testing.T, open Opener) *queue {
 
 // delivery returns a pending delivery of sub for the event at seq of record, due at next,
 // last touched seq microseconds after the check started (so that listings have an order).
-func (q *queue) delivery(id, sub, record string, seq int64, next time.Time) worker.Delivery {
-	return worker.Delivery{ID: id, Subscription: sub, EventID: fmt.Sprintf("ev-%s-%d", record, seq), EventSeq: seq,
+func (q *queue) delivery(id, sub, record string, seq int64, next time.Time) store.Delivery {
+	return store.Delivery{ID: id, Subscription: sub, EventID: fmt.Sprintf("ev-%s-%d", record, seq), EventSeq: seq,
 		EventType: "things.updated", Resource: "things", RecordID: record,
 		Payload: []byte(fmt.Sprintf(`{"id":"ev-%d","type":"things.updated","data":{"record":{"s":"ü 日本語 \"q\""}}}`, seq)),
-		State:   worker.Pending, NextAt: next, CreatedAt: q.now, UpdatedAt: q.now.Add(time.Duration(seq) * time.Microsecond)}
+		State:   store.Pending, NextAt: next, CreatedAt: q.now, UpdatedAt: q.now.Add(time.Duration(seq) * time.Microsecond)}
 }
 
 // dead returns d as the last failed attempt left it.
-func dead(d worker.Delivery) worker.Delivery {
-	d.State, d.Attempts, d.LastStatus, d.LastError = worker.Dead, 3, 500, "the receiver answered 500"
+func dead(d store.Delivery) store.Delivery {
+	d.State, d.Attempts, d.LastStatus, d.LastError = store.Dead, 3, 500, "the receiver answered 500"
 	return d
 }
 
 // subscription reads (and on first use creates) a subscription.
-func (q *queue) subscription(name string) worker.Subscription {
+func (q *queue) subscription(name string) store.Subscription {
 	q.t.Helper()
 	s, err := q.q.Subscription(q.ctx, name)
 	if err != nil {
@@ -64,7 +63,7 @@ func (q *queue) subscription(name string) worker.Subscription {
 }
 
 // enqueue stores deliveries of sub, leaving its cursor where it is.
-func (q *queue) enqueue(sub string, ds ...worker.Delivery) {
+func (q *queue) enqueue(sub string, ds ...store.Delivery) {
 	q.t.Helper()
 	at := q.subscription(sub).Cursor
 	if err := q.q.Enqueue(q.ctx, sub, at, at, ds); err != nil {
@@ -75,12 +74,12 @@ func (q *queue) enqueue(sub string, ds ...worker.Delivery) {
 // newEvents appends n events to the outbox and returns their sequence numbers.
 func (q *queue) newEvents(n int) []int64 {
 	q.t.Helper()
-	var evs []engine.Event
+	var evs []store.Event
 	for range n {
 		q.events++
 		id := fmt.Sprintf("qe%d", q.events)
-		evs = append(evs, engine.Event{ID: id, Type: "things.created", Resource: "things", RecordID: id, Time: q.now,
-			Record: engine.Record{"id": id}})
+		evs = append(evs, store.Event{ID: id, Type: "things.created", Resource: "things", RecordID: id, Time: q.now,
+			Record: store.Record{"id": id}})
 	}
 	q.appendEvents(q.res("things"), evs...)
 	all := q.fixture.events(0, nil, 1000)
@@ -94,7 +93,7 @@ func (q *queue) newEvents(n int) []int64 {
 // claim claims up to limit deliveries for d from the time of the call, and returns them
 // sorted by id. It checks that each is pending and held, as Claimed says, until d after the
 // call (give or take a millisecond of rounding).
-func (q *queue) claim(limit int, d time.Duration) []worker.Delivery {
+func (q *queue) claim(limit int, d time.Duration) []store.Delivery {
 	q.t.Helper()
 	start := time.Now()
 	ds, err := q.q.Claim(q.ctx, start, start.Add(d), limit)
@@ -103,18 +102,18 @@ func (q *queue) claim(limit int, d time.Duration) []worker.Delivery {
 		q.t.Fatalf("claim: %v", err)
 	}
 	for _, c := range ds {
-		if c.State != worker.Pending || !c.Claimed.Equal(c.NextAt) ||
+		if c.State != store.Pending || !c.Claimed.Equal(c.NextAt) ||
 			c.Claimed.Before(start.Add(d-time.Millisecond)) || c.Claimed.After(end.Add(d+time.Millisecond)) {
 			q.t.Errorf("claimed for %s between %v and %v: %s is %s, claimed until %v, due at %v",
 				d, start, end, c.ID, c.State, c.Claimed, c.NextAt)
 		}
 	}
-	slices.SortFunc(ds, func(a, b worker.Delivery) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(ds, func(a, b store.Delivery) int { return strings.Compare(a.ID, b.ID) })
 	return ds
 }
 
 // save records an attempt's outcome, which must find its claim.
-func (q *queue) save(d worker.Delivery) {
+func (q *queue) save(d store.Delivery) {
 	q.t.Helper()
 	if err := q.q.Save(q.ctx, d); err != nil {
 		q.t.Fatalf("save %s: %v", d.ID, err)
@@ -122,7 +121,7 @@ func (q *queue) save(d worker.Delivery) {
 }
 
 // list returns up to limit deliveries in a state, as the store orders them.
-func (q *queue) list(state worker.State, limit int) []worker.Delivery {
+func (q *queue) list(state store.State, limit int) []store.Delivery {
 	q.t.Helper()
 	ds, err := q.q.Deliveries(q.ctx, state, limit)
 	if err != nil {
@@ -132,20 +131,20 @@ func (q *queue) list(state worker.State, limit int) []worker.Delivery {
 }
 
 // find returns the stored delivery with the id, in whatever state.
-func (q *queue) find(id string) (worker.Delivery, bool) {
+func (q *queue) find(id string) (store.Delivery, bool) {
 	q.t.Helper()
-	for _, st := range []worker.State{worker.Pending, worker.Delivered, worker.Dead} {
+	for _, st := range []store.State{store.Pending, store.Delivered, store.Dead} {
 		for _, d := range q.list(st, 1000) {
 			if d.ID == id {
 				return d, true
 			}
 		}
 	}
-	return worker.Delivery{}, false
+	return store.Delivery{}, false
 }
 
 // mustHold checks that the delivery is stored as want.
-func (q *queue) mustHold(what string, want worker.Delivery) {
+func (q *queue) mustHold(what string, want store.Delivery) {
 	q.t.Helper()
 	got, ok := q.find(want.ID)
 	if !ok {
@@ -156,7 +155,7 @@ func (q *queue) mustHold(what string, want worker.Delivery) {
 }
 
 // counts returns Counts, which must succeed.
-func (q *queue) counts() map[string]map[worker.State]int {
+func (q *queue) counts() map[string]map[store.State]int {
 	q.t.Helper()
 	c, err := q.q.Counts(q.ctx)
 	if err != nil {
@@ -167,7 +166,7 @@ func (q *queue) counts() map[string]map[worker.State]int {
 
 // checkCounts compares Counts with want: only the states and subscriptions that have
 // deliveries are present.
-func (q *queue) checkCounts(what string, want map[string]map[worker.State]int) {
+func (q *queue) checkCounts(what string, want map[string]map[store.State]int) {
 	q.t.Helper()
 	if got := q.counts(); !reflect.DeepEqual(got, want) {
 		q.t.Errorf("%s: counts %v, want %v", what, got, want)
@@ -175,7 +174,7 @@ func (q *queue) checkCounts(what string, want map[string]map[worker.State]int) {
 }
 
 // deliveryIDs returns the deliveries' ids in order.
-func deliveryIDs(ds []worker.Delivery) []string {
+func deliveryIDs(ds []store.Delivery) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		out[i] = d.ID
@@ -184,7 +183,7 @@ func deliveryIDs(ds []worker.Delivery) []string {
 }
 
 // checkIDs checks the ids of deliveries, in order.
-func checkIDs(t *testing.T, what string, ds []worker.Delivery, want ...string) {
+func checkIDs(t *testing.T, what string, ds []store.Delivery, want ...string) {
 	t.Helper()
 	if got := deliveryIDs(ds); !slices.Equal(got, want) {
 		t.Errorf("%s: %v, want %v", what, got, want)
@@ -193,7 +192,7 @@ func checkIDs(t *testing.T, what string, ds []worker.Delivery, want ...string) {
 
 // checkDelivery compares a delivery read back with the one expected: every member equal,
 // times as stores keep them (UTC, microseconds); Claimed is not compared.
-func checkDelivery(t *testing.T, what string, want, got worker.Delivery) {
+func checkDelivery(t *testing.T, what string, want, got store.Delivery) {
 	t.Helper()
 	var bad []string
 	for _, tm := range []struct {
@@ -231,7 +230,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // oldest first, a limit at a time; counts go by subscription and state.
 func testQueueDeliveries(t *testing.T, open Opener) {
 	q := newQueue(t, open)
-	q.checkCounts("an empty queue", map[string]map[worker.State]int{})
+	q.checkCounts("an empty queue", map[string]map[store.State]int{})
 	a1 := q.delivery("a1", "a", "r1", 3, q.now.Add(-time.Minute))
 	a2 := q.delivery("a2", "a", "r2", 1, q.now.Add(time.Hour))
 	a3 := dead(q.delivery("a3", "a", "r3", 4, q.now))
@@ -240,22 +239,22 @@ func testQueueDeliveries(t *testing.T, open Opener) {
 	q.enqueue("a", a1, a2, a3)
 	q.enqueue("b", b1)
 
-	pending := q.list(worker.Pending, 100)
+	pending := q.list(store.Pending, 100)
 	checkIDs(t, "pending deliveries, oldest first", pending, "a2", "b1", "a1")
-	for i, want := range []worker.Delivery{a2, b1, a1} {
+	for i, want := range []store.Delivery{a2, b1, a1} {
 		if i < len(pending) {
 			checkDelivery(t, "listed", want, pending[i])
 		}
 	}
-	checkIDs(t, "the oldest two pending deliveries", q.list(worker.Pending, 2), "a2", "b1")
-	dl := q.list(worker.Dead, 100)
+	checkIDs(t, "the oldest two pending deliveries", q.list(store.Pending, 2), "a2", "b1")
+	dl := q.list(store.Dead, 100)
 	checkIDs(t, "dead deliveries", dl, "a3")
 	if len(dl) == 1 {
 		checkDelivery(t, "listed dead", a3, dl[0])
 	}
-	checkIDs(t, "delivered deliveries", q.list(worker.Delivered, 100))
-	q.checkCounts("two subscriptions' deliveries", map[string]map[worker.State]int{
-		"a": {worker.Pending: 2, worker.Dead: 1}, "b": {worker.Pending: 1}})
+	checkIDs(t, "delivered deliveries", q.list(store.Delivered, 100))
+	q.checkCounts("two subscriptions' deliveries", map[string]map[store.State]int{
+		"a": {store.Pending: 2, store.Dead: 1}, "b": {store.Pending: 1}})
 }
 
 // testQueueCursor: a subscription starts at the end of the outbox; Enqueue stores
@@ -282,7 +281,7 @@ func testQueueCursor(t *testing.T, open Opener) {
 	}
 
 	d1 := q.delivery("d1", "a", "r1", later[0], q.now)
-	if err := q.q.Enqueue(q.ctx, "a", backlog[2], later[0], []worker.Delivery{d1}); err != nil {
+	if err := q.q.Enqueue(q.ctx, "a", backlog[2], later[0], []store.Delivery{d1}); err != nil {
 		t.Fatalf("enqueue: %v", err)
 	}
 	cursor(later[0], "after enqueueing")
@@ -290,7 +289,7 @@ func testQueueCursor(t *testing.T, open Opener) {
 
 	// Another process matched from the same place: it finds the cursor moved and stores nothing.
 	stale := q.delivery("stale", "a", "r1", later[0], q.now)
-	if err := q.q.Enqueue(q.ctx, "a", backlog[2], later[1], []worker.Delivery{stale}); !errors.Is(err, worker.ErrCursorMoved) {
+	if err := q.q.Enqueue(q.ctx, "a", backlog[2], later[1], []store.Delivery{stale}); !errors.Is(err, store.ErrCursorMoved) {
 		t.Errorf("enqueue from a cursor that moved: %v, want ErrCursorMoved", err)
 	}
 	cursor(later[0], "after a stale enqueue")
@@ -308,7 +307,7 @@ func testQueueCursor(t *testing.T, open Opener) {
 	// the cursor where it was and stores none of it.
 	more := q.newEvents(1)
 	fresh, taken := q.delivery("fresh", "a", "r2", more[0], q.now), q.delivery("d1", "a", "r3", more[0], q.now)
-	if err := q.q.Enqueue(q.ctx, "a", later[1], more[0], []worker.Delivery{fresh, taken}); err == nil || errors.Is(err, worker.ErrCursorMoved) {
+	if err := q.q.Enqueue(q.ctx, "a", later[1], more[0], []store.Delivery{fresh, taken}); err == nil || errors.Is(err, store.ErrCursorMoved) {
 		t.Errorf("enqueue of a batch with a taken id: %v, want a failure", err)
 	}
 	cursor(later[1], "after a failed enqueue")
@@ -321,17 +320,17 @@ func testQueueCursor(t *testing.T, open Opener) {
 	// cursor, the others find it moved.
 	winner := oneWins(t, "enqueueing the same events", 6, func(i int) error {
 		return q.q.Enqueue(q.ctx, "a", later[1], more[0],
-			[]worker.Delivery{q.delivery(fmt.Sprintf("race%d", i), "a", "r4", more[0], q.now)})
-	}, func(err error) bool { return errors.Is(err, worker.ErrCursorMoved) })
+			[]store.Delivery{q.delivery(fmt.Sprintf("race%d", i), "a", "r4", more[0], q.now)})
+	}, func(err error) bool { return errors.Is(err, store.ErrCursorMoved) })
 	cursor(more[0], "after the race")
-	checkIDs(t, "pending after the race", q.list(worker.Pending, 100), "d1", fmt.Sprintf("race%d", winner))
+	checkIDs(t, "pending after the race", q.list(store.Pending, 100), "d1", fmt.Sprintf("race%d", winner))
 }
 
 // testQueueClaim: a claim takes at most its limit of pending deliveries whose time has
 // come, the longest due first, and no other claimer takes them while it lasts.
 func testQueueClaim(t *testing.T, open Opener) {
 	q := newQueue(t, open)
-	var due []worker.Delivery
+	var due []store.Delivery
 	for i := range 5 {
 		due = append(due, q.delivery(fmt.Sprintf("due%d", i), "a", fmt.Sprintf("r%d", i), int64(i+1),
 			q.now.Add(-time.Duration(5-i)*time.Minute)))
@@ -339,7 +338,7 @@ func testQueueClaim(t *testing.T, open Opener) {
 	later := q.delivery("later", "a", "r-later", 10, q.now.Add(time.Hour))
 	deadOne := dead(q.delivery("dead", "a", "r-dead", 11, q.now.Add(-time.Hour)))
 	delivered := q.delivery("delivered", "a", "r-delivered", 12, q.now.Add(-time.Hour))
-	delivered.State = worker.Delivered
+	delivered.State = store.Delivered
 	// Enqueued out of due order: the claim, not the insertion, sets the order.
 	q.enqueue("a", due[3], later, due[0], deadOne, due[4], delivered, due[2], due[1])
 
@@ -358,7 +357,7 @@ func testQueueClaim(t *testing.T, open Opener) {
 	// holding it hands it back then.
 	for _, c := range first {
 		got, _ := q.find(c.ID)
-		if got.State != worker.Pending || !got.NextAt.Equal(c.Claimed) {
+		if got.State != store.Pending || !got.NextAt.Equal(c.Claimed) {
 			t.Errorf("claimed %s is stored as %s due at %v, want pending due at its claim's end %v", c.ID, got.State, got.NextAt, c.Claimed)
 		}
 	}
@@ -371,7 +370,7 @@ func testQueueClaim(t *testing.T, open Opener) {
 func testQueueClaimRace(t *testing.T, open Opener) {
 	q := newQueue(t, open)
 	const n, claimers = 100, 8
-	var ds []worker.Delivery
+	var ds []store.Delivery
 	for i := range n {
 		ds = append(ds, q.delivery(fmt.Sprintf("d%02d", i), "a", fmt.Sprintf("r%d", i), int64(i+1), q.now.Add(-time.Minute)))
 	}
@@ -426,7 +425,7 @@ func testQueueClaimExpires(t *testing.T, open Opener) {
 	if len(lost) != 1 {
 		return
 	}
-	var again []worker.Delivery
+	var again []store.Delivery
 	waitUntil(t, "the expired claim to be taken again", func() bool {
 		again = q.claim(1, time.Hour)
 		if len(again) > 0 && time.Now().Before(lost[0].Claimed) {
@@ -437,18 +436,18 @@ func testQueueClaimExpires(t *testing.T, open Opener) {
 	checkIDs(t, "the second claim", again, "d")
 
 	late := lost[0]
-	late.State, late.Attempts, late.LastStatus, late.UpdatedAt = worker.Delivered, 1, 200, time.Now()
-	if err := q.q.Save(q.ctx, late); !errors.Is(err, worker.ErrClaimLost) {
+	late.State, late.Attempts, late.LastStatus, late.UpdatedAt = store.Delivered, 1, 200, time.Now()
+	if err := q.q.Save(q.ctx, late); !errors.Is(err, store.ErrClaimLost) {
 		t.Errorf("saving under a claim that ran out: %v, want ErrClaimLost", err)
 	}
-	if got, _ := q.find("d"); got.State != worker.Pending || got.Attempts != 0 || !got.NextAt.Equal(again[0].Claimed) {
+	if got, _ := q.find("d"); got.State != store.Pending || got.Attempts != 0 || !got.NextAt.Equal(again[0].Claimed) {
 		t.Errorf("after a lost claim's save: %+v, want it pending under the second claim", got)
 	}
 	won := again[0]
-	won.State, won.Attempts, won.LastStatus, won.UpdatedAt = worker.Delivered, 1, 204, time.Now()
+	won.State, won.Attempts, won.LastStatus, won.UpdatedAt = store.Delivered, 1, 204, time.Now()
 	q.save(won)
 	q.mustHold("delivered under the second claim", won)
-	q.checkCounts("after delivery", map[string]map[worker.State]int{"a": {worker.Delivered: 1}})
+	q.checkCounts("after delivery", map[string]map[store.State]int{"a": {store.Delivered: 1}})
 }
 
 // testQueueOrder: a record's later event is not claimed while an earlier one of the same
@@ -477,24 +476,24 @@ func testQueueOrder(t *testing.T, open Opener) {
 	retry.Attempts, retry.LastStatus, retry.LastError = 1, 503, "the receiver answered 503"
 	retry.NextAt, retry.UpdatedAt = time.Now().Add(100*time.Millisecond), time.Now()
 	q.save(retry)
-	var again []worker.Delivery
+	var again []store.Delivery
 	waitUntil(t, "r's first event's retry", func() bool {
 		again = q.claim(10, time.Hour)
-		if slices.ContainsFunc(again, func(d worker.Delivery) bool { return d.ID != "r1" }) {
+		if slices.ContainsFunc(again, func(d store.Delivery) bool { return d.ID != "r1" }) {
 			t.Fatalf("claimed %v while r's first event waits for its retry", deliveryIDs(again))
 		}
 		return len(again) > 0
 	})
 	// Its last attempt fails: once it is dead, the next goes, and after that the last.
 	gone := again[0]
-	gone.State, gone.Attempts, gone.UpdatedAt = worker.Dead, 2, time.Now()
+	gone.State, gone.Attempts, gone.UpdatedAt = store.Dead, 2, time.Now()
 	q.save(gone)
 	next := q.claim(10, time.Hour)
 	checkIDs(t, "a claim once r's first event is dead", next, "r2")
 	if len(next) != 1 {
 		return
 	}
-	next[0].State, next[0].Attempts, next[0].LastStatus, next[0].UpdatedAt = worker.Delivered, 1, 200, time.Now()
+	next[0].State, next[0].Attempts, next[0].LastStatus, next[0].UpdatedAt = store.Delivered, 1, 200, time.Now()
 	q.save(next[0])
 	checkIDs(t, "a claim once r's second event is delivered", q.claim(10, time.Hour), "r3")
 }
@@ -509,7 +508,7 @@ func testQueueRetry(t *testing.T, open Opener) {
 	if len(claimed) != 2 {
 		return
 	}
-	fail := func(d worker.Delivery, at time.Time) worker.Delivery {
+	fail := func(d store.Delivery, at time.Time) store.Delivery {
 		d.Attempts++
 		d.LastStatus, d.LastError, d.NextAt, d.UpdatedAt = 503, fmt.Sprintf("the receiver answered 503 (attempt %d)", d.Attempts), at, time.Now()
 		q.save(d)
@@ -520,7 +519,7 @@ func testQueueRetry(t *testing.T, open Opener) {
 	q.mustHold("after a failed attempt retried in an hour", far)
 	q.mustHold("after a failed attempt retried soon", soon)
 
-	var again []worker.Delivery
+	var again []store.Delivery
 	waitUntil(t, "the retry", func() bool {
 		again = q.claim(10, time.Hour)
 		if len(again) > 0 && time.Now().Before(stored(soon.NextAt)) {
@@ -545,7 +544,7 @@ func testQueueRetry(t *testing.T, open Opener) {
 func testQueueDeadLetters(t *testing.T, open Opener) {
 	q := newQueue(t, open)
 	cond := q.delivery("cond", "a", "r1", 1, q.now.Add(-time.Minute))
-	cond.State, cond.LastError = worker.Dead, "the webhook's when condition could not be evaluated: no such key: title"
+	cond.State, cond.LastError = store.Dead, "the webhook's when condition could not be evaluated: no such key: title"
 	q.enqueue("a", cond, q.delivery("d", "a", "r2", 2, q.now.Add(-time.Minute)))
 	c := q.claim(10, time.Hour)
 	checkIDs(t, "a claim beside a dead delivery", c, "d")
@@ -553,19 +552,19 @@ func testQueueDeadLetters(t *testing.T, open Opener) {
 		return
 	}
 	last := c[0]
-	last.State, last.Attempts, last.LastStatus, last.LastError, last.UpdatedAt = worker.Dead, 3, 500, "the receiver answered 500", time.Now()
+	last.State, last.Attempts, last.LastStatus, last.LastError, last.UpdatedAt = store.Dead, 3, 500, "the receiver answered 500", time.Now()
 	q.save(last)
 
-	dl := q.list(worker.Dead, 10)
+	dl := q.list(store.Dead, 10)
 	checkIDs(t, "dead letters, oldest first", dl, "cond", "d")
 	if len(dl) == 2 {
 		checkDelivery(t, "enqueued dead", cond, dl[0])
 		checkDelivery(t, "dead after its last attempt", last, dl[1])
 	}
-	checkIDs(t, "the oldest dead letter", q.list(worker.Dead, 1), "cond")
-	checkIDs(t, "pending deliveries", q.list(worker.Pending, 10))
+	checkIDs(t, "the oldest dead letter", q.list(store.Dead, 1), "cond")
+	checkIDs(t, "pending deliveries", q.list(store.Pending, 10))
 	checkIDs(t, "a claim of dead letters", q.claim(10, time.Hour))
-	q.checkCounts("dead letters", map[string]map[worker.State]int{"a": {worker.Dead: 2}})
+	q.checkCounts("dead letters", map[string]map[store.State]int{"a": {store.Dead: 2}})
 }
 
 // testQueueReplay: a replayed dead letter is pending again, due at the replay with its
@@ -576,7 +575,7 @@ func testQueueReplay(t *testing.T, open Opener) {
 	a2 := dead(q.delivery("a2", "a", "r2", 2, q.now.Add(-time.Hour)))
 	waiting := q.delivery("waiting", "a", "r3", 3, q.now.Add(time.Hour))
 	done := q.delivery("done", "a", "r4", 4, q.now.Add(-time.Hour))
-	done.State, done.Attempts, done.LastStatus = worker.Delivered, 1, 200
+	done.State, done.Attempts, done.LastStatus = store.Delivered, 1, 200
 	b1 := dead(q.delivery("b1", "b", "r1", 5, q.now.Add(-time.Hour)))
 	q.enqueue("a", a1, a2, waiting, done)
 	q.enqueue("b", b1)
@@ -588,7 +587,7 @@ func testQueueReplay(t *testing.T, open Opener) {
 		t.Errorf("replay of one dead delivery among others: %d, %v; want 1", n, err)
 	}
 	replayed := a1
-	replayed.State, replayed.Attempts, replayed.LastError, replayed.NextAt, replayed.UpdatedAt = worker.Pending, 0, "", at, at
+	replayed.State, replayed.Attempts, replayed.LastError, replayed.NextAt, replayed.UpdatedAt = store.Pending, 0, "", at, at
 	q.mustHold("replayed", replayed)
 	q.mustHold("a pending delivery replayed", waiting)
 	q.mustHold("a delivered delivery replayed", done)
@@ -603,9 +602,9 @@ func testQueueReplay(t *testing.T, open Opener) {
 	if n, err := q.q.Replay(q.ctx, nil, time.Now()); err != nil || n != 2 {
 		t.Errorf("replay of all: %d, %v; want 2", n, err)
 	}
-	checkIDs(t, "dead letters after replaying all", q.list(worker.Dead, 10))
-	q.checkCounts("after replaying all", map[string]map[worker.State]int{
-		"a": {worker.Pending: 3, worker.Delivered: 1}, "b": {worker.Pending: 1}})
+	checkIDs(t, "dead letters after replaying all", q.list(store.Dead, 10))
+	q.checkCounts("after replaying all", map[string]map[store.State]int{
+		"a": {store.Pending: 3, store.Delivered: 1}, "b": {store.Pending: 1}})
 }
 
 // testQueueDisable: the deliveries of a webhook whose receiver is gone wait, not claimed;
@@ -647,7 +646,7 @@ func testQueueDiscard(t *testing.T, open Opener) {
 	q := newQueue(t, open)
 	waiting := q.delivery("waiting", "a", "r3", 3, q.now.Add(time.Hour))
 	done := q.delivery("done", "a", "r4", 4, q.now.Add(-time.Hour))
-	done.State = worker.Delivered
+	done.State = store.Delivered
 	q.enqueue("a", dead(q.delivery("d1", "a", "r1", 1, q.now)), dead(q.delivery("d2", "a", "r2", 2, q.now)), waiting, done)
 	q.enqueue("b", dead(q.delivery("d3", "b", "r1", 5, q.now)))
 
@@ -658,13 +657,13 @@ func testQueueDiscard(t *testing.T, open Opener) {
 	if n, err := q.q.Discard(q.ctx, []string{"d1"}); err != nil || n != 0 {
 		t.Errorf("discard of a discarded delivery: %d, %v; want 0", n, err)
 	}
-	checkIDs(t, "dead letters after discarding one", q.list(worker.Dead, 10), "d2", "d3")
+	checkIDs(t, "dead letters after discarding one", q.list(store.Dead, 10), "d2", "d3")
 	q.mustHold("a pending delivery discarded", waiting)
 	q.mustHold("a delivered delivery discarded", done)
 	if n, err := q.q.Discard(q.ctx, nil); err != nil || n != 2 {
 		t.Errorf("discard of all: %d, %v; want 2", n, err)
 	}
-	q.checkCounts("after discarding all", map[string]map[worker.State]int{"a": {worker.Pending: 1, worker.Delivered: 1}})
+	q.checkCounts("after discarding all", map[string]map[store.State]int{"a": {store.Pending: 1, store.Delivered: 1}})
 }
 
 // testQueueSweep: a sweep deletes delivered deliveries last touched before its time, a limit
@@ -672,19 +671,19 @@ func testQueueDiscard(t *testing.T, open Opener) {
 func testQueueSweep(t *testing.T, open Opener) {
 	q := newQueue(t, open)
 	cutoff := baseTime
-	at := func(d worker.Delivery, state worker.State, touched time.Time) worker.Delivery {
+	at := func(d store.Delivery, state store.State, touched time.Time) store.Delivery {
 		d.State, d.UpdatedAt = state, touched
 		return d
 	}
-	var ds []worker.Delivery
+	var ds []store.Delivery
 	for i, age := range []time.Duration{2 * time.Hour, time.Hour, time.Microsecond} {
-		ds = append(ds, at(q.delivery(fmt.Sprintf("old%d", i), "a", "r", int64(i+1), cutoff), worker.Delivered, cutoff.Add(-age)))
+		ds = append(ds, at(q.delivery(fmt.Sprintf("old%d", i), "a", "r", int64(i+1), cutoff), store.Delivered, cutoff.Add(-age)))
 	}
 	ds = append(ds,
-		at(q.delivery("atCutoff", "a", "r", 4, cutoff), worker.Delivered, cutoff),
-		at(q.delivery("recent", "a", "r", 5, cutoff), worker.Delivered, cutoff.Add(time.Hour)),
-		at(q.delivery("pending", "a", "p", 6, q.now.Add(time.Hour)), worker.Pending, cutoff.Add(-2*time.Hour)),
-		at(q.delivery("dead", "a", "d", 7, cutoff), worker.Dead, cutoff.Add(-2*time.Hour)))
+		at(q.delivery("atCutoff", "a", "r", 4, cutoff), store.Delivered, cutoff),
+		at(q.delivery("recent", "a", "r", 5, cutoff), store.Delivered, cutoff.Add(time.Hour)),
+		at(q.delivery("pending", "a", "p", 6, q.now.Add(time.Hour)), store.Pending, cutoff.Add(-2*time.Hour)),
+		at(q.delivery("dead", "a", "d", 7, cutoff), store.Dead, cutoff.Add(-2*time.Hour)))
 	q.enqueue("a", ds...)
 
 	for i, want := range []int{2, 1, 0} {
@@ -692,7 +691,7 @@ func testQueueSweep(t *testing.T, open Opener) {
 			t.Errorf("sweep %d: %d, %v; want %d", i+1, n, err, want)
 		}
 	}
-	checkIDs(t, "delivered after sweeping", q.list(worker.Delivered, 10), "atCutoff", "recent")
-	checkIDs(t, "pending after sweeping", q.list(worker.Pending, 10), "pending")
-	checkIDs(t, "dead after sweeping", q.list(worker.Dead, 10), "dead")
+	checkIDs(t, "delivered after sweeping", q.list(store.Delivered, 10), "atCutoff", "recent")
+	checkIDs(t, "pending after sweeping", q.list(store.Pending, 10), "pending")
+	checkIDs(t, "dead after sweeping", q.list(store.Dead, 10), "dead")
 }

@@ -1,7 +1,7 @@
 // Package storetest is the behaviour suite every storage driver passes: one Run, called from
 // each driver's tests with a function that opens a fresh store, so that the engine sees the
 // same answers whichever database is underneath. It reaches the drivers only through the
-// engine.Store and engine.Tx interfaces (and worker.Leaser and worker.Store, the webhook
+// store.Store and store.Tx interfaces (and store.Leaser and store.Queue, the webhook
 // queue), and compiles its specs inline.
 // RunMigrations likewise checks what opening a database again with a changed spec does to the
 // records it holds.
@@ -20,13 +20,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Opener opens a fresh, empty store migrated to model, and closes it in t.Cleanup.
-type Opener = func(t *testing.T, model *spec.Model) engine.Store
+type Opener = func(t *testing.T, model *spec.Model) store.Store
 
 // Run runs every check against the stores open returns. Each subtest runs in parallel with
 // the others and opens its own store.
@@ -152,7 +152,7 @@ resources:
 type fixture struct {
 	t     *testing.T
 	ctx   context.Context
-	store engine.Store
+	store store.Store
 	model *spec.Model
 }
 
@@ -174,7 +174,7 @@ func (f *fixture) res(name string) *spec.Resource {
 }
 
 // write runs fn in a write transaction and fails the test on an error.
-func (f *fixture) write(fn func(tx engine.Tx) error) {
+func (f *fixture) write(fn func(tx store.Tx) error) {
 	f.t.Helper()
 	if err := f.store.Write(f.ctx, fn); err != nil {
 		f.t.Fatalf("write: %v", err)
@@ -182,9 +182,9 @@ func (f *fixture) write(fn func(tx engine.Tx) error) {
 }
 
 // insert stores records of r in one transaction.
-func (f *fixture) insert(r *spec.Resource, recs ...engine.Record) {
+func (f *fixture) insert(r *spec.Resource, recs ...store.Record) {
 	f.t.Helper()
-	f.write(func(tx engine.Tx) error {
+	f.write(func(tx store.Tx) error {
 		for _, rec := range recs {
 			if err := tx.Insert(f.ctx, r, rec); err != nil {
 				return fmt.Errorf("insert %v: %w", rec["id"], err)
@@ -195,7 +195,7 @@ func (f *fixture) insert(r *spec.Resource, recs ...engine.Record) {
 }
 
 // get reads a record that must exist.
-func (f *fixture) get(r *spec.Resource, id string) engine.Record {
+func (f *fixture) get(r *spec.Resource, id string) store.Record {
 	f.t.Helper()
 	rec, err := f.store.Get(f.ctx, r, id)
 	if err != nil {
@@ -220,8 +220,8 @@ var baseTime = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 
 func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // newRecord returns a record with system fields: created and updated at created, version 1.
-func newRecord(id string, created time.Time, fields engine.Record) engine.Record {
-	rec := engine.Record{"id": id, "created_at": created, "updated_at": created, "version": int64(1)}
+func newRecord(id string, created time.Time, fields store.Record) store.Record {
+	rec := store.Record{"id": id, "created_at": created, "updated_at": created, "version": int64(1)}
 	for k, v := range fields {
 		rec[k] = v
 	}
@@ -231,8 +231,8 @@ func newRecord(id string, created time.Time, fields engine.Record) engine.Record
 // expected is what a read returns for a record of r written as in: every column present,
 // absent ones as nil, top-level times stored, -0 as 0, and the values of want (for fields whose
 // stored form differs from what was written) in place of those of in.
-func expected(r *spec.Resource, in engine.Record, want engine.Record) engine.Record {
-	out := engine.Record{}
+func expected(r *spec.Resource, in store.Record, want store.Record) store.Record {
+	out := store.Record{}
 	for _, s := range spec.SystemFields {
 		out[s.Name] = in[s.Name]
 	}
@@ -326,7 +326,7 @@ func sortedKeys(ms ...map[string]any) []string {
 }
 
 // checkRecord reports the differences between a record read and the one expected.
-func checkRecord(t *testing.T, what string, want, got engine.Record) {
+func checkRecord(t *testing.T, what string, want, got store.Record) {
 	t.Helper()
 	if d := diff(what, map[string]any(want), map[string]any(got)); len(d) > 0 {
 		t.Errorf("%s differs:\n  %s", what, strings.Join(d, "\n  "))
@@ -334,7 +334,7 @@ func checkRecord(t *testing.T, what string, want, got engine.Record) {
 }
 
 // ids returns the ids of recs in order.
-func ids(recs []engine.Record) []string {
+func ids(recs []store.Record) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		out[i], _ = r["id"].(string)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // testTxList: a transaction's List sees the transaction's own inserts and deletes, with the
@@ -15,14 +16,14 @@ func testTxList(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things, owners := f.res("things"), f.res("owners")
 	f.insert(owners, newRecord("o1", baseTime, nil), newRecord("o2", baseTime, nil), newRecord("o3", baseTime, nil))
-	f.insert(things, newRecord("t1", baseTime, engine.Record{"owner": "o1"}),
-		newRecord("t2", baseTime, engine.Record{"owner": "o2"}), newRecord("t4", baseTime, engine.Record{"owner": "o3"}))
+	f.insert(things, newRecord("t1", baseTime, store.Record{"owner": "o1"}),
+		newRecord("t2", baseTime, store.Record{"owner": "o2"}), newRecord("t4", baseTime, store.Record{"owner": "o3"}))
 	sel := query.Select{Where: query.In{Field: "owner", Values: []any{"o1", "o2"}},
 		Order: []query.Sort{{Field: "id", Desc: true}}, Limit: 2}
 
 	var inside []string
-	err := f.store.Write(f.ctx, func(tx engine.Tx) error {
-		if err := tx.Insert(f.ctx, things, newRecord("t3", baseTime, engine.Record{"owner": "o1"})); err != nil {
+	err := f.store.Write(f.ctx, func(tx store.Tx) error {
+		if err := tx.Insert(f.ctx, things, newRecord("t3", baseTime, store.Record{"owner": "o1"})); err != nil {
 			return err
 		}
 		if err := tx.Delete(f.ctx, things, "t2"); err != nil {
@@ -56,5 +57,5 @@ func testTxList(t *testing.T, open Opener) {
 // the ref's index, ix_comments_post.
 func ReferringPages() []query.Select {
 	ids := []any{"a", "b", "c"}
-	return []query.Select{engine.ReferringPage("post", ids, nil), engine.ReferringPage("post", ids, engine.Record{"id": "m", "post": "b"})}
+	return []query.Select{engine.ReferringPage("post", ids, nil), engine.ReferringPage("post", ids, store.Record{"id": "m", "post": "b"})}
 }

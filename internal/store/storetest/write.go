@@ -10,38 +10,38 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/store"
 )
 
 func testUpdateDelete(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
-	v1 := newRecord("u1", baseTime, engine.Record{"s": "one", "i": int64(1), "tags": []any{"a"}, "j": map[string]any{"k": "v"}})
+	v1 := newRecord("u1", baseTime, store.Record{"s": "one", "i": int64(1), "tags": []any{"a"}, "j": map[string]any{"k": "v"}})
 	f.insert(things, v1)
 
 	// An update replaces the record: fields left out become null.
-	v2 := newRecord("u1", baseTime, engine.Record{"s": "two", "n": 2.5})
+	v2 := newRecord("u1", baseTime, store.Record{"s": "two", "n": 2.5})
 	v2["version"], v2["updated_at"] = int64(2), baseTime.Add(time.Minute)
-	f.write(func(tx engine.Tx) error { return tx.Update(f.ctx, things, v2, 1) })
+	f.write(func(tx store.Tx) error { return tx.Update(f.ctx, things, v2, 1) })
 	checkRecord(t, "after update", expected(things, v2, nil), f.get(things, "u1"))
 
 	// A stale version is a Conflict, and changes nothing.
-	stale := newRecord("u1", baseTime, engine.Record{"s": "stale"})
+	stale := newRecord("u1", baseTime, store.Record{"s": "stale"})
 	stale["version"] = int64(2)
-	err := f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Update(f.ctx, things, stale, 1) })
+	err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Update(f.ctx, things, stale, 1) })
 	wantFault(t, "update with a stale version", err, fault.Conflict, "")
 	checkRecord(t, "after a stale update", expected(things, v2, nil), f.get(things, "u1"))
 
 	// So is an update of a record that does not exist.
 	ghost := newRecord("ghost", baseTime, nil)
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Update(f.ctx, things, ghost, 1) })
+	err = f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Update(f.ctx, things, ghost, 1) })
 	wantFault(t, "update of a missing record", err, fault.Conflict, "")
 	f.mustBeMissing(things, "ghost")
 
 	// Read, modify and write in one transaction.
-	f.write(func(tx engine.Tx) error {
+	f.write(func(tx store.Tx) error {
 		cur, err := tx.Get(f.ctx, things, "u1")
 		if err != nil {
 			return err
@@ -55,8 +55,8 @@ func testUpdateDelete(t *testing.T, open Opener) {
 	}
 
 	// Reads in one transaction see its own writes, however often the record is read.
-	f.write(func(tx engine.Tx) error {
-		var cur engine.Record
+	f.write(func(tx store.Tx) error {
+		var cur store.Record
 		for range 2 {
 			if cur, err = tx.Get(f.ctx, things, "u1"); err != nil || cur["s"] != "three" {
 				t.Errorf("Tx.Get before the update: %v, %v", cur, err)
@@ -81,7 +81,7 @@ func testUpdateDelete(t *testing.T, open Opener) {
 	}
 
 	// Tx.Get of a missing record is NotFound, and the transaction goes on.
-	f.write(func(tx engine.Tx) error {
+	f.write(func(tx store.Tx) error {
 		if _, err := tx.Get(f.ctx, things, "missing"); fault.CodeOf(err) != fault.NotFound {
 			t.Errorf("Tx.Get missing: %v, want NotFound", err)
 		}
@@ -90,9 +90,9 @@ func testUpdateDelete(t *testing.T, open Opener) {
 	f.get(things, "after-missing")
 
 	// Delete.
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Delete(f.ctx, things, "missing") })
+	err = f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Delete(f.ctx, things, "missing") })
 	wantFault(t, "delete of a missing record", err, fault.NotFound, "")
-	f.write(func(tx engine.Tx) error {
+	f.write(func(tx store.Tx) error {
 		if err := tx.Delete(f.ctx, things, "u1"); err != nil {
 			return err
 		}
@@ -105,11 +105,11 @@ func testUpdateDelete(t *testing.T, open Opener) {
 		return nil
 	})
 	f.mustBeMissing(things, "u1")
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Delete(f.ctx, things, "u1") })
+	err = f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Delete(f.ctx, things, "u1") })
 	wantFault(t, "delete of a deleted record", err, fault.NotFound, "")
 
 	// A deleted id can be used again.
-	f.insert(things, newRecord("u1", baseTime, engine.Record{"s": "again"}))
+	f.insert(things, newRecord("u1", baseTime, store.Record{"s": "again"}))
 	if got := f.get(things, "u1"); got["s"] != "again" {
 		t.Errorf("reinserted: %v", got)
 	}
@@ -119,37 +119,37 @@ func testUnique(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
 	f.insert(things,
-		newRecord("a", baseTime, engine.Record{"code": "U1", "e": "red", "i": int64(1)}),
-		newRecord("b", baseTime, engine.Record{"code": "u1", "e": "red", "i": int64(2)}), // case matters
-		newRecord("c", baseTime, engine.Record{"code": "é"}),
-		newRecord("d", baseTime, engine.Record{"code": "e\u0301"}), // bytes, not canonical equivalence
-		newRecord("n1", baseTime, engine.Record{"e": "blue"}),      // NULLs never clash
-		newRecord("n2", baseTime, engine.Record{"e": "blue"}),
+		newRecord("a", baseTime, store.Record{"code": "U1", "e": "red", "i": int64(1)}),
+		newRecord("b", baseTime, store.Record{"code": "u1", "e": "red", "i": int64(2)}), // case matters
+		newRecord("c", baseTime, store.Record{"code": "é"}),
+		newRecord("d", baseTime, store.Record{"code": "e\u0301"}), // bytes, not canonical equivalence
+		newRecord("n1", baseTime, store.Record{"e": "blue"}),      // NULLs never clash
+		newRecord("n2", baseTime, store.Record{"e": "blue"}),
 	)
 	cases := []struct {
 		what   string
-		fn     func(tx engine.Tx) error
+		fn     func(tx store.Tx) error
 		fields []string
 	}{
-		{"same unique field", func(tx engine.Tx) error {
-			return tx.Insert(f.ctx, things, newRecord("x", baseTime, engine.Record{"code": "U1"}))
+		{"same unique field", func(tx store.Tx) error {
+			return tx.Insert(f.ctx, things, newRecord("x", baseTime, store.Record{"code": "U1"}))
 		}, []string{"code"}},
-		{"same unique pair", func(tx engine.Tx) error {
-			return tx.Insert(f.ctx, things, newRecord("x", baseTime, engine.Record{"e": "red", "i": int64(2)}))
+		{"same unique pair", func(tx store.Tx) error {
+			return tx.Insert(f.ctx, things, newRecord("x", baseTime, store.Record{"e": "red", "i": int64(2)}))
 		}, []string{"e", "i"}},
-		{"same id", func(tx engine.Tx) error {
-			return tx.Insert(f.ctx, things, newRecord("a", baseTime, engine.Record{"code": "other"}))
+		{"same id", func(tx store.Tx) error {
+			return tx.Insert(f.ctx, things, newRecord("a", baseTime, store.Record{"code": "other"}))
 		}, []string{"id"}},
-		{"update to a taken value", func(tx engine.Tx) error {
-			rec := newRecord("c", baseTime, engine.Record{"code": "U1"})
+		{"update to a taken value", func(tx store.Tx) error {
+			rec := newRecord("c", baseTime, store.Record{"code": "U1"})
 			rec["version"] = int64(2)
 			return tx.Update(f.ctx, things, rec, 1)
 		}, []string{"code"}},
-		{"a clash after other writes", func(tx engine.Tx) error {
-			if err := tx.Insert(f.ctx, things, newRecord("y", baseTime, engine.Record{"code": "Y"})); err != nil {
+		{"a clash after other writes", func(tx store.Tx) error {
+			if err := tx.Insert(f.ctx, things, newRecord("y", baseTime, store.Record{"code": "Y"})); err != nil {
 				return err
 			}
-			return tx.Insert(f.ctx, things, newRecord("z", baseTime, engine.Record{"code": "Y"}))
+			return tx.Insert(f.ctx, things, newRecord("z", baseTime, store.Record{"code": "Y"}))
 		}, []string{"code"}},
 	}
 	for _, c := range cases {
@@ -180,21 +180,21 @@ func testUnique(t *testing.T, open Opener) {
 func testForeignKey(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things, owners := f.res("things"), f.res("owners")
-	f.insert(owners, newRecord("o1", baseTime, engine.Record{"name": "one"}), newRecord("o2", baseTime, nil))
-	f.insert(things, newRecord("t1", baseTime, engine.Record{"owner": "o1"}))
+	f.insert(owners, newRecord("o1", baseTime, store.Record{"name": "one"}), newRecord("o2", baseTime, nil))
+	f.insert(things, newRecord("t1", baseTime, store.Record{"owner": "o1"}))
 
-	err := f.store.Write(f.ctx, func(tx engine.Tx) error { return tx.Delete(f.ctx, owners, "o1") })
+	err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Delete(f.ctx, owners, "o1") })
 	wantFault(t, "delete of a referenced record", err, fault.Conflict, "referenced")
 	f.get(owners, "o1")
 
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
-		return tx.Insert(f.ctx, things, newRecord("t2", baseTime, engine.Record{"owner": "missing"}))
+	err = f.store.Write(f.ctx, func(tx store.Tx) error {
+		return tx.Insert(f.ctx, things, newRecord("t2", baseTime, store.Record{"owner": "missing"}))
 	})
 	wantFault(t, "insert referring to a missing record", err, fault.Conflict, "")
 	f.mustBeMissing(things, "t2")
 
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
-		rec := newRecord("t1", baseTime, engine.Record{"owner": "O1"})
+	err = f.store.Write(f.ctx, func(tx store.Tx) error {
+		rec := newRecord("t1", baseTime, store.Record{"owner": "O1"})
 		rec["version"] = int64(2)
 		return tx.Update(f.ctx, things, rec, 1)
 	})
@@ -205,11 +205,11 @@ func testForeignKey(t *testing.T, open Opener) {
 
 	// Moving the reference frees the first owner; a record may refer to one created in the same
 	// transaction.
-	f.write(func(tx engine.Tx) error {
+	f.write(func(tx store.Tx) error {
 		if err := tx.Insert(f.ctx, owners, newRecord("o3", baseTime, nil)); err != nil {
 			return err
 		}
-		rec := newRecord("t1", baseTime, engine.Record{"owner": "o3"})
+		rec := newRecord("t1", baseTime, store.Record{"owner": "o3"})
 		rec["version"] = int64(2)
 		if err := tx.Update(f.ctx, things, rec, 1); err != nil {
 			return err
@@ -217,7 +217,7 @@ func testForeignKey(t *testing.T, open Opener) {
 		return tx.Delete(f.ctx, owners, "o1")
 	})
 	f.mustBeMissing(owners, "o1")
-	f.write(func(tx engine.Tx) error {
+	f.write(func(tx store.Tx) error {
 		if err := tx.Delete(f.ctx, things, "t1"); err != nil {
 			return err
 		}
@@ -229,17 +229,17 @@ func testForeignKey(t *testing.T, open Opener) {
 func testRollback(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things, owners := f.res("things"), f.res("owners")
-	f.insert(things, newRecord("kept", baseTime, engine.Record{"s": "before"}))
+	f.insert(things, newRecord("kept", baseTime, store.Record{"s": "before"}))
 	f.insert(owners, newRecord("gone", baseTime, nil))
 
-	idem := engine.IdempotencyRecord{Scope: "s", Method: "POST", Path: "/v1/things", Key: "k",
-		Fingerprint: "f", Response: engine.Response{Status: 201}, CreatedAt: baseTime, ExpiresAt: baseTime.Add(time.Hour)}
-	err := f.store.Write(f.ctx, func(tx engine.Tx) error {
+	idem := store.IdempotencyRecord{Scope: "s", Method: "POST", Path: "/v1/things", Key: "k",
+		Fingerprint: "f", Response: store.Response{Status: 201}, CreatedAt: baseTime, ExpiresAt: baseTime.Add(time.Hour)}
+	err := f.store.Write(f.ctx, func(tx store.Tx) error {
 		rec := newRecord("new", baseTime, nil)
 		if err := tx.Insert(f.ctx, things, rec); err != nil {
 			return err
 		}
-		kept := newRecord("kept", baseTime, engine.Record{"s": "after"})
+		kept := newRecord("kept", baseTime, store.Record{"s": "after"})
 		kept["version"] = int64(2)
 		if err := tx.Update(f.ctx, things, kept, 1); err != nil {
 			return err
@@ -247,7 +247,7 @@ func testRollback(t *testing.T, open Opener) {
 		if err := tx.Delete(f.ctx, owners, "gone"); err != nil {
 			return err
 		}
-		if err := tx.AppendEvent(f.ctx, things, engine.Event{ID: "ev", Type: "things.created", Resource: "things",
+		if err := tx.AppendEvent(f.ctx, things, store.Event{ID: "ev", Type: "things.created", Resource: "things",
 			RecordID: "new", Time: baseTime, Record: rec}); err != nil {
 			return err
 		}
@@ -273,7 +273,7 @@ func testRollback(t *testing.T, open Opener) {
 
 	// A fault from the body comes back as it is.
 	denied := fault.New(fault.Forbidden, "no")
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
+	err = f.store.Write(f.ctx, func(tx store.Tx) error {
 		if err := tx.Insert(f.ctx, things, newRecord("new", baseTime, nil)); err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func testRollback(t *testing.T, open Opener) {
 	f.mustBeMissing(things, "new")
 
 	// After a database error the transaction is rolled back whole.
-	err = f.store.Write(f.ctx, func(tx engine.Tx) error {
+	err = f.store.Write(f.ctx, func(tx store.Tx) error {
 		if err := tx.Insert(f.ctx, things, newRecord("new", baseTime, nil)); err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func testRollback(t *testing.T, open Opener) {
 func testIsolation(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
-	f.write(func(tx engine.Tx) error {
+	f.write(func(tx store.Tx) error {
 		if err := tx.Insert(f.ctx, things, newRecord("pending", baseTime, nil)); err != nil {
 			return err
 		}
@@ -335,7 +335,7 @@ func testCancelled(t *testing.T, open Opener) {
 	wantFault(t, "GetIdempotency", err, fault.Unavailable, "")
 	_, err = f.store.Events(ctx, 0, nil, 10)
 	wantFault(t, "Events", err, fault.Unavailable, "")
-	err = f.store.Write(ctx, func(tx engine.Tx) error {
+	err = f.store.Write(ctx, func(tx store.Tx) error {
 		return tx.Insert(ctx, things, newRecord("b", baseTime, nil))
 	})
 	wantFault(t, "Write", err, fault.Unavailable, "")
@@ -349,7 +349,7 @@ func testCancelled(t *testing.T, open Opener) {
 func testConcurrentCounter(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	counters := f.res("counters")
-	f.insert(counters, newRecord("c", baseTime, engine.Record{"n": int64(0)}))
+	f.insert(counters, newRecord("c", baseTime, store.Record{"n": int64(0)}))
 	const workers, each = 20, 5
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -359,7 +359,7 @@ func testConcurrentCounter(t *testing.T, open Opener) {
 		wg.Go(func() {
 			for range each {
 				for attempt := 0; ; attempt++ {
-					err := f.store.Write(f.ctx, func(tx engine.Tx) error {
+					err := f.store.Write(f.ctx, func(tx store.Tx) error {
 						cur, err := tx.Get(f.ctx, counters, "c")
 						if err != nil {
 							return err
@@ -404,23 +404,23 @@ func testConcurrentCounter(t *testing.T, open Opener) {
 func testConcurrentFailures(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
-	f.insert(things, newRecord("taken", baseTime, engine.Record{"code": "TAKEN"}))
+	f.insert(things, newRecord("taken", baseTime, store.Record{"code": "TAKEN"}))
 	const n = 20
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			id := fmt.Sprintf("w%02d", i)
-			errs[i] = f.store.Write(f.ctx, func(tx engine.Tx) error {
+			errs[i] = f.store.Write(f.ctx, func(tx store.Tx) error {
 				if err := tx.Insert(f.ctx, things, newRecord(id, baseTime, nil)); err != nil {
 					return err
 				}
-				if err := tx.AppendEvent(f.ctx, things, engine.Event{ID: id, Type: "things.created", Resource: "things",
-					RecordID: id, Time: baseTime, Record: engine.Record{"id": id}}); err != nil {
+				if err := tx.AppendEvent(f.ctx, things, store.Event{ID: id, Type: "things.created", Resource: "things",
+					RecordID: id, Time: baseTime, Record: store.Record{"id": id}}); err != nil {
 					return err
 				}
 				if i%2 == 1 {
-					return tx.Insert(f.ctx, things, newRecord(id+"-dup", baseTime, engine.Record{"code": "TAKEN"}))
+					return tx.Insert(f.ctx, things, newRecord(id+"-dup", baseTime, store.Record{"code": "TAKEN"}))
 				}
 				return nil
 			})

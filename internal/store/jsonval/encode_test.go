@@ -1,4 +1,4 @@
-package codec
+package jsonval
 
 import (
 	"encoding/json"

@@ -1,17 +1,12 @@
-// Package worker delivers webhooks from the outbox: it matches events to subscriptions,
-// queues one delivery per match, and sends them with signatures, retries, per-record order,
-// circuit breakers and a dead-letter list (docs/decisions/0010-webhook-delivery.md).
-package worker
+package store
 
 import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/plinth-dev/plinth/internal/engine"
 )
 
-// State is where a delivery stands.
+// State is where a webhook delivery stands.
 type State string
 
 // Delivery states.
@@ -21,7 +16,7 @@ const (
 	Dead      State = "dead"      // out of attempts, or the receiver answered 410; replayable
 )
 
-// Delivery is one event on its way to one subscription.
+// Delivery is one event on its way to one webhook subscription.
 type Delivery struct {
 	ID           string // a UUIDv7
 	Subscription string
@@ -54,10 +49,12 @@ type Subscription struct {
 	Disabled time.Time // when the receiver answered 410 Gone; zero while enabled
 }
 
-// Store is what the worker needs from storage. Drivers satisfy it alongside engine.Store.
-type Store interface {
-	// Events reads the outbox, as engine.Store does.
-	Events(ctx context.Context, after int64, resources []string, limit int) ([]engine.Event, error)
+// Queue is what the webhook worker needs: the outbox, and a queue of deliveries with
+// per-record order, claims that expire, and a dead-letter list
+// (docs/decisions/0010-webhook-delivery.md).
+type Queue interface {
+	// Events reads the outbox, as Store.Events does.
+	Events(ctx context.Context, after int64, resources []string, limit int) ([]Event, error)
 	// Subscription reads a webhook's state, creating it at the current end of the outbox the
 	// first time: a new subscription receives events from now on, not the backlog.
 	Subscription(ctx context.Context, name string) (Subscription, error)
@@ -88,28 +85,4 @@ type Store interface {
 	Counts(ctx context.Context) (map[string]map[State]int, error)
 	// SweepDeliveries deletes up to limit delivered deliveries last touched before before.
 	SweepDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
-}
-
-// Rows is a query's result as the drivers' libraries give it (database/sql and pgx alike).
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-}
-
-// ScanCounts reads rows of (subscription, state, count), as Store.Counts returns them.
-func ScanCounts(rows Rows) (map[string]map[State]int, error) {
-	out := map[string]map[State]int{}
-	for rows.Next() {
-		var sub, state string
-		var n int
-		if err := rows.Scan(&sub, &state, &n); err != nil {
-			return nil, err
-		}
-		if out[sub] == nil {
-			out[sub] = map[State]int{}
-		}
-		out[sub][State(state)] = n
-	}
-	return out, rows.Err()
 }

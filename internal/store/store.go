@@ -1,0 +1,154 @@
+// Package store is the contract between Plinth and its databases, in one place: the values
+// that cross it (records, events, stored outcomes, webhook deliveries), what a database must
+// do (Store and Tx for the engine, Queue for the webhook worker, Leaser for schedules,
+// Listener for wake-ups) and the errors it reports. The engine and the worker use it; the
+// drivers (internal/store/sqlite, internal/store/postgres) implement it; it imports neither,
+// so a driver never sees the engine (docs/decisions/0005-store-interface.md). The shared
+// suite in internal/store/storetest says what every method must do, on every driver.
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/query"
+	"github.com/plinth-dev/plinth/internal/spec"
+)
+
+// Record is one stored record: field name to value. Values are string, int64, float64, bool,
+// time.Time (UTC), nil, []any and map[string]any, recursively; system fields included.
+type Record = map[string]any
+
+// Event is one committed change, as the outbox keeps it.
+type Event struct {
+	ID       string // a UUIDv7, stable across deliveries, for receivers to deduplicate
+	Seq      int64  // the outbox position, set by the store; increases with every commit
+	Type     string // resource + "." + kind
+	Resource string
+	RecordID string
+	Time     time.Time
+	Actor    string // the caller's subject; empty for anonymous callers
+	Record   Record // the record after the change; for a delete, as it was
+	Old      Record // the record before an update; nil otherwise
+}
+
+// IdempotencyRecord is the stored outcome of a write made under an Idempotency-Key.
+type IdempotencyRecord struct {
+	Scope       string
+	Method      string
+	Path        string
+	Key         string
+	Fingerprint string
+	Response    Response
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Response is what a transport answered to a write, kept so that a replay can repeat it.
+type Response struct {
+	Status int
+	Header map[string]string
+	Body   []byte
+}
+
+// DB is everything Plinth needs of a database; each driver is one.
+type DB interface {
+	Store
+	Queue
+	Leaser
+	// Ping says whether the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Store is what the engine needs. Every method returns *fault.Error for conditions a client
+// can act on: NotFound for a missing record, Conflict (with field errors) for unique
+// violations and references that block a delete, Unavailable when the database cannot be
+// reached.
+type Store interface {
+	// Get reads one record by id outside any transaction.
+	Get(ctx context.Context, r *spec.Resource, id string) (Record, error)
+	// GetMany reads the records with the given ids; missing ids are left out.
+	GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]Record, error)
+	// List runs a selection.
+	List(ctx context.Context, r *spec.Resource, q query.Select) ([]Record, error)
+	// GetIdempotency reads a stored outcome; NotFound when there is none.
+	GetIdempotency(ctx context.Context, scope, method, path, key string) (*IdempotencyRecord, error)
+	// SweepIdempotency deletes up to limit outcomes that expired before now, and says how many.
+	SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error)
+	// Events reads up to limit events with a sequence above after, of the given resources
+	// (all when empty), in sequence order.
+	Events(ctx context.Context, after int64, resources []string, limit int) ([]Event, error)
+	// SweepEvents deletes up to limit events older than before, and says how many.
+	SweepEvents(ctx context.Context, before time.Time, limit int) (int, error)
+	// Write runs fn in one write transaction and commits when fn returns nil. A driver may
+	// run fn again after a transient failure, so fn must have no effect outside tx; and fn
+	// must not call Write itself (a single-writer driver would wait on itself).
+	Write(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// Tx is a write transaction.
+type Tx interface {
+	// Get reads a record inside the transaction. Where writers can run concurrently
+	// (PostgreSQL), the row stays locked until the transaction ends, so that a read-modify-
+	// write such as a stock reservation cannot lose an update.
+	Get(ctx context.Context, r *spec.Resource, id string) (Record, error)
+	Insert(ctx context.Context, r *spec.Resource, rec Record) error
+	// Update replaces the stored record whose version is prevVersion; Conflict if it changed.
+	Update(ctx context.Context, r *spec.Resource, rec Record, prevVersion int64) error
+	Delete(ctx context.Context, r *spec.Resource, id string) error
+	// List runs a selection inside the transaction, which it sees as written so far; it
+	// locks no row. A delete finds the records that refer to it this way.
+	List(ctx context.Context, r *spec.Resource, q query.Select) ([]Record, error)
+	// AppendEvent adds ev, a change to a record of r, to the outbox; the store assigns Seq.
+	AppendEvent(ctx context.Context, r *spec.Resource, ev Event) error
+	// PutIdempotency stores an outcome; an error that IsKeyTaken when a live outcome is stored
+	// under its key already (an expired one gives way).
+	PutIdempotency(ctx context.Context, rec IdempotencyRecord) error
+}
+
+// errKeyTaken marks the error of PutIdempotency for a key that is stored already.
+var errKeyTaken = errors.New("idempotency key taken")
+
+// ErrKeyTaken is the error drivers return from PutIdempotency for a key stored already: a
+// Conflict, wrapping cause.
+func ErrKeyTaken(cause error) error {
+	return &fault.Error{Code: fault.Conflict, Message: "the idempotency key is taken", Err: errors.Join(errKeyTaken, cause)}
+}
+
+// IsKeyTaken reports whether err says an idempotency key is stored already.
+func IsKeyTaken(err error) bool { return errors.Is(err, errKeyTaken) }
+
+// MigrationError is a change the database cannot take as it is: it would lose data, or leave
+// records that break the spec. Drivers refuse such a change with it and change nothing.
+// Problems are sorted, so that the same database and spec always give the same message.
+type MigrationError struct {
+	Problems []string
+}
+
+func (e *MigrationError) Error() string {
+	return "the spec no longer matches the data:\n  - " + strings.Join(e.Problems, "\n  - ") +
+		"\nchange the spec, or the data first; nothing was changed"
+}
+
+// Leaser grants a named lease to one owner until a time, so that several processes on one
+// database run each tick of a schedule once.
+type Leaser interface {
+	// Lease takes the lease until until when it is free or has expired.
+	Lease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	// Renew extends the owner's lease to until; false when the lease is no longer its.
+	Renew(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	// Cut ends the owner's lease at until, earlier or later than it was.
+	Cut(ctx context.Context, name, owner string, now, until time.Time) error
+}
+
+// Listener is a database that tells every process when any of them commits events
+// (PostgreSQL's LISTEN/NOTIFY), so that their webhook workers need not wait for a poll. A
+// driver without it is polled.
+type Listener interface {
+	// Listen calls wake after each commit of events, by any process, until ctx ends.
+	Listen(ctx context.Context, wake func())
+}
