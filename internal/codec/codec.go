@@ -12,32 +12,38 @@ import (
 )
 
 // AppendRecord writes a record as JSON with its members in spec order: id, the fields,
-// created_at, updated_at, version, then expand. Absent members (after projection) are skipped.
-func AppendRecord(b []byte, r *spec.Resource, rec map[string]any) []byte {
-	b = append(b, '{')
-	first := true
-	member := func(name string) {
-		v, ok := rec[name]
-		if !ok {
-			return
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = jsonval.AppendString(b, name)
-		b = append(b, ':')
-		b = jsonval.AppendValue(b, v)
-	}
-	member("id")
+// created_at, updated_at, version. only, when not nil, names the members to write (id is
+// always written); a field the record does not hold is skipped.
+func AppendRecord(b []byte, r *spec.Resource, rec *store.Record, only map[string]bool) []byte {
+	b = append(b, `{"id":`...)
+	b = jsonval.AppendString(b, rec.ID)
 	for _, f := range r.Fields {
-		member(f.Name)
+		if only != nil && !only[f.Name] {
+			continue
+		}
+		if v, ok := rec.Fields[f.Name]; ok {
+			b = appendMember(b, f.Name, v)
+		}
 	}
-	member("created_at")
-	member("updated_at")
-	member("version")
-	member("expand")
+	if only == nil || only[store.MemberCreatedAt] {
+		b = appendMember(b, store.MemberCreatedAt, rec.CreatedAt)
+	}
+	if only == nil || only[store.MemberUpdatedAt] {
+		b = appendMember(b, store.MemberUpdatedAt, rec.UpdatedAt)
+	}
+	if only == nil || only[store.MemberVersion] {
+		b = append(b, `,"version":`...)
+		b = strconv.AppendInt(b, rec.Version, 10)
+	}
 	return append(b, '}')
+}
+
+// appendMember writes ,"name":value.
+func appendMember(b []byte, name string, v any) []byte {
+	b = append(b, ',')
+	b = jsonval.AppendString(b, name)
+	b = append(b, ':')
+	return jsonval.AppendValue(b, v)
 }
 
 // AppendEvent writes the event document that the change feed and webhooks share; res is the
@@ -58,10 +64,10 @@ func AppendEvent(b []byte, res *spec.Resource, ev store.Event) []byte {
 	b = append(b, `,"actor":`...)
 	b = jsonval.AppendString(b, ev.Actor)
 	b = append(b, `,"data":{"record":`...)
-	b = AppendRecord(b, res, ev.Record)
+	b = AppendRecord(b, res, ev.Record, nil)
 	b = append(b, `,"old":`...)
 	if ev.Old != nil {
-		b = AppendRecord(b, res, ev.Old)
+		b = AppendRecord(b, res, ev.Old, nil)
 	} else {
 		b = append(b, "null"...)
 	}

@@ -53,7 +53,7 @@ var (
 func TestAccessDeniedByDefault(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, accessSpec)
-	id := e.create(admin, "secrets", `{"v": "s"}`)["id"].(string)
+	id := e.create(admin, "secrets", `{"v": "s"}`).ID
 
 	cases := []struct {
 		name   string
@@ -81,7 +81,7 @@ func TestAccessDeniedByDefault(t *testing.T) {
 			}
 		})
 	}
-	if all := e.all("secrets"); len(all) != 1 || all[0]["v"] != "s" || all[0]["version"] != int64(1) {
+	if all := e.all("secrets"); len(all) != 1 || all[0].Fields["v"] != "s" || all[0].Version != int64(1) {
 		t.Errorf("denied callers changed secrets: %v", all)
 	}
 	// A non-admin with no rule is refused even before validation.
@@ -92,8 +92,8 @@ func TestAccessDeniedByDefault(t *testing.T) {
 func TestAccessRules(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, accessSpec)
-	aliceNote := e.create(alice, "notes", `{"body": "mine"}`)["id"].(string)
-	bobNote := e.create(bob, "notes", `{"body": "bob's"}`)["id"].(string)
+	aliceNote := e.create(alice, "notes", `{"body": "mine"}`).ID
+	bobNote := e.create(bob, "notes", `{"body": "bob's"}`).ID
 
 	t.Run("create", func(t *testing.T) {
 		_, err := create1(e.eng, alice, "notes", body(t, `{"owner": "bob", "body": "forged"}`))
@@ -106,7 +106,7 @@ func TestAccessRules(t *testing.T) {
 	})
 
 	t.Run("read", func(t *testing.T) {
-		if got := e.get(alice, "notes", aliceNote); got["body"] != "mine" {
+		if got := e.get(alice, "notes", aliceNote); got.Fields["body"] != "mine" {
 			t.Errorf("owner reads %v", got)
 		}
 		e.get(auditor, "notes", bobNote)
@@ -146,7 +146,7 @@ func TestAccessRules(t *testing.T) {
 		wantCode(t, err, fault.Forbidden)
 		wantCode(t, delete1(e.eng, auditor, "notes", aliceNote, engine.Precondition{}), fault.Forbidden)
 		wantCode(t, delete1(e.eng, alice, "notes", aliceNote, engine.Precondition{}), fault.Forbidden)
-		if got := e.get(admin, "notes", aliceNote); got["body"] != "mine" || got["version"] != int64(1) {
+		if got := e.get(admin, "notes", aliceNote); got.Fields["body"] != "mine" || got.Version != int64(1) {
 			t.Errorf("denied writes changed the note: %v", got)
 		}
 	})
@@ -158,7 +158,7 @@ func TestAccessRules(t *testing.T) {
 		wantCode(t, err, fault.Forbidden)
 		_, err = update1(e.eng, alice, "notes", aliceNote, body(t, `{"locked": false}`), engine.OpUpdate, engine.Precondition{})
 		wantCode(t, err, fault.Forbidden)
-		if got := e.get(alice, "notes", aliceNote); got["body"] != "edited" || got["locked"] != true || got["version"] != int64(3) {
+		if got := e.get(alice, "notes", aliceNote); got.Fields["body"] != "edited" || got.Fields["locked"] != true || got.Version != int64(3) {
 			t.Errorf("note after a locked update: %v", got)
 		}
 		// The rule sees the record as it would be stored.
@@ -212,7 +212,7 @@ func TestAccessList(t *testing.T) {
 			if err != nil {
 				t.Fatal(describe(err))
 			}
-			if got := sortedStrs(page.Items, "owner"); !slices.Equal(got, c.want) {
+			if got := sortedStrs(records(page.Items), "owner"); !slices.Equal(got, c.want) {
 				t.Errorf("owners %v, want %v", got, c.want)
 			}
 		})
@@ -222,7 +222,7 @@ func TestAccessList(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	if got := sortedStrs(page.Items, "owner"); !slices.Equal(got, []string{"bob", "bob"}) {
+	if got := sortedStrs(records(page.Items), "owner"); !slices.Equal(got, []string{"bob", "bob"}) {
 		t.Errorf("bob's filtered list: %v", got)
 	}
 	// Nor can pagination: every page respects the rule.
@@ -233,7 +233,7 @@ func TestAccessList(t *testing.T) {
 		if err != nil {
 			t.Fatal(describe(err))
 		}
-		seen = append(seen, strs(page.Items, "owner")...)
+		seen = append(seen, strs(records(page.Items), "owner")...)
 		if page.NextCursor == "" {
 			break
 		}
@@ -248,7 +248,7 @@ func TestAccessList(t *testing.T) {
 func TestAccessWriteShorthand(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, accessSpec)
-	id := e.create(staffer, "staff", `{"name": "a"}`)["id"].(string)
+	id := e.create(staffer, "staff", `{"name": "a"}`).ID
 	_, err := create1(e.eng, intern, "staff", body(t, `{"name": "b"}`))
 	wantCode(t, err, fault.Forbidden)
 	_, err = update1(e.eng, intern, "staff", id, body(t, `{"name": "b"}`), engine.OpUpdate, engine.Precondition{})
@@ -262,7 +262,7 @@ func TestAccessWriteShorthand(t *testing.T) {
 		t.Fatal(describe(err))
 	}
 	// board has a create rule only: updates and deletes are admin-only.
-	b := e.create(alice, "board", `{"msg": "hi"}`)["id"].(string)
+	b := e.create(alice, "board", `{"msg": "hi"}`).ID
 	_, err = update1(e.eng, alice, "board", b, body(t, `{"msg": "edit"}`), engine.OpUpdate, engine.Precondition{})
 	wantCode(t, err, fault.Forbidden)
 	wantCode(t, delete1(e.eng, alice, "board", b, engine.Precondition{}), fault.Forbidden)
@@ -289,7 +289,7 @@ resources:
 	if err != nil {
 		t.Fatalf("a create rule on record.version denies (%s): Create checks the rule before setting id, created_at, updated_at and version", describe(err))
 	}
-	_, err = update1(e.eng, alice, "posts", rec["id"].(string), body(t, `{"title": "b"}`), engine.OpUpdate, engine.Precondition{})
+	_, err = update1(e.eng, alice, "posts", rec.ID, body(t, `{"title": "b"}`), engine.OpUpdate, engine.Precondition{})
 	if err != nil {
 		t.Fatalf("an update rule on record.id and record.version denies (%s): Update checks the rule before setting the system fields", describe(err))
 	}
@@ -344,7 +344,7 @@ resources:
       copied: {type: string, computed: 'key == null ? "" : lookup("secrets", key).v'}
     access: {read: "true", create: 'auth.sub != null'}
 `)
-	bobs := e.create(bob, "secrets", `{"v": "bob's secret"}`)["id"].(string)
+	bobs := e.create(bob, "secrets", `{"v": "bob's secret"}`).ID
 	// By reference: to alice, bob's secret does not exist.
 	_, err := create1(e.eng, alice, "notes", body(t, `{"secret": "`+bobs+`"}`))
 	wantFields(t, err, map[string]string{"secret": "not_found"})
@@ -356,7 +356,7 @@ resources:
 	}
 	// Bob, who may read it, gets both.
 	rec := e.create(bob, "notes", `{"secret": "`+bobs+`", "key": "`+bobs+`"}`)
-	if rec["copied"] != "bob's secret" {
-		t.Errorf("the owner's lookup: %v", rec["copied"])
+	if rec.Fields["copied"] != "bob's secret" {
+		t.Errorf("the owner's lookup: %v", rec.Fields["copied"])
 	}
 }

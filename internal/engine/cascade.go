@@ -72,11 +72,11 @@ func key(r *spec.Resource, id string) string { return r.Name + "\x00" + id }
 // to r says cascade or set_null: the foreign keys decide, as ever. Errors: Conflict with type
 // cascade-too-large when the delete would reach more than the limit or depth, Conflict with
 // type referenced when a restrict ref to a record it would delete remains.
-func (e *Engine) clearReferences(ctx context.Context, tx store.Tx, r *spec.Resource, old store.Record) (store.Record, error) {
+func (e *Engine) clearReferences(ctx context.Context, tx store.Tx, r *spec.Resource, old *store.Record) (*store.Record, error) {
 	if ctx.Value(cascadingKey{}) != nil || !clears(e.model, r) {
 		return old, nil
 	}
-	root := &doomed{r: r, id: old["id"].(string)}
+	root := &doomed{r: r, id: old.ID}
 	c := &cascade{e: e, tx: tx, max: e.maxCascade, doomed: map[string]*doomed{key(r, root.id): root},
 		order: []*doomed{root}, nulls: map[string]*nulling{}, touched: map[string]bool{}}
 	if err := c.find(ctx, root); err != nil {
@@ -127,8 +127,8 @@ func (c *cascade) find(ctx context.Context, root *doomed) error {
 				if ref.Field.OnDelete == spec.OnDeleteRestrict {
 					continue
 				}
-				err := c.referring(ctx, ref, group, func(rec store.Record, to *doomed) error {
-					id := rec["id"].(string)
+				err := c.referring(ctx, ref, group, func(rec *store.Record, to *doomed) error {
+					id := rec.ID
 					if ref.Field.OnDelete == spec.OnDeleteSetNull {
 						return c.addNull(ref, id, to)
 					}
@@ -201,8 +201,8 @@ func (c *cascade) restricted(ctx context.Context) error {
 			if ref.Field.OnDelete != spec.OnDeleteRestrict {
 				continue
 			}
-			err := c.referring(ctx, ref, group, func(rec store.Record, to *doomed) error {
-				d, ok := c.doomed[key(ref.Resource, rec["id"].(string))]
+			err := c.referring(ctx, ref, group, func(rec *store.Record, to *doomed) error {
+				d, ok := c.doomed[key(ref.Resource, rec.ID)]
 				if !ok {
 					return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced,
 						Message: fmt.Sprintf("other records still refer to this record (%s.%s does not cascade)", ref.Resource.Name, ref.Field.Name)}
@@ -221,7 +221,7 @@ func (c *cascade) restricted(ctx context.Context) error {
 // referring calls fn with each record whose ref holds the id of one of targets (all of the
 // ref's resource), and the target it holds. It reads them with the list path, in pages, so
 // that the ref's index finds them.
-func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*doomed, fn func(store.Record, *doomed) error) error {
+func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*doomed, fn func(*store.Record, *doomed) error) error {
 	target := targets[0].r
 	for len(targets) > 0 {
 		chunk := targets[:min(len(targets), referIDs)]
@@ -230,14 +230,14 @@ func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*d
 		for i, d := range chunk {
 			ids[i] = d.id
 		}
-		var last store.Record
+		var last *store.Record
 		for {
 			rows, err := c.tx.List(ctx, ref.Resource, ReferringPage(ref.Field.Name, ids, last))
 			if err != nil {
 				return err
 			}
 			for _, rec := range rows {
-				to := c.doomed[key(target, rec[ref.Field.Name].(string))]
+				to := c.doomed[key(target, rec.Fields[ref.Field.Name].(string))]
 				if err := fn(rec, to); err != nil {
 					return err
 				}
@@ -255,15 +255,15 @@ func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*d
 // record last of the page before (nil for the first). It reads in the order of the ref's index
 // (the ref, then id), which serves the page as it is: in id order, PostgreSQL may walk the whole
 // table by its primary key instead. The drivers' plan tests check that it uses the index.
-func ReferringPage(field string, ids []any, last store.Record) query.Select {
+func ReferringPage(field string, ids []any, last *store.Record) query.Select {
 	in := query.In{Field: field, Values: ids}
 	sel := query.Select{Where: in, Order: []query.Sort{{Field: field}, {Field: "id"}}, Limit: referPage}
 	if last != nil {
 		sel.Where = query.And{Terms: []query.Expr{in, query.Or{Terms: []query.Expr{
-			query.Compare{Field: field, Op: query.Gt, Value: last[field]},
+			query.Compare{Field: field, Op: query.Gt, Value: last.Fields[field]},
 			query.And{Terms: []query.Expr{
-				query.Compare{Field: field, Op: query.Eq, Value: last[field]},
-				query.Compare{Field: "id", Op: query.Gt, Value: last["id"]},
+				query.Compare{Field: field, Op: query.Eq, Value: last.Fields[field]},
+				query.Compare{Field: "id", Op: query.Gt, Value: last.ID},
 			}},
 		}}}}
 	}

@@ -88,7 +88,11 @@ func (e *env) snapshot() string {
 	e.t.Helper()
 	var s string
 	for _, r := range []string{"posts", "comments", "votes", "bookmarks", "pins"} {
-		s += fmt.Sprintf("%s: %v\n", r, e.all(r))
+		s += r + ":"
+		for _, rec := range e.all(r) {
+			s += fmt.Sprintf(" %v", rec.Map())
+		}
+		s += "\n"
 	}
 	return s
 }
@@ -100,19 +104,19 @@ func (e *env) snapshot() string {
 func TestDeleteCascades(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, blogSpec)
-	post := e.create(alice, "posts", `{"title": "Hello"}`)["id"].(string)
-	other := e.create(alice, "posts", `{"title": "Other"}`)["id"].(string)
-	c1 := e.create(bob, "comments", `{"post": "`+post+`", "body": "first"}`)["id"].(string)
-	c2 := e.create(bob, "comments", `{"post": "`+post+`", "body": "second", "quotes": "`+c1+`"}`)["id"].(string)
-	reply := e.create(bob, "comments", `{"post": "`+post+`", "parent": "`+c1+`", "body": "reply"}`)["id"].(string)
-	vote := e.create(bob, "votes", `{"comment": "`+reply+`"}`)["id"].(string)
-	fix := e.create(bob, "comments", `{"post": "`+post+`", "replaces": "`+c1+`", "body": "first, fixed"}`)["id"].(string)
-	kept := e.create(bob, "comments", `{"post": "`+other+`", "quotes": "`+c2+`", "body": "elsewhere"}`)["id"].(string)
-	keptVote := e.create(bob, "votes", `{"comment": "`+kept+`"}`)["id"].(string)
-	mark := e.create(bob, "bookmarks", `{"post": "`+post+`", "note": "read later"}`)["id"].(string)
-	otherMark := e.create(bob, "bookmarks", `{"post": "`+other+`"}`)["id"].(string)
+	post := e.create(alice, "posts", `{"title": "Hello"}`).ID
+	other := e.create(alice, "posts", `{"title": "Other"}`).ID
+	c1 := e.create(bob, "comments", `{"post": "`+post+`", "body": "first"}`).ID
+	c2 := e.create(bob, "comments", `{"post": "`+post+`", "body": "second", "quotes": "`+c1+`"}`).ID
+	reply := e.create(bob, "comments", `{"post": "`+post+`", "parent": "`+c1+`", "body": "reply"}`).ID
+	vote := e.create(bob, "votes", `{"comment": "`+reply+`"}`).ID
+	fix := e.create(bob, "comments", `{"post": "`+post+`", "replaces": "`+c1+`", "body": "first, fixed"}`).ID
+	kept := e.create(bob, "comments", `{"post": "`+other+`", "quotes": "`+c2+`", "body": "elsewhere"}`).ID
+	keptVote := e.create(bob, "votes", `{"comment": "`+kept+`"}`).ID
+	mark := e.create(bob, "bookmarks", `{"post": "`+post+`", "note": "read later"}`).ID
+	otherMark := e.create(bob, "bookmarks", `{"post": "`+other+`"}`).ID
 	e.patch(alice, "posts", post, `{"pinned": "`+c2+`"}`)
-	if n := e.get(admin, "posts", post)["comment_count"]; n != int64(4) {
+	if n := e.get(admin, "posts", post).Fields["comment_count"]; n != int64(4) {
 		t.Fatalf("comment_count before = %v, want 4", n)
 	}
 	since := e.lastSeq()
@@ -127,14 +131,14 @@ func TestDeleteCascades(t *testing.T) {
 		}
 	}
 	// The other post's comment let go of the quoted comment; its vote and bookmark stay.
-	if got := e.get(admin, "comments", kept); got["quotes"] != nil || got["version"] != int64(2) {
+	if got := e.get(admin, "comments", kept); got.Fields["quotes"] != nil || got.Version != int64(2) {
 		t.Errorf("the other post's comment: %v, want quotes null at version 2", got)
 	}
 	e.get(admin, "votes", keptVote)
-	if got := e.get(admin, "bookmarks", mark); got["post"] != nil || got["note"] != "read later" || got["version"] != int64(2) {
+	if got := e.get(admin, "bookmarks", mark); got.Fields["post"] != nil || got.Fields["note"] != "read later" || got.Version != int64(2) {
 		t.Errorf("bookmark of the deleted post: %v, want post null, the note kept, version 2", got)
 	}
-	if got := e.get(admin, "bookmarks", otherMark); got["post"] != other || got["version"] != int64(1) {
+	if got := e.get(admin, "bookmarks", otherMark); got.Fields["post"] != other || got.Version != int64(1) {
 		t.Errorf("bookmark of the other post: %v, want it untouched", got)
 	}
 
@@ -178,7 +182,7 @@ func TestDeleteCascades(t *testing.T) {
 		t.Fatalf("the last event is %s, want posts.deleted:\n%s", last.Type, feed(events))
 	}
 	// The comments' effects ran on the post before it went, and its event shows the result.
-	if last.Record["comment_count"] != int64(0) || last.Record["pinned"] != nil {
+	if last.Record.Fields["comment_count"] != int64(0) || last.Record.Fields["pinned"] != nil {
 		t.Errorf("the post's delete event shows %v, want comment_count 0 and pinned null", last.Record)
 	}
 }
@@ -197,9 +201,9 @@ func feed(events []store.Event) string {
 func TestDeleteCascadeRefusals(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, blogSpec)
-	post := e.create(alice, "posts", `{"title": "Hello"}`)["id"].(string)
+	post := e.create(alice, "posts", `{"title": "Hello"}`).ID
 	for i := range 4 {
-		c := e.create(bob, "comments", fmt.Sprintf(`{"post": %q, "body": "c%d"}`, post, i))["id"].(string)
+		c := e.create(bob, "comments", fmt.Sprintf(`{"post": %q, "body": "c%d"}`, post, i)).ID
 		e.create(bob, "votes", `{"comment": "`+c+`"}`)
 	}
 	e.create(bob, "bookmarks", `{"post": "`+post+`"}`)
@@ -223,7 +227,7 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 	t.Run("denied", func(t *testing.T) {
 		refused(t, e.eng, bob, "posts", post, fault.Forbidden, fault.Type{})
 		// Alice may not delete a comment, though her post's delete takes them with it.
-		refused(t, e.eng, alice, "comments", e.all("comments")[0]["id"].(string), fault.Forbidden, fault.Type{})
+		refused(t, e.eng, alice, "comments", e.all("comments")[0].ID, fault.Forbidden, fault.Type{})
 	})
 
 	t.Run("too many", func(t *testing.T) {
@@ -239,7 +243,7 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 	})
 
 	t.Run("restrict", func(t *testing.T) {
-		pin := e.create(bob, "pins", `{"post": "`+post+`"}`)["id"].(string)
+		pin := e.create(bob, "pins", `{"post": "`+post+`"}`).ID
 		refused(t, e.eng, alice, "posts", post, fault.Conflict, fault.TypeReferenced)
 		if err := delete1(e.eng, bob, "pins", pin, engine.Precondition{}); err != nil {
 			t.Fatal(describe(err))
@@ -248,8 +252,8 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 
 	t.Run("records in a cycle", func(t *testing.T) {
 		// Two comments, each the other's parent: neither can go first.
-		a := e.create(bob, "comments", `{"post": "`+post+`"}`)["id"].(string)
-		b := e.create(bob, "comments", `{"post": "`+post+`", "parent": "`+a+`"}`)["id"].(string)
+		a := e.create(bob, "comments", `{"post": "`+post+`"}`).ID
+		b := e.create(bob, "comments", `{"post": "`+post+`", "parent": "`+a+`"}`).ID
 		e.patch(bob, "comments", a, `{"parent": "`+b+`"}`)
 		refused(t, e.eng, alice, "posts", post, fault.Conflict, fault.TypeReferenced)
 		e.patch(bob, "comments", a, `{"parent": null}`)
@@ -258,10 +262,10 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 	t.Run("too deep", func(t *testing.T) {
 		// A thread 33 replies deep below its first comment: deleting the first comment would
 		// follow 33 references, deleting the second 32.
-		thread := []string{e.create(bob, "comments", `{"post": "`+post+`"}`)["id"].(string)}
+		thread := []string{e.create(bob, "comments", `{"post": "`+post+`"}`).ID}
 		for range engine.MaxCascadeDepth + 1 {
 			parent := thread[len(thread)-1]
-			thread = append(thread, e.create(bob, "comments", `{"post": "`+post+`", "parent": "`+parent+`"}`)["id"].(string))
+			thread = append(thread, e.create(bob, "comments", `{"post": "`+post+`", "parent": "`+parent+`"}`).ID)
 		}
 		f := refused(t, e.eng, admin, "comments", thread[0], fault.Conflict, fault.TypeCascadeTooLarge)
 		if f.Extra["found"] != engine.MaxCascadeDepth {
@@ -284,7 +288,7 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 			t.Errorf("%s left: %v", r, got)
 		}
 	}
-	if got := e.all("bookmarks"); len(got) != 1 || got[0]["post"] != nil {
+	if got := e.all("bookmarks"); len(got) != 1 || got[0].Fields["post"] != nil {
 		t.Errorf("bookmarks: %v, want one, let go of the post", got)
 	}
 }
@@ -294,8 +298,8 @@ func TestDeleteCascadeRefusals(t *testing.T) {
 func TestDeleteCascadeInBatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, blogSpec)
-	post := e.create(alice, "posts", `{"title": "Hello"}`)["id"].(string)
-	c := e.create(bob, "comments", `{"post": "`+post+`"}`)["id"].(string)
+	post := e.create(alice, "posts", `{"title": "Hello"}`).ID
+	c := e.create(bob, "comments", `{"post": "`+post+`"}`).ID
 	before, since := e.snapshot(), e.lastSeq()
 	_, err := e.eng.Apply(alice, []engine.Op{
 		{Kind: engine.OpDelete, Resource: "posts", ID: post},
@@ -334,9 +338,9 @@ resources:
     fields:
       topic: {type: ref, resource: topics, required: true, on_delete: cascade}
 `)
-	board := e.create(admin, "boards", `{}`)["id"].(string)
-	topics := []string{e.create(admin, "topics", `{"board": "`+board+`"}`)["id"].(string),
-		e.create(admin, "topics", `{"board": "`+board+`"}`)["id"].(string)}
+	board := e.create(admin, "boards", `{}`).ID
+	topics := []string{e.create(admin, "topics", `{"board": "`+board+`"}`).ID,
+		e.create(admin, "topics", `{"board": "`+board+`"}`).ID}
 	for i := range 6 {
 		ops := make([]engine.Op, 100)
 		for j := range ops {

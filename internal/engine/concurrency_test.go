@@ -31,7 +31,7 @@ func TestConcurrentCreates(t *testing.T) {
 	e := newEnv(t, counterSpec)
 	const n = 50
 	var wg sync.WaitGroup
-	recs := make([]store.Record, n)
+	recs := make([]*store.Record, n)
 	errs := make([]error, n)
 	for i := range n {
 		wg.Add(1)
@@ -47,13 +47,13 @@ func TestConcurrentCreates(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("create %d: %s", i, describe(errs[i]))
 		}
-		id := recs[i]["id"].(string)
+		id := recs[i].ID
 		if j, dup := seen[id]; dup {
 			t.Fatalf("creates %d and %d got the same id %s", j, i, id)
 		}
 		seen[id] = i
-		if recs[i]["owner"] != fmt.Sprintf("user%d", i) {
-			t.Errorf("create %d: owner %v, each write must see its own caller", i, recs[i]["owner"])
+		if recs[i].Fields["owner"] != fmt.Sprintf("user%d", i) {
+			t.Errorf("create %d: owner %v, each write must see its own caller", i, recs[i].Fields["owner"])
 		}
 	}
 	all := e.all("counters")
@@ -61,8 +61,8 @@ func TestConcurrentCreates(t *testing.T) {
 		t.Fatalf("%d records stored, want %d", len(all), n)
 	}
 	for _, r := range all {
-		i, ok := seen[r["id"].(string)]
-		if !ok || r["value"] != int64(i) {
+		i, ok := seen[r.ID]
+		if !ok || r.Fields["value"] != int64(i) {
 			t.Errorf("stored %v does not match what create %d returned", r, i)
 		}
 	}
@@ -71,7 +71,7 @@ func TestConcurrentCreates(t *testing.T) {
 func TestConcurrentUpdatesWithOnePrecondition(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, counterSpec)
-	id := e.create(alice, "counters", `{"name": "c", "value": 0}`)["id"].(string)
+	id := e.create(alice, "counters", `{"name": "c", "value": 0}`).ID
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -103,7 +103,7 @@ func TestConcurrentUpdatesWithOnePrecondition(t *testing.T) {
 		t.Fatal("no update succeeded")
 	}
 	cur := e.get(alice, "counters", id)
-	if cur["version"] != int64(2) || cur["value"] != int64(winner+1) {
+	if cur.Version != int64(2) || cur.Fields["value"] != int64(winner+1) {
 		t.Errorf("stored %v, want version 2 with the winner's value %d", cur, winner+1)
 	}
 }

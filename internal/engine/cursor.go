@@ -38,10 +38,10 @@ func (e *Engine) cursorMAC(resource string, order []query.Sort, filter string, p
 	return m.Sum(nil)[:16]
 }
 
-func (e *Engine) encodeCursor(r *spec.Resource, order []query.Sort, filter string, last store.Record) string {
+func (e *Engine) encodeCursor(r *spec.Resource, order []query.Sort, filter string, last *store.Record) string {
 	vals := make([]any, len(order))
 	for i, s := range order {
-		v := last[s.Field]
+		v, _ := last.Value(s.Field)
 		if t, ok := v.(time.Time); ok {
 			v = t.Format(time.RFC3339Nano)
 		}

@@ -25,7 +25,7 @@ func isSystem(ctx context.Context) bool { return ctx.Value(systemKey{}) != nil }
 
 // runEffects applies r's effects for op after the write itself, in the same transaction.
 // record is the record as written (as it was, for a delete); old is nil for a create.
-func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, op spec.Operation, record, old store.Record) error {
+func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, op spec.Operation, record, old *store.Record) error {
 	if len(r.Effects) == 0 {
 		return nil
 	}
@@ -35,11 +35,11 @@ func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, 
 	}
 	sysCtx := context.WithValue(context.WithValue(ctx, effectDepthKey{}, depth+1), systemKey{}, true)
 	vars := ruleVars(ctx, e.clock(), record, old)
-	recordID, _ := record["id"].(string)
+	recordID := record.ID
 	failed := func(x *spec.Expr, err error) error { return e.exprFailed(ctx, x, r.Name, recordID, err) }
 	// Effects change records as they go, so their lookups read the transaction afresh
 	// rather than through a write's cache.
-	lookup := func(resource, id string) (store.Record, error) {
+	lookup := func(resource, id string) (*store.Record, error) {
 		r, ok := e.model.Resource(resource)
 		if !ok {
 			return nil, fault.New(fault.NotFound, "no such resource")
@@ -113,7 +113,7 @@ func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx store.Tx, eff *spec
 	if err != nil {
 		return err
 	}
-	vars["target"] = celRecord(current)
+	vars["target"] = current.Map()
 	if eff.Guard != nil {
 		ok, err := evalBool(eff.Guard, vars, lookup)
 		if err != nil {

@@ -125,7 +125,7 @@ func newID() (string, error) {
 // permits checks op's rule on record (and old, for updates). A missing rule admits only
 // role admin. hide says the caller may not learn whether the record exists: a denial that
 // depends on the record is then a 404, as for a missing one.
-func (e *Engine) permits(ctx context.Context, r *spec.Resource, op spec.Operation, record, old store.Record, hide bool) error {
+func (e *Engine) permits(ctx context.Context, r *spec.Resource, op spec.Operation, record, old *store.Record, hide bool) error {
 	if isSystem(ctx) {
 		return nil
 	}
@@ -169,7 +169,7 @@ func (e *Engine) refuses(ctx context.Context, r *spec.Resource, op spec.Operatio
 
 // recheck is permits for a caller whom refuses let through for op: a rule that does not depend
 // on the record was decided there, so only one that does is evaluated again, on the record.
-func (e *Engine) recheck(ctx context.Context, r *spec.Resource, op spec.Operation, record, old store.Record, hide bool) error {
+func (e *Engine) recheck(ctx context.Context, r *spec.Resource, op spec.Operation, record, old *store.Record, hide bool) error {
 	if rule := r.Access[op]; rule == nil || rule.Partial == nil {
 		return nil
 	}
@@ -177,7 +177,7 @@ func (e *Engine) recheck(ctx context.Context, r *spec.Resource, op spec.Operatio
 }
 
 // canRead reports whether the caller may see rec.
-func (e *Engine) canRead(ctx context.Context, r *spec.Resource, rec store.Record) bool {
+func (e *Engine) canRead(ctx context.Context, r *spec.Resource, rec *store.Record) bool {
 	return e.permits(ctx, r, spec.OpRead, rec, nil, true) == nil
 }
 

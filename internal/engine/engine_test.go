@@ -68,12 +68,12 @@ func (s *countingStore) count(m map[string]int, r *spec.Resource) {
 	s.mu.Unlock()
 }
 
-func (s *countingStore) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
+func (s *countingStore) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	s.count(s.gets, r)
 	return s.Store.Get(ctx, r, id)
 }
 
-func (s *countingStore) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]store.Record, error) {
+func (s *countingStore) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*store.Record, error) {
 	s.count(s.getMany, r)
 	return s.Store.GetMany(ctx, r, ids)
 }
@@ -108,7 +108,7 @@ type countingTx struct {
 	s *countingStore
 }
 
-func (tx countingTx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
+func (tx countingTx) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	tx.s.count(tx.s.txGets, r)
 	return tx.Tx.Get(ctx, r, id)
 }
@@ -164,11 +164,11 @@ func body(t *testing.T, src string) map[string]any {
 
 // create1, update1 and delete1 are single operations through Apply, as the transports send
 // them: the error of the one operation, not a BatchError.
-func create1(eng *engine.Engine, ctx context.Context, resource string, body map[string]any) (store.Record, error) {
+func create1(eng *engine.Engine, ctx context.Context, resource string, body map[string]any) (*store.Record, error) {
 	return apply1(eng, ctx, engine.Op{Kind: engine.OpCreate, Resource: resource, Body: body})
 }
 
-func update1(eng *engine.Engine, ctx context.Context, resource, id string, body map[string]any, kind engine.OpKind, pre engine.Precondition) (store.Record, error) {
+func update1(eng *engine.Engine, ctx context.Context, resource, id string, body map[string]any, kind engine.OpKind, pre engine.Precondition) (*store.Record, error) {
 	return apply1(eng, ctx, engine.Op{Kind: kind, Resource: resource, ID: id, Body: body, Pre: pre})
 }
 
@@ -177,7 +177,7 @@ func delete1(eng *engine.Engine, ctx context.Context, resource, id string, pre e
 	return err
 }
 
-func apply1(eng *engine.Engine, ctx context.Context, op engine.Op) (store.Record, error) {
+func apply1(eng *engine.Engine, ctx context.Context, op engine.Op) (*store.Record, error) {
 	recs, err := eng.Apply(ctx, []engine.Op{op})
 	if be := (*engine.BatchError)(nil); errors.As(err, &be) {
 		return nil, be.Err
@@ -188,7 +188,7 @@ func apply1(eng *engine.Engine, ctx context.Context, op engine.Op) (store.Record
 	return recs[0], nil
 }
 
-func (e *env) create(ctx context.Context, resource, src string) store.Record {
+func (e *env) create(ctx context.Context, resource, src string) *store.Record {
 	e.t.Helper()
 	rec, err := create1(e.eng, ctx, resource, body(e.t, src))
 	if err != nil {
@@ -197,7 +197,7 @@ func (e *env) create(ctx context.Context, resource, src string) store.Record {
 	return rec
 }
 
-func (e *env) get(ctx context.Context, resource, id string) store.Record {
+func (e *env) get(ctx context.Context, resource, id string) *store.Record {
 	e.t.Helper()
 	rec, err := e.eng.Get(ctx, resource, id)
 	if err != nil {
@@ -206,7 +206,7 @@ func (e *env) get(ctx context.Context, resource, id string) store.Record {
 	return rec
 }
 
-func (e *env) patch(ctx context.Context, resource, id, src string) store.Record {
+func (e *env) patch(ctx context.Context, resource, id, src string) *store.Record {
 	e.t.Helper()
 	rec, err := update1(e.eng, ctx, resource, id, body(e.t, src), engine.OpUpdate, engine.Precondition{})
 	if err != nil {
@@ -216,7 +216,7 @@ func (e *env) patch(ctx context.Context, resource, id, src string) store.Record 
 }
 
 // all lists every record of resource as admin, in id order.
-func (e *env) all(resource string) []store.Record {
+func (e *env) all(resource string) []*store.Record {
 	e.t.Helper()
 	page, err := e.eng.List(admin, resource, engine.ListParams{Limit: new(500)})
 	if err != nil {
@@ -225,7 +225,16 @@ func (e *env) all(resource string) []store.Record {
 	if page.NextCursor != "" {
 		e.t.Fatalf("list %s: more than 500 records", resource)
 	}
-	return page.Items
+	return records(page.Items)
+}
+
+// records are the records of a page's items.
+func records(items []engine.Item) []*store.Record {
+	out := make([]*store.Record, len(items))
+	for i, it := range items {
+		out[i] = it.Record
+	}
+	return out
 }
 
 // describe renders an error with its field errors, for failure messages.
@@ -316,20 +325,20 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-func ids(recs []store.Record) []string {
+func ids(recs []*store.Record) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
-		out[i] = r["id"].(string)
+		out[i] = r.ID
 	}
 	return out
 }
 
 // strs returns the string field name of each record; nil becomes "<nil>".
-func strs(recs []store.Record, name string) []string {
+func strs(recs []*store.Record, name string) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
-		if s, ok := r[name].(string); ok {
-			out[i] = s
+		if v, _ := r.Value(name); v != nil {
+			out[i] = v.(string)
 		} else {
 			out[i] = "<nil>"
 		}
@@ -337,7 +346,7 @@ func strs(recs []store.Record, name string) []string {
 	return out
 }
 
-func sortedStrs(recs []store.Record, name string) []string {
+func sortedStrs(recs []*store.Record, name string) []string {
 	out := strs(recs, name)
 	sort.Strings(out)
 	return out
@@ -384,41 +393,42 @@ resources:
       title: {type: string, max_length: 10}
 `)
 	rec := e.create(admin, "notes", `{"title": "hi"}`)
-	id, _ := rec["id"].(string)
+	id := rec.ID
 	if len(id) != 36 || id[14] != '7' {
 		t.Errorf("id %q is not a UUIDv7", id)
 	}
 	want := stored(clockStart)
-	for _, k := range []string{"created_at", "updated_at"} {
-		ts, ok := rec[k].(time.Time)
-		if !ok || !ts.Equal(want) || ts.Location() != time.UTC {
-			t.Errorf("%s = %v, want %v in UTC", k, rec[k], want)
+	for k, ts := range map[string]time.Time{"created_at": rec.CreatedAt, "updated_at": rec.UpdatedAt} {
+		if !ts.Equal(want) || ts.Location() != time.UTC {
+			t.Errorf("%s = %v, want %v in UTC", k, ts, want)
 		}
 	}
-	if rec["version"] != int64(1) {
-		t.Errorf("version = %#v, want 1", rec["version"])
+	if rec.Version != int64(1) {
+		t.Errorf("version = %#v, want 1", rec.Version)
 	}
 	got := e.get(admin, "notes", id)
 	for _, k := range []string{"id", "title", "version"} {
-		if got[k] != rec[k] {
-			t.Errorf("get %s = %#v, create returned %#v", k, got[k], rec[k])
+		g, _ := got.Value(k)
+		r, _ := rec.Value(k)
+		if g != r {
+			t.Errorf("get %s = %#v, create returned %#v", k, g, r)
 		}
 	}
-	if ts, _ := got["created_at"].(time.Time); !ts.Equal(want) {
-		t.Errorf("get created_at = %v, want %v", got["created_at"], want)
+	if ts := got.CreatedAt; !ts.Equal(want) {
+		t.Errorf("get created_at = %v, want %v", got.CreatedAt, want)
 	}
 	other := e.create(admin, "notes", `{}`)
-	if other["id"] == id {
+	if other.ID == id {
 		t.Error("two records share an id")
 	}
-	if other["title"] != nil {
-		t.Errorf("an omitted field is %#v, want nil", other["title"])
+	if other.Fields["title"] != nil {
+		t.Errorf("an omitted field is %#v, want nil", other.Fields["title"])
 	}
 }
 
 // createRecovering is Create that turns a panic into a value, for tests that document one.
 // The store may be unusable for writes afterwards: the panic leaves its transaction open.
-func createRecovering(e *env, ctx context.Context, resource string, b map[string]any) (rec store.Record, err error, panicked any) {
+func createRecovering(e *env, ctx context.Context, resource string, b map[string]any) (rec *store.Record, err error, panicked any) {
 	defer func() { panicked = recover() }()
 	rec, err = create1(e.eng, ctx, resource, b)
 	return rec, err, nil

@@ -17,7 +17,7 @@ import (
 )
 
 // lookupFunc reads a record for lookup() inside the current write transaction.
-type lookupFunc func(resource, id string) (store.Record, error)
+type lookupFunc func(resource, id string) (*store.Record, error)
 
 // evalExpr runs a compiled expression with vars. lookup may be nil where no transaction is
 // open; an expression that calls lookup() then fails.
@@ -35,7 +35,7 @@ func evalExpr(e *spec.Expr, vars map[string]any, lookup lookupFunc) (ref.Val, er
 				if err != nil {
 					return types.NewErr("lookup(%q, %q): %v", res, id, err)
 				}
-				return types.DefaultTypeAdapter.NativeToValue(rec)
+				return types.DefaultTypeAdapter.NativeToValue(rec.Map())
 			},
 		})
 		if err != nil {
@@ -65,22 +65,8 @@ func (e *Engine) allowed(ctx context.Context, rule *spec.Rule, vars map[string]a
 }
 
 // ruleVars builds the variables of an access rule.
-func ruleVars(ctx context.Context, now time.Time, record, old store.Record) map[string]any {
-	vars := map[string]any{"auth": PrincipalFrom(ctx).AuthValue(), "now": now, "record": celRecord(record)}
-	if old != nil {
-		vars["old"] = celRecord(old)
-	} else {
-		vars["old"] = map[string]any{}
-	}
-	return vars
-}
-
-// celRecord is a record as CEL sees it. Records already hold CEL-compatible values.
-func celRecord(r store.Record) map[string]any {
-	if r == nil {
-		return map[string]any{}
-	}
-	return r
+func ruleVars(ctx context.Context, now time.Time, record, old *store.Record) map[string]any {
+	return map[string]any{"auth": PrincipalFrom(ctx).AuthValue(), "now": now, "record": record.Map(), "old": old.Map()}
 }
 
 // fromCEL converts an expression's result into a record value.

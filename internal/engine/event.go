@@ -25,7 +25,7 @@ const (
 const DefaultEventRetention = 7 * 24 * time.Hour
 
 // emit appends the event of a change to r inside tx, unless r opted out with `events: false`.
-func (e *Engine) emit(ctx context.Context, tx store.Tx, r *spec.Resource, kind string, rec, old store.Record) error {
+func (e *Engine) emit(ctx context.Context, tx store.Tx, r *spec.Resource, kind string, rec, old *store.Record) error {
 	if !r.Events {
 		return nil
 	}
@@ -34,7 +34,7 @@ func (e *Engine) emit(ctx context.Context, tx store.Tx, r *spec.Resource, kind s
 		return err
 	}
 	return tx.AppendEvent(ctx, r, store.Event{ID: id, Type: r.Name + "." + kind, Resource: r.Name,
-		RecordID: rec["id"].(string), Time: e.clock(), Actor: PrincipalFrom(ctx).Subject, Record: rec, Old: old})
+		RecordID: rec.ID, Time: e.clock(), Actor: PrincipalFrom(ctx).Subject, Record: rec, Old: old})
 }
 
 // EventParams select events: those after a sequence number, optionally of some resources.

@@ -125,16 +125,16 @@ func exprRound(t *testing.T, e, shop *env, in exprInput) {
 		}
 	}
 	callers := []context.Context{admin, alice, bob, anon}
-	write := func(eng *engine.Engine, ctx context.Context, op engine.Op, src string) store.Record {
+	write := func(eng *engine.Engine, ctx context.Context, op engine.Op, src string) *store.Record {
 		t.Helper()
 		if op.Kind != engine.OpDelete {
 			op.Body = body(t, src)
 		}
 		// Under a fresh Idempotency-Key, as orders require: the renderer sees the outcome.
-		var out store.Record
+		var out *store.Record
 		var failed error
 		_, _, err := eng.ApplyIdempotent(ctx, []engine.Op{op}, engine.IdempotencyKey{Key: uuid.NewString(), Method: "POST", Path: "/fuzz", Fingerprint: src},
-			func(recs []store.Record, err error) store.Response {
+			func(recs []*store.Record, err error) store.Response {
 				if failed = err; err == nil {
 					out = recs[0]
 				}
@@ -160,7 +160,7 @@ func exprRound(t *testing.T, e, shop *env, in exprInput) {
 		in.object([]string{"cap"}, []any{in.Q}))
 	counterID := ""
 	if counter != nil {
-		counterID = counter["id"].(string)
+		counterID = counter.ID
 	}
 	fields := []string{"a", "b", "s", "tags", "at", "counter"}
 	values := []any{in.A, in.B, in.S, []string{in.S[:min(len(in.S), 10)], "x"}, "2026-01-01T00:00:00Z", counterID}
@@ -169,7 +169,7 @@ func exprRound(t *testing.T, e, shop *env, in exprInput) {
 		if item == nil {
 			continue
 		}
-		id := item["id"].(string)
+		id := item.ID
 		read(e.eng, "items", id, "a > 0 && size(tags) > 0")
 		// The same fields with a and b swapped, "d" appended and other fields null or absent.
 		shifted := exprInput{Nulls: in.Nulls >> 1}
@@ -185,7 +185,7 @@ func exprRound(t *testing.T, e, shop *env, in exprInput) {
 	if product == nil {
 		return
 	}
-	pid := product["id"].(string)
+	pid := product.ID
 	read(shop.eng, "products", pid, "price_cents > 0")
 	for _, ctx := range callers {
 		order := write(shop.eng, ctx, engine.Op{Kind: engine.OpCreate, Resource: "orders"},
@@ -195,7 +195,7 @@ func exprRound(t *testing.T, e, shop *env, in exprInput) {
 		if order == nil {
 			continue
 		}
-		oid := order["id"].(string)
+		oid := order.ID
 		read(shop.eng, "orders", oid, `status == "pending"`)
 		for _, st := range []string{"paid", "cancelled", "shipped"} {
 			write(shop.eng, admin, engine.Op{Kind: engine.OpUpdate, Resource: "orders", ID: oid}, `{"status": "`+st+`"}`)

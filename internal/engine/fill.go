@@ -17,12 +17,12 @@ import (
 type write struct {
 	e      *Engine
 	ctx    context.Context
-	get    func(ctx context.Context, r *spec.Resource, id string) (store.Record, error) // reads inside the transaction
+	get    func(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) // reads inside the transaction
 	now    time.Time
-	record store.Record
+	record map[string]any // the fields of the record being written
 	auth   map[string]any
-	old    store.Record // the stored record, on an update
-	seen   map[string]store.Record
+	old    map[string]any // the stored fields, on an update
+	seen   map[string]*store.Record
 	v      validator
 	failed error // a storage failure met while checking; it wins over field errors
 	// broken is the first default or computed expression that failed, and why: the write
@@ -31,13 +31,13 @@ type write struct {
 	brokenCause error
 }
 
-func (e *Engine) newWrite(ctx context.Context, tx store.Tx, now time.Time, rec store.Record) *write {
+func (e *Engine) newWrite(ctx context.Context, tx store.Tx, now time.Time, rec map[string]any) *write {
 	return &write{e: e, ctx: ctx, get: tx.Get, now: now, record: rec,
-		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]store.Record{}}
+		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]*store.Record{}}
 }
 
 // lookup reads a record in the transaction, once per write, under the caller's read rule.
-func (w *write) lookup(resource, id string) (store.Record, error) {
+func (w *write) lookup(resource, id string) (*store.Record, error) {
 	key := resource + "/" + id
 	if rec, ok := w.seen[key]; ok {
 		if rec == nil {
@@ -149,9 +149,9 @@ func (w *write) problem(r *spec.Resource, id string) error {
 // fields and references to missing records, read outside any transaction. It runs only when
 // the body already has errors, so that the client learns of every mistake in one round trip
 // without the request ever taking the write lock.
-func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input store.Record, v *validator) {
+func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input map[string]any, v *validator) {
 	w := &write{e: e, ctx: ctx, get: e.db.Get, now: e.clock(), record: input,
-		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]store.Record{}}
+		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]*store.Record{}}
 	w.checkRefs(r.Fields, input, nil, "")
 	w.v.checkRequired(r.Fields, input, "", true)
 	// A value with a type error was dropped to null; it is reported once, as a type error.

@@ -66,7 +66,7 @@ resources:
 func TestDefaults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, ordersSpec)
-	p := e.create(admin, "products", `{"name": "mug", "price": 100}`)["id"].(string)
+	p := e.create(admin, "products", `{"name": "mug", "price": 100}`).ID
 	item := `"items": [{"product": "` + p + `"}]`
 
 	t.Run("omitted fields take their defaults", func(t *testing.T) {
@@ -75,30 +75,30 @@ func TestDefaults(t *testing.T) {
 		want := map[string]any{"customer": "alice", "status": "new", "priority": int64(3), "rate": 0.5, "gift": false,
 			"labels": []any{"std"}, "shipping": nil, "note": nil}
 		for k, v := range want {
-			if !reflect.DeepEqual(rec[k], v) {
-				t.Errorf("%s = %#v, want %#v", k, rec[k], v)
+			if got := rec.Fields[k]; !reflect.DeepEqual(got, v) {
+				t.Errorf("%s = %#v, want %#v", k, got, v)
 			}
 		}
-		if at, _ := rec["placed_at"].(time.Time); !at.Equal(now) || at.Location() != time.UTC {
-			t.Errorf("placed_at = %v, want the clock's %v in UTC", rec["placed_at"], now)
+		if at, _ := rec.Fields["placed_at"].(time.Time); !at.Equal(now) || at.Location() != time.UTC {
+			t.Errorf("placed_at = %v, want the clock's %v in UTC", rec.Fields["placed_at"], now)
 		}
-		if at, _ := rec["due_at"].(time.Time); !at.Equal(now.Add(24 * time.Hour)) {
-			t.Errorf("due_at = %v, want %v", rec["due_at"], now.Add(24*time.Hour))
+		if at, _ := rec.Fields["due_at"].(time.Time); !at.Equal(now.Add(24 * time.Hour)) {
+			t.Errorf("due_at = %v, want %v", rec.Fields["due_at"], now.Add(24*time.Hour))
 		}
-		got := e.get(alice, "orders", rec["id"].(string))
-		if got["customer"] != "alice" || got["priority"] != int64(3) || !got["placed_at"].(time.Time).Equal(now) {
+		got := e.get(alice, "orders", rec.ID)
+		if got.Fields["customer"] != "alice" || got.Fields["priority"] != int64(3) || !got.Fields["placed_at"].(time.Time).Equal(now) {
 			t.Errorf("defaults not stored: %v", got)
 		}
 		// Each write reads the clock afresh.
 		e.clock.Advance(90 * time.Minute)
 		later := e.create(alice, "orders", `{`+item+`}`)
-		if at := later["placed_at"].(time.Time); !at.Equal(now.Add(90 * time.Minute)) {
+		if at := later.Fields["placed_at"].(time.Time); !at.Equal(now.Add(90 * time.Minute)) {
 			t.Errorf("second placed_at = %v, want %v", at, now.Add(90*time.Minute))
 		}
 		// The default list is a copy: one record's value is not another's.
-		later["labels"].([]any)[0] = "changed"
-		if again := e.create(alice, "orders", `{`+item+`}`); again["labels"].([]any)[0] != "std" {
-			t.Errorf("literal default shared between records: %v", again["labels"])
+		later.Fields["labels"].([]any)[0] = "changed"
+		if again := e.create(alice, "orders", `{`+item+`}`); again.Fields["labels"].([]any)[0] != "std" {
+			t.Errorf("literal default shared between records: %v", again.Fields["labels"])
 		}
 	})
 
@@ -117,31 +117,31 @@ func TestDefaults(t *testing.T) {
 		rec := e.create(admin, "orders", `{`+item+`, "customer": "carol", "status": "paid", "priority": 1, "gift": true, "labels": []}`)
 		want := map[string]any{"customer": "carol", "status": "paid", "priority": int64(1), "rate": 0.5, "gift": true, "labels": []any{}}
 		for k, v := range want {
-			if !reflect.DeepEqual(rec[k], v) {
-				t.Errorf("%s = %#v, want %#v", k, rec[k], v)
+			if got := rec.Fields[k]; !reflect.DeepEqual(got, v) {
+				t.Errorf("%s = %#v, want %#v", k, got, v)
 			}
 		}
 	})
 
 	t.Run("nested defaults in objects and array items", func(t *testing.T) {
 		rec := e.create(alice, "orders", `{"items": [{"product": "`+p+`"}, {"product": "`+p+`", "quantity": 4}], "shipping": {}}`)
-		if !reflect.DeepEqual(rec["shipping"], map[string]any{"method": "post", "insured": false}) {
-			t.Errorf("shipping = %#v", rec["shipping"])
+		if !reflect.DeepEqual(rec.Fields["shipping"], map[string]any{"method": "post", "insured": false}) {
+			t.Errorf("shipping = %#v", rec.Fields["shipping"])
 		}
-		items := rec["items"].([]any)
+		items := rec.Fields["items"].([]any)
 		if q := items[0].(map[string]any)["quantity"]; q != int64(1) {
 			t.Errorf("items[0].quantity = %#v, want the default 1", q)
 		}
 		if q := items[1].(map[string]any)["quantity"]; q != int64(4) {
 			t.Errorf("items[1].quantity = %#v, want 4", q)
 		}
-		got := e.get(alice, "orders", rec["id"].(string))
-		if q := got["items"].([]any)[0].(map[string]any)["quantity"]; q != int64(1) {
+		got := e.get(alice, "orders", rec.ID)
+		if q := got.Fields["items"].([]any)[0].(map[string]any)["quantity"]; q != int64(1) {
 			t.Errorf("stored items[0].quantity = %#v, want 1", q)
 		}
 		// An item added by an update gets its defaults too.
-		upd := e.patch(alice, "orders", rec["id"].(string), `{"items": [{"product": "`+p+`", "quantity": 2}, {"product": "`+p+`"}]}`)
-		if q := upd["items"].([]any)[1].(map[string]any)["quantity"]; q != int64(1) {
+		upd := e.patch(alice, "orders", rec.ID, `{"items": [{"product": "`+p+`", "quantity": 2}, {"product": "`+p+`"}]}`)
+		if q := upd.Fields["items"].([]any)[1].(map[string]any)["quantity"]; q != int64(1) {
 			t.Errorf("after update items[1].quantity = %#v, want the default 1", q)
 		}
 	})
@@ -156,8 +156,8 @@ func TestDefaults(t *testing.T) {
 func TestComputed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, ordersSpec)
-	mug := e.create(admin, "products", `{"name": "mug", "price": 100}`)["id"].(string)
-	pot := e.create(admin, "products", `{"name": "pot", "price": 250}`)["id"].(string)
+	mug := e.create(admin, "products", `{"name": "mug", "price": 100}`).ID
+	pot := e.create(admin, "products", `{"name": "pot", "price": 250}`).ID
 
 	e.store.reset()
 	rec := e.create(alice, "orders", `{"items": [
@@ -169,23 +169,23 @@ func TestComputed(t *testing.T) {
 		map[string]any{"product": pot, "quantity": int64(1), "unit": int64(250), "line": int64(250)},
 		map[string]any{"product": mug, "quantity": int64(2), "unit": int64(100), "line": int64(200)},
 	}
-	check := func(rec store.Record, items []any, total int64) {
+	check := func(rec *store.Record, items []any, total int64) {
 		t.Helper()
-		if !reflect.DeepEqual(rec["items"], items) {
-			t.Errorf("items = %#v\nwant %#v", rec["items"], items)
+		if !reflect.DeepEqual(rec.Fields["items"], items) {
+			t.Errorf("items = %#v\nwant %#v", rec.Fields["items"], items)
 		}
-		if rec["total"] != total {
-			t.Errorf("total = %#v, want %d", rec["total"], total)
+		if rec.Fields["total"] != total {
+			t.Errorf("total = %#v, want %d", rec.Fields["total"], total)
 		}
-		if rec["taxed"] != float64(total)*1.25 {
-			t.Errorf("taxed (computed from the computed total) = %#v, want %v", rec["taxed"], float64(total)*1.25)
+		if rec.Fields["taxed"] != float64(total)*1.25 {
+			t.Errorf("taxed (computed from the computed total) = %#v, want %v", rec.Fields["taxed"], float64(total)*1.25)
 		}
-		if want := "alice:" + strconv.FormatInt(total, 10); rec["label"] != want {
-			t.Errorf("label = %#v, want %q", rec["label"], want)
+		if want := "alice:" + strconv.FormatInt(total, 10); rec.Fields["label"] != want {
+			t.Errorf("label = %#v, want %q", rec.Fields["label"], want)
 		}
 	}
 	check(rec, wantItems, 750)
-	check(e.get(alice, "orders", rec["id"].(string)), wantItems, 750)
+	check(e.get(alice, "orders", rec.ID), wantItems, 750)
 
 	// Lookups run in the write's transaction, once per product however many items name it.
 	gets, _, txGets := e.store.snapshot()
@@ -199,7 +199,7 @@ func TestComputed(t *testing.T) {
 	t.Run("clients may not set computed fields", func(t *testing.T) {
 		_, err := create1(e.eng, alice, "orders", body(t, `{"total": 1, "items": [{"product": "`+mug+`", "unit": 1}]}`))
 		wantFields(t, err, map[string]string{"total": "read_only", "items[0].unit": "read_only"})
-		_, err = update1(e.eng, alice, "orders", rec["id"].(string), body(t, `{"label": "x"}`), engine.OpUpdate, engine.Precondition{})
+		_, err = update1(e.eng, alice, "orders", rec.ID, body(t, `{"label": "x"}`), engine.OpUpdate, engine.Precondition{})
 		wantFields(t, err, map[string]string{"label": "read_only"})
 	})
 
@@ -215,19 +215,19 @@ func TestComputed(t *testing.T) {
 	t.Run("recomputed on update when inputs change", func(t *testing.T) {
 		// A price change does not touch stored orders...
 		e.patch(admin, "products", pot, `{"price": 300}`)
-		if got := e.get(alice, "orders", rec["id"].(string)); got["total"] != int64(750) {
-			t.Errorf("stored total changed to %v without a write to the order", got["total"])
+		if got := e.get(alice, "orders", rec.ID); got.Fields["total"] != int64(750) {
+			t.Errorf("stored total changed to %v without a write to the order", got.Fields["total"])
 		}
 		// ...until the order is written with new inputs.
-		upd := e.patch(alice, "orders", rec["id"].(string), `{"items": [{"product": "`+pot+`", "quantity": 2}, {"product": "`+mug+`"}]}`)
+		upd := e.patch(alice, "orders", rec.ID, `{"items": [{"product": "`+pot+`", "quantity": 2}, {"product": "`+mug+`"}]}`)
 		want := []any{
 			map[string]any{"product": pot, "quantity": int64(2), "unit": int64(300), "line": int64(600)},
 			map[string]any{"product": mug, "quantity": int64(1), "unit": int64(100), "line": int64(100)},
 		}
 		check(upd, want, 700)
-		check(e.get(alice, "orders", rec["id"].(string)), want, 700)
-		if upd["version"] != int64(2) {
-			t.Errorf("version = %v, want 2", upd["version"])
+		check(e.get(alice, "orders", rec.ID), want, 700)
+		if upd.Version != int64(2) {
+			t.Errorf("version = %v, want 2", upd.Version)
 		}
 	})
 
@@ -237,12 +237,12 @@ func TestComputed(t *testing.T) {
 		_, err = create1(e.eng, admin, "ratios", body(t, `{"a": 1}`)) // a null input: the expression gives null
 		wantExprFailed(t, err, "ratios.q.computed", "ratios", "")
 		ok := e.create(admin, "ratios", `{"a": 7, "b": 2}`)
-		if ok["q"] != int64(3) {
-			t.Errorf("q = %#v, want 3", ok["q"])
+		if ok.Fields["q"] != int64(3) {
+			t.Errorf("q = %#v, want 3", ok.Fields["q"])
 		}
-		_, err = update1(e.eng, admin, "ratios", ok["id"].(string), body(t, `{"b": 0}`), engine.OpUpdate, engine.Precondition{})
-		wantExprFailed(t, err, "ratios.q.computed", "ratios", ok["id"].(string))
-		if got := e.get(admin, "ratios", ok["id"].(string)); got["b"] != int64(2) || got["version"] != int64(1) {
+		_, err = update1(e.eng, admin, "ratios", ok.ID, body(t, `{"b": 0}`), engine.OpUpdate, engine.Precondition{})
+		wantExprFailed(t, err, "ratios.q.computed", "ratios", ok.ID)
+		if got := e.get(admin, "ratios", ok.ID); got.Fields["b"] != int64(2) || got.Version != int64(1) {
 			t.Errorf("a failed update changed the record: %v", got)
 		}
 	})
@@ -252,17 +252,17 @@ func TestComputed(t *testing.T) {
 func TestCreateRuleSeesDefaults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, ordersSpec)
-	p := e.create(admin, "products", `{"name": "mug", "price": 100}`)["id"].(string)
+	p := e.create(admin, "products", `{"name": "mug", "price": 100}`).ID
 	item := `"items": [{"product": "` + p + `"}]`
-	if rec := e.create(bob, "orders", `{`+item+`}`); rec["customer"] != "bob" {
-		t.Errorf("customer = %v, want bob from auth.sub", rec["customer"])
+	if rec := e.create(bob, "orders", `{`+item+`}`); rec.Fields["customer"] != "bob" {
+		t.Errorf("customer = %v, want bob from auth.sub", rec.Fields["customer"])
 	}
 	_, err := create1(e.eng, bob, "orders", body(t, `{`+item+`, "customer": "alice"}`))
 	wantCode(t, err, fault.Forbidden)
 	_, err = create1(e.eng, anon, "orders", body(t, `{`+item+`}`))
 	wantCode(t, err, fault.Unauthorized)
 	for _, o := range e.all("orders") {
-		if o["customer"] != "bob" {
+		if o.Fields["customer"] != "bob" {
 			t.Errorf("a denied create was written: %v", o)
 		}
 	}

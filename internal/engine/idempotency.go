@@ -35,7 +35,7 @@ type IdempotencyKey struct {
 
 // Renderer turns the outcome of a write (its records, or the error that stopped it, which is a
 // *BatchError when one operation failed) into the response the client receives.
-type Renderer func(records []store.Record, err error) store.Response
+type Renderer func(records []*store.Record, err error) store.Response
 
 // ApplyIdempotent runs ops like Apply under an Idempotency-Key. The first request with a key
 // executes and its response is stored with the write; a later request with the same key and
@@ -76,7 +76,7 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	stored := store.IdempotencyRecord{Scope: scope, Method: key.Method, Path: key.Path, Key: key.Key,
 		Fingerprint: key.Fingerprint, CreatedAt: now, ExpiresAt: now.Add(e.idemTTL)}
 	var resp store.Response
-	_, err := e.apply(ctx, ops, true, func(tx store.Tx, recs []store.Record) error {
+	_, err := e.apply(ctx, ops, true, func(tx store.Tx, recs []*store.Record) error {
 		resp = render(recs, nil)
 		stored.Response = resp
 		return tx.PutIdempotency(ctx, stored)

@@ -23,11 +23,11 @@ resources:
 `
 
 // render is the stand-in for a transport: it records what it rendered.
-func render(recs []store.Record, err error) store.Response {
+func render(recs []*store.Record, err error) store.Response {
 	if err != nil {
 		return store.Response{Status: http.StatusUnprocessableEntity, Body: []byte(err.Error())}
 	}
-	return store.Response{Status: http.StatusCreated, Body: []byte(recs[0]["id"].(string)),
+	return store.Response{Status: http.StatusCreated, Body: []byte(recs[0].ID),
 		Header: map[string]string{"Content-Type": "text/plain"}}
 }
 

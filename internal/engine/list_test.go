@@ -3,6 +3,7 @@ package engine_test
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
-	"github.com/plinth-dev/plinth/internal/store"
 )
 
 const listSpec = `
@@ -45,7 +45,7 @@ resources:
 func TestListFilters(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, listSpec)
-	own := e.create(admin, "owners", `{"name": "o"}`)["id"].(string)
+	own := e.create(admin, "owners", `{"name": "o"}`).ID
 	rows := []string{
 		`{"name": "Apple",  "qty": 1,    "price": 0.5,  "active": true,  "color": "red",   "seen_at": "2026-01-01T00:00:00Z", "owner": "` + own + `", "meta": {"a": 1}}`,
 		`{"name": "apricot","qty": 5,    "price": 2.25, "active": false, "color": "green", "seen_at": "2026-01-02T00:00:00.000001Z"}`,
@@ -59,7 +59,7 @@ func TestListFilters(t *testing.T) {
 	}
 	e.clock.Advance(time.Hour)
 	late := e.create(admin, "items", `{"name": "late"}`)
-	e.patch(admin, "items", late["id"].(string), `{"qty": 7}`)
+	e.patch(admin, "items", late.ID, `{"qty": 7}`)
 
 	cases := []struct {
 		filter string
@@ -114,7 +114,7 @@ func TestListFilters(t *testing.T) {
 		// system fields
 		{`version > 1`, []string{"late"}},
 		{`created_at > timestamp("2026-03-01T12:30:00Z")`, []string{"late"}},
-		{`id == "` + late["id"].(string) + `"`, []string{"late"}},
+		{`id == "` + late.ID + `"`, []string{"late"}},
 	}
 	for _, c := range cases {
 		t.Run(c.filter, func(t *testing.T) {
@@ -122,7 +122,7 @@ func TestListFilters(t *testing.T) {
 			if err != nil {
 				t.Fatal(describe(err))
 			}
-			got := sortedStrs(page.Items, "name")
+			got := sortedStrs(records(page.Items), "name")
 			want := slices.Clone(c.want)
 			slices.Sort(want)
 			if !slices.Equal(got, want) {
@@ -186,7 +186,7 @@ func TestListSort(t *testing.T) {
 			if err != nil {
 				t.Fatal(describe(err))
 			}
-			if got := strings.Join(strs(page.Items, "name"), ""); got != c.want {
+			if got := strings.Join(strs(records(page.Items), "name"), ""); got != c.want {
 				t.Errorf("sort %q: %s, want %s", c.sort, got, c.want)
 			}
 		})
@@ -255,8 +255,8 @@ resources:
 		if err != nil {
 			t.Fatalf("create %v: %s", in, describe(err))
 		}
-		vals["created_at"] = rec["created_at"]
-		rows = append(rows, pagingRow{id: rec["id"].(string), vals: vals})
+		vals["created_at"] = rec.CreatedAt
+		rows = append(rows, pagingRow{id: rec.ID, vals: vals})
 	}
 
 	filters := []struct {
@@ -294,7 +294,7 @@ resources:
 					if page.NextCursor != "" && len(page.Items) != 7 {
 						t.Fatalf("a page of %d items has a next cursor", len(page.Items))
 					}
-					got = append(got, ids(page.Items)...)
+					got = append(got, ids(records(page.Items))...)
 					if page.NextCursor == "" {
 						break
 					}
@@ -404,8 +404,8 @@ func TestListCursor(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	if len(next.Items) != 5 || slices.Contains(ids(next.Items), first.Items[1]["id"].(string)) {
-		t.Errorf("the second page repeats the first: %v", strs(next.Items, "name"))
+	if len(next.Items) != 5 || slices.Contains(ids(records(next.Items)), first.Items[1].Record.ID) {
+		t.Errorf("the second page repeats the first: %v", strs(records(next.Items), "name"))
 	}
 
 	tamper := func(s string, i int) string {
@@ -504,14 +504,8 @@ func TestListFieldsProjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	it := page.Items[0]
-	keys := make([]string, 0, len(it))
-	for k := range it {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	if !slices.Equal(keys, []string{"id", "name", "version"}) {
-		t.Errorf("projected record has %v, want id, name, version", keys)
+	if keys := slices.Sorted(maps.Keys(page.Fields)); !slices.Equal(keys, []string{"id", "name", "version"}) {
+		t.Errorf("the page asks for %v, want id, name, version", keys)
 	}
 	// Projection does not disturb paging, even when the sort key is not returned.
 	for i := range 4 {
@@ -524,7 +518,7 @@ func TestListFieldsProjection(t *testing.T) {
 		if err != nil {
 			t.Fatal(describe(err))
 		}
-		names = append(names, strs(page.Items, "name")...)
+		names = append(names, strs(records(page.Items), "name")...)
 		if page.NextCursor == "" {
 			break
 		}
@@ -540,8 +534,8 @@ func TestListFieldsProjection(t *testing.T) {
 func TestListExpand(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, listSpec)
-	pub := e.create(admin, "owners", `{"name": "pub"}`)["id"].(string)
-	priv := e.create(admin, "owners", `{"name": "priv", "public": false}`)["id"].(string)
+	pub := e.create(admin, "owners", `{"name": "pub"}`).ID
+	priv := e.create(admin, "owners", `{"name": "priv", "public": false}`).ID
 	for _, r := range []string{
 		`{"name": "1", "owner": "` + pub + `", "second": "` + priv + `"}`,
 		`{"name": "2", "owner": "` + priv + `", "second": "` + pub + `"}`,
@@ -557,32 +551,27 @@ func TestListExpand(t *testing.T) {
 	}
 	want := map[string][2]string{"1": {"pub", "<nil>"}, "2": {"<nil>", "pub"}, "3": {"pub", "<nil>"}, "4": {"<nil>", "<nil>"}}
 	for _, it := range page.Items {
-		ex, ok := it["expand"].(map[string]any)
-		if !ok {
-			t.Fatalf("record %v has no expand", it["name"])
-		}
+		name := it.Record.Fields["name"].(string)
 		var got [2]string
 		for i, f := range []string{"owner", "second"} {
-			v, present := ex[f]
+			rec, present := it.Expand[f]
 			if !present {
-				t.Errorf("record %v: expand lacks %s", it["name"], f)
+				t.Errorf("record %s: expand lacks %s", name, f)
 			}
 			got[i] = "<nil>"
-			if rec, ok := v.(store.Record); ok && rec != nil {
-				got[i] = rec["name"].(string)
-				if rec["id"] != it[f] {
-					t.Errorf("record %v: expand.%s is record %v, the field says %v", it["name"], f, rec["id"], it[f])
+			if rec != nil {
+				got[i] = rec.Fields["name"].(string)
+				if rec.ID != it.Record.Fields[f] {
+					t.Errorf("record %s: expand.%s is record %v, the field says %v", name, f, rec.ID, it.Record.Fields[f])
 				}
-			} else if v != nil {
-				t.Errorf("record %v: expand.%s = %#v", it["name"], f, v)
 			}
 		}
-		if got != want[it["name"].(string)] {
-			t.Errorf("record %v: expanded %v, want %v", it["name"], got, want[it["name"].(string)])
+		if got != want[name] {
+			t.Errorf("record %s: expanded %v, want %v", name, got, want[name])
 		}
 		// The reference itself is still there.
-		if it["name"] == "2" && it["owner"] != priv {
-			t.Errorf("the owner id was hidden: %v", it["owner"])
+		if name == "2" && it.Record.Fields["owner"] != priv {
+			t.Errorf("the owner id was hidden: %v", it.Record.Fields["owner"])
 		}
 	}
 	_, getMany, _ := e.store.snapshot()
@@ -595,7 +584,7 @@ func TestListExpand(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	if ex := page.Items[0]["expand"].(map[string]any); ex["owner"] == nil {
+	if page.Items[0].Expand["owner"] == nil {
 		t.Error("an admin's expand hides a record the admin may read")
 	}
 
@@ -604,11 +593,11 @@ func TestListExpand(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	if ex, _ := page.Items[0]["expand"].(map[string]any); ex == nil || ex["owner"] == nil {
+	if page.Items[0].Expand["owner"] == nil {
 		t.Errorf("projection dropped expand: %v", page.Items[0])
 	}
 	page, _ = e.eng.List(alice, "items", engine.ListParams{Filter: `name == "1"`})
-	if _, ok := page.Items[0]["expand"]; ok {
+	if page.Items[0].Expand != nil {
 		t.Error("expand present without being asked for")
 	}
 
@@ -633,7 +622,7 @@ func TestListCursorStableUnderWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	if got := strs(first.Items, "name"); !slices.Equal(got, []string{"q10", "q20"}) {
+	if got := strs(records(first.Items), "name"); !slices.Equal(got, []string{"q10", "q20"}) {
 		t.Fatalf("first page %v", got)
 	}
 	e.create(admin, "items", `{"name": "q15", "qty": 15}`)  // before the cursor: not seen
@@ -646,7 +635,7 @@ func TestListCursorStableUnderWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(describe(err))
 		}
-		rest = append(rest, strs(page.Items, "name")...)
+		rest = append(rest, strs(records(page.Items), "name")...)
 		if page.NextCursor == "" {
 			break
 		}

@@ -21,7 +21,7 @@ const (
 // Get returns the record id if the caller may read it; NotFound otherwise, whether it is
 // missing or hidden, so that existence does not leak. A caller whom the read rule refuses
 // whatever the record gets Unauthorized (anonymous) or Forbidden, for every id alike.
-func (e *Engine) Get(ctx context.Context, resource, id string) (store.Record, error) {
+func (e *Engine) Get(ctx context.Context, resource, id string) (*store.Record, error) {
 	r, err := e.resource(resource)
 	if err != nil {
 		return nil, err
@@ -51,8 +51,18 @@ type ListParams struct {
 
 // Page is one page of a list. NextCursor is empty on the last page.
 type Page struct {
-	Items      []store.Record
+	Items []Item
+	// Fields are the members the client asked for, id always among them; nil means all.
+	Fields     map[string]bool
 	NextCursor string
+}
+
+// Item is one record of a page, with what its expanded refs point to.
+type Item struct {
+	Record *store.Record
+	// Expand holds, by ref field, the record the field points to, or nil when it points to
+	// none or to one the caller may not read; nil when the list expands nothing.
+	Expand map[string]*store.Record
 }
 
 // List returns the records the caller may list that match the filter, in keyset pages. The
@@ -105,15 +115,18 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 	if err != nil {
 		return nil, err
 	}
-	page := &Page{Items: rows}
+	page := &Page{Fields: fields}
 	if len(rows) > limit {
-		page.Items = rows[:limit]
-		page.NextCursor = e.encodeCursor(r, order, p.Filter, page.Items[limit-1])
+		rows = rows[:limit]
+		page.NextCursor = e.encodeCursor(r, order, p.Filter, rows[limit-1])
+	}
+	page.Items = make([]Item, len(rows))
+	for i, rec := range rows {
+		page.Items[i].Record = rec
 	}
 	if err := e.expand(ctx, r, page.Items, expand); err != nil {
 		return nil, err
 	}
-	project(page.Items, fields)
 	return page, nil
 }
 
@@ -232,18 +245,18 @@ func expandFields(r *spec.Resource, names []string, v *validator) []*spec.Field 
 	return out
 }
 
-// expand embeds referenced records, with one query per field for the whole page. A record
-// the caller may not read is embedded as null.
-func (e *Engine) expand(ctx context.Context, r *spec.Resource, items []store.Record, fields []*spec.Field) error {
+// expand reads the records the items' ref fields point to, with one query per field for the
+// whole page. A record the caller may not read is expanded as none.
+func (e *Engine) expand(ctx context.Context, r *spec.Resource, items []Item, fields []*spec.Field) error {
 	for _, f := range fields {
 		target, _ := e.model.Resource(f.Ref)
 		var ids []string
 		for _, it := range items {
-			if id, ok := it[f.Name].(string); ok {
+			if id, ok := it.Record.Fields[f.Name].(string); ok {
 				ids = append(ids, id)
 			}
 		}
-		found := map[string]store.Record{}
+		found := map[string]*store.Record{}
 		if len(ids) > 0 {
 			recs, err := e.db.GetMany(ctx, target, ids)
 			if err != nil {
@@ -251,37 +264,17 @@ func (e *Engine) expand(ctx context.Context, r *spec.Resource, items []store.Rec
 			}
 			for _, rec := range recs {
 				if e.canRead(ctx, target, rec) {
-					found[rec["id"].(string)] = rec
+					found[rec.ID] = rec
 				}
 			}
 		}
-		for _, it := range items {
-			ex, _ := it["expand"].(map[string]any)
-			if ex == nil {
-				ex = map[string]any{}
-				it["expand"] = ex
+		for i := range items {
+			if items[i].Expand == nil {
+				items[i].Expand = make(map[string]*store.Record, len(fields))
 			}
-			id, _ := it[f.Name].(string)
-			if rec, ok := found[id]; ok {
-				ex[f.Name] = rec
-			} else {
-				ex[f.Name] = nil
-			}
+			id, _ := items[i].Record.Fields[f.Name].(string)
+			items[i].Expand[f.Name] = found[id]
 		}
 	}
 	return nil
-}
-
-// project keeps only the requested fields (and id and expand) of each record.
-func project(items []store.Record, fields map[string]bool) {
-	if fields == nil {
-		return
-	}
-	for _, it := range items {
-		for k := range it {
-			if !fields[k] && k != "expand" {
-				delete(it, k)
-			}
-		}
-	}
 }

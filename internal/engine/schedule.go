@@ -35,7 +35,7 @@ func (e *Engine) RunSchedule(ctx context.Context, s *spec.Schedule) (int, error)
 			return changed, fmt.Errorf("schedule %s: %w", s.Name, err)
 		}
 		for _, rec := range recs {
-			after = rec["id"].(string)
+			after = rec.ID
 			body := make(map[string]any, len(s.Set))
 			for k, v := range s.Set {
 				body[k] = cloneValue(v)
@@ -44,7 +44,7 @@ func (e *Engine) RunSchedule(ctx context.Context, s *spec.Schedule) (int, error)
 			// that changed since (an order paid a moment ago) is left for the next run, which
 			// checks where again.
 			_, err := e.applyOne(sys, Op{Kind: OpUpdate, Resource: r.Name, ID: after, Body: body,
-				Pre: Precondition{Version: rec["version"].(int64)}})
+				Pre: Precondition{Version: rec.Version}})
 			if err != nil {
 				e.log.WarnContext(ctx, "scheduled update failed", "schedule", s.Name, "record", after, "err", err)
 				continue

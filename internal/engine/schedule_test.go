@@ -35,8 +35,8 @@ schedules:
 		t.Fatalf("changed %d (%v), want the 2 open tickets", n, err)
 	}
 	for _, rec := range e.all("tickets") {
-		if rec["state"] == "open" {
-			t.Errorf("an open ticket was starved: %v", rec["id"])
+		if rec.Fields["state"] == "open" {
+			t.Errorf("an open ticket was starved: %v", rec.ID)
 		}
 	}
 }

@@ -61,7 +61,7 @@ resources:
 func TestValidateFieldValues(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, validationSpec)
-	owner := e.create(admin, "owners", `{"name": "o"}`)["id"].(string)
+	owner := e.create(admin, "owners", `{"name": "o"}`).ID
 
 	cases := []struct {
 		name string
@@ -178,7 +178,7 @@ func TestValidateFieldValues(t *testing.T) {
 				if err != nil {
 					t.Fatalf("create %s: %s", src, describe(err))
 				}
-				if _, err := e.eng.Get(admin, "things", rec["id"].(string)); err != nil {
+				if _, err := e.eng.Get(admin, "things", rec.ID); err != nil {
 					t.Fatalf("get the created record: %s", describe(err))
 				}
 				return
@@ -258,34 +258,34 @@ func TestValidateStoredValues(t *testing.T) {
 		"dims": {"w": 1.5, "h": 2},
 		"meta": {"list": [1, 2.5, "x", null, {"deep": true}], "empty": {}, "s": "é"}
 	}`)
-	got := e.get(admin, "things", rec["id"].(string))
-	for _, r := range []store.Record{rec, got} {
-		if r["count"] != int64(1000) {
-			t.Errorf("count = %#v, want int64 1000", r["count"])
+	got := e.get(admin, "things", rec.ID)
+	for _, r := range []*store.Record{rec, got} {
+		if r.Fields["count"] != int64(1000) {
+			t.Errorf("count = %#v, want int64 1000", r.Fields["count"])
 		}
-		if r["ratio"] != float64(2) {
-			t.Errorf("ratio = %#v, want float64 2", r["ratio"])
+		if r.Fields["ratio"] != float64(2) {
+			t.Errorf("ratio = %#v, want float64 2", r.Fields["ratio"])
 		}
-		if r["flag"] != false {
-			t.Errorf("flag = %#v, want false", r["flag"])
+		if r.Fields["flag"] != false {
+			t.Errorf("flag = %#v, want false", r.Fields["flag"])
 		}
-		at, ok := r["at"].(time.Time)
+		at, ok := r.Fields["at"].(time.Time)
 		want := time.Date(2026, 1, 31, 6, 30, 0, 123456000, time.UTC)
 		if !ok || !at.Equal(want) || at.Location() != time.UTC || at.Nanosecond() != 123456000 {
-			t.Errorf("at = %#v, want %v (UTC, microseconds)", r["at"], want)
+			t.Errorf("at = %#v, want %v (UTC, microseconds)", r.Fields["at"], want)
 		}
-		if r["upper"] != "X" {
-			t.Errorf("computed upper = %#v, want X", r["upper"])
+		if r.Fields["upper"] != "X" {
+			t.Errorf("computed upper = %#v, want X", r.Fields["upper"])
 		}
 	}
 	wantMeta := map[string]any{"list": []any{int64(1), 2.5, "x", nil, map[string]any{"deep": true}}, "empty": map[string]any{}, "s": "é"}
-	if !reflect.DeepEqual(got["meta"], wantMeta) {
-		t.Errorf("json field read back as %#v, want %#v", got["meta"], wantMeta)
+	if !reflect.DeepEqual(got.Fields["meta"], wantMeta) {
+		t.Errorf("json field read back as %#v, want %#v", got.Fields["meta"], wantMeta)
 	}
-	if !reflect.DeepEqual(got["tags"], []any{"a"}) {
-		t.Errorf("tags = %#v", got["tags"])
+	if !reflect.DeepEqual(got.Fields["tags"], []any{"a"}) {
+		t.Errorf("tags = %#v", got.Fields["tags"])
 	}
-	dims, _ := got["dims"].(map[string]any)
+	dims, _ := got.Fields["dims"].(map[string]any)
 	if dims["h"] != int64(2) {
 		t.Errorf("dims.h = %#v, want 2", dims["h"])
 	}
@@ -297,8 +297,8 @@ func TestValidateStoredValues(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create with Go values: %s", describe(err))
 	}
-	if rec2["count"] != int64(5) || rec2["ratio"] != 1.5 || !rec2["at"].(time.Time).Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
-		t.Errorf("Go values stored as %v %v %v", rec2["count"], rec2["ratio"], rec2["at"])
+	if rec2.Fields["count"] != int64(5) || rec2.Fields["ratio"] != 1.5 || !rec2.Fields["at"].(time.Time).Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("Go values stored as %v %v %v", rec2.Fields["count"], rec2.Fields["ratio"], rec2.Fields["at"])
 	}
 }
 
@@ -314,7 +314,7 @@ func TestValidateJSONKeepsAnyValue(t *testing.T) {
 		if err != nil {
 			t.Fatalf("create with meta %s: %s", src, describe(err))
 		}
-		got := e.get(admin, "things", rec["id"].(string))["meta"]
+		got := e.get(admin, "things", rec.ID).Fields["meta"]
 		var want any
 		dec := json.NewDecoder(stringsReader(src))
 		if err := dec.Decode(&want); err != nil {

@@ -41,7 +41,7 @@ type Precondition struct {
 }
 
 // applyOne runs one operation through Apply and returns its error as is, not as a BatchError.
-func (e *Engine) applyOne(ctx context.Context, op Op) (store.Record, error) {
+func (e *Engine) applyOne(ctx context.Context, op Op) (*store.Record, error) {
 	recs, err := e.Apply(ctx, []Op{op})
 	if err != nil {
 		var be *BatchError
@@ -76,13 +76,13 @@ func (e *BatchError) Unwrap() error { return e.Err }
 //   - Conflict for a unique clash, an invalid transition, a record still referenced or a
 //     cascade too large, or an effect's guard; PreconditionFailed or PreconditionNeeded for
 //     If-Match; Invalid (expression-failed) for an expression of the spec that failed.
-func (e *Engine) Apply(ctx context.Context, ops []Op) ([]store.Record, error) {
+func (e *Engine) Apply(ctx context.Context, ops []Op) ([]*store.Record, error) {
 	return e.apply(ctx, ops, false, nil)
 }
 
 // apply is Apply with the idempotency hooks: keyed says a key protects the request, and
 // finish runs last inside the transaction, to store the response with the write.
-func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(store.Tx, []store.Record) error) ([]store.Record, error) {
+func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(store.Tx, []*store.Record) error) ([]*store.Record, error) {
 	if len(ops) == 0 || len(ops) > MaxBatch {
 		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
 	}
@@ -99,9 +99,9 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(st
 		}
 		prepared[i] = p
 	}
-	var out []store.Record
+	var out []*store.Record
 	err := e.db.Write(ctx, func(tx store.Tx) error {
-		out = make([]store.Record, len(ops))
+		out = make([]*store.Record, len(ops))
 		for i, p := range prepared {
 			rec, err := e.run(ctx, tx, p)
 			if err != nil {
@@ -127,10 +127,10 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(st
 type prepared struct {
 	op    Op
 	r     *spec.Resource
-	input store.Record
-	early bool         // the create rule was checked already (it does not depend on the record)
-	id    string       // the new record's id, for a create
-	old   store.Record // the stored record, when the caller read it in this transaction already
+	input map[string]any // the body's fields, validated
+	early bool           // the create rule was checked already (it does not depend on the record)
+	id    string         // the new record's id, for a create
+	old   *store.Record  // the stored record, when the caller read it in this transaction already
 }
 
 // prepare resolves the resource, validates the body and, where possible, checks access before
@@ -182,7 +182,7 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 
 // run performs a prepared operation inside tx. It may run more than once if the store
 // retries the transaction, so it changes nothing outside tx.
-func (e *Engine) run(ctx context.Context, tx store.Tx, p *prepared) (store.Record, error) {
+func (e *Engine) run(ctx context.Context, tx store.Tx, p *prepared) (*store.Record, error) {
 	switch p.op.Kind {
 	case OpCreate:
 		return e.create(ctx, tx, p)
@@ -193,21 +193,21 @@ func (e *Engine) run(ctx context.Context, tx store.Tx, p *prepared) (store.Recor
 	}
 }
 
-func (e *Engine) create(ctx context.Context, tx store.Tx, p *prepared) (store.Record, error) {
+func (e *Engine) create(ctx context.Context, tx store.Tx, p *prepared) (*store.Record, error) {
 	r := p.r
 	now := e.clock()
-	rec := cloneRecord(p.input)
-	w := e.newWrite(ctx, tx, now, rec)
-	w.applyDefaults(r.Fields, rec)
+	fields := cloneFields(p.input)
+	w := e.newWrite(ctx, tx, now, fields)
+	w.applyDefaults(r.Fields, fields)
 	if err := w.complete(r, ""); err != nil {
 		return nil, err
 	}
-	fillNulls(r, rec)
+	fillNulls(r, fields)
 	var v validator
-	if v.start(r, rec); len(v.errs) > 0 { // a default expression may give another state
+	if v.start(r, fields); len(v.errs) > 0 { // a default expression may give another state
 		return nil, v.err()
 	}
-	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = p.id, now, now, int64(1)
+	rec := &store.Record{ID: p.id, CreatedAt: now, UpdatedAt: now, Version: 1, Fields: fields}
 	if !p.early {
 		if err := e.permits(ctx, r, spec.OpCreate, rec, nil, false); err != nil {
 			return nil, err
@@ -222,7 +222,7 @@ func (e *Engine) create(ctx context.Context, tx store.Tx, p *prepared) (store.Re
 	return rec, e.runEffects(ctx, tx, r, spec.OpCreate, rec, nil)
 }
 
-func (e *Engine) update(ctx context.Context, tx store.Tx, p *prepared) (store.Record, error) {
+func (e *Engine) update(ctx context.Context, tx store.Tx, p *prepared) (*store.Record, error) {
 	r, id := p.r, p.op.ID
 	old := p.old
 	if old == nil {
@@ -237,29 +237,28 @@ func (e *Engine) update(ctx context.Context, tx store.Tx, p *prepared) (store.Re
 	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return nil, err
 	}
-	rec := nextRecord(r, old, cloneRecord(p.input), p.op.Kind == OpReplace)
+	fields := nextFields(r, old.Fields, cloneFields(p.input), p.op.Kind == OpReplace)
 	now := e.clock()
-	w := e.newWrite(ctx, tx, now, rec)
-	w.old = old
+	w := e.newWrite(ctx, tx, now, fields)
+	w.old = old.Fields
 	if p.op.Kind == OpReplace {
-		w.applyDefaults(r.Fields, rec) // the body is the whole record: what it omits is as on a create
+		w.applyDefaults(r.Fields, fields) // the body is the whole record: what it omits is as on a create
 	}
-	if err := checkChange(r, old, rec); err != nil {
+	if err := checkChange(r, old.Fields, fields); err != nil {
 		return nil, err
 	}
 	if err := w.complete(r, id); err != nil {
 		return nil, err
 	}
-	fillNulls(r, rec)
-	prev := old["version"].(int64)
-	rec["id"], rec["created_at"], rec["updated_at"], rec["version"] = id, old["created_at"], now, prev+1
+	fillNulls(r, fields)
+	rec := &store.Record{ID: id, CreatedAt: old.CreatedAt, UpdatedAt: now, Version: old.Version + 1, Fields: fields}
 	if err := e.recheck(ctx, r, spec.OpUpdate, rec, old, false); err != nil {
 		return nil, err
 	}
-	if sameRecord(r, old, rec) {
+	if sameFields(r, old.Fields, fields) {
 		return old, nil
 	}
-	if err := tx.Update(ctx, r, rec, prev); err != nil {
+	if err := tx.Update(ctx, r, rec, old.Version); err != nil {
 		return nil, err
 	}
 	if err := e.emit(ctx, tx, r, EventUpdated, rec, old); err != nil {
@@ -297,7 +296,7 @@ func (e *Engine) remove(ctx context.Context, tx store.Tx, p *prepared) error {
 
 // fillNulls sets the fields rec lacks to null: every field is in the answer and the event, as
 // a read would show it.
-func fillNulls(r *spec.Resource, rec store.Record) {
+func fillNulls(r *spec.Resource, rec map[string]any) {
 	for _, f := range r.Fields {
 		if _, ok := rec[f.Name]; !ok {
 			rec[f.Name] = nil
@@ -307,7 +306,7 @@ func fillNulls(r *spec.Resource, rec store.Record) {
 
 // checkPrecondition compares If-Match with the stored version. enforce says whether the
 // resource's `concurrency: required` applies (it does not to effects, which are the server's).
-func checkPrecondition(r *spec.Resource, old store.Record, pre Precondition, enforce bool) error {
+func checkPrecondition(r *spec.Resource, old *store.Record, pre Precondition, enforce bool) error {
 	if pre.Version == 0 {
 		if enforce && r.ConcurrencyRequired {
 			return &fault.Error{Code: fault.PreconditionNeeded, Type: fault.TypePreconditionRequired,
@@ -315,7 +314,7 @@ func checkPrecondition(r *spec.Resource, old store.Record, pre Precondition, enf
 		}
 		return nil
 	}
-	if cur := old["version"].(int64); cur != pre.Version {
+	if cur := old.Version; cur != pre.Version {
 		return &fault.Error{Code: fault.PreconditionFailed, Type: fault.TypeStaleVersion,
 			Message: fmt.Sprintf("the record is at version %d, not %d", cur, pre.Version),
 			Extra:   map[string]any{"current_version": cur}}
@@ -324,8 +323,8 @@ func checkPrecondition(r *spec.Resource, old store.Record, pre Precondition, enf
 }
 
 // nextRecord builds the record an update asks for from the stored one and the input.
-func nextRecord(r *spec.Resource, old, input store.Record, replace bool) store.Record {
-	next := make(store.Record, len(r.Fields))
+func nextFields(r *spec.Resource, old, input map[string]any, replace bool) map[string]any {
+	next := make(map[string]any, len(r.Fields))
 	if replace {
 		for _, f := range r.Fields {
 			if v, ok := input[f.Name]; ok {
@@ -362,7 +361,7 @@ func mergeInto(fields []*spec.Field, dst, patch map[string]any, nested bool) {
 }
 
 // checkChange enforces immutability and enum transitions between two versions of a record.
-func checkChange(r *spec.Resource, old, next store.Record) error {
+func checkChange(r *spec.Resource, old, next map[string]any) error {
 	var v validator
 	for _, f := range r.Fields {
 		if f.Immutable && !equalValue(old[f.Name], next[f.Name]) {
@@ -411,7 +410,7 @@ func checkChange(r *spec.Resource, old, next store.Record) error {
 
 // start reports a new record's state machines that are not at one of their initial states,
 // whoever creates it: an order created as paid would skip its payment.
-func (v *validator) start(r *spec.Resource, rec store.Record) {
+func (v *validator) start(r *spec.Resource, rec map[string]any) {
 	for _, f := range r.Fields {
 		// A value outside the enum is reported as such, once.
 		if s, ok := rec[f.Name].(string); ok && f.Transitions != nil && slices.Contains(f.Values, s) && !slices.Contains(f.Initial, s) {
@@ -420,7 +419,7 @@ func (v *validator) start(r *spec.Resource, rec store.Record) {
 	}
 }
 
-func sameRecord(r *spec.Resource, a, b store.Record) bool {
+func sameFields(r *spec.Resource, a, b map[string]any) bool {
 	for _, f := range r.Fields {
 		if !equalValue(a[f.Name], b[f.Name]) {
 			return false
@@ -437,8 +436,8 @@ func equalValue(a, b any) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func cloneRecord(r store.Record) store.Record {
-	out := make(store.Record, len(r))
+func cloneFields(r map[string]any) map[string]any {
+	out := make(map[string]any, len(r))
 	for k, v := range r {
 		out[k] = cloneValue(v)
 	}

@@ -41,7 +41,7 @@ resources:
       mood: {type: enum, values: [calm, busy]}
 `
 
-func (e *env) update(id, src string, mode engine.OpKind, pre int64) (store.Record, error) {
+func (e *env) update(id, src string, mode engine.OpKind, pre int64) (*store.Record, error) {
 	return update1(e.eng, admin, "docs", id, body(e.t, src), mode, engine.Precondition{Version: pre})
 }
 
@@ -50,8 +50,8 @@ func TestUpdateMergePatch(t *testing.T) {
 	e := newEnv(t, docsSpec)
 	rec := e.create(admin, "docs", `{"title": "T", "subtitle": "S", "code": "C1", "tags": ["a", "b"],
 		"meta": {"a": "x", "b": 1, "sub": {"x": 1, "y": 2}}}`)
-	id := rec["id"].(string)
-	created := rec["created_at"].(time.Time)
+	id := rec.ID
+	created := rec.CreatedAt
 
 	steps := []struct {
 		name  string
@@ -78,19 +78,19 @@ func TestUpdateMergePatch(t *testing.T) {
 		}
 		version++
 		stored := e.get(admin, "docs", id)
-		for _, r := range []store.Record{got, stored} {
+		for _, r := range []*store.Record{got, stored} {
 			for k, v := range s.check {
-				if !reflect.DeepEqual(r[k], v) {
-					t.Errorf("%s: %s = %#v, want %#v", s.name, k, r[k], v)
+				if got, _ := r.Value(k); !reflect.DeepEqual(got, v) {
+					t.Errorf("%s: %s = %#v, want %#v", s.name, k, got, v)
 				}
 			}
-			if r["version"] != version {
-				t.Errorf("%s: version = %v, want %d", s.name, r["version"], version)
+			if r.Version != version {
+				t.Errorf("%s: version = %v, want %d", s.name, r.Version, version)
 			}
-			if at := r["updated_at"].(time.Time); !at.Equal(e.now()) {
+			if at := r.UpdatedAt; !at.Equal(e.now()) {
 				t.Errorf("%s: updated_at = %v, want the clock's %v", s.name, at, e.now())
 			}
-			if at := r["created_at"].(time.Time); !at.Equal(created) {
+			if at := r.CreatedAt; !at.Equal(created) {
 				t.Errorf("%s: created_at changed to %v", s.name, at)
 			}
 		}
@@ -101,7 +101,7 @@ func TestUpdateNoOpWritesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, docsSpec)
 	rec := e.create(admin, "docs", `{"title": "T", "code": "C", "tags": ["a"], "meta": {"a": "x", "sub": {"x": 1}}}`)
-	id := rec["id"].(string)
+	id := rec.ID
 	for _, patch := range []string{
 		`{}`,
 		`{"title": "T"}`,
@@ -114,12 +114,12 @@ func TestUpdateNoOpWritesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("patch %s: %s", patch, describe(err))
 		}
-		if got["version"] != int64(1) {
-			t.Errorf("no-op patch %s bumped the version to %v", patch, got["version"])
+		if got.Version != int64(1) {
+			t.Errorf("no-op patch %s bumped the version to %v", patch, got.Version)
 		}
 		after := e.get(admin, "docs", id)
-		if after["version"] != int64(1) || !after["updated_at"].(time.Time).Equal(rec["updated_at"].(time.Time)) {
-			t.Errorf("no-op patch %s wrote: version %v, updated_at %v", patch, after["version"], after["updated_at"])
+		if after.Version != int64(1) || !after.UpdatedAt.Equal(rec.UpdatedAt) {
+			t.Errorf("no-op patch %s wrote: version %v, updated_at %v", patch, after.Version, after.UpdatedAt)
 		}
 	}
 }
@@ -157,24 +157,24 @@ resources:
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			id := e.create(admin, "shapes", c.create)["id"].(string)
+			id := e.create(admin, "shapes", c.create).ID
 			got, err := update1(e.eng, admin, "shapes", id, body(t, c.patch), engine.OpUpdate, engine.Precondition{})
 			if err != nil {
 				t.Fatalf("patch %s: %s", c.patch, describe(err))
 			}
-			if v := got["version"].(int64); v != 1 {
+			if v := got.Version; v != 1 {
 				t.Fatalf("no-op patch %s on %s wrote version %d: nested values read back from the store "+
 					"(int64 for whole numbers, strings for timestamps, explicit nulls after a merge) do not compare equal to validated input", c.patch, c.create, v)
 			}
 		})
 	}
-	id := e.create(admin, "shapes", `{"name": "a", "fixed": {"w": 3}}`)["id"].(string)
+	id := e.create(admin, "shapes", `{"name": "a", "fixed": {"w": 3}}`).ID
 	t.Run("PUT of the record as read keeps an immutable object", func(t *testing.T) {
 		cur := e.get(admin, "shapes", id)
 		_, err := update1(e.eng, admin, "shapes", id, body(t, `{"name": "a", "fixed": {"w": 3}}`), engine.OpReplace, engine.Precondition{})
 		if fault.CodeOf(err) == fault.Invalid {
 			t.Fatalf("PUT with an unchanged immutable object {\"w\": 3} is refused (%s): the stored value reads back as int64 3, "+
-				"the input validates to float64 3; stored fixed = %#v", describe(err), cur["fixed"])
+				"the input validates to float64 3; stored fixed = %#v", describe(err), cur.Fields["fixed"])
 		}
 		if err != nil {
 			t.Fatal(describe(err))
@@ -200,12 +200,12 @@ resources:
 `)
 	rec := e.create(admin, "meetings", `{"at": "2026-01-01T01:00:00+01:00", "span": {"start": "2026-01-01T01:00:00+01:00"}}`)
 	want := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	got := e.get(admin, "meetings", rec["id"].(string))
-	if at, ok := got["at"].(time.Time); !ok || !at.Equal(want) {
-		t.Fatalf("top-level at = %#v", got["at"])
+	got := e.get(admin, "meetings", rec.ID)
+	if at, ok := got.Fields["at"].(time.Time); !ok || !at.Equal(want) {
+		t.Fatalf("top-level at = %#v", got.Fields["at"])
 	}
-	start := got["span"].(map[string]any)["start"]
-	created := rec["span"].(map[string]any)["start"]
+	start := got.Fields["span"].(map[string]any)["start"]
+	created := rec.Fields["span"].(map[string]any)["start"]
 	if !reflect.DeepEqual(start, created) {
 		t.Fatalf("a nested timestamp reads back as %#v (%T) but Create returned %#v (%T): nested timestamps are stored "+
 			"with encoding/json and come back as strings that are neither time.Time nor the UTC-microseconds form the docs promise", start, start, created, created)
@@ -216,18 +216,18 @@ func TestUpdateReplace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, docsSpec)
 	rec := e.create(admin, "docs", `{"title": "T", "subtitle": "S", "code": "C1", "count": 2, "tags": ["a"], "meta": {"a": "x"}, "status": "draft"}`)
-	id := rec["id"].(string)
+	id := rec.ID
 
 	got, err := e.update(id, `{"title": "New", "status": "draft"}`, engine.OpReplace, 0)
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	for _, r := range []store.Record{got, e.get(admin, "docs", id)} {
+	for _, r := range []*store.Record{got, e.get(admin, "docs", id)} {
 		// What the body omits is as on a create: null, the default (count), or kept (immutable code).
 		want := map[string]any{"title": "New", "subtitle": nil, "code": "C1", "count": int64(0), "tags": nil, "meta": nil, "status": "draft", "version": int64(2)}
 		for k, v := range want {
-			if !reflect.DeepEqual(r[k], v) {
-				t.Errorf("after PUT %s = %#v, want %#v", k, r[k], v)
+			if got, _ := r.Value(k); !reflect.DeepEqual(got, v) {
+				t.Errorf("after PUT %s = %#v, want %#v", k, got, v)
 			}
 		}
 	}
@@ -242,8 +242,8 @@ func TestUpdateReplace(t *testing.T) {
 	wantFields(t, err, map[string]string{"code": "immutable"})
 	_, err = e.update(id, `{"title": "T", "code": null, "status": "draft"}`, engine.OpReplace, 0)
 	wantFields(t, err, map[string]string{"code": "immutable"})
-	if cur := e.get(admin, "docs", id); cur["code"] != "C1" || cur["version"] != int64(3) {
-		t.Errorf("after refused PUTs: code %v version %v, want C1 and 3", cur["code"], cur["version"])
+	if cur := e.get(admin, "docs", id); cur.Fields["code"] != "C1" || cur.Version != int64(3) {
+		t.Errorf("after refused PUTs: code %v version %v, want C1 and 3", cur.Fields["code"], cur.Version)
 	}
 }
 
@@ -251,7 +251,7 @@ func TestUpdateRejectsFieldsClientsMayNotWrite(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, docsSpec)
 	rec := e.create(admin, "docs", `{"title": "T", "code": "C1"}`)
-	id := rec["id"].(string)
+	id := rec.ID
 	cases := []struct {
 		patch string
 		want  map[string]string
@@ -268,7 +268,7 @@ func TestUpdateRejectsFieldsClientsMayNotWrite(t *testing.T) {
 		_, err := e.update(id, c.patch, engine.OpUpdate, 0)
 		wantFields(t, err, c.want)
 	}
-	if cur := e.get(admin, "docs", id); cur["version"] != int64(1) || cur["title"] != "T" || cur["code"] != "C1" {
+	if cur := e.get(admin, "docs", id); cur.Version != int64(1) || cur.Fields["title"] != "T" || cur.Fields["code"] != "C1" {
 		t.Errorf("refused updates changed the record: %v", cur)
 	}
 }
@@ -276,7 +276,7 @@ func TestUpdateRejectsFieldsClientsMayNotWrite(t *testing.T) {
 func TestUpdatePrecondition(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, docsSpec)
-	id := e.create(admin, "docs", `{"title": "T"}`)["id"].(string)
+	id := e.create(admin, "docs", `{"title": "T"}`).ID
 	if _, err := e.update(id, `{"title": "T2"}`, engine.OpUpdate, 1); err != nil {
 		t.Fatalf("update at the current version: %s", describe(err))
 	}
@@ -285,7 +285,7 @@ func TestUpdatePrecondition(t *testing.T) {
 	if f.Extra["current_version"] != int64(2) {
 		t.Errorf("current_version = %#v, want 2", f.Extra["current_version"])
 	}
-	if cur := e.get(admin, "docs", id); cur["title"] != "T2" || cur["version"] != int64(2) {
+	if cur := e.get(admin, "docs", id); cur.Fields["title"] != "T2" || cur.Version != int64(2) {
 		t.Errorf("a stale update was written: %v", cur)
 	}
 	_, err = e.update(id, `{"title": "T3"}`, engine.OpReplace, 7)
@@ -303,7 +303,7 @@ func TestUpdatePrecondition(t *testing.T) {
 func TestEnumTransitions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, docsSpec)
-	id := e.create(admin, "docs", `{"title": "T"}`)["id"].(string)
+	id := e.create(admin, "docs", `{"title": "T"}`).ID
 	steps := []struct {
 		to      string
 		allowed []string // nil: the move is allowed
@@ -327,8 +327,8 @@ func TestEnumTransitions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s → %s: %s", from, s.to, describe(err))
 			}
-			if got["status"] != s.to {
-				t.Fatalf("status = %v, want %s", got["status"], s.to)
+			if got.Fields["status"] != s.to {
+				t.Fatalf("status = %v, want %s", got.Fields["status"], s.to)
 			}
 			from = s.to
 			continue
@@ -347,8 +347,8 @@ func TestEnumTransitions(t *testing.T) {
 		if f.Extra["from"] != from || f.Extra["to"] != s.to || f.Extra["field"] != "status" {
 			t.Errorf("%s → %s: extra %v", from, s.to, f.Extra)
 		}
-		if cur := e.get(admin, "docs", id); cur["status"] != from {
-			t.Errorf("a refused transition was written: %v", cur["status"])
+		if cur := e.get(admin, "docs", id); cur.Fields["status"] != from {
+			t.Errorf("a refused transition was written: %v", cur.Fields["status"])
 		}
 	}
 	// Without transitions any value may follow any other.
@@ -364,12 +364,12 @@ func TestEnumTransitions(t *testing.T) {
 func TestEnumTransitionsCannotBeBypassedWithNull(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, docsSpec)
-	id := e.create(admin, "docs", `{"title": "T"}`)["id"].(string)
+	id := e.create(admin, "docs", `{"title": "T"}`).ID
 	for _, s := range []string{"review", "published", "archived"} {
 		e.update(id, `{"status": "`+s+`"}`, engine.OpUpdate, 0)
 	}
-	if cur := e.get(admin, "docs", id); cur["status"] != "archived" {
-		t.Fatalf("setup: status %v", cur["status"])
+	if cur := e.get(admin, "docs", id); cur.Fields["status"] != "archived" {
+		t.Fatalf("setup: status %v", cur.Fields["status"])
 	}
 	_, errPatch := e.update(id, `{"status": null}`, engine.OpUpdate, 0)
 	_, errPut := e.update(id, `{"title": "T"}`, engine.OpReplace, 0)
@@ -423,13 +423,13 @@ func TestStateMachinesStartAtTheirStart(t *testing.T) {
 	for _, b := range []string{`{}`, `{"status": "pending"}`, `{"review": "asked"}`, `{"review": "open"}`} {
 		e.create(alice, "orders", b)
 	}
-	id := e.create(alice, "orders", `{}`)["id"].(string)
+	id := e.create(alice, "orders", `{}`).ID
 	_, err := update1(e.eng, admin, "orders", id, body(t, `{"review": "done"}`), engine.OpUpdate, engine.Precondition{})
 	f := wantCode(t, err, fault.Conflict)
 	if f.Type != fault.TypeInvalidTransition || f.Extra["from"] != nil || !reflect.DeepEqual(f.Extra["allowed"], []string{"asked", "open"}) {
 		t.Errorf("entering a machine from null past its start: %s", describe(err))
 	}
-	if got := e.patch(alice, "orders", id, `{"review": "open"}`); got["review"] != "open" {
+	if got := e.patch(alice, "orders", id, `{"review": "open"}`); got.Fields["review"] != "open" {
 		t.Fatalf("entering at an initial state: %v", got)
 	}
 }
@@ -449,9 +449,9 @@ resources:
       author: {type: ref, resource: authors}
       also:   {type: array, of: {type: ref, resource: authors}}
 `)
-	ann := e.create(admin, "authors", `{"name": "Ann"}`)["id"].(string)
-	ben := e.create(admin, "authors", `{"name": "Ben"}`)["id"].(string)
-	book := e.create(admin, "books", `{"title": "B", "author": "`+ann+`"}`)["id"].(string)
+	ann := e.create(admin, "authors", `{"name": "Ann"}`).ID
+	ben := e.create(admin, "authors", `{"name": "Ben"}`).ID
+	book := e.create(admin, "books", `{"title": "B", "author": "`+ann+`"}`).ID
 
 	// A record referenced by another's top-level ref stays.
 	t.Run("referenced record is a conflict", func(t *testing.T) {
@@ -527,7 +527,7 @@ resources:
 			return err
 		}, []string{"first", "last"}},
 		{"update to a taken handle", func() error {
-			_, err := update1(e.eng, admin, "users", b["id"].(string), body(t, `{"handle": "a"}`), engine.OpUpdate, engine.Precondition{})
+			_, err := update1(e.eng, admin, "users", b.ID, body(t, `{"handle": "a"}`), engine.OpUpdate, engine.Precondition{})
 			return err
 		}, []string{"handle"}},
 	}
@@ -554,11 +554,11 @@ resources:
 	if got := sortedStrs(e.all("users"), "handle"); !slices.Equal(got, []string{"a", "b"}) {
 		t.Errorf("users after conflicts: %v", got)
 	}
-	if cur := e.get(admin, "users", b["id"].(string)); cur["handle"] != "b" || cur["version"] != int64(1) {
+	if cur := e.get(admin, "users", b.ID); cur.Fields["handle"] != "b" || cur.Version != int64(1) {
 		t.Errorf("a refused update was written: %v", cur)
 	}
 	// Nulls never clash, and a record may keep its own value.
 	e.create(admin, "users", `{}`)
 	e.create(admin, "users", `{}`)
-	e.patch(admin, "users", a["id"].(string), `{"email": "a@x.org", "handle": "a2"}`)
+	e.patch(admin, "users", a.ID, `{"email": "a@x.org", "handle": "a2"}`)
 }

@@ -130,7 +130,7 @@ func (s *Server) parseBatchOp(m map[string]any) (batchOp, error) {
 
 // batchRenderer renders a batch's outcome: every result, or the failing operation's problem.
 func (s *Server) batchRenderer(r *http.Request, ops []batchOp) engine.Renderer {
-	return func(recs []store.Record, err error) store.Response {
+	return func(recs []*store.Record, err error) store.Response {
 		if err != nil {
 			var be *engine.BatchError
 			if !errors.As(err, &be) {
@@ -159,7 +159,7 @@ func (s *Server) batchRenderer(r *http.Request, ops []batchOp) engine.Renderer {
 				b = append(b, `,"etag":`...)
 				b = jsonval.AppendString(b, etagOf(rec))
 				b = append(b, `,"body":`...)
-				b = codec.AppendRecord(b, ops[i].r, rec)
+				b = codec.AppendRecord(b, ops[i].r, rec, nil)
 			}
 			b = append(b, '}')
 		}

@@ -61,7 +61,7 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = h.appendWithExpand(b, it)
+		b = h.appendItem(b, page, it)
 	}
 	b = append(b, `],"next_cursor":`...)
 	if page.NextCursor == "" {
@@ -74,22 +74,17 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-// appendWithExpand writes a record whose expand member holds records of other resources.
-func (h resourceHandler) appendWithExpand(b []byte, rec store.Record) []byte {
-	ex, ok := rec["expand"].(map[string]any)
-	if !ok {
-		return codec.AppendRecord(b, h.r, rec)
+// appendItem writes a page's record with the members the page was asked for and, when the
+// list expanded refs, an expand member holding the records they point to (null for none).
+func (h resourceHandler) appendItem(b []byte, page *engine.Page, it engine.Item) []byte {
+	b = codec.AppendRecord(b, h.r, it.Record, page.Fields)
+	if it.Expand == nil {
+		return b
 	}
-	delete(rec, "expand")
-	b = codec.AppendRecord(b, h.r, rec)
-	b = b[:len(b)-1]
-	if len(rec) > 0 {
-		b = append(b, ',')
-	}
-	b = append(b, `"expand":{`...)
+	b = append(b[:len(b)-1], `,"expand":{`...)
 	first := true
 	for _, f := range h.r.Fields {
-		v, ok := ex[f.Name]
+		rec, ok := it.Expand[f.Name]
 		if !ok {
 			continue
 		}
@@ -99,12 +94,12 @@ func (h resourceHandler) appendWithExpand(b []byte, rec store.Record) []byte {
 		first = false
 		b = jsonval.AppendString(b, f.Name)
 		b = append(b, ':')
-		target, _ := h.s.engine.Model().Resource(f.Ref)
-		if m, ok := v.(map[string]any); ok {
-			b = codec.AppendRecord(b, target, m)
-		} else {
+		if rec == nil {
 			b = append(b, "null"...)
+			continue
 		}
+		target, _ := h.s.engine.Model().Resource(f.Ref)
+		b = codec.AppendRecord(b, target, rec, nil)
 	}
 	return append(b, '}', '}')
 }
@@ -133,7 +128,7 @@ func (h resourceHandler) get(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeJSON(w, http.StatusOK, codec.AppendRecord(nil, h.r, rec))
+	writeJSON(w, http.StatusOK, codec.AppendRecord(nil, h.r, rec, nil))
 }
 
 func (h resourceHandler) create(w http.ResponseWriter, r *http.Request) {
@@ -177,7 +172,7 @@ func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
 // recordRenderer renders a single write: the record with its ETag (and Location, for a
 // create), 204 for a delete, or the problem document.
 func (h resourceHandler) recordRenderer(r *http.Request) engine.Renderer {
-	return func(recs []store.Record, err error) store.Response {
+	return func(recs []*store.Record, err error) store.Response {
 		var be *engine.BatchError
 		if errors.As(err, &be) {
 			err = be.Err // one operation alone has no index to report
@@ -189,11 +184,11 @@ func (h resourceHandler) recordRenderer(r *http.Request) engine.Renderer {
 		if rec == nil {
 			return store.Response{Status: http.StatusNoContent, Header: map[string]string{}}
 		}
-		resp := store.Response{Status: http.StatusOK, Body: codec.AppendRecord(nil, h.r, rec),
+		resp := store.Response{Status: http.StatusOK, Body: codec.AppendRecord(nil, h.r, rec, nil),
 			Header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
 		if r.Method == http.MethodPost {
 			resp.Status = http.StatusCreated
-			resp.Header["Location"] = h.s.prefix + "/" + h.r.Name + "/" + rec["id"].(string)
+			resp.Header["Location"] = h.s.prefix + "/" + h.r.Name + "/" + rec.ID
 		}
 		return resp
 	}
@@ -286,9 +281,8 @@ func parseIfMatch(v string) (engine.Precondition, bool) {
 	return engine.Precondition{Version: n}, true
 }
 
-func etagOf(rec store.Record) string {
-	v, _ := rec["version"].(int64)
-	return `"` + strconv.FormatInt(v, 10) + `"`
+func etagOf(rec *store.Record) string {
+	return `"` + strconv.FormatInt(rec.Version, 10) + `"`
 }
 
 // matchesETag implements If-None-Match's weak comparison over a list of tags.

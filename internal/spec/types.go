@@ -140,16 +140,20 @@ func (f *Field) Signature() string {
 
 // Conform converts a record decoded from JSON (an event's body, say) back into record values
 // with each field's Conform, system fields included. Anything but an object gives nil; on a nil
-// resource (one the spec no longer has) the decoded values stay as they are.
+// resource (one the spec no longer has) the system fields are conformed and the fields stay as
+// they were decoded.
 func (r *Resource) Conform(v any) map[string]any {
 	m, ok := v.(map[string]any)
-	if !ok || r == nil {
+	if !ok {
 		return m
 	}
 	for _, s := range SystemFields {
 		if val, ok := m[s.Name]; ok {
 			m[s.Name] = (&Field{Type: s.Type}).Conform(val)
 		}
+	}
+	if r == nil {
+		return m
 	}
 	for _, f := range r.Fields {
 		if val, ok := m[f.Name]; ok {

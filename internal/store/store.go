@@ -18,10 +18,6 @@ import (
 	"github.com/plinth-dev/plinth/internal/spec"
 )
 
-// Record is one stored record: field name to value. Values are string, int64, float64, bool,
-// time.Time (UTC), nil, []any and map[string]any, recursively; system fields included.
-type Record = map[string]any
-
 // Event is one committed change, as the outbox keeps it.
 type Event struct {
 	ID       string // a UUIDv7, stable across deliveries, for receivers to deduplicate
@@ -30,9 +26,9 @@ type Event struct {
 	Resource string
 	RecordID string
 	Time     time.Time
-	Actor    string // the caller's subject; empty for anonymous callers
-	Record   Record // the record after the change; for a delete, as it was
-	Old      Record // the record before an update; nil otherwise
+	Actor    string  // the caller's subject; empty for anonymous callers
+	Record   *Record // the record after the change; for a delete, as it was
+	Old      *Record // the record before an update; nil otherwise
 }
 
 // IdempotencyRecord is the stored outcome of a write made under an Idempotency-Key.
@@ -70,11 +66,11 @@ type DB interface {
 // reached.
 type Store interface {
 	// Get reads one record by id outside any transaction.
-	Get(ctx context.Context, r *spec.Resource, id string) (Record, error)
+	Get(ctx context.Context, r *spec.Resource, id string) (*Record, error)
 	// GetMany reads the records with the given ids; missing ids are left out.
-	GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]Record, error)
+	GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*Record, error)
 	// List runs a selection.
-	List(ctx context.Context, r *spec.Resource, q query.Select) ([]Record, error)
+	List(ctx context.Context, r *spec.Resource, q query.Select) ([]*Record, error)
 	// GetIdempotency reads a stored outcome; NotFound when there is none.
 	GetIdempotency(ctx context.Context, scope, method, path, key string) (*IdempotencyRecord, error)
 	// SweepIdempotency deletes up to limit outcomes that expired before now, and says how many.
@@ -95,14 +91,14 @@ type Tx interface {
 	// Get reads a record inside the transaction. Where writers can run concurrently
 	// (PostgreSQL), the row stays locked until the transaction ends, so that a read-modify-
 	// write such as a stock reservation cannot lose an update.
-	Get(ctx context.Context, r *spec.Resource, id string) (Record, error)
-	Insert(ctx context.Context, r *spec.Resource, rec Record) error
+	Get(ctx context.Context, r *spec.Resource, id string) (*Record, error)
+	Insert(ctx context.Context, r *spec.Resource, rec *Record) error
 	// Update replaces the stored record whose version is prevVersion; Conflict if it changed.
-	Update(ctx context.Context, r *spec.Resource, rec Record, prevVersion int64) error
+	Update(ctx context.Context, r *spec.Resource, rec *Record, prevVersion int64) error
 	Delete(ctx context.Context, r *spec.Resource, id string) error
 	// List runs a selection inside the transaction, which it sees as written so far; it
 	// locks no row. A delete finds the records that refer to it this way.
-	List(ctx context.Context, r *spec.Resource, q query.Select) ([]Record, error)
+	List(ctx context.Context, r *spec.Resource, q query.Select) ([]*Record, error)
 	// AppendEvent adds ev, a change to a record of r, to the outbox; the store assigns Seq.
 	AppendEvent(ctx context.Context, r *spec.Resource, ev Event) error
 	// PutIdempotency stores an outcome; an error that IsKeyTaken when a live outcome is stored

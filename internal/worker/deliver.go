@@ -134,12 +134,8 @@ func (w *Worker) when(s *subscription, ev store.Event) (bool, error) {
 	if s.spec.When == nil {
 		return true, nil
 	}
-	old := ev.Old
-	if old == nil {
-		old = map[string]any{}
-	}
 	// auth is the writer as far as the event knows it: its subject alone.
-	vars := map[string]any{"record": ev.Record, "old": old, "now": w.now(),
+	vars := map[string]any{"record": ev.Record.Map(), "old": ev.Old.Map(), "now": w.now(),
 		"auth": engine.Principal{Subject: ev.Actor}.AuthValue()}
 	out, _, err := s.spec.When.Program.Eval(vars)
 	if err != nil {

@@ -34,8 +34,8 @@ resources:
 	now := time.Now().UTC()
 	if err := db.Write(ctx, func(x store.Tx) error {
 		for i := range 100 {
-			rec := store.Record{"id": fmt.Sprintf("p%03d", i), "created_at": now, "updated_at": now, "version": int64(1),
-				"sku": fmt.Sprintf("SKU-%d", i), "name": fmt.Sprintf("Product %d", i), "price_cents": int64(100 + i), "stock": int64(1000), "active": true}
+			rec := store.FromMap(map[string]any{"id": fmt.Sprintf("p%03d", i), "created_at": now, "updated_at": now, "version": int64(1),
+				"sku": fmt.Sprintf("SKU-%d", i), "name": fmt.Sprintf("Product %d", i), "price_cents": int64(100 + i), "stock": int64(1000), "active": true})
 			if err := x.Insert(ctx, products, rec); err != nil {
 				return err
 			}

@@ -40,7 +40,7 @@ func TestListenWakesOnAnotherProcessesEvents(t *testing.T) {
 		id := fmt.Sprintf("e%d", i)
 		if err := writer.Write(ctx, func(x store.Tx) error {
 			return x.AppendEvent(ctx, items, store.Event{ID: id, Type: "items.created", Resource: "items",
-				RecordID: id, Time: time.Now(), Record: store.Record{"id": id}})
+				RecordID: id, Time: time.Now(), Record: store.FromMap(map[string]any{"id": id})})
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -127,7 +127,7 @@ func (db *DB) resource(name string) *spec.Resource {
 }
 
 // Get implements store.Store.
-func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
+func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	t := db.table(r)
 	if !storable(id) {
 		return nil, fault.New(fault.NotFound, "no such record")
@@ -138,7 +138,7 @@ func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (store.Recor
 }
 
 // GetMany implements store.Store. The records come in id order.
-func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]store.Record, error) {
+func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*store.Record, error) {
 	t := db.table(r)
 	keep := storableIDs(ids)
 	if len(keep) == 0 {
@@ -153,7 +153,7 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]st
 }
 
 // List implements store.Store.
-func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]store.Record, error) {
+func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]*store.Record, error) {
 	return db.list(ctx, db.pool, r, q)
 }
 
@@ -162,7 +162,7 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func (db *DB) list(ctx context.Context, on querier, r *spec.Resource, q query.Select) ([]store.Record, error) {
+func (db *DB) list(ctx context.Context, on querier, r *spec.Resource, q query.Select) ([]*store.Record, error) {
 	t := db.table(r)
 	stmt, args, err := t.listSQL(q)
 	if err != nil {
@@ -278,12 +278,12 @@ type tx struct {
 	// read holds the records this transaction has read and not written since, by table and
 	// id: a second Get of a row (an order's product, read for the reference, then by the
 	// stock effect) costs no round trip. The row is locked since the first read.
-	read map[string]store.Record
+	read map[string]*store.Record
 }
 
 // Get implements store.Tx: SELECT ... FOR UPDATE, so that the row stays locked until the
 // transaction ends and a read-modify-write cannot lose a concurrent update.
-func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
+func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	t := x.db.table(r)
 	if !storable(id) {
 		return nil, fault.New(fault.NotFound, "no such record")
@@ -296,7 +296,7 @@ func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record
 	rec, err := t.scanOne(rows, err)
 	if err == nil {
 		if x.read == nil {
-			x.read = map[string]store.Record{}
+			x.read = map[string]*store.Record{}
 		}
 		x.read[key] = rec
 	}
@@ -304,14 +304,12 @@ func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record
 }
 
 // forget drops what the transaction read of a row it writes.
-func (x *tx) forget(t *table, id any) {
-	if s, ok := id.(string); ok {
-		delete(x.read, t.name+"\x00"+s)
-	}
+func (x *tx) forget(t *table, id string) {
+	delete(x.read, t.name+"\x00"+id)
 }
 
 // Insert implements store.Tx.
-func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec store.Record) error {
+func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec *store.Record) error {
 	t := x.db.table(r)
 	args, err := t.args(rec)
 	if err != nil {
@@ -322,16 +320,16 @@ func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec store.Record) err
 }
 
 // Update implements store.Tx.
-func (x *tx) Update(ctx context.Context, r *spec.Resource, rec store.Record, prevVersion int64) error {
+func (x *tx) Update(ctx context.Context, r *spec.Resource, rec *store.Record, prevVersion int64) error {
 	t := x.db.table(r)
-	if id, ok := rec["id"].(string); ok && !storable(id) {
+	if !storable(rec.ID) {
 		return fault.New(fault.Conflict, "the record changed while it was being updated; try again")
 	}
 	args, err := t.args(rec)
 	if err != nil {
 		return err
 	}
-	x.forget(t, rec["id"])
+	x.forget(t, rec.ID)
 	tag, err := x.tx.Exec(ctx, t.updateSQL, append(args[1:], args[0], prevVersion)...)
 	if err != nil {
 		return x.db.classify(err, t)
@@ -360,7 +358,7 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 }
 
 // List implements store.Tx.
-func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]store.Record, error) {
+func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]*store.Record, error) {
 	return x.db.list(ctx, x.tx, r, q)
 }
 

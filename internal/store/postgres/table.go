@@ -63,10 +63,10 @@ func newTable(schema string, r *spec.Resource) *table {
 
 // args encodes a record's values in column order. Values PostgreSQL cannot hold (text with
 // U+0000) are the client's Invalid; anything else that does not encode is Internal.
-func (t *table) args(rec store.Record) ([]any, error) {
+func (t *table) args(rec *store.Record) ([]any, error) {
 	args := make([]any, len(t.cols))
 	for i, c := range t.cols {
-		v := rec[c.Name]
+		v, _ := rec.Value(c.Name)
 		if v == nil {
 			continue
 		}
@@ -107,10 +107,10 @@ func (t *table) scanDests() []any {
 	return dests
 }
 
-// record converts scanned destinations to a record: the value types store.Record documents,
+// record converts scanned destinations to a record: the value types *store.Record documents,
 // timestamps in UTC, JSON decoded and conformed to the field's type.
-func (t *table) record(dests []any) (store.Record, error) {
-	rec := make(store.Record, len(t.cols))
+func (t *table) record(dests []any) (*store.Record, error) {
+	rec := &store.Record{Fields: make(map[string]any, len(t.cols))}
 	for i, c := range t.cols {
 		var v any
 		switch d := dests[i].(type) {
@@ -143,18 +143,18 @@ func (t *table) record(dests []any) (store.Record, error) {
 				v = c.Field.Conform(x)
 			}
 		}
-		rec[c.Name] = v
+		rec.Set(c.Name, v)
 	}
 	return rec, nil
 }
 
 // scanAll reads every row of rows as a record.
-func (t *table) scanAll(rows pgx.Rows, err error) ([]store.Record, error) {
+func (t *table) scanAll(rows pgx.Rows, err error) ([]*store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.Record
+	var out []*store.Record
 	dests := t.scanDests()
 	for rows.Next() {
 		if err := rows.Scan(dests...); err != nil {
@@ -170,7 +170,7 @@ func (t *table) scanAll(rows pgx.Rows, err error) ([]store.Record, error) {
 }
 
 // scanOne reads the one row of rows; NotFound when there is none.
-func (t *table) scanOne(rows pgx.Rows, err error) (store.Record, error) {
+func (t *table) scanOne(rows pgx.Rows, err error) (*store.Record, error) {
 	recs, err := t.scanAll(rows, err)
 	if err != nil {
 		return nil, err

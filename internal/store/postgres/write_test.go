@@ -27,13 +27,12 @@ resources:
       extra: {type: json}
 `
 
-func record(id string, fields store.Record) store.Record {
+func record(id string, fields map[string]any) *store.Record {
 	now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	rec := store.Record{"id": id, "created_at": now, "updated_at": now, "version": int64(1)}
-	for k, v := range fields {
-		rec[k] = v
+	if fields == nil {
+		fields = map[string]any{}
 	}
-	return rec
+	return &store.Record{ID: id, CreatedAt: now, UpdatedAt: now, Version: 1, Fields: fields}
 }
 
 // TestWriteRetriesLostConnection kills the transaction's connection during the first attempt:
@@ -207,7 +206,7 @@ func TestEventsDoNotDeadlock(t *testing.T) {
 		}
 	}
 	event := func(id string) store.Event {
-		return store.Event{ID: id, Type: "items.updated", Resource: "items", RecordID: id, Time: time.Now(), Record: store.Record{"id": id}}
+		return store.Event{ID: id, Type: "items.updated", Resource: "items", RecordID: id, Time: time.Now(), Record: store.FromMap(map[string]any{"id": id})}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -262,16 +261,16 @@ func TestTextWithNUL(t *testing.T) {
 	db := openTest(t, m, Options{})
 	items, _ := m.Resource("items")
 	ctx := context.Background()
-	insert := func(rec store.Record) error {
+	insert := func(rec *store.Record) error {
 		return db.Write(ctx, func(x store.Tx) error { return x.Insert(ctx, items, rec) })
 	}
 	for _, tc := range []struct {
-		rec   store.Record
+		rec   *store.Record
 		field string
 	}{
-		{record("a", store.Record{"name": "a\x00b"}), "name"},
-		{record("a", store.Record{"tags": []any{"ok", "x\x00"}}), "tags[1]"},
-		{record("a", store.Record{"extra": map[string]any{"k": []any{map[string]any{"deep": "\x00"}}}}), "extra.k[0].deep"},
+		{record("a", map[string]any{"name": "a\x00b"}), "name"},
+		{record("a", map[string]any{"tags": []any{"ok", "x\x00"}}), "tags[1]"},
+		{record("a", map[string]any{"extra": map[string]any{"k": []any{map[string]any{"deep": "\x00"}}}}), "extra.k[0].deep"},
 		{record("a\x00", nil), "id"},
 	} {
 		fe := wantFault(t, "insert", insert(tc.rec), fault.Invalid)
@@ -280,11 +279,11 @@ func TestTextWithNUL(t *testing.T) {
 		}
 	}
 	// Text that only looks like an escaped NUL is text.
-	if err := insert(record("b", store.Record{"name": `\u0000`, "extra": map[string]any{"k": `\u0000 \\u0000`}})); err != nil {
+	if err := insert(record("b", map[string]any{"name": `\u0000`, "extra": map[string]any{"k": `\u0000 \\u0000`}})); err != nil {
 		t.Fatalf("insert of a backslash and u0000: %v", err)
 	}
 	got, err := db.Get(ctx, items, "b")
-	if err != nil || got["name"] != `\u0000` || got["extra"].(map[string]any)["k"] != `\u0000 \\u0000` {
+	if err != nil || got.Fields["name"] != `\u0000` || got.Fields["extra"].(map[string]any)["k"] != `\u0000 \\u0000` {
 		t.Errorf("read back %v, %v", got, err)
 	}
 
@@ -300,7 +299,7 @@ func TestTextWithNUL(t *testing.T) {
 		wantFault(t, "update", x.Update(ctx, items, record("b\x00", nil), 1), fault.Conflict)
 		wantFault(t, "delete", x.Delete(ctx, items, "b\x00"), fault.NotFound)
 		wantFault(t, "event", x.AppendEvent(ctx, items, store.Event{ID: "e", Type: "items.created", Resource: "items",
-			RecordID: "b", Actor: "x\x00", Time: time.Now(), Record: store.Record{"id": "b"}}), fault.Invalid)
+			RecordID: "b", Actor: "x\x00", Time: time.Now(), Record: store.FromMap(map[string]any{"id": "b"})}), fault.Invalid)
 		return nil
 	})
 	if err != nil {

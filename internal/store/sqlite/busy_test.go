@@ -153,7 +153,7 @@ func TestCancelledWriteSparesItsGroup(t *testing.T) {
 	things, _ := mustCompile(t, baseSpec).Resource("things")
 	write := func(ctx context.Context, id string) *writeReq {
 		return &writeReq{ctx: ctx, done: make(chan error, 1), fn: func(x store.Tx) error {
-			return x.Insert(ctx, things, store.Record{"id": id, "created_at": time.Now(), "updated_at": time.Now(), "version": int64(1)})
+			return x.Insert(ctx, things, store.FromMap(map[string]any{"id": id, "created_at": time.Now(), "updated_at": time.Now(), "version": int64(1)}))
 		}}
 	}
 	// One group, "b" between two bystanders, as the writer gathers writes queued while it is

@@ -192,16 +192,16 @@ func (db *DB) resource(name string) *spec.Resource {
 }
 
 // Get implements store.Store.
-func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
+func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	t := db.table(r)
 	rec, err := t.scanOne(t.getRead.QueryContext(ctx, id))
 	return rec, db.classify(err, t)
 }
 
 // GetMany implements store.Store.
-func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]store.Record, error) {
+func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*store.Record, error) {
 	t := db.table(r)
-	var out []store.Record
+	var out []*store.Record
 	const chunk = 500
 	for len(ids) > 0 {
 		n := min(chunk, len(ids))
@@ -222,7 +222,7 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]st
 }
 
 // List implements store.Store.
-func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]store.Record, error) {
+func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]*store.Record, error) {
 	t := db.table(r)
 	stmt, args, err := t.listSQL(q)
 	if err != nil {
@@ -452,7 +452,7 @@ type tx struct {
 // row is a row as this write last saw it: its stored column values and, when it was read
 // rather than written, the record as read.
 type row struct {
-	rec    store.Record
+	rec    *store.Record
 	stored []any
 }
 
@@ -474,14 +474,14 @@ func (x *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 	return s.QueryContext(ctx, args...)
 }
 
-func (x *tx) remember(t *table, id string, rec store.Record, stored []any) {
+func (x *tx) remember(t *table, id string, rec *store.Record, stored []any) {
 	if x.rows == nil {
 		x.rows = map[string]row{}
 	}
 	x.rows[t.name+"\x00"+id] = row{rec: rec, stored: stored}
 }
 
-func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
+func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	t := x.db.table(r)
 	if seen := x.rows[t.name+"\x00"+id]; seen.rec != nil {
 		return seen.rec, nil
@@ -494,7 +494,7 @@ func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (store.Record
 	return rec, x.db.classify(err, t)
 }
 
-func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec store.Record) error {
+func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec *store.Record) error {
 	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	args, err := t.args(rec)
@@ -504,18 +504,18 @@ func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec store.Record) err
 	if _, err = x.tx.StmtContext(ctx, t.insert).ExecContext(ctx, args...); err != nil {
 		return x.db.classify(err, t)
 	}
-	x.remember(t, fmt.Sprint(rec["id"]), nil, args)
+	x.remember(t, rec.ID, nil, args)
 	return nil
 }
 
-func (x *tx) Update(ctx context.Context, r *spec.Resource, rec store.Record, prevVersion int64) error {
+func (x *tx) Update(ctx context.Context, r *spec.Resource, rec *store.Record, prevVersion int64) error {
 	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	args, err := t.args(rec)
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "could not store the record")
 	}
-	id := fmt.Sprint(rec["id"])
+	id := rec.ID
 	stmt, params := t.update, append(args[1:], id, prevVersion)
 	if seen, ok := x.rows[t.name+"\x00"+id]; ok && seen.stored[3] == prevVersion {
 		// Columns 0-3 are id, created_at, updated_at and version; of the fields, only those
@@ -571,7 +571,7 @@ func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 
 // List implements store.Tx. Its statements are not kept: a delete's lists carry as many ids
 // as it found, so their shapes rarely repeat.
-func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]store.Record, error) {
+func (x *tx) List(ctx context.Context, r *spec.Resource, q query.Select) ([]*store.Record, error) {
 	ctx = noCancel(ctx)
 	t := x.db.table(r)
 	stmt, args, err := t.listSQL(q)

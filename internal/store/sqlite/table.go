@@ -120,10 +120,10 @@ func (t *table) close() error {
 }
 
 // args encodes a record's values in column order.
-func (t *table) args(rec store.Record) ([]any, error) {
+func (t *table) args(rec *store.Record) ([]any, error) {
 	args := make([]any, len(t.cols))
 	for i, c := range t.cols {
-		v := rec[c.Name]
+		v, _ := rec.Value(c.Name)
 		if v == nil {
 			continue
 		}
@@ -136,13 +136,13 @@ func (t *table) args(rec store.Record) ([]any, error) {
 	return args, nil
 }
 
-func (t *table) scanOne(rows *sql.Rows, err error) (store.Record, error) {
+func (t *table) scanOne(rows *sql.Rows, err error) (*store.Record, error) {
 	rec, _, err := t.scanStored(rows, err)
 	return rec, err
 }
 
 // scanStored reads one row and also returns its stored values, as Update compares them.
-func (t *table) scanStored(rows *sql.Rows, err error) (store.Record, []any, error) {
+func (t *table) scanStored(rows *sql.Rows, err error) (*store.Record, []any, error) {
 	var stored []any
 	recs, err := t.scan(rows, err, func(raw []any) { stored = append([]any(nil), raw...) })
 	if err != nil {
@@ -154,17 +154,17 @@ func (t *table) scanStored(rows *sql.Rows, err error) (store.Record, []any, erro
 	return recs[0], stored, nil
 }
 
-func (t *table) scanAll(rows *sql.Rows, err error) ([]store.Record, error) {
+func (t *table) scanAll(rows *sql.Rows, err error) ([]*store.Record, error) {
 	return t.scan(rows, err, nil)
 }
 
 // scan decodes every row; keep, when set, sees each row's stored values first.
-func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]store.Record, error) {
+func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]*store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.Record
+	var out []*store.Record
 	raw := make([]any, len(t.cols))
 	ptrs := make([]any, len(t.cols))
 	for i := range raw {
@@ -177,10 +177,10 @@ func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]store.R
 		if keep != nil {
 			keep(raw)
 		}
-		rec := make(store.Record, len(t.cols))
+		rec := &store.Record{Fields: make(map[string]any, len(t.cols))}
 		for i, c := range t.cols {
 			if raw[i] == nil {
-				rec[c.Name] = nil
+				rec.Set(c.Name, nil)
 				continue
 			}
 			v, err := decodeValue(c.Kind, raw[i])
@@ -190,7 +190,7 @@ func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]store.R
 			if c.Kind == query.KindJSON {
 				v = c.Field.Conform(v)
 			}
-			rec[c.Name] = v
+			rec.Set(c.Name, v)
 		}
 		out = append(out, rec)
 	}

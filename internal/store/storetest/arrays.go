@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/query"
-	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // Arrays in filters and list rules: the rows resource has an array of each scalar kind and
@@ -43,8 +42,8 @@ var arrayPools = map[string][]any{
 }
 
 // randomArrays returns the arrays of one row.
-func randomArrays(r *rand.Rand) store.Record {
-	rec := store.Record{}
+func randomArrays(r *rand.Rand) row {
+	rec := row{}
 	for _, name := range arrayNames {
 		rec[name] = randomArray(r, arrayPools[name])
 	}
@@ -73,7 +72,7 @@ func randomArray(r *rand.Rand, pool []any) any {
 
 // storedArrays returns the arrays of rec that read back differently from how they were
 // written: numbers in an array of numbers are float64, and zero has no sign.
-func storedArrays(rec store.Record) store.Record {
+func storedArrays(rec row) row {
 	xs, ok := rec["ratios"].([]any)
 	if !ok {
 		return nil
@@ -89,7 +88,7 @@ func storedArrays(rec store.Record) store.Record {
 			ys[i] = x
 		}
 	}
-	return store.Record{"ratios": ys}
+	return row{"ratios": ys}
 }
 
 // arrayFilters are checked as filters, with $ removed, and as list rules, with $ replaced by

@@ -44,7 +44,7 @@ func eventIDs(evs []store.Event) []string {
 // checkEvent compares an event read back with the one appended: the store adds Seq, keeps
 // Time to the microsecond in UTC, and returns records with their field types (timestamps in
 // records keep their nanoseconds, being JSON text).
-func checkEvent(t *testing.T, want store.Event, wantRecord, wantOld store.Record, got store.Event) {
+func checkEvent(t *testing.T, want store.Event, wantRecord, wantOld row, got store.Event) {
 	t.Helper()
 	if got.ID != want.ID || got.Type != want.Type || got.Resource != want.Resource ||
 		got.RecordID != want.RecordID || got.Actor != want.Actor {
@@ -53,14 +53,14 @@ func checkEvent(t *testing.T, want store.Event, wantRecord, wantOld store.Record
 	if !got.Time.Equal(stored(want.Time)) || got.Time.Location() != time.UTC {
 		t.Errorf("event %s time %v, want %v", want.ID, got.Time, stored(want.Time))
 	}
-	if d := diff(want.ID+".record", map[string]any(wantRecord), map[string]any(got.Record)); len(d) > 0 {
+	if d := diff(want.ID+".record", map[string]any(wantRecord), got.Record.Map()); len(d) > 0 {
 		t.Errorf("%v", d)
 	}
 	if wantOld == nil && got.Old != nil {
 		t.Errorf("event %s has old %v, want none", want.ID, got.Old)
 	}
 	if wantOld != nil {
-		if d := diff(want.ID+".old", map[string]any(wantOld), map[string]any(got.Old)); len(d) > 0 {
+		if d := diff(want.ID+".old", map[string]any(wantOld), got.Old.Map()); len(d) > 0 {
 			t.Errorf("%v", d)
 		}
 	}
@@ -70,38 +70,39 @@ func testEvents(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things, owners := f.res("things"), f.res("owners")
 	nested := time.Date(2024, 1, 2, 3, 4, 5, 987654321, time.FixedZone("IST", 5*3600+1800))
-	rec := newRecord("t1", baseTime, store.Record{"s": "ü 日本語 \"q\"", "i": int64(-7), "n": 3.0, "b": false,
+	rec := newRecord("t1", baseTime, row{"s": "ü 日本語 \"q\"", "i": int64(-7), "n": 3.0, "b": false,
 		"t": baseTime, "e": nil, "ints": []any{int64(1), int64(9007199254740993)}, "nums": []any{1.0, 0.5},
 		"times": []any{nested}, "items": []any{map[string]any{"q": int64(1), "price": 2.0, "at": nested}},
 		"obj": map[string]any{"a": int64(1), "x": 4.0, "when": nested}, "j": map[string]any{"x": 1.0, "y": 1.5}})
-	wantRec := store.Record{"id": "t1", "created_at": baseTime.UTC(), "updated_at": baseTime.UTC(),
+	wantRec := row{"id": "t1", "created_at": baseTime.UTC(), "updated_at": baseTime.UTC(),
 		"version": int64(1), "s": "ü 日本語 \"q\"", "i": int64(-7), "n": 3.0, "b": false, "t": baseTime.UTC(),
 		"e": nil, "ints": []any{int64(1), int64(9007199254740993)}, "nums": []any{1.0, 0.5},
 		"times": []any{nested.UTC()}, "items": []any{map[string]any{"q": int64(1), "price": 2.0, "at": nested.UTC()}},
 		"obj": map[string]any{"a": int64(1), "x": 4.0, "when": nested.UTC()}, "j": map[string]any{"x": int64(1), "y": 1.5}}
-	updated := newRecord("t1", baseTime, store.Record{"s": "new"})
+	updated := newRecord("t1", baseTime, row{"s": "new"})
 	updated["version"] = int64(2)
-	wantUpdated := store.Record{"id": "t1", "created_at": baseTime.UTC(), "updated_at": baseTime.UTC(),
+	wantUpdated := row{"id": "t1", "created_at": baseTime.UTC(), "updated_at": baseTime.UTC(),
 		"version": int64(2), "s": "new"}
-	owner := newRecord("o1", baseTime, store.Record{"name": "owner"})
-	wantOwner := store.Record{"id": "o1", "created_at": baseTime.UTC(), "updated_at": baseTime.UTC(),
+	owner := newRecord("o1", baseTime, row{"name": "owner"})
+	wantOwner := row{"id": "o1", "created_at": baseTime.UTC(), "updated_at": baseTime.UTC(),
 		"version": int64(1), "name": "owner"}
 
 	created := store.Event{ID: "e1", Type: "things.created", Resource: "things", RecordID: "t1",
-		Time: baseTime, Actor: "alice", Record: rec}
+		Time: baseTime, Actor: "alice", Record: store.FromMap(rec)}
 	change := store.Event{ID: "e2", Type: "things.updated", Resource: "things", RecordID: "t1",
-		Time: baseTime.Add(time.Second), Actor: "", Record: updated, Old: rec}
+		Time: baseTime.Add(time.Second), Actor: "", Record: store.FromMap(updated), Old: store.FromMap(rec)}
 	ownerEv := store.Event{ID: "e3", Type: "owners.created", Resource: "owners", RecordID: "o1",
-		Time: baseTime.Add(2 * time.Second), Actor: "bob", Record: owner}
+		Time: baseTime.Add(2 * time.Second), Actor: "bob", Record: store.FromMap(owner)}
 	deleted := store.Event{ID: "e4", Type: "things.deleted", Resource: "things", RecordID: "t1",
-		Time: baseTime.Add(3 * time.Second), Actor: "alice", Record: updated}
+		Time: baseTime.Add(3 * time.Second), Actor: "alice", Record: store.FromMap(updated)}
 	f.appendEvents(things, created)
 	f.appendEvents(things, change)
 	f.appendEvents(owners, ownerEv)
 	f.appendEvents(things, deleted)
-	// The event of a resource the spec no longer has keeps its decoded values.
+	// The event of a resource the spec no longer has keeps its system members and the decoded
+	// values of its fields.
 	ghost := store.Event{ID: "e5", Type: "ghosts.created", Resource: "ghosts", RecordID: "g1",
-		Time: baseTime, Record: store.Record{"id": "g1", "at": baseTime, "n": 2.0, "f": 2.5}}
+		Time: baseTime, Record: store.FromMap(newRecord("g1", baseTime, row{"at": baseTime, "n": 2.0, "f": 2.5}))}
 	f.appendEvents(things, ghost)
 
 	all := f.events(0, nil, 100)
@@ -120,7 +121,7 @@ func testEvents(t *testing.T, open Opener) {
 	checkEvent(t, change, wantUpdated, wantRec, all[1])
 	checkEvent(t, ownerEv, wantOwner, nil, all[2])
 	checkEvent(t, deleted, wantUpdated, nil, all[3])
-	checkEvent(t, ghost, store.Record{"id": "g1", "at": baseTime.Format(time.RFC3339Nano), "n": int64(2), "f": 2.5}, nil, all[4])
+	checkEvent(t, ghost, newRecord("g1", baseTime, row{"at": baseTime.Format(time.RFC3339Nano), "n": int64(2), "f": 2.5}), nil, all[4])
 
 	// Filters: after a sequence number, by resource, limited.
 	if got := eventIDs(f.events(all[1].Seq, nil, 100)); !slices.Equal(got, []string{"e3", "e4", "e5"}) {
@@ -146,11 +147,11 @@ func testEvents(t *testing.T, open Opener) {
 	}
 
 	// Several events in one transaction keep their order; a rolled-back one leaves none.
-	f.appendEvents(things, store.Event{ID: "e6", Type: "things.created", Resource: "things", RecordID: "a", Time: baseTime, Record: store.Record{"id": "a"}},
-		store.Event{ID: "e7", Type: "things.created", Resource: "things", RecordID: "b", Time: baseTime, Record: store.Record{"id": "b"}})
+	f.appendEvents(things, store.Event{ID: "e6", Type: "things.created", Resource: "things", RecordID: "a", Time: baseTime, Record: store.FromMap(row{"id": "a"})},
+		store.Event{ID: "e7", Type: "things.created", Resource: "things", RecordID: "b", Time: baseTime, Record: store.FromMap(row{"id": "b"})})
 	err := f.store.Write(f.ctx, func(tx store.Tx) error {
 		if err := tx.AppendEvent(f.ctx, things, store.Event{ID: "e8", Type: "things.created", Resource: "things",
-			RecordID: "c", Time: baseTime, Record: store.Record{"id": "c"}}); err != nil {
+			RecordID: "c", Time: baseTime, Record: store.FromMap(row{"id": "c"})}); err != nil {
 			return err
 		}
 		return errRollback
@@ -171,7 +172,7 @@ func testEventSweep(t *testing.T, open Opener) {
 	offsets := []time.Duration{-2 * time.Hour, time.Hour, -time.Hour, -time.Microsecond, 0}
 	for i, off := range offsets {
 		f.appendEvents(things, store.Event{ID: fmt.Sprintf("s%d", i), Type: "things.created", Resource: "things",
-			RecordID: "x", Time: now.Add(off), Record: store.Record{"id": "x"}})
+			RecordID: "x", Time: now.Add(off), Record: store.FromMap(row{"id": "x"})})
 	}
 	before := f.events(0, nil, 100)
 	maxSeq := before[len(before)-1].Seq
@@ -202,7 +203,7 @@ func testEventSweep(t *testing.T, open Opener) {
 		t.Fatalf("sweep of everything: %d, %v; want 2", n, err)
 	}
 	f.appendEvents(things, store.Event{ID: "later", Type: "things.created", Resource: "things", RecordID: "x",
-		Time: now, Record: store.Record{"id": "x"}})
+		Time: now, Record: store.FromMap(row{"id": "x"})})
 	evs := f.events(0, nil, 100)
 	if len(evs) != 1 || evs[0].Seq <= maxSeq {
 		t.Errorf("after sweeping everything, the next event has seq %v, want above %d", evs, maxSeq)
@@ -224,11 +225,11 @@ func testEventOrder(t *testing.T, open Opener) {
 			for i := range each {
 				id := fmt.Sprintf("w%d-%d", w, i)
 				err := f.store.Write(f.ctx, func(tx store.Tx) error {
-					if err := tx.Insert(f.ctx, things, newRecord(id, baseTime, nil)); err != nil {
+					if err := tx.Insert(f.ctx, things, store.FromMap(newRecord(id, baseTime, nil))); err != nil {
 						return err
 					}
 					if err := tx.AppendEvent(f.ctx, things, store.Event{ID: id, Type: "things.created",
-						Resource: "things", RecordID: id, Time: baseTime, Record: store.Record{"id": id}}); err != nil {
+						Resource: "things", RecordID: id, Time: baseTime, Record: store.FromMap(row{"id": id})}); err != nil {
 						return err
 					}
 					// Hold the transaction open a little, so that commits interleave.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
-	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // The filter checks are differential: for each filter, the rows a store selects must be
@@ -100,7 +99,7 @@ func ruleEnv(t testing.TB) *cel.Env {
 // filterRows are the rows every filter runs over: every kind with NULLs, strings that LIKE
 // would misread (%, _, \, case), code points at the edges (U+007F, U+00FF, U+D7FF, U+E000,
 // U+10FFFF), decomposed accents, extreme numbers and times.
-func filterRows() []store.Record {
+func filterRows() []row {
 	names := []any{"Apple", "apple", "APPLE", "a%b", "a_b", `a\b`, "100%", "_x", "", "ünïcödé",
 		"日本語", "a\x7f", "é", "e", "ab", "abc", "abd", "b", "Z", nil, " lead", "trail ", "x y",
 		"A", "Ab", "aB", "%", "_", `\`, "a\U0010FFFF", "ab%", "abcdef", "\u00ff\u00ff", "apple pie",
@@ -126,10 +125,10 @@ func filterRows() []store.Record {
 	}
 	tagsList := []any{nil, []any{"a", "b"}, map[string]any{"k": int64(1)}, []any{}, "s"}
 	r := rand.New(rand.NewPCG(7, 11))
-	var rows []store.Record
+	var rows []row
 	for i := range 48 {
 		created := filterNow.Add(time.Duration(i%7) * time.Minute)
-		rec := store.Record{
+		rec := row{
 			"name":   names[i%len(names)],
 			"code":   codes[(i*5)%len(codes)],
 			"qty":    qtys[(i*7)%len(qtys)],
@@ -222,7 +221,7 @@ type filterHarness struct {
 	r       *spec.Resource
 	env     *cel.Env
 	ruleEnv *cel.Env
-	rows    []store.Record
+	rows    []row
 	vars    map[string]any
 }
 
@@ -239,9 +238,9 @@ func newFilterHarness(t *testing.T, open Opener) *filterHarness {
 		t.Fatalf("stored %d rows, read back %d", len(rows), len(stored))
 	}
 	for i, got := range stored {
-		checkRecord(t, "row "+got["id"].(string), expected(h.r, rows[i], storedArrays(rows[i])), got)
+		checkRecord(t, "row "+got.ID, expected(h.r, rows[i], storedArrays(rows[i])), got)
 	}
-	h.rows = stored
+	h.rows = toRows(stored)
 	return h
 }
 
@@ -259,7 +258,7 @@ func (h *filterHarness) check(t testing.TB, src string) []string {
 	if err != nil {
 		t.Fatalf("%s: compile: %v", src, err)
 	}
-	return h.compare(t, src, plan, h.env, func(row store.Record, act map[string]any) {
+	return h.compare(t, src, plan, h.env, func(row row, act map[string]any) {
 		for _, c := range rowColumns {
 			if row[c] == nil {
 				act[c] = types.NullValue
@@ -283,14 +282,14 @@ func (h *filterHarness) checkRule(t testing.TB, src string) []string {
 	if err != nil {
 		t.Fatalf("%s: compile: %v", src, err)
 	}
-	return h.compare(t, src, plan, h.ruleEnv, func(row store.Record, act map[string]any) {
+	return h.compare(t, src, plan, h.ruleEnv, func(row row, act map[string]any) {
 		act["record"] = map[string]any(row)
 	})
 }
 
 // compare lists the rows plan selects and checks them against src evaluated in env over
 // each row, whose variables rowVars adds to the activation.
-func (h *filterHarness) compare(t testing.TB, src string, plan *query.Plan, env *cel.Env, rowVars func(store.Record, map[string]any)) []string {
+func (h *filterHarness) compare(t testing.TB, src string, plan *query.Plan, env *cel.Env, rowVars func(row, map[string]any)) []string {
 	t.Helper()
 	pred, err := plan.Bind(h.vars)
 	if err != nil {

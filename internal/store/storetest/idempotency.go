@@ -141,7 +141,7 @@ func testIdempotency(t *testing.T, open Opener) {
 	// returns the error, as the engine does.
 	things := f.res("things")
 	err = f.store.Write(f.ctx, func(tx store.Tx) error {
-		if err := tx.Insert(f.ctx, things, newRecord("with-key", baseTime, nil)); err != nil {
+		if err := tx.Insert(f.ctx, things, store.FromMap(newRecord("with-key", baseTime, nil))); err != nil {
 			return err
 		}
 		return tx.PutIdempotency(f.ctx, outcome("bob", "POST", "/v1/orders", "k1", "again", baseTime, time.Hour))
@@ -193,7 +193,7 @@ func testIdempotencyRace(t *testing.T, open Opener) {
 	const n = 8
 	winner := oneWins(t, "storing the key", n, func(i int) error {
 		return f.store.Write(f.ctx, func(tx store.Tx) error {
-			if err := tx.Insert(f.ctx, things, newRecord(fmt.Sprintf("race-%d", i), baseTime, nil)); err != nil {
+			if err := tx.Insert(f.ctx, things, store.FromMap(newRecord(fmt.Sprintf("race-%d", i), baseTime, nil))); err != nil {
 				return err
 			}
 			return tx.PutIdempotency(f.ctx, outcome("s", "POST", "/v1/things", "same", fmt.Sprint(i), baseTime, time.Hour))

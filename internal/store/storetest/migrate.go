@@ -104,14 +104,14 @@ func (db *migrationDB) refused(src string) []string {
 }
 
 // seed opens the database with migrationSpec and stores the records.
-func (db *migrationDB) seed(recs ...store.Record) {
+func (db *migrationDB) seed(recs ...row) {
 	db.t.Helper()
 	db.open(migrationSpec, func(f *fixture) { f.insert(f.res("things"), recs...) })
 }
 
 // unchanged checks that the database still takes migrationSpec, which it would not if a
 // column had been added, and still holds want.
-func (db *migrationDB) unchanged(want ...store.Record) {
+func (db *migrationDB) unchanged(want ...row) {
 	db.t.Helper()
 	db.open(migrationSpec, func(f *fixture) {
 		things := f.res("things")
@@ -138,7 +138,7 @@ func wantProblems(t *testing.T, problems []string, want ...string) {
 // sorts see them. A new computed field is null until the record's next write.
 func testNewLiteralDefaults(t *testing.T, newDB func() *migrationDB) {
 	db := newDB()
-	a := newRecord("a", baseTime, store.Record{"title": "first"})
+	a := newRecord("a", baseTime, row{"title": "first"})
 	b := newRecord("b", baseTime, nil)
 	db.seed(a, b)
 	grown := migrationSpec + `      i: {type: integer, default: 7}
@@ -154,14 +154,14 @@ func testNewLiteralDefaults(t *testing.T, newDB func() *migrationDB) {
       optional: {type: integer}
       size: {type: integer, computed: "title == null ? 0 : size(title)"}
 `
-	defaults := store.Record{"i": int64(7), "n": 2.5, "yes": true, "no": false, "e": "green", "s": "none",
+	defaults := row{"i": int64(7), "n": 2.5, "yes": true, "no": false, "e": "green", "s": "none",
 		"at": time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC), "tags": []any{"x", "y"},
 		"obj": map[string]any{"q": int64(3)}, "j": map[string]any{"k": []any{int64(1), "two"}}}
 	// Twice: the second start finds the columns filled and changes nothing.
 	for range 2 {
 		db.open(grown, func(f *fixture) {
 			things := f.res("things")
-			for _, rec := range []store.Record{a, b} {
+			for _, rec := range []row{a, b} {
 				checkRecord(t, "record "+rec["id"].(string), expected(things, rec, defaults), f.get(things, rec["id"].(string)))
 			}
 			for _, where := range []query.Expr{query.Truth{Field: "yes"}, query.Not{X: query.Truth{Field: "no"}},
@@ -182,7 +182,7 @@ func testNewLiteralDefaults(t *testing.T, newDB func() *migrationDB) {
 // with records, which it can give no value, and taken on an empty one.
 func testNewExpressionDefault(t *testing.T, newDB func() *migrationDB) {
 	db := newDB()
-	a := newRecord("a", baseTime, store.Record{"title": "first"})
+	a := newRecord("a", baseTime, row{"title": "first"})
 	db.seed(a)
 	grown := migrationSpec + `      owner: {type: string, default: auth.sub}
       seen: {type: timestamp, default: now, required: true}
@@ -201,8 +201,8 @@ func testNewExpressionDefault(t *testing.T, newDB func() *migrationDB) {
 // expression default: refused, naming the field and how many records hold null in it.
 func testBecomesRequired(t *testing.T, newDB func() *migrationDB) {
 	db := newDB()
-	recs := []store.Record{newRecord("a", baseTime, store.Record{"title": "first", "count": int64(1)}),
-		newRecord("b", baseTime, nil), newRecord("c", baseTime, store.Record{"count": int64(2)})}
+	recs := []row{newRecord("a", baseTime, row{"title": "first", "count": int64(1)}),
+		newRecord("b", baseTime, nil), newRecord("c", baseTime, row{"count": int64(2)})}
 	db.seed(recs...)
 	required := strings.NewReplacer("title: {type: string}", "title: {type: string, default: auth.sub}",
 		"count: {type: integer}", "count: {type: integer, required: true}").Replace(migrationSpec)
@@ -216,7 +216,7 @@ func testBecomesRequired(t *testing.T, newDB func() *migrationDB) {
 // required with one: their nulls are filled, other values kept.
 func testGainsLiteralDefault(t *testing.T, newDB func() *migrationDB) {
 	db := newDB()
-	a := newRecord("a", baseTime, store.Record{"title": "first", "count": int64(1)})
+	a := newRecord("a", baseTime, row{"title": "first", "count": int64(1)})
 	b := newRecord("b", baseTime, nil)
 	db.seed(a, b)
 	defaulted := strings.NewReplacer("title: {type: string}", "title: {type: string, default: untitled}",
@@ -224,7 +224,7 @@ func testGainsLiteralDefault(t *testing.T, newDB func() *migrationDB) {
 	db.open(defaulted, func(f *fixture) {
 		things := f.res("things")
 		checkRecord(t, "record a", expected(things, a, nil), f.get(things, "a"))
-		checkRecord(t, "record b", expected(things, b, store.Record{"title": "untitled", "count": int64(0)}), f.get(things, "b"))
+		checkRecord(t, "record b", expected(things, b, row{"title": "untitled", "count": int64(0)}), f.get(things, "b"))
 	})
 }
 
@@ -234,7 +234,7 @@ func testNullableAgain(t *testing.T, newDB func() *migrationDB) {
 	db := newDB()
 	required := strings.Replace(migrationSpec, "title: {type: string}", "title: {type: string, required: true}", 1)
 	db.open(required, func(f *fixture) {
-		f.insert(f.res("things"), newRecord("a", baseTime, store.Record{"title": "first"}))
+		f.insert(f.res("things"), newRecord("a", baseTime, row{"title": "first"}))
 	})
 	b := newRecord("b", baseTime, nil)
 	db.seed(b)

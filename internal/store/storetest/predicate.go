@@ -11,7 +11,6 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
-	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // tri is a predicate's value for one record: CEL's true, false or error.
@@ -26,7 +25,7 @@ const (
 // evalPredicate evaluates e over rec with the meaning query.Expr documents; it is the oracle
 // for predicates that CEL filters cannot spell (values finer than storage, U+0000, empty
 // And and Or).
-func evalPredicate(e query.Expr, rec store.Record) tri {
+func evalPredicate(e query.Expr, rec row) tri {
 	switch e := e.(type) {
 	case query.And:
 		out := triTrue
@@ -134,7 +133,7 @@ func evalPredicate(e query.Expr, rec store.Record) tri {
 		if !ok {
 			return triError
 		}
-		return evalPredicate(query.Compare{Field: "n", Op: e.Op, Value: e.Value}, store.Record{"n": int64(len(arr))})
+		return evalPredicate(query.Compare{Field: "n", Op: e.Op, Value: e.Value}, row{"n": int64(len(arr))})
 	case query.Exists:
 		arr, ok := rec[e.Field].([]any)
 		if !ok {
@@ -142,7 +141,7 @@ func evalPredicate(e query.Expr, rec store.Record) tri {
 		}
 		out := triFalse
 		for _, x := range arr {
-			switch evalPredicate(e.Cond, store.Record{e.Var: x}) {
+			switch evalPredicate(e.Cond, row{e.Var: x}) {
 			case triTrue:
 				return triTrue
 			case triError:
@@ -350,8 +349,8 @@ func testOrder(t *testing.T, open Opener) {
 	}
 	for _, order := range orders {
 		want := slices.Clone(h.rows)
-		slices.SortStableFunc(want, func(a, b store.Record) int { return compareRows(a, b, order) })
-		wantIDs := ids(want)
+		slices.SortStableFunc(want, func(a, b row) int { return compareRows(a, b, order) })
+		wantIDs := rowIDs(want)
 		for _, limit := range []int{len(h.rows) + 10, len(h.rows), 7, 1, 0} {
 			recs, err := h.f.store.List(h.f.ctx, h.r, query.Select{Where: query.And{}, Order: order, Limit: limit})
 			if err != nil {
@@ -381,7 +380,7 @@ func testOrder(t *testing.T, open Opener) {
 }
 
 // compareRows orders two records by the sort keys, NULLs first ascending and last descending.
-func compareRows(a, b store.Record, order []query.Sort) int {
+func compareRows(a, b row, order []query.Sort) int {
 	for _, s := range order {
 		x, y := a[s.Field], b[s.Field]
 		var c int

@@ -79,7 +79,7 @@ func (q *queue) newEvents(n int) []int64 {
 		q.events++
 		id := fmt.Sprintf("qe%d", q.events)
 		evs = append(evs, store.Event{ID: id, Type: "things.created", Resource: "things", RecordID: id, Time: q.now,
-			Record: store.Record{"id": id}})
+			Record: store.FromMap(row{"id": id})})
 	}
 	q.appendEvents(q.res("things"), evs...)
 	all := q.fixture.events(0, nil, 1000)

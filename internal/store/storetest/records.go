@@ -18,8 +18,8 @@ var negZero = math.Copysign(0, -1)
 
 // roundTrip is a record as written and the values that read back differently.
 type roundTrip struct {
-	in   store.Record
-	want store.Record // overrides of the values of in, after expected's normalisation
+	in   row
+	want row // overrides of the values of in, after expected's normalisation
 }
 
 // roundTrips covers every field type: whole and fractional numbers at the edges, nested
@@ -29,7 +29,7 @@ func roundTrips() []roundTrip {
 	nested := time.Date(2024, 1, 2, 3, 4, 5, 987654321, time.FixedZone("IST", 5*3600+1800))
 	return []roundTrip{
 		{
-			in: newRecord("rt-typical", baseTime, store.Record{
+			in: newRecord("rt-typical", baseTime, row{
 				"s": "hello", "code": "A-1", "i": int64(42), "n": 2.5, "b": true, "e": "red", "t": baseTime,
 				"tags":  []any{"a", "b", ""},
 				"ints":  []any{int64(1), int64(-2), int64(math.MaxInt64), int64(math.MinInt64)},
@@ -45,7 +45,7 @@ func roundTrips() []roundTrip {
 					"s": "x", "arr": []any{int64(1), "two", nil, true, map[string]any{"k": []any{}}},
 					"when": baseTime, "max": int64(math.MaxInt64), "min": int64(math.MinInt64), "tiny": 1e-7},
 			}),
-			want: store.Record{
+			want: row{
 				// Numbers in arrays of numbers come back as float64, whole or not.
 				"nums": []any{1.0, 2.5, -0.125, 1e300, 5e-324, 7.0, 0.1},
 				// Nested timestamps keep their nanoseconds (they are JSON text), in UTC.
@@ -64,14 +64,14 @@ func roundTrips() []roundTrip {
 			},
 		},
 		{
-			in: newRecord("rt-edges", baseTime.Add(time.Second), store.Record{
+			in: newRecord("rt-edges", baseTime.Add(time.Second), row{
 				"s": "", "code": "ünïcödé 日本語 🎉 \u00ff \U0010FFFF e\u0301", "i": int64(math.MinInt64), "n": negZero,
 				"b": false, "e": "blue", "t": time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
 				"tags": []any{}, "ints": []any{}, "items": []any{}, "obj": map[string]any{}, "j": "just a string",
 			}),
 		},
 		{
-			in: newRecord("rt-extremes", baseTime.Add(2*time.Second), store.Record{
+			in: newRecord("rt-extremes", baseTime.Add(2*time.Second), row{
 				"s":    strings.Repeat("long ", 20000),
 				"code": "quote ' \" backslash \\ tab \t newline \n percent % underscore _ del \x7f ?$1 :x @y",
 				"i":    int64(math.MaxInt64), "n": math.Inf(1), "b": nil,
@@ -81,7 +81,7 @@ func roundTrips() []roundTrip {
 				"j": []any{1.5, true, false, nil, "", negZero, map[string]any{"a": map[string]any{"b": []any{[]any{int64(1)}}},
 					"": "empty key", "ü": "ü"}},
 			}),
-			want: store.Record{
+			want: row{
 				"t":    time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
 				"nums": []any{0.0, math.MaxFloat64, -math.SmallestNonzeroFloat64},
 				"j": []any{1.5, true, false, nil, "", int64(0), map[string]any{"a": map[string]any{"b": []any{[]any{int64(1)}}},
@@ -89,21 +89,21 @@ func roundTrips() []roundTrip {
 			},
 		},
 		{
-			in: newRecord("rt-negative-infinity", baseTime, store.Record{"n": math.Inf(-1), "i": int64(0), "j": true}),
+			in: newRecord("rt-negative-infinity", baseTime, row{"n": math.Inf(-1), "i": int64(0), "j": true}),
 		},
 		{
-			in:   newRecord("rt-json-number", baseTime, store.Record{"j": 12.75, "n": int64(3), "i": 7}),
-			want: store.Record{"n": 3.0, "i": int64(7)},
+			in:   newRecord("rt-json-number", baseTime, row{"j": 12.75, "n": int64(3), "i": 7}),
+			want: row{"n": 3.0, "i": int64(7)},
 		},
 		{
-			in:   newRecord("rt-json-whole", baseTime, store.Record{"j": 3.0, "n": 3.0}),
-			want: store.Record{"j": int64(3)},
+			in:   newRecord("rt-json-whole", baseTime, row{"j": 3.0, "n": 3.0}),
+			want: row{"j": int64(3)},
 		},
 		{
 			// Values that marshal to JSON null are stored as NULL.
-			in: newRecord("rt-json-null", baseTime, store.Record{"j": nil, "tags": []any(nil),
+			in: newRecord("rt-json-null", baseTime, row{"j": nil, "tags": []any(nil),
 				"obj": map[string]any(nil), "items": nil}),
-			want: store.Record{"tags": nil, "obj": nil},
+			want: row{"tags": nil, "obj": nil},
 		},
 		{
 			in: newRecord("rt-minimal", baseTime, nil),
@@ -115,7 +115,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
 	cases := roundTrips()
-	want := map[string]store.Record{}
+	want := map[string]row{}
 	var order []string
 	for _, c := range cases {
 		id := c.in["id"].(string)
@@ -127,7 +127,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 	// Inside the transaction that writes them, Tx.Get reads them back already.
 	f.write(func(tx store.Tx) error {
 		for _, c := range cases {
-			if err := tx.Insert(f.ctx, things, c.in); err != nil {
+			if err := tx.Insert(f.ctx, things, store.FromMap(c.in)); err != nil {
 				return fmt.Errorf("insert %s: %w", c.in["id"], err)
 			}
 		}
@@ -152,8 +152,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 		t.Fatalf("GetMany returned %d records, want %d", len(many), len(order))
 	}
 	for _, got := range many {
-		id, _ := got["id"].(string)
-		checkRecord(t, "GetMany "+id, want[id], got)
+		checkRecord(t, "GetMany "+got.ID, want[got.ID], got)
 	}
 	list, err := f.store.List(f.ctx, things, query.Select{Where: query.And{}, Order: []query.Sort{{Field: "id"}}, Limit: 100})
 	if err != nil {
@@ -163,21 +162,21 @@ func testRoundTrip(t *testing.T, open Opener) {
 		t.Fatalf("List ids = %v, want %v", ids(list), order)
 	}
 	for _, got := range list {
-		id := got["id"].(string)
+		id := got.ID
 		checkRecord(t, "List "+id, want[id], got)
 	}
 
 	// Update writes every column again, and reads back the same way.
 	for _, c := range cases {
 		id := c.in["id"].(string)
-		next := store.Record{}
+		next := row{}
 		for k, v := range c.in {
 			next[k] = v
 		}
 		next["version"] = int64(2)
 		next["updated_at"] = baseTime.Add(time.Hour)
-		f.write(func(tx store.Tx) error { return tx.Update(f.ctx, things, next, 1) })
-		w := store.Record{}
+		f.write(func(tx store.Tx) error { return tx.Update(f.ctx, things, store.FromMap(next), 1) })
+		w := row{}
 		for k, v := range want[id] {
 			w[k] = v
 		}
@@ -195,7 +194,7 @@ func testNulls(t *testing.T, open Opener) {
 	for _, fl := range things.Fields {
 		nulls[fl.Name] = nil
 	}
-	zeros := newRecord("zero", baseTime, store.Record{"s": "", "i": int64(0), "n": 0.0, "b": false,
+	zeros := newRecord("zero", baseTime, row{"s": "", "i": int64(0), "n": 0.0, "b": false,
 		"tags": []any{}, "obj": map[string]any{}, "j": int64(0)})
 	f.insert(things, nulls, zeros)
 	checkRecord(t, "nulls", expected(things, nulls, nil), f.get(things, "null"))
@@ -220,7 +219,7 @@ func testNulls(t *testing.T, open Opener) {
 func testBadValues(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
-	for i, bad := range []store.Record{
+	for i, bad := range []row{
 		{"i": "not a number"},
 		{"i": 2.5},
 		{"n": math.NaN()},
@@ -235,14 +234,14 @@ func testBadValues(t *testing.T, open Opener) {
 	} {
 		id := fmt.Sprintf("bad-%d", i)
 		rec := newRecord(id, baseTime, bad)
-		err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Insert(f.ctx, things, rec) })
+		err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Insert(f.ctx, things, store.FromMap(rec)) })
 		wantFault(t, fmt.Sprintf("insert %v", bad), err, fault.Internal, "")
 		f.mustBeMissing(things, id)
 	}
-	good := newRecord("good", baseTime, store.Record{"i": int64(1)})
+	good := newRecord("good", baseTime, row{"i": int64(1)})
 	f.insert(things, good)
-	bad := newRecord("good", baseTime, store.Record{"i": "one", "version": int64(2)})
-	err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Update(f.ctx, things, bad, 1) })
+	bad := newRecord("good", baseTime, row{"i": "one", "version": int64(2)})
+	err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Update(f.ctx, things, store.FromMap(bad), 1) })
 	wantFault(t, "update with a bad value", err, fault.Internal, "")
 	checkRecord(t, "after a refused update", expected(things, good, nil), f.get(things, "good"))
 }

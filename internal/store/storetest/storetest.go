@@ -182,11 +182,11 @@ func (f *fixture) write(fn func(tx store.Tx) error) {
 }
 
 // insert stores records of r in one transaction.
-func (f *fixture) insert(r *spec.Resource, recs ...store.Record) {
+func (f *fixture) insert(r *spec.Resource, recs ...row) {
 	f.t.Helper()
 	f.write(func(tx store.Tx) error {
 		for _, rec := range recs {
-			if err := tx.Insert(f.ctx, r, rec); err != nil {
+			if err := tx.Insert(f.ctx, r, store.FromMap(rec)); err != nil {
 				return fmt.Errorf("insert %v: %w", rec["id"], err)
 			}
 		}
@@ -195,7 +195,7 @@ func (f *fixture) insert(r *spec.Resource, recs ...store.Record) {
 }
 
 // get reads a record that must exist.
-func (f *fixture) get(r *spec.Resource, id string) store.Record {
+func (f *fixture) get(r *spec.Resource, id string) *store.Record {
 	f.t.Helper()
 	rec, err := f.store.Get(f.ctx, r, id)
 	if err != nil {
@@ -220,8 +220,8 @@ var baseTime = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 
 func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // newRecord returns a record with system fields: created and updated at created, version 1.
-func newRecord(id string, created time.Time, fields store.Record) store.Record {
-	rec := store.Record{"id": id, "created_at": created, "updated_at": created, "version": int64(1)}
+func newRecord(id string, created time.Time, fields row) row {
+	rec := row{"id": id, "created_at": created, "updated_at": created, "version": int64(1)}
 	for k, v := range fields {
 		rec[k] = v
 	}
@@ -231,8 +231,8 @@ func newRecord(id string, created time.Time, fields store.Record) store.Record {
 // expected is what a read returns for a record of r written as in: every column present,
 // absent ones as nil, top-level times stored, -0 as 0, and the values of want (for fields whose
 // stored form differs from what was written) in place of those of in.
-func expected(r *spec.Resource, in store.Record, want store.Record) store.Record {
-	out := store.Record{}
+func expected(r *spec.Resource, in row, want row) row {
+	out := row{}
 	for _, s := range spec.SystemFields {
 		out[s.Name] = in[s.Name]
 	}
@@ -326,18 +326,18 @@ func sortedKeys(ms ...map[string]any) []string {
 }
 
 // checkRecord reports the differences between a record read and the one expected.
-func checkRecord(t *testing.T, what string, want, got store.Record) {
+func checkRecord(t *testing.T, what string, want row, got *store.Record) {
 	t.Helper()
-	if d := diff(what, map[string]any(want), map[string]any(got)); len(d) > 0 {
+	if d := diff(what, map[string]any(want), got.Map()); len(d) > 0 {
 		t.Errorf("%s differs:\n  %s", what, strings.Join(d, "\n  "))
 	}
 }
 
 // ids returns the ids of recs in order.
-func ids(recs []store.Record) []string {
+func ids(recs []*store.Record) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
-		out[i], _ = r["id"].(string)
+		out[i] = r.ID
 	}
 	return out
 }
@@ -391,3 +391,25 @@ func oneWins(t *testing.T, what string, n int, fn func(i int) error, lost func(e
 
 // errRollback is returned by transaction bodies that must roll back.
 var errRollback = errors.New("storetest: roll back")
+
+// row is a record as the suite writes and compares it: one map of every member, as
+// store.Record.Map gives it. fromRows and toRows cross between the two.
+type row = map[string]any
+
+// rowIDs are the ids of rows.
+func rowIDs(rows []row) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i], _ = r["id"].(string)
+	}
+	return out
+}
+
+// toRows is recs as rows.
+func toRows(recs []*store.Record) []row {
+	out := make([]row, len(recs))
+	for i, r := range recs {
+		out[i] = r.Map()
+	}
+	return out
+}

@@ -16,14 +16,14 @@ func testTxList(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things, owners := f.res("things"), f.res("owners")
 	f.insert(owners, newRecord("o1", baseTime, nil), newRecord("o2", baseTime, nil), newRecord("o3", baseTime, nil))
-	f.insert(things, newRecord("t1", baseTime, store.Record{"owner": "o1"}),
-		newRecord("t2", baseTime, store.Record{"owner": "o2"}), newRecord("t4", baseTime, store.Record{"owner": "o3"}))
+	f.insert(things, newRecord("t1", baseTime, row{"owner": "o1"}),
+		newRecord("t2", baseTime, row{"owner": "o2"}), newRecord("t4", baseTime, row{"owner": "o3"}))
 	sel := query.Select{Where: query.In{Field: "owner", Values: []any{"o1", "o2"}},
 		Order: []query.Sort{{Field: "id", Desc: true}}, Limit: 2}
 
 	var inside []string
 	err := f.store.Write(f.ctx, func(tx store.Tx) error {
-		if err := tx.Insert(f.ctx, things, newRecord("t3", baseTime, store.Record{"owner": "o1"})); err != nil {
+		if err := tx.Insert(f.ctx, things, store.FromMap(newRecord("t3", baseTime, row{"owner": "o1"}))); err != nil {
 			return err
 		}
 		if err := tx.Delete(f.ctx, things, "t2"); err != nil {
@@ -57,5 +57,5 @@ func testTxList(t *testing.T, open Opener) {
 // the ref's index, ix_comments_post.
 func ReferringPages() []query.Select {
 	ids := []any{"a", "b", "c"}
-	return []query.Select{engine.ReferringPage("post", ids, nil), engine.ReferringPage("post", ids, store.Record{"id": "m", "post": "b"})}
+	return []query.Select{engine.ReferringPage("post", ids, nil), engine.ReferringPage("post", ids, &store.Record{ID: "m", Fields: row{"post": "b"}})}
 }

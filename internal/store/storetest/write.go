@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -18,25 +17,25 @@ import (
 func testUpdateDelete(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
-	v1 := newRecord("u1", baseTime, store.Record{"s": "one", "i": int64(1), "tags": []any{"a"}, "j": map[string]any{"k": "v"}})
+	v1 := newRecord("u1", baseTime, row{"s": "one", "i": int64(1), "tags": []any{"a"}, "j": map[string]any{"k": "v"}})
 	f.insert(things, v1)
 
 	// An update replaces the record: fields left out become null.
-	v2 := newRecord("u1", baseTime, store.Record{"s": "two", "n": 2.5})
+	v2 := newRecord("u1", baseTime, row{"s": "two", "n": 2.5})
 	v2["version"], v2["updated_at"] = int64(2), baseTime.Add(time.Minute)
-	f.write(func(tx store.Tx) error { return tx.Update(f.ctx, things, v2, 1) })
+	f.write(func(tx store.Tx) error { return tx.Update(f.ctx, things, store.FromMap(v2), 1) })
 	checkRecord(t, "after update", expected(things, v2, nil), f.get(things, "u1"))
 
 	// A stale version is a Conflict, and changes nothing.
-	stale := newRecord("u1", baseTime, store.Record{"s": "stale"})
+	stale := newRecord("u1", baseTime, row{"s": "stale"})
 	stale["version"] = int64(2)
-	err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Update(f.ctx, things, stale, 1) })
+	err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Update(f.ctx, things, store.FromMap(stale), 1) })
 	wantFault(t, "update with a stale version", err, fault.Conflict, "")
 	checkRecord(t, "after a stale update", expected(things, v2, nil), f.get(things, "u1"))
 
 	// So is an update of a record that does not exist.
 	ghost := newRecord("ghost", baseTime, nil)
-	err = f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Update(f.ctx, things, ghost, 1) })
+	err = f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Update(f.ctx, things, store.FromMap(ghost), 1) })
 	wantFault(t, "update of a missing record", err, fault.Conflict, "")
 	f.mustBeMissing(things, "ghost")
 
@@ -46,37 +45,37 @@ func testUpdateDelete(t *testing.T, open Opener) {
 		if err != nil {
 			return err
 		}
-		cur["s"] = "three"
-		cur["version"] = cur["version"].(int64) + 1
+		cur.Fields["s"] = "three"
+		cur.Version++
 		return tx.Update(f.ctx, things, cur, 2)
 	})
-	if got := f.get(things, "u1"); got["s"] != "three" || got["version"] != int64(3) {
+	if got := f.get(things, "u1"); got.Fields["s"] != "three" || got.Version != int64(3) {
 		t.Errorf("after read-modify-write: %v", got)
 	}
 
 	// Reads in one transaction see its own writes, however often the record is read.
 	f.write(func(tx store.Tx) error {
-		var cur store.Record
+		var cur *store.Record
 		for range 2 {
-			if cur, err = tx.Get(f.ctx, things, "u1"); err != nil || cur["s"] != "three" {
+			if cur, err = tx.Get(f.ctx, things, "u1"); err != nil || cur.Fields["s"] != "three" {
 				t.Errorf("Tx.Get before the update: %v, %v", cur, err)
 			}
 		}
-		next := maps.Clone(cur)
-		next["s"], next["version"] = "four", int64(4)
+		next := cur.Clone()
+		next.Fields["s"], next.Version = "four", 4
 		if err := tx.Update(f.ctx, things, next, 3); err != nil {
 			return err
 		}
 		for range 2 {
-			if cur, err = tx.Get(f.ctx, things, "u1"); err != nil || cur["s"] != "four" || cur["version"] != int64(4) {
+			if cur, err = tx.Get(f.ctx, things, "u1"); err != nil || cur.Fields["s"] != "four" || cur.Version != int64(4) {
 				t.Errorf("Tx.Get after the update: %v, %v", cur, err)
 			}
 		}
-		next = maps.Clone(cur)
-		next["i"], next["version"] = int64(5), int64(5)
+		next = cur.Clone()
+		next.Fields["i"], next.Version = int64(5), 5
 		return tx.Update(f.ctx, things, next, 4)
 	})
-	if got := f.get(things, "u1"); got["s"] != "four" || got["i"] != int64(5) || got["version"] != int64(5) {
+	if got := f.get(things, "u1"); got.Fields["s"] != "four" || got.Fields["i"] != int64(5) || got.Version != int64(5) {
 		t.Errorf("after two updates in one transaction: %v", got)
 	}
 
@@ -85,7 +84,7 @@ func testUpdateDelete(t *testing.T, open Opener) {
 		if _, err := tx.Get(f.ctx, things, "missing"); fault.CodeOf(err) != fault.NotFound {
 			t.Errorf("Tx.Get missing: %v, want NotFound", err)
 		}
-		return tx.Insert(f.ctx, things, newRecord("after-missing", baseTime, nil))
+		return tx.Insert(f.ctx, things, store.FromMap(newRecord("after-missing", baseTime, nil)))
 	})
 	f.get(things, "after-missing")
 
@@ -109,8 +108,8 @@ func testUpdateDelete(t *testing.T, open Opener) {
 	wantFault(t, "delete of a deleted record", err, fault.NotFound, "")
 
 	// A deleted id can be used again.
-	f.insert(things, newRecord("u1", baseTime, store.Record{"s": "again"}))
-	if got := f.get(things, "u1"); got["s"] != "again" {
+	f.insert(things, newRecord("u1", baseTime, row{"s": "again"}))
+	if got := f.get(things, "u1"); got.Fields["s"] != "again" {
 		t.Errorf("reinserted: %v", got)
 	}
 }
@@ -119,12 +118,12 @@ func testUnique(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
 	f.insert(things,
-		newRecord("a", baseTime, store.Record{"code": "U1", "e": "red", "i": int64(1)}),
-		newRecord("b", baseTime, store.Record{"code": "u1", "e": "red", "i": int64(2)}), // case matters
-		newRecord("c", baseTime, store.Record{"code": "é"}),
-		newRecord("d", baseTime, store.Record{"code": "e\u0301"}), // bytes, not canonical equivalence
-		newRecord("n1", baseTime, store.Record{"e": "blue"}),      // NULLs never clash
-		newRecord("n2", baseTime, store.Record{"e": "blue"}),
+		newRecord("a", baseTime, row{"code": "U1", "e": "red", "i": int64(1)}),
+		newRecord("b", baseTime, row{"code": "u1", "e": "red", "i": int64(2)}), // case matters
+		newRecord("c", baseTime, row{"code": "é"}),
+		newRecord("d", baseTime, row{"code": "e\u0301"}), // bytes, not canonical equivalence
+		newRecord("n1", baseTime, row{"e": "blue"}),      // NULLs never clash
+		newRecord("n2", baseTime, row{"e": "blue"}),
 	)
 	cases := []struct {
 		what   string
@@ -132,24 +131,24 @@ func testUnique(t *testing.T, open Opener) {
 		fields []string
 	}{
 		{"same unique field", func(tx store.Tx) error {
-			return tx.Insert(f.ctx, things, newRecord("x", baseTime, store.Record{"code": "U1"}))
+			return tx.Insert(f.ctx, things, store.FromMap(newRecord("x", baseTime, row{"code": "U1"})))
 		}, []string{"code"}},
 		{"same unique pair", func(tx store.Tx) error {
-			return tx.Insert(f.ctx, things, newRecord("x", baseTime, store.Record{"e": "red", "i": int64(2)}))
+			return tx.Insert(f.ctx, things, store.FromMap(newRecord("x", baseTime, row{"e": "red", "i": int64(2)})))
 		}, []string{"e", "i"}},
 		{"same id", func(tx store.Tx) error {
-			return tx.Insert(f.ctx, things, newRecord("a", baseTime, store.Record{"code": "other"}))
+			return tx.Insert(f.ctx, things, store.FromMap(newRecord("a", baseTime, row{"code": "other"})))
 		}, []string{"id"}},
 		{"update to a taken value", func(tx store.Tx) error {
-			rec := newRecord("c", baseTime, store.Record{"code": "U1"})
+			rec := newRecord("c", baseTime, row{"code": "U1"})
 			rec["version"] = int64(2)
-			return tx.Update(f.ctx, things, rec, 1)
+			return tx.Update(f.ctx, things, store.FromMap(rec), 1)
 		}, []string{"code"}},
 		{"a clash after other writes", func(tx store.Tx) error {
-			if err := tx.Insert(f.ctx, things, newRecord("y", baseTime, store.Record{"code": "Y"})); err != nil {
+			if err := tx.Insert(f.ctx, things, store.FromMap(newRecord("y", baseTime, row{"code": "Y"}))); err != nil {
 				return err
 			}
-			return tx.Insert(f.ctx, things, newRecord("z", baseTime, store.Record{"code": "Y"}))
+			return tx.Insert(f.ctx, things, store.FromMap(newRecord("z", baseTime, row{"code": "Y"})))
 		}, []string{"code"}},
 	}
 	for _, c := range cases {
@@ -172,7 +171,7 @@ func testUnique(t *testing.T, open Opener) {
 	for _, id := range []string{"x", "y", "z"} {
 		f.mustBeMissing(things, id)
 	}
-	if got := f.get(things, "c"); got["code"] != "é" || got["version"] != int64(1) {
+	if got := f.get(things, "c"); got.Fields["code"] != "é" || got.Version != int64(1) {
 		t.Errorf("c after a refused update: %v", got)
 	}
 }
@@ -180,38 +179,38 @@ func testUnique(t *testing.T, open Opener) {
 func testForeignKey(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things, owners := f.res("things"), f.res("owners")
-	f.insert(owners, newRecord("o1", baseTime, store.Record{"name": "one"}), newRecord("o2", baseTime, nil))
-	f.insert(things, newRecord("t1", baseTime, store.Record{"owner": "o1"}))
+	f.insert(owners, newRecord("o1", baseTime, row{"name": "one"}), newRecord("o2", baseTime, nil))
+	f.insert(things, newRecord("t1", baseTime, row{"owner": "o1"}))
 
 	err := f.store.Write(f.ctx, func(tx store.Tx) error { return tx.Delete(f.ctx, owners, "o1") })
 	wantFault(t, "delete of a referenced record", err, fault.Conflict, "referenced")
 	f.get(owners, "o1")
 
 	err = f.store.Write(f.ctx, func(tx store.Tx) error {
-		return tx.Insert(f.ctx, things, newRecord("t2", baseTime, store.Record{"owner": "missing"}))
+		return tx.Insert(f.ctx, things, store.FromMap(newRecord("t2", baseTime, row{"owner": "missing"})))
 	})
 	wantFault(t, "insert referring to a missing record", err, fault.Conflict, "")
 	f.mustBeMissing(things, "t2")
 
 	err = f.store.Write(f.ctx, func(tx store.Tx) error {
-		rec := newRecord("t1", baseTime, store.Record{"owner": "O1"})
+		rec := newRecord("t1", baseTime, row{"owner": "O1"})
 		rec["version"] = int64(2)
-		return tx.Update(f.ctx, things, rec, 1)
+		return tx.Update(f.ctx, things, store.FromMap(rec), 1)
 	})
 	wantFault(t, "update referring to a missing record", err, fault.Conflict, "")
-	if got := f.get(things, "t1"); got["owner"] != "o1" {
+	if got := f.get(things, "t1"); got.Fields["owner"] != "o1" {
 		t.Errorf("t1 after a refused update: %v", got)
 	}
 
 	// Moving the reference frees the first owner; a record may refer to one created in the same
 	// transaction.
 	f.write(func(tx store.Tx) error {
-		if err := tx.Insert(f.ctx, owners, newRecord("o3", baseTime, nil)); err != nil {
+		if err := tx.Insert(f.ctx, owners, store.FromMap(newRecord("o3", baseTime, nil))); err != nil {
 			return err
 		}
-		rec := newRecord("t1", baseTime, store.Record{"owner": "o3"})
+		rec := newRecord("t1", baseTime, row{"owner": "o3"})
 		rec["version"] = int64(2)
-		if err := tx.Update(f.ctx, things, rec, 1); err != nil {
+		if err := tx.Update(f.ctx, things, store.FromMap(rec), 1); err != nil {
 			return err
 		}
 		return tx.Delete(f.ctx, owners, "o1")
@@ -229,26 +228,26 @@ func testForeignKey(t *testing.T, open Opener) {
 func testRollback(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things, owners := f.res("things"), f.res("owners")
-	f.insert(things, newRecord("kept", baseTime, store.Record{"s": "before"}))
+	f.insert(things, newRecord("kept", baseTime, row{"s": "before"}))
 	f.insert(owners, newRecord("gone", baseTime, nil))
 
 	idem := store.IdempotencyRecord{Scope: "s", Method: "POST", Path: "/v1/things", Key: "k",
 		Fingerprint: "f", Response: store.Response{Status: 201}, CreatedAt: baseTime, ExpiresAt: baseTime.Add(time.Hour)}
 	err := f.store.Write(f.ctx, func(tx store.Tx) error {
 		rec := newRecord("new", baseTime, nil)
-		if err := tx.Insert(f.ctx, things, rec); err != nil {
+		if err := tx.Insert(f.ctx, things, store.FromMap(rec)); err != nil {
 			return err
 		}
-		kept := newRecord("kept", baseTime, store.Record{"s": "after"})
+		kept := newRecord("kept", baseTime, row{"s": "after"})
 		kept["version"] = int64(2)
-		if err := tx.Update(f.ctx, things, kept, 1); err != nil {
+		if err := tx.Update(f.ctx, things, store.FromMap(kept), 1); err != nil {
 			return err
 		}
 		if err := tx.Delete(f.ctx, owners, "gone"); err != nil {
 			return err
 		}
 		if err := tx.AppendEvent(f.ctx, things, store.Event{ID: "ev", Type: "things.created", Resource: "things",
-			RecordID: "new", Time: baseTime, Record: rec}); err != nil {
+			RecordID: "new", Time: baseTime, Record: store.FromMap(rec)}); err != nil {
 			return err
 		}
 		if err := tx.PutIdempotency(f.ctx, idem); err != nil {
@@ -260,7 +259,7 @@ func testRollback(t *testing.T, open Opener) {
 		t.Fatalf("Write returned %v, want the body's error", err)
 	}
 	f.mustBeMissing(things, "new")
-	if got := f.get(things, "kept"); got["s"] != "before" || got["version"] != int64(1) {
+	if got := f.get(things, "kept"); got.Fields["s"] != "before" || got.Version != int64(1) {
 		t.Errorf("kept after rollback: %v", got)
 	}
 	f.get(owners, "gone")
@@ -274,7 +273,7 @@ func testRollback(t *testing.T, open Opener) {
 	// A fault from the body comes back as it is.
 	denied := fault.New(fault.Forbidden, "no")
 	err = f.store.Write(f.ctx, func(tx store.Tx) error {
-		if err := tx.Insert(f.ctx, things, newRecord("new", baseTime, nil)); err != nil {
+		if err := tx.Insert(f.ctx, things, store.FromMap(newRecord("new", baseTime, nil))); err != nil {
 			return err
 		}
 		return denied
@@ -286,10 +285,10 @@ func testRollback(t *testing.T, open Opener) {
 
 	// After a database error the transaction is rolled back whole.
 	err = f.store.Write(f.ctx, func(tx store.Tx) error {
-		if err := tx.Insert(f.ctx, things, newRecord("new", baseTime, nil)); err != nil {
+		if err := tx.Insert(f.ctx, things, store.FromMap(newRecord("new", baseTime, nil))); err != nil {
 			return err
 		}
-		return tx.Insert(f.ctx, things, newRecord("kept", baseTime, nil))
+		return tx.Insert(f.ctx, things, store.FromMap(newRecord("kept", baseTime, nil)))
 	})
 	wantFault(t, "duplicate id", err, fault.Conflict, "unique")
 	f.mustBeMissing(things, "new")
@@ -300,7 +299,7 @@ func testIsolation(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
 	f.write(func(tx store.Tx) error {
-		if err := tx.Insert(f.ctx, things, newRecord("pending", baseTime, nil)); err != nil {
+		if err := tx.Insert(f.ctx, things, store.FromMap(newRecord("pending", baseTime, nil))); err != nil {
 			return err
 		}
 		if _, err := tx.Get(f.ctx, things, "pending"); err != nil {
@@ -336,7 +335,7 @@ func testCancelled(t *testing.T, open Opener) {
 	_, err = f.store.Events(ctx, 0, nil, 10)
 	wantFault(t, "Events", err, fault.Unavailable, "")
 	err = f.store.Write(ctx, func(tx store.Tx) error {
-		return tx.Insert(ctx, things, newRecord("b", baseTime, nil))
+		return tx.Insert(ctx, things, store.FromMap(newRecord("b", baseTime, nil)))
 	})
 	wantFault(t, "Write", err, fault.Unavailable, "")
 	f.mustBeMissing(things, "b")
@@ -349,7 +348,7 @@ func testCancelled(t *testing.T, open Opener) {
 func testConcurrentCounter(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	counters := f.res("counters")
-	f.insert(counters, newRecord("c", baseTime, store.Record{"n": int64(0)}))
+	f.insert(counters, newRecord("c", baseTime, row{"n": int64(0)}))
 	const workers, each = 20, 5
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -364,9 +363,9 @@ func testConcurrentCounter(t *testing.T, open Opener) {
 						if err != nil {
 							return err
 						}
-						v := cur["version"].(int64)
-						cur["n"] = cur["n"].(int64) + 1
-						cur["version"] = v + 1
+						v := cur.Version
+						cur.Fields["n"] = cur.Fields["n"].(int64) + 1
+						cur.Version = v + 1
 						return tx.Update(f.ctx, counters, cur, v)
 					})
 					if fault.CodeOf(err) == fault.Conflict && attempt < 100 {
@@ -390,8 +389,8 @@ func testConcurrentCounter(t *testing.T, open Opener) {
 		t.Fatalf("%d writes failed, the first with %v", len(errs), errs[0])
 	}
 	got := f.get(counters, "c")
-	if got["n"] != int64(workers*each) || got["version"] != int64(workers*each+1) {
-		t.Errorf("counter = %v (version %v), want %d (version %d)", got["n"], got["version"], workers*each, workers*each+1)
+	if got.Fields["n"] != int64(workers*each) || got.Version != int64(workers*each+1) {
+		t.Errorf("counter = %v (version %v), want %d (version %d)", got.Fields["n"], got.Version, workers*each, workers*each+1)
 	}
 	if conflicts > 0 {
 		t.Errorf("%d read-modify-writes met a version Conflict: Tx.Get does not hold the row", conflicts)
@@ -404,7 +403,7 @@ func testConcurrentCounter(t *testing.T, open Opener) {
 func testConcurrentFailures(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	things := f.res("things")
-	f.insert(things, newRecord("taken", baseTime, store.Record{"code": "TAKEN"}))
+	f.insert(things, newRecord("taken", baseTime, row{"code": "TAKEN"}))
 	const n = 20
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -412,15 +411,15 @@ func testConcurrentFailures(t *testing.T, open Opener) {
 		wg.Go(func() {
 			id := fmt.Sprintf("w%02d", i)
 			errs[i] = f.store.Write(f.ctx, func(tx store.Tx) error {
-				if err := tx.Insert(f.ctx, things, newRecord(id, baseTime, nil)); err != nil {
+				if err := tx.Insert(f.ctx, things, store.FromMap(newRecord(id, baseTime, nil))); err != nil {
 					return err
 				}
 				if err := tx.AppendEvent(f.ctx, things, store.Event{ID: id, Type: "things.created", Resource: "things",
-					RecordID: id, Time: baseTime, Record: store.Record{"id": id}}); err != nil {
+					RecordID: id, Time: baseTime, Record: store.FromMap(row{"id": id})}); err != nil {
 					return err
 				}
 				if i%2 == 1 {
-					return tx.Insert(f.ctx, things, newRecord(id+"-dup", baseTime, store.Record{"code": "TAKEN"}))
+					return tx.Insert(f.ctx, things, store.FromMap(newRecord(id+"-dup", baseTime, row{"code": "TAKEN"})))
 				}
 				return nil
 			})
