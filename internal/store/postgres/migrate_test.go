@@ -2,12 +2,9 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,100 +13,46 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plinth-dev/plinth/internal/spec"
-	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// TestSchemaGolden: spec in, SQL out, for the specs the SQLite driver's golden tests read.
+// newDatabase is a database in a schema of t's own, for the migration suites.
+func newDatabase(t *testing.T) storetest.Database {
+	url, schema := testURL(t), newSchema(t)
+	return storetest.Database{
+		Open: func(model *spec.Model, log *slog.Logger) (storetest.ClosingStore, error) {
+			db, err := Open(context.Background(), url, model, Options{Schema: schema, Logger: log})
+			if err != nil {
+				return nil, err
+			}
+			return db, nil
+		},
+		Exec: func(stmt string) error {
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			_, err = conn.Exec(ctx, "SET search_path TO "+quote(schema)+"; "+stmt)
+			return err
+		},
+	}
+}
+
+// TestMigrationSuite runs the migration checks every driver passes.
+func TestMigrationSuite(t *testing.T) {
+	testURL(t) // fail once, not in every subtest, when the database is not configured
+	storetest.RunMigrations(t, newDatabase)
+}
+
+// TestSchemaGolden: spec in, PostgreSQL's DDL out, for the specs the spec package's golden
+// tests read, in the schema "plinth".
 func TestSchemaGolden(t *testing.T) {
-	t.Parallel()
-	specs, _ := filepath.Glob("../../spec/testdata/valid/*.yaml")
-	specs = append(specs, "../../../examples/shop/plinth.yaml")
-	for _, path := range specs {
-		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
-		if name == "plinth" {
-			name = "shop"
-		}
-		t.Run(name, func(t *testing.T) {
-			src, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := mustCompile(t, string(src))
-			var b strings.Builder
-			for _, r := range m.Resources {
-				b.WriteString(createTable("plinth", r) + ";\n")
-			}
-			for _, r := range m.Resources {
-				for _, f := range r.Fields {
-					if f.Type == spec.TypeRef {
-						b.WriteString(foreignKeyDDL("plinth", r, f) + ";\n")
-					}
-				}
-				for _, ix := range r.Indexes {
-					b.WriteString(indexDDL("plinth", r, ix) + ";\n")
-				}
-			}
-			golden := filepath.Join("testdata", name+".sql")
-			if *update {
-				os.MkdirAll("testdata", 0o755)
-				os.WriteFile(golden, []byte(b.String()), 0o644)
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if string(want) != b.String() {
-				t.Errorf("%s differs; run go test -update and review.\ngot:\n%s", golden, b.String())
-			}
-			// The SQL is valid: a fresh schema takes it, and an unchanged spec changes nothing.
-			schema := newSchema(t)
-			openTest(t, m, Options{Schema: schema})
-			logs := &logCounter{}
-			openTest(t, m, Options{Schema: schema, Logger: slog.New(logs)})
-			if n := logs.count("created", "added", "dropped"); n != 0 {
-				t.Errorf("reopening with the same spec changed the schema %d times: %v", n, logs.messages())
-			}
-		})
-	}
-}
-
-const baseSpec = `
-plinth: 1
-name: mig
-resources:
-  things:
-    fields:
-      title: {type: string, max_length: 10}
-      count: {type: integer}
-`
-
-func reopen(t *testing.T, schema, src string) error {
-	t.Helper()
-	db, err := Open(context.Background(), testURL(t), mustCompile(t, src), Options{Schema: schema})
-	if err == nil {
-		db.Close()
-	}
-	return err
-}
-
-// seeded opens baseSpec on a new schema with one row in things and returns the schema.
-func seeded(t *testing.T) string {
-	t.Helper()
-	schema := newSchema(t)
-	db := openTest(t, mustCompile(t, baseSpec), Options{Schema: schema})
-	exec(t, db, `INSERT INTO `+quote(schema)+`."things" ("id","created_at","updated_at","version","title","count") VALUES ('a', now(), now(), 1, 'x', 3)`)
-	db.Close()
-	return schema
-}
-
-func exec(t *testing.T, db *DB, sql string, args ...any) {
-	t.Helper()
-	if _, err := db.pool.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	testURL(t)
+	storetest.RunSchemaGolden(t, newDDL("plinth"), *update, newDatabase)
 }
 
 // catalog lists names from a query over the catalog ($1 is the schema), sorted.
@@ -131,137 +74,6 @@ func catalog(t *testing.T, schema, sql string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-const columnsQuery = `SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns
-	WHERE table_schema = $1 AND table_name = 'things'`
-
-func TestMigrations(t *testing.T) {
-	t.Parallel()
-	t.Run("adding fields, resources and indexes applies at start", func(t *testing.T) {
-		t.Parallel()
-		schema := seeded(t)
-		grown := baseSpec + `      note: {type: string, max_length: 5}
-      done: {type: boolean, default: false, required: true}
-      other: {type: ref, resource: others}
-    indexes: [[count]]
-  others:
-    fields:
-      thing: {type: ref, resource: things}
-`
-		if err := reopen(t, schema, grown); err != nil {
-			t.Fatal(err)
-		}
-		got := catalog(t, schema, `SELECT indexname FROM pg_indexes WHERE schemaname = $1
-			UNION ALL SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1 AND contype = 'f'`)
-		for _, want := range []string{"ix_things_count", "ix_others_thing", "ix_things_other", "fk_things_other", "fk_others_thing"} {
-			if !slices.Contains(got, want) {
-				t.Errorf("%s missing from %v", want, got)
-			}
-		}
-		db := openTest(t, mustCompile(t, grown), Options{Schema: schema})
-		var title string
-		if err := db.pool.QueryRow(context.Background(), `SELECT "title" FROM `+quote(schema)+`."things" WHERE "note" IS NULL`).Scan(&title); err != nil || title != "x" {
-			t.Errorf("existing row: %q, %v", title, err)
-		}
-	})
-	t.Run("dropping an index is applied", func(t *testing.T) {
-		t.Parallel()
-		schema := newSchema(t)
-		if err := reopen(t, schema, baseSpec+"    indexes: [[count]]\n"); err != nil {
-			t.Fatal(err)
-		}
-		if err := reopen(t, schema, baseSpec); err != nil {
-			t.Fatal(err)
-		}
-		if got := catalog(t, schema, `SELECT indexname FROM pg_indexes WHERE schemaname = $1`); slices.Contains(got, "ix_things_count") {
-			t.Errorf("index kept after it left the spec: %v", got)
-		}
-	})
-	refusals := []struct {
-		name, spec, want string
-	}{
-		{"dropping a field", strings.Replace(baseSpec, "      count: {type: integer}\n", "", 1), "things.count has data but is no longer in the spec"},
-		{"retyping a field", strings.Replace(baseSpec, "count: {type: integer}", "count: {type: string, max_length: 3}", 1), "things.count is stored as BIGINT but the spec now needs TEXT"},
-		{"a new required field without default", baseSpec + "      must: {type: integer, required: true}\n", "things.must is new and required"},
-		{"retyping within one column type", strings.Replace(baseSpec, "title: {type: string, max_length: 10}", "title: {type: timestamp}", 1), "things.title holds string values but the spec now says timestamp"},
-	}
-	for _, tc := range refusals {
-		t.Run("refuses "+tc.name, func(t *testing.T) {
-			t.Parallel()
-			schema := seeded(t)
-			before := catalog(t, schema, columnsQuery)
-			err := reopen(t, schema, tc.spec+"  more:\n    fields:\n      x: {type: string}\n")
-			var me *store.MigrationError
-			if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want a MigrationError mentioning %q", err, tc.want)
-			}
-			if after := catalog(t, schema, columnsQuery); !slices.Equal(before, after) {
-				t.Errorf("columns changed from %v to %v", before, after)
-			}
-			if tables := catalog(t, schema, `SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename = 'more'`); len(tables) > 0 {
-				t.Error("a refused migration created a table")
-			}
-		})
-	}
-	t.Run("refuses pointing a ref elsewhere", func(t *testing.T) {
-		t.Parallel()
-		schema := newSchema(t)
-		others := "  others:\n    fields:\n      x: {type: string}\n"
-		if err := reopen(t, schema, baseSpec+"      other: {type: ref, resource: things}\n"+others); err != nil {
-			t.Fatal(err)
-		}
-		err := reopen(t, schema, baseSpec+"      other: {type: ref, resource: others}\n"+others)
-		var me *store.MigrationError
-		if !errors.As(err, &me) || !strings.Contains(err.Error(), "things.other holds ref(things) values but the spec now says ref(others)") {
-			t.Fatalf("err = %v", err)
-		}
-	})
-	t.Run("every problem is listed", func(t *testing.T) {
-		t.Parallel()
-		schema := seeded(t)
-		err := reopen(t, schema, strings.Replace(baseSpec, "      count: {type: integer}\n", "      title2: {type: string}\n      must: {type: integer, required: true}\n", 1))
-		var me *store.MigrationError
-		if !errors.As(err, &me) || len(me.Problems) != 2 {
-			t.Fatalf("err = %v, want two problems", err)
-		}
-	})
-	t.Run("a new required field on an empty table is fine", func(t *testing.T) {
-		t.Parallel()
-		schema := newSchema(t)
-		if err := reopen(t, schema, baseSpec); err != nil {
-			t.Fatal(err)
-		}
-		if err := reopen(t, schema, baseSpec+"      must: {type: integer, required: true}\n"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("a field known to hold no null is scanned only in a database from before that was known", func(t *testing.T) {
-		t.Parallel()
-		schema := seeded(t)
-		required := strings.Replace(baseSpec, "count: {type: integer}", "count: {type: integer, required: true}", 1)
-		db := openTest(t, mustCompile(t, required), Options{Schema: schema})
-		// A null the engine refuses, as a version of Plinth from before the rule could write.
-		exec(t, db, `INSERT INTO `+quote(schema)+`."things" ("id","created_at","updated_at","version","title") VALUES ('b', now(), now(), 1, 'y')`)
-		if err := reopen(t, schema, required); err != nil {
-			t.Fatalf("an unchanged spec scanned the table: %v", err)
-		}
-		exec(t, db, `ALTER TABLE `+quote(schema)+`."_plinth_fields" DROP COLUMN "no_nulls"`)
-		err := reopen(t, schema, required)
-		if !strings.Contains(fmt.Sprint(err), "things.count is now required, but it is null in 1 record") {
-			t.Fatalf("err = %v", err)
-		}
-	})
-	t.Run("unique on duplicated data refuses with a clear message", func(t *testing.T) {
-		t.Parallel()
-		schema := seeded(t)
-		db := openTest(t, mustCompile(t, baseSpec), Options{Schema: schema})
-		exec(t, db, `INSERT INTO `+quote(schema)+`."things" ("id","created_at","updated_at","version","title","count") VALUES ('b', now(), now(), 1, 'x', 3)`)
-		err := reopen(t, schema, strings.Replace(baseSpec, "max_length: 10}", "max_length: 10, unique: true}", 1))
-		if err == nil || !strings.Contains(err.Error(), "cannot make title unique") {
-			t.Fatalf("err = %v", err)
-		}
-	})
 }
 
 // TestTextColumnsCompareBytes checks that every text column has the "C" collation, whatever
@@ -286,8 +98,7 @@ func TestTextColumnsCompareBytes(t *testing.T) {
 func TestConcurrentOpen(t *testing.T) {
 	t.Parallel()
 	schema := newSchema(t)
-	src := baseSpec + "    indexes: [[count]]\n  others:\n    fields:\n      thing: {type: ref, resource: things}\n"
-	m := mustCompile(t, src)
+	m := mustCompile(t, itemsSpec+"    indexes: [[n]]\n  others:\n    fields:\n      item: {type: ref, resource: items}\n")
 	logs := &logCounter{}
 	var wg sync.WaitGroup
 	errs := make([]error, 6)
@@ -348,40 +159,4 @@ func (l *logCounter) count(prefixes ...string) int {
 		}
 	}
 	return n
-}
-
-// TestOnDeleteChangesNoSchema: the engine does what on_delete says and the foreign key stays
-// ON DELETE RESTRICT, so adding, changing or removing on_delete migrates nothing, with data.
-func TestOnDeleteChangesNoSchema(t *testing.T) {
-	t.Parallel()
-	schema := seeded(t)
-	refSpec := func(onDelete string) string {
-		opt := ""
-		if onDelete != "" {
-			opt = ", on_delete: " + onDelete
-		}
-		return baseSpec + "  others:\n    fields:\n      thing: {type: ref, resource: things" + opt + "}\n"
-	}
-	shape := func(onDelete string) []string {
-		t.Helper()
-		if err := reopen(t, schema, refSpec(onDelete)); err != nil {
-			t.Fatalf("on_delete %q: %v", onDelete, err)
-		}
-		return catalog(t, schema, `SELECT conname || ' ' || pg_get_constraintdef(c.oid) FROM pg_constraint c
-				JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1
-			UNION ALL SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1
-			UNION ALL SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns WHERE table_schema = $1`)
-	}
-	before := shape("")
-	db := openTest(t, mustCompile(t, refSpec("")), Options{Schema: schema})
-	exec(t, db, `INSERT INTO `+quote(schema)+`."others" ("id","created_at","updated_at","version","thing") VALUES ('o', now(), now(), 1, 'a')`)
-	db.Close()
-	if !slices.Contains(before, `fk_others_thing FOREIGN KEY (thing) REFERENCES `+schema+`.things(id) ON DELETE RESTRICT`) {
-		t.Fatalf("the ref has no RESTRICT foreign key: %v", before)
-	}
-	for _, onDelete := range []string{"cascade", "set_null", "restrict", ""} {
-		if after := shape(onDelete); !slices.Equal(after, before) {
-			t.Errorf("on_delete %q changed the schema:\nbefore %v\nafter  %v", onDelete, before, after)
-		}
-	}
 }

@@ -21,17 +21,3 @@ func TestStore(t *testing.T) {
 		return db
 	})
 }
-
-// TestMigrationSuite runs the migration checks every driver passes, in a new folder each.
-func TestMigrationSuite(t *testing.T) {
-	storetest.RunMigrations(t, func(t *testing.T) storetest.Reopener {
-		dir := t.TempDir()
-		return func(model *spec.Model) (storetest.ClosingStore, error) {
-			db, err := sqlite.Open(context.Background(), dir, model, sqlite.Options{})
-			if err != nil {
-				return nil, err
-			}
-			return db, nil
-		}
-	})
-}

@@ -1,5 +1,7 @@
 // Package sqlstore is what the SQL drivers (internal/store/sqlite and internal/store/postgres)
-// share of their migrations: the decisions that do not depend on the dialect, and the SQL that
-// reads the same in both. Each driver runs the statements in its own transaction, with its own
-// library.
+// share: above all the migration planner, which decides from a Catalog of the existing tables
+// and the spec what to create, add, fill and drop, in what order and under which names, and
+// what it refuses (Plan), then runs it (Migration.Apply). A driver only reads its catalog into
+// a Catalog, spells its DDL (a DDL) and runs the statements in its own transaction, with its
+// own library. The SQL that reads the same in both drivers lives here too.
 package sqlstore

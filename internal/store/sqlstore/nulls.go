@@ -21,10 +21,10 @@ func literal(f *spec.Field) (any, bool) {
 	return f.Default.Literal, true
 }
 
-// Gap is a field that is never null by the spec, on a table whose rows may lack a value for
+// gap is a field that is never null by the spec, on a table whose rows may lack a value for
 // it: its column is new, or it may hold null (the field was nullable, or the database does
 // not know).
-type Gap struct {
+type gap struct {
 	Field *spec.Field
 	// New is set when the column is to be added: every existing row lacks a value.
 	New bool
@@ -33,8 +33,8 @@ type Gap struct {
 // gaps lists the gaps of r's table, in field order. columns are the table's columns;
 // noNulls names the fields that the last migration left without null, whose columns need no
 // scan: an unchanged spec then costs no query.
-func gaps(r *spec.Resource, columns map[string]string, noNulls map[string]bool) []Gap {
-	var out []Gap
+func gaps(r *spec.Resource, columns map[string]string, noNulls map[string]bool) []gap {
+	var out []gap
 	for _, f := range r.Fields {
 		if Nullable(f) {
 			continue
@@ -43,20 +43,20 @@ func gaps(r *spec.Resource, columns map[string]string, noNulls map[string]bool) 
 		if has && noNulls[f.Name] {
 			continue
 		}
-		out = append(out, Gap{Field: f, New: !has})
+		out = append(out, gap{Field: f, New: !has})
 	}
 	return out
 }
 
-// CheckNulls decides what a migration does about the rows of r's existing table (table is its
+// checkNulls decides what a migration does about the rows of r's existing table (table is its
 // quoted name; columns are its columns) that would hold null in a field the spec says is never
-// null. A field with a literal default is filled with it: those gaps are returned, for the
-// driver to fill with FillSQL once its columns exist. Any other — a required field without a
+// null. A field with a literal default is filled with it: those gaps are returned, for Plan to
+// fill with fillSQL once their columns exist. Any other — a required field without a
 // default, or one whose default is an expression, which has no value for records written
 // before — refuses the migration if any row lacks a value: those are the problems. count runs
 // a query that returns one count.
-func CheckNulls(r *spec.Resource, table string, columns map[string]string, noNulls map[string]bool,
-	count func(query string) (int64, error)) (fills []Gap, problems []string, err error) {
+func checkNulls(r *spec.Resource, table string, columns map[string]string, noNulls map[string]bool,
+	count func(query string) (int64, error)) (fills []gap, problems []string, err error) {
 	rows := int64(-1) // the table's rows, counted once for all new columns
 	for _, g := range gaps(r, columns, noNulls) {
 		if _, ok := literal(g.Field); ok {
@@ -84,7 +84,7 @@ func CheckNulls(r *spec.Resource, table string, columns map[string]string, noNul
 }
 
 // problem says why n rows without a value refuse the migration, and what to do instead.
-func (g Gap) problem(resource string, n int64) string {
+func (g gap) problem(resource string, n int64) string {
 	name := resource + "." + g.Field.Name
 	records := func(noun string) string {
 		s := strconv.FormatInt(n, 10) + " " + noun
@@ -105,10 +105,10 @@ func (g Gap) problem(resource string, n int64) string {
 	}
 }
 
-// FillSQL is the statement that writes the field's literal default, encoded as d stores values
+// fillSQL is the statement that writes the field's literal default, encoded as d stores values
 // of its kind, into the rows of table (its quoted name) where the field is null, with its
 // parameters.
-func (g Gap) FillSQL(d *sqlwhere.Dialect, table string) (string, []any, error) {
+func (g gap) fillSQL(d *sqlwhere.Dialect, table string) (string, []any, error) {
 	v, _ := literal(g.Field)
 	arg, err := d.Encode(g.Field.Type.Kind(), v)
 	if err != nil {

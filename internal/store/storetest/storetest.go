@@ -3,8 +3,10 @@
 // same answers whichever database is underneath. It reaches the drivers only through the
 // store.Store and store.Tx interfaces (and store.Leaser and store.Queue, the webhook
 // queue), and compiles its specs inline.
-// RunMigrations likewise checks what opening a database again with a changed spec does to the
-// records it holds.
+//
+// RunMigrations likewise checks what opening a database again with a changed spec does: the
+// changes it logs, what it refuses, and the records it keeps. RunSchemaGolden checks the SQL
+// drivers' DDL for new databases against golden files.
 package storetest
 
 import (

@@ -5,8 +5,6 @@ CREATE TABLE "posts" (
   "version" INTEGER NOT NULL,
   "title" TEXT
 ) STRICT;
-CREATE INDEX "ix_posts_created_at" ON "posts" ("created_at", "id");
-
 CREATE TABLE "comments" (
   "id" TEXT PRIMARY KEY NOT NULL,
   "created_at" TEXT NOT NULL,
@@ -17,11 +15,6 @@ CREATE TABLE "comments" (
   "quotes" TEXT REFERENCES "comments" ("id") ON DELETE RESTRICT,
   "body" TEXT
 ) STRICT;
-CREATE INDEX "ix_comments_post" ON "comments" ("post", "id");
-CREATE INDEX "ix_comments_parent" ON "comments" ("parent", "id");
-CREATE INDEX "ix_comments_quotes" ON "comments" ("quotes", "id");
-CREATE INDEX "ix_comments_created_at" ON "comments" ("created_at", "id");
-
 CREATE TABLE "pins" (
   "id" TEXT PRIMARY KEY NOT NULL,
   "created_at" TEXT NOT NULL,
@@ -30,7 +23,11 @@ CREATE TABLE "pins" (
   "post" TEXT REFERENCES "posts" ("id") ON DELETE RESTRICT,
   "comment" TEXT REFERENCES "comments" ("id") ON DELETE RESTRICT
 ) STRICT;
+CREATE INDEX "ix_posts_created_at" ON "posts" ("created_at", "id");
+CREATE INDEX "ix_comments_post" ON "comments" ("post", "id");
+CREATE INDEX "ix_comments_parent" ON "comments" ("parent", "id");
+CREATE INDEX "ix_comments_quotes" ON "comments" ("quotes", "id");
+CREATE INDEX "ix_comments_created_at" ON "comments" ("created_at", "id");
 CREATE INDEX "ix_pins_post" ON "pins" ("post", "id");
 CREATE INDEX "ix_pins_comment" ON "pins" ("comment", "id");
 CREATE INDEX "ix_pins_created_at" ON "pins" ("created_at", "id");
-

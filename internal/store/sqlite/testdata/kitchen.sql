@@ -6,9 +6,6 @@ CREATE TABLE "authors" (
   "name" TEXT,
   "email" TEXT
 ) STRICT;
-CREATE UNIQUE INDEX "ux_authors_email" ON "authors" ("email");
-CREATE INDEX "ix_authors_created_at" ON "authors" ("created_at", "id");
-
 CREATE TABLE "books" (
   "id" TEXT PRIMARY KEY NOT NULL,
   "created_at" TEXT NOT NULL,
@@ -35,12 +32,6 @@ CREATE TABLE "books" (
   "page_total" INTEGER,
   "label" TEXT
 ) STRICT;
-CREATE UNIQUE INDEX "ux_books_isbn" ON "books" ("isbn");
-CREATE INDEX "ix_books_author" ON "books" ("author", "id");
-CREATE INDEX "ix_books_created_at" ON "books" ("created_at", "id");
-CREATE INDEX "ix_books_genre_rating" ON "books" ("genre", "rating", "id");
-CREATE UNIQUE INDEX "ux_books_title_author" ON "books" ("title", "author");
-
 CREATE TABLE "logs" (
   "id" TEXT PRIMARY KEY NOT NULL,
   "created_at" TEXT NOT NULL,
@@ -48,5 +39,11 @@ CREATE TABLE "logs" (
   "version" INTEGER NOT NULL,
   "message" TEXT
 ) STRICT;
+CREATE UNIQUE INDEX "ux_authors_email" ON "authors" ("email");
+CREATE INDEX "ix_authors_created_at" ON "authors" ("created_at", "id");
+CREATE UNIQUE INDEX "ux_books_isbn" ON "books" ("isbn");
+CREATE INDEX "ix_books_author" ON "books" ("author", "id");
+CREATE INDEX "ix_books_created_at" ON "books" ("created_at", "id");
+CREATE INDEX "ix_books_genre_rating" ON "books" ("genre", "rating", "id");
+CREATE UNIQUE INDEX "ux_books_title_author" ON "books" ("title", "author");
 CREATE INDEX "ix_logs_created_at" ON "logs" ("created_at", "id");
-

@@ -9,8 +9,6 @@ CREATE TABLE "products" (
   "tags" TEXT,
   "dims" TEXT
 ) STRICT;
-CREATE INDEX "ix_products_created_at" ON "products" ("created_at", "id");
-
 CREATE TABLE "orders" (
   "id" TEXT PRIMARY KEY NOT NULL,
   "created_at" TEXT NOT NULL,
@@ -21,5 +19,5 @@ CREATE TABLE "orders" (
   "sum" INTEGER,
   "label" TEXT
 ) STRICT;
+CREATE INDEX "ix_products_created_at" ON "products" ("created_at", "id");
 CREATE INDEX "ix_orders_created_at" ON "orders" ("created_at", "id");
-

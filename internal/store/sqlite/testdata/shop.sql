@@ -10,10 +10,6 @@ CREATE TABLE "products" (
   "stock" INTEGER,
   "active" INTEGER
 ) STRICT;
-CREATE UNIQUE INDEX "ux_products_sku" ON "products" ("sku");
-CREATE INDEX "ix_products_created_at" ON "products" ("created_at", "id");
-CREATE INDEX "ix_products_price_cents" ON "products" ("price_cents", "id");
-
 CREATE TABLE "customers" (
   "id" TEXT PRIMARY KEY NOT NULL,
   "created_at" TEXT NOT NULL,
@@ -23,9 +19,6 @@ CREATE TABLE "customers" (
   "email" TEXT,
   "name" TEXT
 ) STRICT;
-CREATE UNIQUE INDEX "ux_customers_user_id" ON "customers" ("user_id");
-CREATE INDEX "ix_customers_created_at" ON "customers" ("created_at", "id");
-
 CREATE TABLE "orders" (
   "id" TEXT PRIMARY KEY NOT NULL,
   "created_at" TEXT NOT NULL,
@@ -37,6 +30,10 @@ CREATE TABLE "orders" (
   "total_cents" INTEGER,
   "note" TEXT
 ) STRICT;
+CREATE UNIQUE INDEX "ux_products_sku" ON "products" ("sku");
+CREATE INDEX "ix_products_created_at" ON "products" ("created_at", "id");
+CREATE INDEX "ix_products_price_cents" ON "products" ("price_cents", "id");
+CREATE UNIQUE INDEX "ux_customers_user_id" ON "customers" ("user_id");
+CREATE INDEX "ix_customers_created_at" ON "customers" ("created_at", "id");
 CREATE INDEX "ix_orders_created_at" ON "orders" ("created_at", "id");
 CREATE INDEX "ix_orders_customer_id_status" ON "orders" ("customer_id", "status", "id");
-
