@@ -15,6 +15,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -184,6 +185,28 @@ type response struct {
 	body   []byte
 }
 
+// encode is res as Plinth's HTTP transport stores it: a line of JSON with the status and the
+// headers, then the body.
+func (res response) encode() ([]byte, error) {
+	head, err := json.Marshal(struct {
+		V      int               `json:"v"`
+		Status int               `json:"status"`
+		Header map[string]string `json:"header"`
+	}{1, res.status, res.header})
+	return append(append(head, '\n'), res.body...), err
+}
+
+// decodeResponse reads what encode wrote.
+func decodeResponse(stored []byte) (*response, error) {
+	line, body, _ := bytes.Cut(stored, []byte{'\n'})
+	var head struct {
+		Status int               `json:"status"`
+		Header map[string]string `json:"header"`
+	}
+	err := json.Unmarshal(line, &head)
+	return &response{status: head.Status, header: head.Header, body: body}, err
+}
+
 func created(location string, v any) (response, error) {
 	b, err := json.Marshal(v)
 	return response{status: http.StatusCreated, body: b,
@@ -192,8 +215,8 @@ func created(location string, v any) (response, error) {
 
 // keyed is a write sent with an Idempotency-Key: where its response is stored.
 type keyed struct {
-	scope, method, path, key string
-	fingerprint              string // of the request body
+	scope, operation, key string
+	fingerprint           string // of the request body
 }
 
 // keyOf returns the request's key, or nil when it has none or the server keeps no keys.
@@ -203,7 +226,7 @@ func (s *server) keyOf(r *http.Request, subject string, body []byte) *keyed {
 		return nil
 	}
 	sum := sha256.Sum256(body)
-	return &keyed{scope: "sub:" + subject, method: r.Method, path: r.URL.Path, key: key, fingerprint: hex.EncodeToString(sum[:])}
+	return &keyed{scope: "sub:" + subject, operation: r.Method + " " + r.URL.Path, key: key, fingerprint: hex.EncodeToString(sum[:])}
 }
 
 // readJSON reads the request body and decodes it into v; it answers 400 and returns nil when

@@ -36,12 +36,11 @@ var postgresSchema = []string{
   "seq" BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "id" TEXT COLLATE "C" NOT NULL,
   "type" TEXT COLLATE "C" NOT NULL, "resource" TEXT COLLATE "C" NOT NULL, "record_id" TEXT COLLATE "C" NOT NULL,
   "time" TIMESTAMPTZ NOT NULL, "actor" TEXT COLLATE "C" NOT NULL, "data" JSONB NOT NULL)`,
-	`CREATE TABLE IF NOT EXISTS {schema}."_plinth_idempotency" (
-  "scope" BYTEA NOT NULL, "method" BYTEA NOT NULL, "path" BYTEA NOT NULL, "key" BYTEA NOT NULL,
-  "fingerprint" BYTEA NOT NULL, "status" INTEGER NOT NULL, "header" TEXT COLLATE "C" NOT NULL,
-  "body" BYTEA NOT NULL, "created_at" TIMESTAMPTZ NOT NULL, "expires_at" TIMESTAMPTZ NOT NULL,
-  PRIMARY KEY ("scope", "method", "path", "key"))`,
-	`CREATE INDEX IF NOT EXISTS "_plinth_idempotency_expires" ON {schema}."_plinth_idempotency" ("expires_at")`,
+	`CREATE TABLE IF NOT EXISTS {schema}."_plinth_outcomes" (
+  "scope" BYTEA NOT NULL, "operation" BYTEA NOT NULL, "key" BYTEA NOT NULL, "fingerprint" BYTEA NOT NULL,
+  "response" BYTEA NOT NULL, "created_at" TIMESTAMPTZ NOT NULL, "expires_at" TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY ("scope", "operation", "key"))`,
+	`CREATE INDEX IF NOT EXISTS "_plinth_outcomes_expires" ON {schema}."_plinth_outcomes" ("expires_at")`,
 }
 
 // The columns of a product, as the statements below return them (twice for the conditional
@@ -91,7 +90,7 @@ func openPostgres(ctx context.Context, url, schema string) (*postgresDB, error) 
 	}
 	h := fnv.New64a()
 	h.Write([]byte("refserver events " + schema))
-	products, orders, idem := q+`."products"`, q+`."orders"`, q+`."_plinth_idempotency"`
+	products, orders, idem := q+`."products"`, q+`."orders"`, q+`."_plinth_outcomes"`
 	return &postgresDB{
 		pool:    pool,
 		lock:    int64(h.Sum64()),
@@ -110,14 +109,14 @@ func openPostgres(ctx context.Context, url, schema string) (*postgresDB, error) 
 		events: `INSERT INTO ` + q + `."_plinth_events" ("id", "type", "resource", "record_id", "time", "actor", "data")
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		// As Plinth's: an expired outcome the sweep has not reached yet gives way to the new one.
-		putIdem: `INSERT INTO ` + idem + ` ("scope", "method", "path", "key", "fingerprint", "status", "header", "body", "created_at", "expires_at")
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT ("scope", "method", "path", "key") DO UPDATE SET
-			  "fingerprint" = excluded."fingerprint", "status" = excluded."status", "header" = excluded."header",
-			  "body" = excluded."body", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at"
-			WHERE "_plinth_idempotency"."expires_at" <= excluded."created_at"`,
-		getIdem: `SELECT "fingerprint", "status", "header", "body" FROM ` + idem +
-			` WHERE "scope" = $1 AND "method" = $2 AND "path" = $3 AND "key" = $4 AND "expires_at" > $5`,
+		putIdem: `INSERT INTO ` + idem + ` ("scope", "operation", "key", "fingerprint", "response", "created_at", "expires_at")
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT ("scope", "operation", "key") DO UPDATE SET
+			  "fingerprint" = excluded."fingerprint", "response" = excluded."response",
+			  "created_at" = excluded."created_at", "expires_at" = excluded."expires_at"
+			WHERE "_plinth_outcomes"."expires_at" <= excluded."created_at"`,
+		getIdem: `SELECT "fingerprint", "response" FROM ` + idem +
+			` WHERE "scope" = $1 AND "operation" = $2 AND "key" = $3 AND "expires_at" > $4`,
 	}, nil
 }
 
@@ -185,12 +184,12 @@ func newEvent(typ, resource, id string, record, old any) (event, error) {
 // not nil, and commits tx.
 func (s *postgresDB) commit(ctx context.Context, tx pgx.Tx, now time.Time, actor string, k *keyed, res response, evs ...event) error {
 	if k != nil {
-		header, err := json.Marshal(res.header)
+		stored, err := res.encode()
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, s.putIdem, []byte(k.scope), []byte(k.method), []byte(k.path), []byte(k.key),
-			[]byte(k.fingerprint), int32(res.status), string(header), res.body, now, now.Add(24*time.Hour)); err != nil {
+		if _, err := tx.Exec(ctx, s.putIdem, []byte(k.scope), []byte(k.operation), []byte(k.key),
+			[]byte(k.fingerprint), stored, now, now.Add(24*time.Hour)); err != nil {
 			return err
 		}
 	}
@@ -285,11 +284,9 @@ func (s *postgresDB) order(ctx context.Context, o *order, now time.Time, k *keye
 }
 
 func (s *postgresDB) replay(ctx context.Context, k *keyed) (*response, error) {
-	var fingerprint, body []byte
-	var status int32
-	var header string
-	err := s.pool.QueryRow(ctx, s.getIdem, []byte(k.scope), []byte(k.method), []byte(k.path), []byte(k.key), time.Now()).
-		Scan(&fingerprint, &status, &header, &body)
+	var fingerprint, stored []byte
+	err := s.pool.QueryRow(ctx, s.getIdem, []byte(k.scope), []byte(k.operation), []byte(k.key), time.Now()).
+		Scan(&fingerprint, &stored)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -299,8 +296,7 @@ func (s *postgresDB) replay(ctx context.Context, k *keyed) (*response, error) {
 	if string(fingerprint) != k.fingerprint {
 		return &response{status: http.StatusUnprocessableEntity, body: []byte("this Idempotency-Key was used with another body\n")}, nil
 	}
-	res := &response{status: int(status), body: body}
-	return res, json.Unmarshal([]byte(header), &res.header)
+	return decodeResponse(stored)
 }
 
 func notFound(err error) error {

@@ -56,7 +56,8 @@ func (e *Engine) encodeCursor(r *spec.Resource, order []query.Sort, filter strin
 // nonNull names fields that the rest of the query already requires to be set; their keyset
 // conditions then need no NULL branch, which keeps them simple enough for an index seek.
 func (e *Engine) decodeCursor(r *spec.Resource, order []query.Sort, filter, cursor string, nonNull map[string]bool) (query.Expr, error) {
-	enc := base64.RawURLEncoding
+	// Strict: a cursor has one spelling, so no other string passes for it.
+	enc := base64.RawURLEncoding.Strict()
 	p, m, ok := strings.Cut(cursor, ".")
 	if !ok {
 		return nil, errBadCursor

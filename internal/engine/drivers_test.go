@@ -75,6 +75,7 @@ var onBoth = map[string]func(*testing.T){
 	"TestEnumTransitionsCannotBeBypassedWithNull":      TestEnumTransitionsCannotBeBypassedWithNull,
 	"TestIdempotencyKeysExpireAndAreSwept":             TestIdempotencyKeysExpireAndAreSwept,
 	"TestIdempotencyOffIgnoresKeys":                    TestIdempotencyOffIgnoresKeys,
+	"TestIdempotencyKeyScope":                          TestIdempotencyKeyScope,
 	"TestIdempotencyRequiredWithoutKey":                TestIdempotencyRequiredWithoutKey,
 	"TestIdempotencyStoresClientErrors":                TestIdempotencyStoresClientErrors,
 	"TestListCursor":                                   TestListCursor,

@@ -133,12 +133,12 @@ func exprRound(t *testing.T, e, shop *env, in exprInput) {
 		// Under a fresh Idempotency-Key, as orders require: the renderer sees the outcome.
 		var out *store.Record
 		var failed error
-		_, _, err := eng.ApplyIdempotent(ctx, []engine.Op{op}, engine.IdempotencyKey{Key: uuid.NewString(), Method: "POST", Path: "/fuzz", Fingerprint: src},
-			func(recs []*store.Record, err error) store.Response {
+		_, _, err := eng.ApplyIdempotent(ctx, []engine.Op{op}, engine.IdempotencyKey{Key: uuid.NewString(), Operation: "POST /fuzz", Fingerprint: src},
+			func(recs []*store.Record, err error) []byte {
 				if failed = err; err == nil {
 					out = recs[0]
 				}
-				return store.Response{Status: 200}
+				return nil
 			})
 		check(fmt.Sprintf("op %d on %s %s %s", op.Kind, op.Resource, op.ID, src), cmp.Or(err, failed))
 		return out

@@ -14,9 +14,11 @@ import (
 )
 
 // Idempotency follows the IETF httpapi Idempotency-Key draft with Stripe's semantics: a key
-// names one attempt of one request by one caller; a replay returns the first response byte for
-// byte and does nothing else; the stored response is written in the same transaction as the
-// write it protects, so a crash can never leave one without the other.
+// names one attempt of one operation by one caller; a replay returns the first response byte
+// for byte and does nothing else; the stored response is written in the same transaction as
+// the write it protects, so a crash can never leave one without the other. The rules are the
+// engine's, for every transport; what a response is, is the transport's: the engine stores
+// and returns its bytes unread (docs/decisions/0016-idempotency-outcomes.md).
 
 // DefaultIdempotencyTTL is how long a key is remembered unless configured otherwise.
 const DefaultIdempotencyTTL = 24 * time.Hour
@@ -24,18 +26,20 @@ const DefaultIdempotencyTTL = 24 * time.Hour
 // maxKeyLength bounds Idempotency-Key values.
 const maxKeyLength = 255
 
-// IdempotencyKey identifies one attempt of a request: the client's key, the request's method
-// and path (the key is scoped to them and to the caller), and a fingerprint of its body.
+// IdempotencyKey identifies one attempt of an operation: the client's key, the operation as
+// the transport names it (REST: "POST /v1/orders", its method and request path), to which the
+// key is scoped with the caller, and a fingerprint of its input, to tell a retry from another
+// request.
 type IdempotencyKey struct {
 	Key         string
-	Method      string
-	Path        string
+	Operation   string
 	Fingerprint string
 }
 
 // Renderer turns the outcome of a write (its records, or the error that stopped it, which is a
-// *BatchError when one operation failed) into the response the client receives.
-type Renderer func(records []*store.Record, err error) store.Response
+// *BatchError when one operation failed) into the response the client receives, encoded as
+// the transport reads it back: a replay returns these bytes as they are.
+type Renderer func(records []*store.Record, err error) []byte
 
 // ApplyIdempotent runs ops like Apply under an Idempotency-Key. The first request with a key
 // executes and its response is stored with the write; a later request with the same key and
@@ -45,26 +49,26 @@ type Renderer func(records []*store.Record, err error) store.Response
 // (idempotency-key-in-flight) while the first request still runs. Outcomes that are the
 // client's fault (4xx) are stored and replayed too; failures on our side (5xx) are not, so the
 // client may retry them.
-func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) (store.Response, bool, error) {
+func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) ([]byte, bool, error) {
 	if idempotencyOff(ops, e.model) {
 		recs, err := e.Apply(ctx, ops)
 		if err != nil && !clientFault(err) {
-			return store.Response{}, false, err
+			return nil, false, err
 		}
 		return render(recs, err), false, nil
 	}
 	if err := checkKey(key.Key); err != nil {
-		return store.Response{}, false, err
+		return nil, false, err
 	}
 	scope := scopeOf(ctx)
-	slot := strings.Join([]string{scope, key.Method, key.Path, key.Key}, "\x00")
+	slot := strings.Join([]string{scope, key.Operation, key.Key}, "\x00")
 	if !e.inflight.acquire(slot) {
 		// The first request may have committed and not yet let go of its slot: then its answer
 		// is the one to give. Only while it has none is the request still in flight.
 		if resp, ok, err := e.replay(ctx, scope, key); ok || err != nil {
 			return resp, ok, err
 		}
-		return store.Response{}, false, &fault.Error{Code: fault.Conflict, Type: fault.TypeIdempotencyKeyInFlight,
+		return nil, false, &fault.Error{Code: fault.Conflict, Type: fault.TypeIdempotencyKeyInFlight,
 			Message: "a request with this Idempotency-Key is still being processed; retry shortly"}
 	}
 	defer e.inflight.release(slot)
@@ -73,26 +77,24 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 		return resp, ok, err
 	}
 	now := e.clock()
-	stored := store.IdempotencyRecord{Scope: scope, Method: key.Method, Path: key.Path, Key: key.Key,
+	stored := store.Outcome{Scope: scope, Operation: key.Operation, Key: key.Key,
 		Fingerprint: key.Fingerprint, CreatedAt: now, ExpiresAt: now.Add(e.idemTTL)}
-	var resp store.Response
 	_, err := e.apply(ctx, ops, true, func(tx store.Tx, recs []*store.Record) error {
-		resp = render(recs, nil)
-		stored.Response = resp
-		return tx.PutIdempotency(ctx, stored)
+		stored.Response = render(recs, nil)
+		return tx.PutOutcome(ctx, stored)
 	})
 	if err == nil {
-		return resp, false, nil
+		return stored.Response, false, nil
 	}
 	if store.IsKeyTaken(err) {
 		// Another process finished the same request first: theirs is the one response.
 		return e.replayAfterRace(ctx, scope, key)
 	}
 	if !clientFault(err) {
-		return store.Response{}, false, err
+		return nil, false, err
 	}
 	stored.Response = render(nil, err)
-	err = e.db.Write(ctx, func(tx store.Tx) error { return tx.PutIdempotency(ctx, stored) })
+	err = e.db.Write(ctx, func(tx store.Tx) error { return tx.PutOutcome(ctx, stored) })
 	if store.IsKeyTaken(err) {
 		return e.replayAfterRace(ctx, scope, key)
 	}
@@ -102,25 +104,25 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	return stored.Response, false, nil
 }
 
-func (e *Engine) replay(ctx context.Context, scope string, key IdempotencyKey) (store.Response, bool, error) {
-	rec, err := e.db.GetIdempotency(ctx, scope, key.Method, key.Path, key.Key)
+func (e *Engine) replay(ctx context.Context, scope string, key IdempotencyKey) ([]byte, bool, error) {
+	o, err := e.db.Outcome(ctx, scope, key.Operation, key.Key)
 	if fault.CodeOf(err) == fault.NotFound {
-		return store.Response{}, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return store.Response{}, false, err
+		return nil, false, err
 	}
-	if !rec.ExpiresAt.After(e.clock()) {
-		return store.Response{}, false, nil
+	if !o.ExpiresAt.After(e.clock()) {
+		return nil, false, nil
 	}
-	if rec.Fingerprint != key.Fingerprint {
-		return store.Response{}, false, &fault.Error{Code: fault.Invalid, Type: fault.TypeIdempotencyKeyReused,
+	if o.Fingerprint != key.Fingerprint {
+		return nil, false, &fault.Error{Code: fault.Invalid, Type: fault.TypeIdempotencyKeyReused,
 			Message: "this Idempotency-Key was used with a different request body; use a new key for a new request"}
 	}
-	return rec.Response, true, nil
+	return o.Response, true, nil
 }
 
-func (e *Engine) replayAfterRace(ctx context.Context, scope string, key IdempotencyKey) (store.Response, bool, error) {
+func (e *Engine) replayAfterRace(ctx context.Context, scope string, key IdempotencyKey) ([]byte, bool, error) {
 	resp, ok, err := e.replay(ctx, scope, key)
 	if err == nil && !ok {
 		err = fault.New(fault.Conflict, "the request raced with another using the same Idempotency-Key; retry")
@@ -216,7 +218,7 @@ const sweepBatch = 500
 func (e *Engine) SweepIdempotency(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := e.db.SweepIdempotency(ctx, e.clock(), sweepBatch)
+		n, err := e.db.SweepOutcomes(ctx, e.clock(), sweepBatch)
 		total += n
 		if err != nil || n < sweepBatch {
 			return total, err

@@ -129,8 +129,8 @@ func (s *Server) parseBatchOp(m map[string]any) (batchOp, error) {
 }
 
 // batchRenderer renders a batch's outcome: every result, or the failing operation's problem.
-func (s *Server) batchRenderer(r *http.Request, ops []batchOp) engine.Renderer {
-	return func(recs []*store.Record, err error) store.Response {
+func (s *Server) batchRenderer(r *http.Request, ops []batchOp) renderer {
+	return func(recs []*store.Record, err error) response {
 		if err != nil {
 			var be *engine.BatchError
 			if !errors.As(err, &be) {
@@ -164,6 +164,6 @@ func (s *Server) batchRenderer(r *http.Request, ops []batchOp) engine.Renderer {
 			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
-		return store.Response{Status: http.StatusOK, Body: b, Header: map[string]string{"Content-Type": "application/json"}}
+		return response{status: http.StatusOK, body: b, header: map[string]string{"Content-Type": "application/json"}}
 	}
 }

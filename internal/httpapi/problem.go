@@ -7,7 +7,6 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
-	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // problem is an RFC 9457 problem document. Its type, from the catalogue, fixes its title,
@@ -54,7 +53,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // errorResponse renders the problem document for err.
-func (s *Server) errorResponse(r *http.Request, err error) store.Response {
+func (s *Server) errorResponse(r *http.Request, err error) response {
 	return s.problemResponse(r, s.problemFor(r, err))
 }
 
@@ -78,27 +77,18 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p problem)
 
 // problemResponse renders p, with the instance, the request id and the headers its type calls
 // for: a challenge with a 401, Retry-After where trying again later may succeed.
-func (s *Server) problemResponse(r *http.Request, p problem) store.Response {
+func (s *Server) problemResponse(r *http.Request, p problem) response {
 	p.Instance = r.URL.Path
 	p.RequestID = requestID(r.Context())
-	resp := store.Response{Status: p.Type.Status(), Body: marshal(p.document()),
-		Header: map[string]string{"Content-Type": "application/problem+json", "Cache-Control": "no-store"}}
+	resp := response{status: p.Type.Status(), body: marshal(p.document()),
+		header: map[string]string{"Content-Type": "application/problem+json", "Cache-Control": "no-store"}}
 	switch p.Type {
 	case fault.TypeUnauthorized:
-		resp.Header["WWW-Authenticate"] = `Bearer realm="plinth"`
+		resp.header["WWW-Authenticate"] = `Bearer realm="plinth"`
 	case fault.TypeUnavailable, fault.TypeIdempotencyKeyInFlight:
-		resp.Header["Retry-After"] = "1"
+		resp.header["Retry-After"] = "1"
 	}
 	return resp
-}
-
-// writeResponse sends a rendered response.
-func writeResponse(w http.ResponseWriter, resp store.Response) {
-	for k, v := range resp.Header {
-		w.Header().Set(k, v)
-	}
-	w.WriteHeader(resp.Status)
-	w.Write(resp.Body)
 }
 
 // simpleProblem answers with a problem of the transport's own making (bad JSON, wrong method).

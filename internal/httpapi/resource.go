@@ -171,8 +171,8 @@ func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
 
 // recordRenderer renders a single write: the record with its ETag (and Location, for a
 // create), 204 for a delete, or the problem document.
-func (h resourceHandler) recordRenderer(r *http.Request) engine.Renderer {
-	return func(recs []*store.Record, err error) store.Response {
+func (h resourceHandler) recordRenderer(r *http.Request) renderer {
+	return func(recs []*store.Record, err error) response {
 		var be *engine.BatchError
 		if errors.As(err, &be) {
 			err = be.Err // one operation alone has no index to report
@@ -182,20 +182,22 @@ func (h resourceHandler) recordRenderer(r *http.Request) engine.Renderer {
 		}
 		rec := recs[0]
 		if rec == nil {
-			return store.Response{Status: http.StatusNoContent, Header: map[string]string{}}
+			return response{status: http.StatusNoContent, header: map[string]string{}}
 		}
-		resp := store.Response{Status: http.StatusOK, Body: codec.AppendRecord(nil, h.r, rec, nil),
-			Header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
+		resp := response{status: http.StatusOK, body: codec.AppendRecord(nil, h.r, rec, nil),
+			header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
 		if r.Method == http.MethodPost {
-			resp.Status = http.StatusCreated
-			resp.Header["Location"] = h.s.prefix + "/" + h.r.Name + "/" + rec.ID
+			resp.status = http.StatusCreated
+			resp.header["Location"] = h.s.prefix + "/" + h.r.Name + "/" + rec.ID
 		}
 		return resp
 	}
 }
 
-// write applies ops, under the request's Idempotency-Key when it has one.
-func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, body map[string]any, render engine.Renderer) {
+// write applies ops, under the request's Idempotency-Key when it has one. The key is scoped to
+// the operation "METHOD path", the request's own path rather than its route, so that a key
+// sent to one record never answers for another.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, body map[string]any, render renderer) {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		recs, err := s.engine.Apply(r.Context(), ops)
@@ -203,9 +205,13 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, 
 		return
 	}
 	sum := sha256.Sum256(jsonval.AppendValue(nil, body))
-	resp, replayed, err := s.engine.ApplyIdempotent(r.Context(), ops, engine.IdempotencyKey{
-		Key: key, Method: r.Method, Path: r.URL.Path, Fingerprint: hex.EncodeToString(sum[:]),
-	}, render)
+	stored, replayed, err := s.engine.ApplyIdempotent(r.Context(), ops, engine.IdempotencyKey{
+		Key: key, Operation: r.Method + " " + r.URL.Path, Fingerprint: hex.EncodeToString(sum[:]),
+	}, func(recs []*store.Record, err error) []byte { return render(recs, err).encode() })
+	var resp response
+	if err == nil {
+		resp, err = decodeResponse(stored)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -31,23 +31,20 @@ type Event struct {
 	Old      *Record // the record before an update; nil otherwise
 }
 
-// IdempotencyRecord is the stored outcome of a write made under an Idempotency-Key.
-type IdempotencyRecord struct {
-	Scope       string
-	Method      string
-	Path        string
-	Key         string
-	Fingerprint string
-	Response    Response
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-}
-
-// Response is what a transport answered to a write, kept so that a replay can repeat it.
-type Response struct {
-	Status int
-	Header map[string]string
-	Body   []byte
+// Outcome is what a write made under an idempotency key answered, kept so that a retry of it
+// gets the same answer. The engine keys it; the transport that served the write names the
+// operation and alone reads the response.
+type Outcome struct {
+	Scope string // whose key it is: the caller
+	// Operation is what the transport calls the request, such as "POST /v1/orders" for REST
+	// (its method and request path); a key is scoped to it.
+	Operation   string
+	Key         string // the client's idempotency key
+	Fingerprint string // of the request's body, to tell a retry from another request
+	// Response is the answer, encoded by the transport; the store keeps its bytes as they are.
+	Response  []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // DB is everything Plinth needs of a database; each driver is one.
@@ -71,10 +68,11 @@ type Store interface {
 	GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*Record, error)
 	// List runs a selection.
 	List(ctx context.Context, r *spec.Resource, q query.Select) ([]*Record, error)
-	// GetIdempotency reads a stored outcome; NotFound when there is none.
-	GetIdempotency(ctx context.Context, scope, method, path, key string) (*IdempotencyRecord, error)
-	// SweepIdempotency deletes up to limit outcomes that expired before now, and says how many.
-	SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error)
+	// Outcome reads the outcome stored under a key, expired or not; NotFound when there is
+	// none.
+	Outcome(ctx context.Context, scope, operation, key string) (*Outcome, error)
+	// SweepOutcomes deletes up to limit outcomes that expired before now, and says how many.
+	SweepOutcomes(ctx context.Context, now time.Time, limit int) (int, error)
 	// Events reads up to limit events with a sequence above after, of the given resources
 	// (all when empty), in sequence order.
 	Events(ctx context.Context, after int64, resources []string, limit int) ([]Event, error)
@@ -101,15 +99,15 @@ type Tx interface {
 	List(ctx context.Context, r *spec.Resource, q query.Select) ([]*Record, error)
 	// AppendEvent adds ev, a change to a record of r, to the outbox; the store assigns Seq.
 	AppendEvent(ctx context.Context, r *spec.Resource, ev Event) error
-	// PutIdempotency stores an outcome; an error that IsKeyTaken when a live outcome is stored
+	// PutOutcome stores an outcome; an error that IsKeyTaken when a live outcome is stored
 	// under its key already (an expired one gives way).
-	PutIdempotency(ctx context.Context, rec IdempotencyRecord) error
+	PutOutcome(ctx context.Context, o Outcome) error
 }
 
-// errKeyTaken marks the error of PutIdempotency for a key that is stored already.
+// errKeyTaken marks the error of PutOutcome for a key that is stored already.
 var errKeyTaken = errors.New("idempotency key taken")
 
-// ErrKeyTaken is the error drivers return from PutIdempotency for a key stored already: a
+// ErrKeyTaken is the error drivers return from PutOutcome for a key stored already: a
 // Conflict, wrapping cause.
 func ErrKeyTaken(cause error) error {
 	return &fault.Error{Code: fault.Conflict, Message: "the idempotency key is taken", Err: errors.Join(errKeyTaken, cause)}

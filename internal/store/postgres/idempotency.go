@@ -2,63 +2,51 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
-// idempotencyTable keeps stored outcomes. Its name starts with an underscore, which resource
-// names cannot, so it never collides with a resource. The key columns are BYTEA: a key is
-// scoped to a request path, which may hold any bytes (%00, %FF), and TEXT refuses some; the
-// SQLite driver keeps such keys, so this one must too.
-const idempotencyTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_idempotency" (
+// outcomesTable keeps stored outcomes (see sqlstore.OutcomesTable). The key columns are
+// BYTEA: the HTTP transport scopes a key to the request path, which may hold any bytes (%00,
+// %FF), and TEXT refuses some; the SQLite driver keeps such keys, so this one must too.
+const outcomesTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_outcomes" (
   "scope" BYTEA NOT NULL,
-  "method" BYTEA NOT NULL,
-  "path" BYTEA NOT NULL,
+  "operation" BYTEA NOT NULL,
   "key" BYTEA NOT NULL,
   "fingerprint" BYTEA NOT NULL,
-  "status" INTEGER NOT NULL,
-  "header" TEXT COLLATE "C" NOT NULL,
-  "body" BYTEA NOT NULL,
+  "response" BYTEA NOT NULL,
   "created_at" TIMESTAMPTZ NOT NULL,
   "expires_at" TIMESTAMPTZ NOT NULL,
-  PRIMARY KEY ("scope", "method", "path", "key")
+  PRIMARY KEY ("scope", "operation", "key")
 )`
 
-const idempotencyIndex = `CREATE INDEX IF NOT EXISTS "_plinth_idempotency_expires" ON {schema}."_plinth_idempotency" ("expires_at")`
+const outcomesIndex = `CREATE INDEX IF NOT EXISTS "_plinth_outcomes_expires" ON {schema}."_plinth_outcomes" ("expires_at")`
 
-// GetIdempotency implements store.Store.
-func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key string) (*store.IdempotencyRecord, error) {
-	row := db.pool.QueryRow(ctx, `SELECT "fingerprint", "status", "header", "body", "created_at", "expires_at"
-		FROM `+db.idempotency+` WHERE "scope" = $1 AND "method" = $2 AND "path" = $3 AND "key" = $4`,
-		[]byte(scope), []byte(method), []byte(path), []byte(key))
-	rec := &store.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key}
+// Outcome implements store.Store.
+func (db *DB) Outcome(ctx context.Context, scope, operation, key string) (*store.Outcome, error) {
+	o := &store.Outcome{Scope: scope, Operation: operation, Key: key}
 	var fingerprint []byte
-	var header string
-	var status int32
-	err := row.Scan(&fingerprint, &status, &header, &rec.Response.Body, &rec.CreatedAt, &rec.ExpiresAt)
+	err := db.pool.QueryRow(ctx, db.getOutcome, []byte(scope), []byte(operation), []byte(key)).
+		Scan(&fingerprint, &o.Response, &o.CreatedAt, &o.ExpiresAt)
 	if err != nil {
 		return nil, db.classify(err, nil)
 	}
-	rec.Fingerprint = string(fingerprint)
-	rec.Response.Status = int(status)
-	if err := json.Unmarshal([]byte(header), &rec.Response.Header); err != nil {
-		return nil, fmt.Errorf("idempotency header: %w", err)
-	}
-	rec.CreatedAt, rec.ExpiresAt = rec.CreatedAt.UTC(), rec.ExpiresAt.UTC()
-	return rec, nil
+	o.Fingerprint = string(fingerprint)
+	o.CreatedAt, o.ExpiresAt = o.CreatedAt.UTC(), o.ExpiresAt.UTC()
+	return o, nil
 }
 
-// SweepIdempotency implements store.Store. Rows another sweeper is deleting are skipped
-// rather than waited for.
-func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error) {
+// SweepOutcomes implements store.Store. Rows another sweeper is deleting are skipped rather
+// than waited for.
+func (db *DB) SweepOutcomes(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int64
 	err := db.Write(ctx, func(t store.Tx) error {
-		tag, err := t.(*tx).tx.Exec(ctx, `DELETE FROM `+db.idempotency+` WHERE ("scope", "method", "path", "key") IN (
-			SELECT "scope", "method", "path", "key" FROM `+db.idempotency+`
+		tag, err := t.(*tx).tx.Exec(ctx, `DELETE FROM `+db.outcomes+` WHERE ("scope", "operation", "key") IN (
+			SELECT "scope", "operation", "key" FROM `+db.outcomes+`
 			WHERE "expires_at" <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, sqlLimit(limit))
 		n = tag.RowsAffected()
 		return err
@@ -66,36 +54,19 @@ func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (i
 	return int(n), err
 }
 
-// PutIdempotency implements store.Tx.
-func (x *tx) PutIdempotency(ctx context.Context, rec store.IdempotencyRecord) error {
-	header, err := json.Marshal(rec.Response.Header)
-	if err != nil {
-		return err
+// PutOutcome implements store.Tx.
+func (x *tx) PutOutcome(ctx context.Context, o store.Outcome) error {
+	response := o.Response
+	if response == nil {
+		response = []byte{} // bytes, not NULL
 	}
-	body := rec.Response.Body
-	if body == nil {
-		body = []byte{}
-	}
-	// An expired outcome that the sweep has not reached yet gives way to the new one; a live
-	// one does not, and the insert changes nothing. A concurrent insert of the same key waits
-	// for the other transaction, then sees its row.
-	tag, err := x.tx.Exec(ctx, `INSERT INTO `+x.db.idempotency+`
-		("scope", "method", "path", "key", "fingerprint", "status", "header", "body", "created_at", "expires_at")
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT ("scope", "method", "path", "key") DO UPDATE SET
-		  "fingerprint" = excluded."fingerprint", "status" = excluded."status", "header" = excluded."header",
-		  "body" = excluded."body", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at"
-		WHERE "_plinth_idempotency"."expires_at" <= excluded."created_at"`,
-		[]byte(rec.Scope), []byte(rec.Method), []byte(rec.Path), []byte(rec.Key), []byte(rec.Fingerprint),
-		int32(rec.Response.Status), string(header), body,
-		rec.CreatedAt.UTC().Truncate(time.Microsecond), rec.ExpiresAt.UTC().Truncate(time.Microsecond))
+	tag, err := x.tx.Exec(ctx, x.db.putOutcome,
+		[]byte(o.Scope), []byte(o.Operation), []byte(o.Key), []byte(o.Fingerprint), response,
+		o.CreatedAt.UTC().Truncate(time.Microsecond), o.ExpiresAt.UTC().Truncate(time.Microsecond))
 	if err != nil {
 		return x.db.classify(err, nil)
 	}
-	if tag.RowsAffected() == 0 {
-		return store.ErrKeyTaken(errors.New("a live outcome is stored under this key"))
-	}
-	return nil
+	return sqlstore.PutResult(tag.RowsAffected())
 }
 
 // sqlLimit is a LIMIT parameter: a negative limit means none, as in SQLite.
@@ -104,4 +75,34 @@ func sqlLimit(n int) any {
 		return nil
 	}
 	return int64(n)
+}
+
+// outcomeDialect is PostgreSQL's spelling of the conversion of legacy outcomes in schema.
+// Processes of an earlier version may still be using the legacy table: the lock waits for
+// their transactions, so that none commits an outcome after the copy, and keeps later ones
+// out until the table is gone (they fail then, storing nothing, and their clients retry).
+func outcomeDialect(schema string) sqlstore.OutcomeDialect {
+	return sqlstore.OutcomeDialect{
+		Table:  func(name string) string { return quote(schema) + "." + quote(name) },
+		Lock:   func(table string) string { return "LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE" },
+		Append: func(text, bytes string) string { return "convert_to(" + text + ", 'UTF8') || " + bytes },
+	}
+}
+
+// convertOutcomes converts the outcomes of a database from before store.Outcome in schema, if
+// it has any (see sqlstore.ConvertOutcomes), in the migration's transaction tx; outcomesTable
+// must exist.
+func convertOutcomes(ctx context.Context, tx pgx.Tx, schema string) error {
+	d := outcomeDialect(schema)
+	var legacy bool
+	err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, d.Table(sqlstore.LegacyOutcomesTable)).Scan(&legacy)
+	if err != nil || !legacy {
+		return err
+	}
+	for _, stmt := range sqlstore.ConvertOutcomes(d) {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
 }

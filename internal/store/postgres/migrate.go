@@ -46,11 +46,14 @@ func migrate(ctx context.Context, db *DB, model *spec.Model) error {
 	if err := m.ensureSchema(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	for _, ddl := range []string{idempotencyTable, idempotencyIndex, eventsTable, fieldsTable,
+	for _, ddl := range []string{outcomesTable, outcomesIndex, eventsTable, fieldsTable,
 		addNoNulls, subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable} {
 		if _, err := tx.Exec(ctx, strings.ReplaceAll(ddl, "{schema}", quote(db.schema))); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
+	}
+	if err := convertOutcomes(ctx, tx, db.schema); err != nil {
+		return fmt.Errorf("migrate: convert outcomes: %w", err)
 	}
 	cat, err := m.catalog(ctx)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
@@ -51,8 +52,9 @@ type DB struct {
 	schema string
 	tables map[string]*table
 
-	idempotency, events string // qualified table names
-	eventsLock          int64  // the advisory lock that orders the outbox
+	outcomes, events       string // qualified table names
+	getOutcome, putOutcome string // statements of stored outcomes (sqlstore.OutcomeSQL)
+	eventsLock             int64  // the advisory lock that orders the outbox
 }
 
 var _ store.Store = (*DB)(nil)
@@ -76,13 +78,14 @@ func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB
 	}
 	schema := cmp.Or(opts.Schema, "public")
 	db := &DB{
-		log:         cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)),
-		schema:      schema,
-		tables:      map[string]*table{},
-		idempotency: quote(schema) + `."_plinth_idempotency"`,
-		events:      quote(schema) + `."_plinth_events"`,
-		eventsLock:  lockKey("events", schema),
+		log:        cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)),
+		schema:     schema,
+		tables:     map[string]*table{},
+		outcomes:   quote(schema) + "." + quote(sqlstore.OutcomesTable),
+		events:     quote(schema) + `."_plinth_events"`,
+		eventsLock: lockKey("events", schema),
 	}
+	db.getOutcome, db.putOutcome = sqlstore.OutcomeSQL(db.outcomes, dialect.Placeholder)
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}

@@ -2,73 +2,53 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
+	"database/sql"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
-// idempotencyTable keeps stored outcomes. Its name starts with an underscore, which resource
-// names cannot, so it never collides with a resource.
-const idempotencyTable = `CREATE TABLE IF NOT EXISTS "_plinth_idempotency" (
+// outcomesTable keeps stored outcomes (see sqlstore.OutcomesTable).
+const outcomesTable = `CREATE TABLE IF NOT EXISTS "_plinth_outcomes" (
   "scope" TEXT NOT NULL,
-  "method" TEXT NOT NULL,
-  "path" TEXT NOT NULL,
+  "operation" TEXT NOT NULL,
   "key" TEXT NOT NULL,
   "fingerprint" TEXT NOT NULL,
-  "status" INTEGER NOT NULL,
-  "header" TEXT NOT NULL,
-  "body" BLOB NOT NULL,
+  "response" BLOB NOT NULL,
   "created_at" TEXT NOT NULL,
   "expires_at" TEXT NOT NULL,
-  PRIMARY KEY ("scope", "method", "path", "key")
+  PRIMARY KEY ("scope", "operation", "key")
 ) STRICT`
 
-const idempotencyIndex = `CREATE INDEX IF NOT EXISTS "_plinth_idempotency_expires" ON "_plinth_idempotency" ("expires_at")`
+const outcomesIndex = `CREATE INDEX IF NOT EXISTS "_plinth_outcomes_expires" ON "_plinth_outcomes" ("expires_at")`
 
-const getIdempotencySQL = `SELECT "fingerprint", "status", "header", "body", "created_at", "expires_at"
-FROM "_plinth_idempotency" WHERE "scope" = ? AND "method" = ? AND "path" = ? AND "key" = ?`
+var getOutcomeSQL, putOutcomeSQL = sqlstore.OutcomeSQL(quote(sqlstore.OutcomesTable), dialect.Placeholder)
 
-// putIdempotencySQL stores an outcome. An expired outcome that the sweep has not reached yet
-// gives way to the new one; a live one does not, and the insert changes nothing.
-const putIdempotencySQL = `INSERT INTO "_plinth_idempotency"
-  ("scope", "method", "path", "key", "fingerprint", "status", "header", "body", "created_at", "expires_at")
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT ("scope", "method", "path", "key") DO UPDATE SET
-  "fingerprint" = excluded."fingerprint", "status" = excluded."status", "header" = excluded."header",
-  "body" = excluded."body", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at"
-WHERE "_plinth_idempotency"."expires_at" <= excluded."created_at"`
-
-// GetIdempotency implements store.Store.
-func (db *DB) GetIdempotency(ctx context.Context, scope, method, path, key string) (*store.IdempotencyRecord, error) {
-	row := db.getIdem.QueryRowContext(ctx, scope, method, path, key)
-	rec := &store.IdempotencyRecord{Scope: scope, Method: method, Path: path, Key: key}
-	var header, created, expires string
-	err := row.Scan(&rec.Fingerprint, &rec.Response.Status, &header, &rec.Response.Body, &created, &expires)
+// Outcome implements store.Store.
+func (db *DB) Outcome(ctx context.Context, scope, operation, key string) (*store.Outcome, error) {
+	o := &store.Outcome{Scope: scope, Operation: operation, Key: key}
+	var created, expires string
+	err := db.getOutcome.QueryRowContext(ctx, scope, operation, key).Scan(&o.Fingerprint, &o.Response, &created, &expires)
 	if err != nil {
 		return nil, db.classify(err, nil)
 	}
-	if err := json.Unmarshal([]byte(header), &rec.Response.Header); err != nil {
-		return nil, fmt.Errorf("idempotency header: %w", err)
-	}
-	if rec.CreatedAt, err = time.Parse(TimeLayout, created); err != nil {
+	if o.CreatedAt, err = time.Parse(TimeLayout, created); err != nil {
 		return nil, err
 	}
-	if rec.ExpiresAt, err = time.Parse(TimeLayout, expires); err != nil {
+	if o.ExpiresAt, err = time.Parse(TimeLayout, expires); err != nil {
 		return nil, err
 	}
-	return rec, nil
+	return o, nil
 }
 
-// SweepIdempotency implements store.Store.
-func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (int, error) {
+// SweepOutcomes implements store.Store.
+func (db *DB) SweepOutcomes(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int64
 	err := db.Write(ctx, func(t store.Tx) error {
 		ctx := noCancel(ctx)
-		res, err := t.(*tx).exec(ctx, `DELETE FROM "_plinth_idempotency" WHERE rowid IN (
-			SELECT rowid FROM "_plinth_idempotency" WHERE "expires_at" <= ? LIMIT ?)`, now.UTC().Format(TimeLayout), limit)
+		res, err := t.(*tx).exec(ctx, `DELETE FROM "_plinth_outcomes" WHERE rowid IN (
+			SELECT rowid FROM "_plinth_outcomes" WHERE "expires_at" <= ? LIMIT ?)`, now.UTC().Format(TimeLayout), limit)
 		if err != nil {
 			return err
 		}
@@ -78,25 +58,44 @@ func (db *DB) SweepIdempotency(ctx context.Context, now time.Time, limit int) (i
 	return int(n), err
 }
 
-// PutIdempotency implements store.Tx.
-func (x *tx) PutIdempotency(ctx context.Context, rec store.IdempotencyRecord) error {
+// PutOutcome implements store.Tx.
+func (x *tx) PutOutcome(ctx context.Context, o store.Outcome) error {
 	ctx = noCancel(ctx)
-	header, err := json.Marshal(rec.Response.Header)
+	response := o.Response
+	if response == nil {
+		response = []byte{} // a BLOB, not NULL
+	}
+	res, err := x.tx.StmtContext(ctx, x.db.putOutcome).ExecContext(ctx,
+		o.Scope, o.Operation, o.Key, o.Fingerprint, response,
+		o.CreatedAt.UTC().Format(TimeLayout), o.ExpiresAt.UTC().Format(TimeLayout))
 	if err != nil {
+		return x.db.classify(err, nil)
+	}
+	n, _ := res.RowsAffected()
+	return sqlstore.PutResult(n)
+}
+
+// outcomeDialect is SQLite's spelling of the conversion of legacy outcomes. Its write
+// transactions exclude each other (they begin IMMEDIATE), so the legacy table needs no lock.
+var outcomeDialect = sqlstore.OutcomeDialect{
+	Table:  quote,
+	Append: func(text, bytes string) string { return "CAST(" + text + " || " + bytes + " AS BLOB)" },
+}
+
+// convertOutcomes converts the outcomes of a database from before store.Outcome, if it has
+// any (see sqlstore.ConvertOutcomes), in the migration's transaction tx; outcomesTable must
+// exist.
+func convertOutcomes(ctx context.Context, tx *sql.Tx) error {
+	var legacy bool
+	err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_schema WHERE "type" = 'table' AND "name" = ?`,
+		sqlstore.LegacyOutcomesTable).Scan(&legacy)
+	if err != nil || !legacy {
 		return err
 	}
-	body := rec.Response.Body
-	if body == nil {
-		body = []byte{}
-	}
-	res, err := x.tx.StmtContext(ctx, x.db.putIdem).ExecContext(ctx,
-		rec.Scope, rec.Method, rec.Path, rec.Key, rec.Fingerprint, rec.Response.Status, string(header), body,
-		rec.CreatedAt.UTC().Format(TimeLayout), rec.ExpiresAt.UTC().Format(TimeLayout))
-	if err == nil {
-		if n, _ := res.RowsAffected(); n == 0 {
-			return store.ErrKeyTaken(errors.New("a live outcome is stored under this key"))
+	for _, stmt := range sqlstore.ConvertOutcomes(outcomeDialect) {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
 		}
-		return nil
 	}
-	return x.db.classify(err, nil)
+	return nil
 }

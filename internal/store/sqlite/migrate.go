@@ -21,11 +21,14 @@ func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logge
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
-	for _, stmt := range []string{idempotencyTable, idempotencyIndex, eventsTable, fieldsTable,
+	for _, stmt := range []string{outcomesTable, outcomesIndex, eventsTable, fieldsTable,
 		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
+	}
+	if err := convertOutcomes(ctx, tx); err != nil {
+		return fmt.Errorf("migrate: convert outcomes: %w", err)
 	}
 	if err := addNoNulls(ctx, tx); err != nil {
 		return fmt.Errorf("migrate: %w", err)

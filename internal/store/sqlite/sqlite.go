@@ -54,7 +54,7 @@ type DB struct {
 	closeOnce     sync.Once
 
 	// Statements of the internal tables, prepared once like those of the records.
-	getIdem, putIdem, appendEvent *sql.Stmt
+	getOutcome, putOutcome, appendEvent *sql.Stmt
 
 	// Statements a group had to prepare inside its transaction (savepoints, partial updates,
 	// the webhook queue's),
@@ -133,8 +133,8 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 		db  *sql.DB
 		sql string
 	}{
-		{&db.getIdem, db.read, getIdempotencySQL},
-		{&db.putIdem, db.write, putIdempotencySQL},
+		{&db.getOutcome, db.read, getOutcomeSQL},
+		{&db.putOutcome, db.write, putOutcomeSQL},
 		{&db.appendEvent, db.write, appendEventSQL},
 	} {
 		if *s.dst, err = s.db.PrepareContext(ctx, s.sql); err != nil {
@@ -159,7 +159,7 @@ func (db *DB) Close() error {
 	for _, t := range db.tables {
 		errs = append(errs, t.close())
 	}
-	for _, s := range []*sql.Stmt{db.getIdem, db.putIdem, db.appendEvent} {
+	for _, s := range []*sql.Stmt{db.getOutcome, db.putOutcome, db.appendEvent} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -231,8 +231,8 @@ func testRollback(t *testing.T, open Opener) {
 	f.insert(things, newRecord("kept", baseTime, row{"s": "before"}))
 	f.insert(owners, newRecord("gone", baseTime, nil))
 
-	idem := store.IdempotencyRecord{Scope: "s", Method: "POST", Path: "/v1/things", Key: "k",
-		Fingerprint: "f", Response: store.Response{Status: 201}, CreatedAt: baseTime, ExpiresAt: baseTime.Add(time.Hour)}
+	idem := store.Outcome{Scope: "s", Operation: "POST /v1/things", Key: "k",
+		Fingerprint: "f", Response: []byte("201"), CreatedAt: baseTime, ExpiresAt: baseTime.Add(time.Hour)}
 	err := f.store.Write(f.ctx, func(tx store.Tx) error {
 		rec := newRecord("new", baseTime, nil)
 		if err := tx.Insert(f.ctx, things, store.FromMap(rec)); err != nil {
@@ -250,7 +250,7 @@ func testRollback(t *testing.T, open Opener) {
 			RecordID: "new", Time: baseTime, Record: store.FromMap(rec)}); err != nil {
 			return err
 		}
-		if err := tx.PutIdempotency(f.ctx, idem); err != nil {
+		if err := tx.PutOutcome(f.ctx, idem); err != nil {
 			return err
 		}
 		return fmt.Errorf("wrapped: %w", errRollback)
@@ -266,8 +266,8 @@ func testRollback(t *testing.T, open Opener) {
 	if evs, err := f.store.Events(f.ctx, 0, nil, 10); err != nil || len(evs) != 0 {
 		t.Errorf("events after rollback: %v, %v", evs, err)
 	}
-	if rec, err := f.store.GetIdempotency(f.ctx, "s", "POST", "/v1/things", "k"); fault.CodeOf(err) != fault.NotFound {
-		t.Errorf("idempotency after rollback: %v, %v", rec, err)
+	if o, err := f.store.Outcome(f.ctx, "s", "POST /v1/things", "k"); fault.CodeOf(err) != fault.NotFound {
+		t.Errorf("outcome after rollback: %v, %v", o, err)
 	}
 
 	// A fault from the body comes back as it is.
@@ -330,8 +330,8 @@ func testCancelled(t *testing.T, open Opener) {
 	wantFault(t, "GetMany", err, fault.Unavailable, "")
 	_, err = f.store.List(ctx, things, query.Select{Where: query.And{}, Order: []query.Sort{{Field: "id"}}, Limit: 10})
 	wantFault(t, "List", err, fault.Unavailable, "")
-	_, err = f.store.GetIdempotency(ctx, "s", "POST", "/", "k")
-	wantFault(t, "GetIdempotency", err, fault.Unavailable, "")
+	_, err = f.store.Outcome(ctx, "s", "POST /", "k")
+	wantFault(t, "Outcome", err, fault.Unavailable, "")
 	_, err = f.store.Events(ctx, 0, nil, 10)
 	wantFault(t, "Events", err, fault.Unavailable, "")
 	err = f.store.Write(ctx, func(tx store.Tx) error {
