@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
@@ -237,9 +237,6 @@ func (t *table) listSQL(q query.Select) (string, []any, error) {
 	return sqlwhere.Select(&dialect, t.selectSQL, q, t.fields, quote)
 }
 
-// maxAttempts bounds how often a write transaction is retried after SQLITE_BUSY.
-const maxAttempts = 6
-
 // maxGroup bounds how many writes share one commit.
 const maxGroup = 64
 
@@ -299,32 +296,25 @@ func (db *DB) writer() {
 	}
 }
 
-// commitGroup runs a group and answers each of its writes.
+// commitGroup runs a group, again while it meets another process's lock, and answers each of
+// its writes.
 func (db *DB) commitGroup(writes []*writeReq) {
 	results := make([]error, len(writes))
-	backoff := 5 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	// The group's transaction outlives any one request.
+	err := sqlstore.Retry(context.Background(), db.log, "the database is busy; try again shortly", func() (bool, error) {
 		err := db.runGroup(writes, results)
-		if err == nil {
-			break
+		return isBusy(err), err
+	})
+	if err != nil {
+		// Nothing of the group committed, so every write may be retried.
+		if fault.As(err) == nil {
+			err = fault.Wrap(fault.Unavailable, err, "the write could not be completed; try again")
 		}
-		if !isBusy(err) || attempt == maxAttempts {
-			// Nothing of the group committed, so every write may be retried.
-			if isBusy(err) {
-				err = fault.Wrap(fault.Unavailable, err, "the database is busy; try again shortly")
-			} else if fault.As(err) == nil {
-				err = fault.Wrap(fault.Unavailable, err, "the write could not be completed; try again")
+		for i := range results {
+			if results[i] == nil {
+				results[i] = err
 			}
-			for i := range results {
-				if results[i] == nil {
-					results[i] = err
-				}
-			}
-			break
 		}
-		db.log.Warn("database busy, retrying", "attempt", attempt)
-		time.Sleep(backoff/2 + rand.N(backoff))
-		backoff *= 2
 	}
 	for i, r := range writes {
 		r.done <- results[i]
@@ -592,37 +582,27 @@ func isBusy(err error) bool {
 }
 
 // classify turns driver errors into faults a client can act on; the rest stay internal.
-func (db *DB) classify(err error, t *table) error {
-	if err == nil || fault.As(err) != nil {
-		return err
-	}
+func (db *DB) classify(err error, t *table) error { return sqlstore.Classify(err, t, cause) }
+
+// cause reads what a SQLite error means (see sqlstore.Classify). A busy database is not a
+// cause of its own: Write retries it.
+func cause(err error, _ *table) sqlstore.Cause {
 	if errors.Is(err, sql.ErrNoRows) {
-		return fault.New(fault.NotFound, "no such record")
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fault.Wrap(fault.Unavailable, err, "the request was cancelled")
+		return sqlstore.Cause{Kind: sqlstore.NoRow}
 	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
-		return err
+		return sqlstore.Cause{}
 	}
 	switch se.Code() {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-		var fields []fault.FieldError
-		for _, col := range uniqueColumns(se.Error()) {
-			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
-		}
-		return &fault.Error{Code: fault.Conflict, Type: fault.TypeUnique, Message: "a record with the same unique value exists", Fields: fields, Err: err}
+		return sqlstore.Cause{Kind: sqlstore.Unique, Fields: uniqueColumns(se.Error())}
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT_TRIGGER:
-		if !strings.Contains(se.Error(), "FOREIGN KEY") {
-			return err
+		if strings.Contains(se.Error(), "FOREIGN KEY") {
+			return sqlstore.Cause{Kind: sqlstore.Referenced}
 		}
-		return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced, Message: "other records still refer to this record", Err: err}
 	}
-	if isBusy(err) {
-		return err // Write retries it
-	}
-	return err
+	return sqlstore.Cause{}
 }
 
 // uniqueColumns extracts the columns from "UNIQUE constraint failed: t.a, t.b".
