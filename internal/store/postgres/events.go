@@ -19,7 +19,7 @@ import (
 // can take 7, another 8 and commit first, and a reader that saw 8 would skip 7 for ever), so
 // the numbers are drawn under an advisory lock held until commit: see appendEvents and
 // docs/decisions/0009-postgres-outbox-order.md.
-const eventsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_events" (
+const eventsTable = `CREATE TABLE IF NOT EXISTS {schema}.` + sqlstore.Events + ` (
   "seq" BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   "id" TEXT COLLATE "C" NOT NULL,
   "type" TEXT COLLATE "C" NOT NULL,

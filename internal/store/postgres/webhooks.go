@@ -20,12 +20,12 @@ var (
 // The webhook worker's tables and the leases, as in the SQLite driver. Claims take rows with
 // FOR UPDATE SKIP LOCKED, so replicas claiming at once take different deliveries.
 const (
-	subscriptionsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_subscriptions" (
+	subscriptionsTable = `CREATE TABLE IF NOT EXISTS {schema}.` + sqlstore.Subscriptions + ` (
   "name" TEXT COLLATE "C" PRIMARY KEY,
   "cursor" BIGINT NOT NULL,
   "disabled_at" TIMESTAMPTZ
 )`
-	deliveriesTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_deliveries" (
+	deliveriesTable = `CREATE TABLE IF NOT EXISTS {schema}.` + sqlstore.Deliveries + ` (
   "id" TEXT COLLATE "C" PRIMARY KEY,
   "subscription" TEXT COLLATE "C" NOT NULL,
   "event_id" TEXT COLLATE "C" NOT NULL,
@@ -42,14 +42,14 @@ const (
   "created_at" TIMESTAMPTZ NOT NULL,
   "updated_at" TIMESTAMPTZ NOT NULL
 )`
-	deliveriesDueIndex    = `CREATE INDEX IF NOT EXISTS "_plinth_deliveries_due" ON {schema}."_plinth_deliveries" ("state", "next_at")`
-	deliveriesRecordIndex = `CREATE INDEX IF NOT EXISTS "_plinth_deliveries_record" ON {schema}."_plinth_deliveries" ("subscription", "resource", "record_id", "event_seq")`
-	leasesTable           = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_leases" (
+	leasesTable = `CREATE TABLE IF NOT EXISTS {schema}.` + sqlstore.Leases + ` (
   "name" TEXT COLLATE "C" PRIMARY KEY,
   "owner" TEXT COLLATE "C" NOT NULL,
   "until" TIMESTAMPTZ NOT NULL
 )`
 )
+
+var deliveriesDueIndex, deliveriesRecordIndex = sqlstore.DeliveriesIndexes("{schema}." + sqlstore.Deliveries)
 
 const deliveryColumns = `"id", "subscription", "event_id", "event_seq", "event_type", "resource", "record_id", "payload",
   "attempts", "state", "next_at", "last_status", "last_error", "created_at", "updated_at"`

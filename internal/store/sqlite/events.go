@@ -14,7 +14,7 @@ import (
 // eventsTable is the outbox. AUTOINCREMENT makes sequence numbers strictly increasing and
 // never reused, even after the newest events are swept; writes are serialised, so sequence
 // order is commit order.
-const eventsTable = `CREATE TABLE IF NOT EXISTS "_plinth_events" (
+const eventsTable = `CREATE TABLE IF NOT EXISTS ` + sqlstore.Events + ` (
   "seq" INTEGER PRIMARY KEY AUTOINCREMENT,
   "id" TEXT NOT NULL,
   "type" TEXT NOT NULL,

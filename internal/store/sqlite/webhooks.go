@@ -15,12 +15,12 @@ var _ store.Queue = (*DB)(nil)
 
 // The webhook worker's tables: each subscription's place in the outbox, and the deliveries.
 const (
-	subscriptionsTable = `CREATE TABLE IF NOT EXISTS "_plinth_subscriptions" (
+	subscriptionsTable = `CREATE TABLE IF NOT EXISTS ` + sqlstore.Subscriptions + ` (
   "name" TEXT PRIMARY KEY NOT NULL,
   "cursor" INTEGER NOT NULL,
   "disabled_at" TEXT
 ) STRICT`
-	deliveriesTable = `CREATE TABLE IF NOT EXISTS "_plinth_deliveries" (
+	deliveriesTable = `CREATE TABLE IF NOT EXISTS ` + sqlstore.Deliveries + ` (
   "id" TEXT PRIMARY KEY NOT NULL,
   "subscription" TEXT NOT NULL,
   "event_id" TEXT NOT NULL,
@@ -37,9 +37,9 @@ const (
   "created_at" TEXT NOT NULL,
   "updated_at" TEXT NOT NULL
 ) STRICT`
-	deliveriesDueIndex    = `CREATE INDEX IF NOT EXISTS "_plinth_deliveries_due" ON "_plinth_deliveries" ("state", "next_at")`
-	deliveriesRecordIndex = `CREATE INDEX IF NOT EXISTS "_plinth_deliveries_record" ON "_plinth_deliveries" ("subscription", "resource", "record_id", "event_seq")`
 )
+
+var deliveriesDueIndex, deliveriesRecordIndex = sqlstore.DeliveriesIndexes(sqlstore.Deliveries)
 
 const deliveryColumns = `"id", "subscription", "event_id", "event_seq", "event_type", "resource", "record_id", "payload",
   "attempts", "state", "next_at", "last_status", "last_error", "created_at", "updated_at"`
@@ -262,7 +262,7 @@ func (db *DB) SweepDeliveries(ctx context.Context, before time.Time, limit int) 
 }
 
 // leasesTable holds named leases, such as a schedule's current tick.
-const leasesTable = `CREATE TABLE IF NOT EXISTS "_plinth_leases" (
+const leasesTable = `CREATE TABLE IF NOT EXISTS ` + sqlstore.Leases + ` (
   "name" TEXT PRIMARY KEY NOT NULL,
   "owner" TEXT NOT NULL,
   "until" TEXT NOT NULL
