@@ -46,16 +46,23 @@ type Options struct {
 
 // DB is a Plinth store on PostgreSQL.
 type DB struct {
+	*sqlstore.Queue // the outbox's reads, the webhook queue and the leases
+
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	schema string
 	tables map[string]*table
 
-	idempotency, events string // qualified table names
-	eventsLock          int64  // the advisory lock that orders the outbox
+	idempotency string            // the qualified table name
+	internal    *sqlstore.Dialect // the internal tables' statements
+	eventsLock  int64             // the advisory lock that orders the outbox
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store  = (*DB)(nil)
+	_ store.Queue  = (*DB)(nil) // by its sqlstore.Queue
+	_ store.Leaser = (*DB)(nil)
+)
 
 // Open connects to the database at url (a postgres:// URL or a DSN pgx understands), migrates
 // the schema to model and returns the store. A migration that would lose data, or leave
@@ -80,9 +87,10 @@ func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB
 		schema:      schema,
 		tables:      map[string]*table{},
 		idempotency: quote(schema) + `."_plinth_idempotency"`,
-		events:      quote(schema) + `."_plinth_events"`,
+		internal:    internalDialect(schema),
 		eventsLock:  lockKey("events", schema),
 	}
+	db.Queue = sqlstore.NewQueue(db.internal, model, db.runner())
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -117,14 +125,6 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
-
-// resource returns the model's resource by name, or nil.
-func (db *DB) resource(name string) *spec.Resource {
-	if t, ok := db.tables[name]; ok {
-		return t.resource
-	}
-	return nil
-}
 
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {

@@ -42,6 +42,8 @@ type Options struct {
 
 // DB is a Plinth store on SQLite.
 type DB struct {
+	*sqlstore.Queue // the outbox's reads, the webhook queue and the leases
+
 	write  *sql.DB
 	read   *sql.DB
 	log    *slog.Logger
@@ -68,7 +70,11 @@ type DB struct {
 // maxKeptStmts bounds the statements kept for the writer; past it, groups prepare afresh.
 const maxKeptStmts = 128
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store  = (*DB)(nil)
+	_ store.Queue  = (*DB)(nil) // by its sqlstore.Queue
+	_ store.Leaser = (*DB)(nil)
+)
 
 // Open opens (creating if needed) the database in dir, migrates it to model and prepares
 // its statements. A migration that would lose data, or leave records that break the spec, is
@@ -93,6 +99,7 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	}
 	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{},
 		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{})}
+	db.Queue = sqlstore.NewQueue(&internalDialect, model, db.runner())
 	var err error
 	// The writer keeps its temporary files in memory: group commit gives every write its own
 	// savepoint, and their sub-journals would otherwise be a file written on every write.
@@ -182,14 +189,6 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
-
-// resource returns the model's resource by name, or nil.
-func (db *DB) resource(name string) *spec.Resource {
-	if t, ok := db.tables[name]; ok {
-		return t.resource
-	}
-	return nil
-}
 
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (store.Record, error) {
