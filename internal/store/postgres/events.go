@@ -19,7 +19,7 @@ import (
 // can take 7, another 8 and commit first, and a reader that saw 8 would skip 7 for ever), so
 // the numbers are drawn under an advisory lock held until commit: see appendEvents and
 // docs/decisions/0009-postgres-outbox-order.md.
-const eventsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_events" (
+const eventsTable = `CREATE TABLE IF NOT EXISTS {schema}.` + sqlstore.Events + ` (
   "seq" BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   "id" TEXT COLLATE "C" NOT NULL,
   "type" TEXT COLLATE "C" NOT NULL,
@@ -77,10 +77,9 @@ func (x *tx) appendEvents(ctx context.Context) error {
 	}
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock($1)", x.db.eventsLock)
+	insert := x.db.internal.AppendEventSQL()
 	for _, p := range x.events {
-		b.Queue(`INSERT INTO `+x.db.events+` ("id", "type", "resource", "record_id", "time", "actor", "data")
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ev.ID, p.ev.Type, p.ev.Resource, p.ev.RecordID,
-			p.ev.Time.UTC().Truncate(time.Microsecond), p.ev.Actor, p.data)
+		b.Queue(insert, x.db.internal.EventArgs(p.ev, p.data)...)
 	}
 	// Delivered at commit, to every process listening: their webhook workers look at once.
 	b.Queue("SELECT pg_notify($1, '')", x.db.channel())
@@ -88,50 +87,6 @@ func (x *tx) appendEvents(ctx context.Context) error {
 		return x.db.classify(err, nil)
 	}
 	return nil
-}
-
-// Events implements store.Store.
-func (db *DB) Events(ctx context.Context, after int64, resources []string, limit int) ([]store.Event, error) {
-	q := `SELECT "seq", "id", "type", "resource", "record_id", "time", "actor", "data" FROM ` + db.events + ` WHERE "seq" > $1`
-	args := []any{after}
-	if len(resources) > 0 {
-		q += ` AND "resource" = ANY($2::text[])`
-		args = append(args, resources)
-	}
-	q += fmt.Sprintf(` ORDER BY "seq" LIMIT $%d`, len(args)+1)
-	args = append(args, sqlLimit(limit))
-	rows, err := db.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, db.classify(err, nil)
-	}
-	defer rows.Close()
-	var out []store.Event
-	for rows.Next() {
-		var ev store.Event
-		var data []byte
-		if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Resource, &ev.RecordID, &ev.Time, &ev.Actor, &data); err != nil {
-			return nil, db.classify(err, nil)
-		}
-		ev.Time = ev.Time.UTC()
-		if ev.Record, ev.Old, err = sqlstore.ReadEventData(db.resource(ev.Resource), string(data)); err != nil {
-			return nil, fmt.Errorf("event %d: %w", ev.Seq, err)
-		}
-		out = append(out, ev)
-	}
-	return out, db.classify(rows.Err(), nil)
-}
-
-// SweepEvents implements store.Store.
-func (db *DB) SweepEvents(ctx context.Context, before time.Time, limit int) (int, error) {
-	var n int64
-	err := db.Write(ctx, func(t store.Tx) error {
-		tag, err := t.(*tx).tx.Exec(ctx, `DELETE FROM `+db.events+` WHERE "seq" IN (
-			SELECT "seq" FROM `+db.events+` WHERE "time" < $1 ORDER BY "seq" LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-			before.UTC(), sqlLimit(limit))
-		n = tag.RowsAffected()
-		return err
-	})
-	return int(n), err
 }
 
 // channel is the LISTEN/NOTIFY channel of this schema's outbox.

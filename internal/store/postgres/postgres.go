@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -47,17 +46,24 @@ type Options struct {
 
 // DB is a Plinth store on PostgreSQL.
 type DB struct {
+	*sqlstore.Queue // the outbox's reads, the webhook queue and the leases
+
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	schema string
 	tables map[string]*table
 
-	outcomes, events       string // qualified table names
-	getOutcome, putOutcome string // statements of stored outcomes (sqlstore.OutcomeSQL)
-	eventsLock             int64  // the advisory lock that orders the outbox
+	outcomes               string            // the qualified table name of stored outcomes
+	getOutcome, putOutcome string            // statements of stored outcomes (sqlstore.OutcomeSQL)
+	internal               *sqlstore.Dialect // the internal tables' statements
+	eventsLock             int64             // the advisory lock that orders the outbox
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store  = (*DB)(nil)
+	_ store.Queue  = (*DB)(nil) // by its sqlstore.Queue
+	_ store.Leaser = (*DB)(nil)
+)
 
 // Open connects to the database at url (a postgres:// URL or a DSN pgx understands), migrates
 // the schema to model and returns the store. A migration that would lose data, or leave
@@ -82,10 +88,11 @@ func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB
 		schema:     schema,
 		tables:     map[string]*table{},
 		outcomes:   quote(schema) + "." + quote(sqlstore.OutcomesTable),
-		events:     quote(schema) + `."_plinth_events"`,
+		internal:   internalDialect(schema),
 		eventsLock: lockKey("events", schema),
 	}
 	db.getOutcome, db.putOutcome = sqlstore.OutcomeSQL(db.outcomes, dialect.Placeholder)
+	db.Queue = sqlstore.NewQueue(db.internal, model, db.runner())
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -120,14 +127,6 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
-
-// resource returns the model's resource by name, or nil.
-func (db *DB) resource(name string) *spec.Resource {
-	if t, ok := db.tables[name]; ok {
-		return t.resource
-	}
-	return nil
-}
 
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
@@ -195,51 +194,25 @@ func orderSQL(s query.Sort) string {
 	return quote(s.Field) + " ASC NULLS FIRST"
 }
 
-// maxAttempts bounds how often a write transaction runs after transient failures.
-const maxAttempts = 6
-
-// retryable marks a failure after which the whole transaction may run again: the
-// transaction did not commit, and the cause may be gone on the next attempt.
-type retryable struct{ err error }
-
-func (e *retryable) Error() string { return e.err.Error() }
-func (e *retryable) Unwrap() error { return e.err }
-
 // Write implements store.Store: fn runs in one READ COMMITTED transaction, run again with
 // jittered backoff after a serialization failure, a deadlock or a lost connection, up to
-// maxAttempts times; then the error is Unavailable. A connection lost during COMMIT is not
-// retried, since the write may have been applied: it is Unavailable at once.
+// sqlstore.MaxAttempts times; then the error is Unavailable. A connection lost during COMMIT
+// is not retried, since the write may have been applied: it is Unavailable at once.
 func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
-	backoff := 5 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := db.writeOnce(ctx, fn)
-		var retry *retryable
-		if !errors.As(err, &retry) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return fault.Wrap(fault.Unavailable, retry.err, "the request was cancelled")
-		}
-		if attempt == maxAttempts {
-			return fault.Wrap(fault.Unavailable, retry.err, "the database is busy or unreachable; try again shortly")
-		}
-		db.log.WarnContext(ctx, "transient database failure, retrying", "attempt", attempt, "err", retry.err)
-		select {
-		case <-ctx.Done():
-			return fault.Wrap(fault.Unavailable, ctx.Err(), "the request was cancelled")
-		case <-time.After(backoff/2 + rand.N(backoff)):
-		}
-		backoff *= 2
-	}
+	return sqlstore.Retry(ctx, db.log, "the database is busy or unreachable; try again shortly", func() (bool, error) {
+		return db.writeOnce(ctx, fn)
+	})
 }
 
-func (db *DB) writeOnce(ctx context.Context, fn func(store.Tx) error) error {
+// writeOnce runs fn in a transaction; retry says that the transaction did not commit and may
+// run again.
+func (db *DB) writeOnce(ctx context.Context, fn func(store.Tx) error) (retry bool, err error) {
 	pgTx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		if transient(err) {
-			return &retryable{err}
+			return true, err
 		}
-		return db.classify(err, nil)
+		return false, db.classify(err, nil)
 	}
 	x := &tx{db: db, tx: pgTx}
 	err = fn(x)
@@ -248,21 +221,18 @@ func (db *DB) writeOnce(ctx context.Context, fn func(store.Tx) error) error {
 	}
 	if err != nil {
 		rollback(ctx, pgTx)
-		if transient(err) {
-			return &retryable{err}
-		}
-		return err
+		return transient(err), err
 	}
 	if err := pgTx.Commit(ctx); err != nil {
 		if pgconn.SafeToRetry(err) || isCode(err, "40001", "40P01") {
-			return &retryable{err} // certainly not committed
+			return true, err // certainly not committed
 		}
 		if ctx.Err() == nil && transient(err) {
-			return fault.Wrap(fault.Unavailable, err, "the connection was lost while the write committed; it may or may not have been applied")
+			return false, fault.Wrap(fault.Unavailable, err, "the connection was lost while the write committed; it may or may not have been applied")
 		}
-		return db.classify(err, nil)
+		return false, db.classify(err, nil)
 	}
-	return nil
+	return false, nil
 }
 
 // rollback ends a failed transaction, even when ctx is done, so that the connection goes
@@ -412,38 +382,30 @@ func connectionLost(err error) bool {
 
 // classify turns driver errors into faults a client can act on; the rest stay internal.
 // Serialization failures and deadlocks are returned as they are, for Write to retry.
-func (db *DB) classify(err error, t *table) error {
-	if err == nil || fault.As(err) != nil {
-		return err
-	}
+func (db *DB) classify(err error, t *table) error { return sqlstore.Classify(err, t, cause) }
+
+// cause reads what a PostgreSQL error means (see sqlstore.Classify), of a statement on t (nil
+// when it is not a resource's).
+func cause(err error, t *table) sqlstore.Cause {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fault.New(fault.NotFound, "no such record")
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fault.Wrap(fault.Unavailable, err, "the request was cancelled")
+		return sqlstore.Cause{Kind: sqlstore.NoRow}
 	}
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		if connectionLost(err) {
-			return fault.Wrap(fault.Unavailable, err, "the database is unavailable")
-		}
-		return err
-	}
 	switch {
-	case pe.Code == "23505":
-		var fields []fault.FieldError
-		for _, col := range uniqueColumns(pe, t) {
-			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
+	case !errors.As(err, &pe):
+		if connectionLost(err) {
+			return sqlstore.Cause{Kind: sqlstore.Unavailable}
 		}
-		return &fault.Error{Code: fault.Conflict, Type: fault.TypeUnique, Message: "a record with the same unique value exists", Fields: fields, Err: err}
+	case pe.Code == "23505":
+		return sqlstore.Cause{Kind: sqlstore.Unique, Fields: uniqueColumns(pe, t)}
 	case pe.Code == "23503":
-		return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced, Message: "other records still refer to this record", Err: err}
+		return sqlstore.Cause{Kind: sqlstore.Referenced}
 	case pe.Code == "57014":
-		return fault.Wrap(fault.Unavailable, err, "the database took too long to answer")
+		return sqlstore.Cause{Kind: sqlstore.TooSlow}
 	case unavailableCode(pe.Code):
-		return fault.Wrap(fault.Unavailable, err, "the database is unavailable")
+		return sqlstore.Cause{Kind: sqlstore.Unavailable}
 	}
-	return err // including 40001 and 40P01, which Write retries
+	return sqlstore.Cause{} // including 40001 and 40P01, which Write retries
 }
 
 // uniqueColumns names the fields of a violated unique constraint: from the model when the

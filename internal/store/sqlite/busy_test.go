@@ -55,7 +55,7 @@ type onRetry struct {
 }
 
 func (w *onRetry) Write(p []byte) (int, error) {
-	if fn := w.fn.Load(); fn != nil && bytes.Contains(p, []byte("database busy, retrying")) {
+	if fn := w.fn.Load(); fn != nil && bytes.Contains(p, []byte("transient database failure, retrying")) {
 		w.once.Do(*fn)
 	}
 	return len(p), nil

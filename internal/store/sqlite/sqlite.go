@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
 )
 
@@ -42,6 +42,8 @@ type Options struct {
 
 // DB is a Plinth store on SQLite.
 type DB struct {
+	*sqlstore.Queue // the outbox's reads, the webhook queue and the leases
+
 	write  *sql.DB
 	read   *sql.DB
 	log    *slog.Logger
@@ -68,7 +70,11 @@ type DB struct {
 // maxKeptStmts bounds the statements kept for the writer; past it, groups prepare afresh.
 const maxKeptStmts = 128
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store  = (*DB)(nil)
+	_ store.Queue  = (*DB)(nil) // by its sqlstore.Queue
+	_ store.Leaser = (*DB)(nil)
+)
 
 // Open opens (creating if needed) the database in dir, migrates it to model and prepares
 // its statements. A migration that would lose data, or leave records that break the spec, is
@@ -93,6 +99,7 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	}
 	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{},
 		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{})}
+	db.Queue = sqlstore.NewQueue(&internalDialect, model, db.runner())
 	var err error
 	// The writer keeps its temporary files in memory: group commit gives every write its own
 	// savepoint, and their sub-journals would otherwise be a file written on every write.
@@ -183,14 +190,6 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
 
-// resource returns the model's resource by name, or nil.
-func (db *DB) resource(name string) *spec.Resource {
-	if t, ok := db.tables[name]; ok {
-		return t.resource
-	}
-	return nil
-}
-
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	t := db.table(r)
@@ -236,9 +235,6 @@ func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]*st
 func (t *table) listSQL(q query.Select) (string, []any, error) {
 	return sqlwhere.Select(&dialect, t.selectSQL, q, t.fields, quote)
 }
-
-// maxAttempts bounds how often a write transaction is retried after SQLITE_BUSY.
-const maxAttempts = 6
 
 // maxGroup bounds how many writes share one commit.
 const maxGroup = 64
@@ -299,32 +295,25 @@ func (db *DB) writer() {
 	}
 }
 
-// commitGroup runs a group and answers each of its writes.
+// commitGroup runs a group, again while it meets another process's lock, and answers each of
+// its writes.
 func (db *DB) commitGroup(writes []*writeReq) {
 	results := make([]error, len(writes))
-	backoff := 5 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	// The group's transaction outlives any one request.
+	err := sqlstore.Retry(context.Background(), db.log, "the database is busy; try again shortly", func() (bool, error) {
 		err := db.runGroup(writes, results)
-		if err == nil {
-			break
+		return isBusy(err), err
+	})
+	if err != nil {
+		// Nothing of the group committed, so every write may be retried.
+		if fault.As(err) == nil {
+			err = fault.Wrap(fault.Unavailable, err, "the write could not be completed; try again")
 		}
-		if !isBusy(err) || attempt == maxAttempts {
-			// Nothing of the group committed, so every write may be retried.
-			if isBusy(err) {
-				err = fault.Wrap(fault.Unavailable, err, "the database is busy; try again shortly")
-			} else if fault.As(err) == nil {
-				err = fault.Wrap(fault.Unavailable, err, "the write could not be completed; try again")
+		for i := range results {
+			if results[i] == nil {
+				results[i] = err
 			}
-			for i := range results {
-				if results[i] == nil {
-					results[i] = err
-				}
-			}
-			break
 		}
-		db.log.Warn("database busy, retrying", "attempt", attempt)
-		time.Sleep(backoff/2 + rand.N(backoff))
-		backoff *= 2
 	}
 	for i, r := range writes {
 		r.done <- results[i]
@@ -592,37 +581,27 @@ func isBusy(err error) bool {
 }
 
 // classify turns driver errors into faults a client can act on; the rest stay internal.
-func (db *DB) classify(err error, t *table) error {
-	if err == nil || fault.As(err) != nil {
-		return err
-	}
+func (db *DB) classify(err error, t *table) error { return sqlstore.Classify(err, t, cause) }
+
+// cause reads what a SQLite error means (see sqlstore.Classify). A busy database is not a
+// cause of its own: Write retries it.
+func cause(err error, _ *table) sqlstore.Cause {
 	if errors.Is(err, sql.ErrNoRows) {
-		return fault.New(fault.NotFound, "no such record")
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fault.Wrap(fault.Unavailable, err, "the request was cancelled")
+		return sqlstore.Cause{Kind: sqlstore.NoRow}
 	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
-		return err
+		return sqlstore.Cause{}
 	}
 	switch se.Code() {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-		var fields []fault.FieldError
-		for _, col := range uniqueColumns(se.Error()) {
-			fields = append(fields, fault.FieldError{Field: col, Code: "unique", Message: "another record already has this value"})
-		}
-		return &fault.Error{Code: fault.Conflict, Type: fault.TypeUnique, Message: "a record with the same unique value exists", Fields: fields, Err: err}
+		return sqlstore.Cause{Kind: sqlstore.Unique, Fields: uniqueColumns(se.Error())}
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT_TRIGGER:
-		if !strings.Contains(se.Error(), "FOREIGN KEY") {
-			return err
+		if strings.Contains(se.Error(), "FOREIGN KEY") {
+			return sqlstore.Cause{Kind: sqlstore.Referenced}
 		}
-		return &fault.Error{Code: fault.Conflict, Type: fault.TypeReferenced, Message: "other records still refer to this record", Err: err}
 	}
-	if isBusy(err) {
-		return err // Write retries it
-	}
-	return err
+	return sqlstore.Cause{}
 }
 
 // uniqueColumns extracts the columns from "UNIQUE constraint failed: t.a, t.b".

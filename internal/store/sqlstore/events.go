@@ -1,6 +1,10 @@
 package sqlstore
 
 import (
+	"context"
+	"fmt"
+	"time"
+
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
@@ -37,4 +41,67 @@ func eventRecord(res *spec.Resource, v any) *store.Record {
 		return nil
 	}
 	return store.FromMap(m)
+}
+
+// Events implements store.Store: the events after a sequence number, of some resources or
+// all, with their records conformed to the model.
+func (q *Queue) Events(ctx context.Context, after int64, resources []string, limit int) ([]store.Event, error) {
+	query := `SELECT "seq", "id", "type", "resource", "record_id", "time", "actor", "data" FROM ` + q.events + ` WHERE "seq" > ` + q.p(1)
+	args := []any{after}
+	if len(resources) > 0 {
+		query += ` AND ` + q.d.In(`"resource"`, 2)
+		args = append(args, q.list(resources))
+	}
+	query += ` ORDER BY "seq" LIMIT ` + q.p(len(args)+1)
+	args = append(args, q.d.Limit(limit))
+	// The bodies are read once the rows are: an error of theirs is not the database's.
+	var out []store.Event
+	var bodies [][]byte
+	err := q.run.Read.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var ev store.Event
+			var body []byte
+			if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Resource, &ev.RecordID, q.scanTime(&ev.Time), &ev.Actor, &body); err != nil {
+				return err
+			}
+			out, bodies = append(out, ev), append(bodies, body)
+		}
+		return rows.Err()
+	}, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		res, _ := q.model.Resource(out[i].Resource)
+		if out[i].Record, out[i].Old, err = ReadEventData(res, string(bodies[i])); err != nil {
+			return nil, fmt.Errorf("event %d: %w", out[i].Seq, err)
+		}
+	}
+	return out, nil
+}
+
+// SweepEvents implements store.Store: it deletes up to limit events older than before, oldest
+// first.
+func (q *Queue) SweepEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := q.run.Write(ctx, func(c Conn) (err error) {
+		n, err = c.Exec(ctx, `DELETE FROM `+q.events+` WHERE "seq" IN (
+			SELECT "seq" FROM `+q.events+` WHERE "time" < `+q.p(1)+` ORDER BY "seq" LIMIT `+q.p(2)+q.d.SkipLocked+`)`,
+			q.d.Time(before), q.d.Limit(limit))
+		return err
+	})
+	return int(n), err
+}
+
+// AppendEventSQL is the statement that appends an event to the outbox, with EventArgs'
+// parameters. Sequence numbers are the database's.
+func (d *Dialect) AppendEventSQL() string {
+	return `INSERT INTO ` + d.Table(Events) + ` ("id", "type", "resource", "record_id", "time", "actor", "data")
+VALUES (` + params(d, 7) + `)`
+}
+
+// EventArgs are the parameters of AppendEventSQL for ev, whose body data is (see
+// AppendEventData).
+func (d *Dialect) EventArgs(ev store.Event, data string) []any {
+	return []any{ev.ID, ev.Type, ev.Resource, ev.RecordID, d.Time(ev.Time), ev.Actor, data}
 }

@@ -142,6 +142,10 @@ func testEvents(t *testing.T, open Opener) {
 	if got := eventIDs(f.events(0, []string{"nothing"}, 100)); len(got) != 0 {
 		t.Errorf("an unknown resource: %v", got)
 	}
+	// A resource name no store can hold (U+0000, or not UTF-8) matches nothing, as any unknown one.
+	if got := eventIDs(f.events(0, []string{"owners", "things\x00", "\xffthings"}, 100)); !slices.Equal(got, []string{"e3"}) {
+		t.Errorf("owners and names no store holds: %v", got)
+	}
 	if got := eventIDs(f.events(0, nil, 1)); !slices.Equal(got, []string{"e1"}) {
 		t.Errorf("limit 1: %v", got)
 	}

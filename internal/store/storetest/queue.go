@@ -581,9 +581,9 @@ func testQueueReplay(t *testing.T, open Opener) {
 	q.enqueue("b", b1)
 
 	// The ids may name deliveries that are not dead, none at all, or none that any store can
-	// hold (U+0000): those change nothing.
+	// hold (U+0000, or not UTF-8): those change nothing.
 	at := time.Now()
-	if n, err := q.q.Replay(q.ctx, []string{"a1", "waiting", "done", "missing", "a2\x00"}, at); err != nil || n != 1 {
+	if n, err := q.q.Replay(q.ctx, []string{"a1", "waiting", "done", "missing", "a2\x00", "a2\xff"}, at); err != nil || n != 1 {
 		t.Errorf("replay of one dead delivery among others: %d, %v; want 1", n, err)
 	}
 	replayed := a1
@@ -596,6 +596,9 @@ func testQueueReplay(t *testing.T, open Opener) {
 		t.Errorf("replay of a delivery replayed already: %d, %v; want 0", n, err)
 	}
 	q.mustHold("replayed twice", replayed)
+	if n, err := q.q.Replay(q.ctx, []string{"a2\x00"}, at); err != nil || n != 0 {
+		t.Errorf("replay of an id no store holds: %d, %v; want 0, not all", n, err)
+	}
 	checkIDs(t, "a claim after the replay", q.claim(10, time.Hour), "a1")
 
 	// With no ids, every dead delivery of every subscription is replayed.
@@ -651,11 +654,14 @@ func testQueueDiscard(t *testing.T, open Opener) {
 	q.enqueue("b", dead(q.delivery("d3", "b", "r1", 5, q.now)))
 
 	// As in a replay, ids of deliveries that are not dead, or of none, are passed over.
-	if n, err := q.q.Discard(q.ctx, []string{"d1", "waiting", "done", "missing", "d2\x00"}); err != nil || n != 1 {
+	if n, err := q.q.Discard(q.ctx, []string{"d1", "waiting", "done", "missing", "d2\x00", "d2\xff"}); err != nil || n != 1 {
 		t.Errorf("discard of one dead delivery among others: %d, %v; want 1", n, err)
 	}
 	if n, err := q.q.Discard(q.ctx, []string{"d1"}); err != nil || n != 0 {
 		t.Errorf("discard of a discarded delivery: %d, %v; want 0", n, err)
+	}
+	if n, err := q.q.Discard(q.ctx, []string{"d2\x00"}); err != nil || n != 0 {
+		t.Errorf("discard of an id no store holds: %d, %v; want 0, not all", n, err)
 	}
 	checkIDs(t, "dead letters after discarding one", q.list(store.Dead, 10), "d2", "d3")
 	q.mustHold("a pending delivery discarded", waiting)
