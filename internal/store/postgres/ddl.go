@@ -23,13 +23,6 @@ func newDDL(schema string) *sqlstore.DDL {
 // qualified is the quoted name of a table or index in schema.
 func qualified(schema, name string) string { return quote(schema) + "." + quote(name) }
 
-// The names migrations give (see sqlstore), by which table.go maps a unique violation to its
-// fields.
-var (
-	indexName      = sqlstore.IndexName
-	primaryKeyName = sqlstore.PrimaryKeyName
-)
-
 // sqlType is the column type that holds a kind, as written in DDL. TEXT columns use the "C"
 // collation: byte order, as SQLite's BINARY, so that sorting, comparisons and the startsWith
 // ranges of where.go mean the same in both drivers.
@@ -66,7 +59,7 @@ func createTable(table string, r *spec.Resource) string {
 	for _, f := range r.Fields {
 		defs = append(defs, columnDef(f))
 	}
-	defs = append(defs, "CONSTRAINT "+quote(primaryKeyName(r.Name))+` PRIMARY KEY ("id")`)
+	defs = append(defs, "CONSTRAINT "+quote(sqlstore.PrimaryKeyName(r.Name))+` PRIMARY KEY ("id")`)
 	return "CREATE TABLE " + table + " (\n  " + strings.Join(defs, ",\n  ") + "\n)"
 }
 

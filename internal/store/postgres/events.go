@@ -49,7 +49,7 @@ func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev store.Event) 
 		return fmt.Errorf("encode event: %w", err)
 	}
 	for _, s := range []string{ev.ID, ev.Type, ev.Resource, ev.RecordID, ev.Actor} {
-		if !storable(s) {
+		if !sqlstore.Storable(s) {
 			return fault.Wrap(fault.Invalid, errNUL, "the change cannot be recorded: its text contains the character U+0000")
 		}
 	}

@@ -131,7 +131,7 @@ func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	t := db.table(r)
-	if !storable(id) {
+	if !sqlstore.Storable(id) {
 		return nil, fault.New(fault.NotFound, "no such record")
 	}
 	rows, err := db.pool.Query(ctx, t.getSQL, id)
@@ -258,7 +258,7 @@ type tx struct {
 // transaction ends and a read-modify-write cannot lose a concurrent update.
 func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
 	t := x.db.table(r)
-	if !storable(id) {
+	if !sqlstore.Storable(id) {
 		return nil, fault.New(fault.NotFound, "no such record")
 	}
 	key := t.name + "\x00" + id
@@ -295,7 +295,7 @@ func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec *store.Record) er
 // Update implements store.Tx.
 func (x *tx) Update(ctx context.Context, r *spec.Resource, rec *store.Record, prevVersion int64) error {
 	t := x.db.table(r)
-	if !storable(rec.ID) {
+	if !sqlstore.Storable(rec.ID) {
 		return fault.New(fault.Conflict, "the record changed while it was being updated; try again")
 	}
 	args, err := t.args(rec)
@@ -316,7 +316,7 @@ func (x *tx) Update(ctx context.Context, r *spec.Resource, rec *store.Record, pr
 // Delete implements store.Tx.
 func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	t := x.db.table(r)
-	if !storable(id) {
+	if !sqlstore.Storable(id) {
 		return fault.New(fault.NotFound, "no such record")
 	}
 	x.forget(t, id)

@@ -14,6 +14,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // table holds a resource's columns and the SQL of its plain reads and writes, derived once
@@ -34,10 +35,10 @@ type table struct {
 func newTable(schema string, r *spec.Resource) *table {
 	t := &table{name: r.Name, resource: r, qualName: quote(schema) + "." + quote(r.Name),
 		cols: r.Columns(), fields: r.QueryFields(), uniques: map[string][]string{}}
-	t.uniques[primaryKeyName(r.Name)] = []string{"id"}
+	t.uniques[sqlstore.PrimaryKeyName(r.Name)] = []string{"id"}
 	for _, ix := range r.Indexes {
 		if ix.Unique {
-			t.uniques[indexName(r.Name, ix)] = ix.Fields
+			t.uniques[sqlstore.IndexName(r.Name, ix)] = ix.Fields
 		}
 	}
 	names := make([]string, len(t.cols))
@@ -64,22 +65,15 @@ func newTable(schema string, r *spec.Resource) *table {
 // args encodes a record's values in column order. Values PostgreSQL cannot hold (text with
 // U+0000) are the client's Invalid; anything else that does not encode is Internal.
 func (t *table) args(rec *store.Record) ([]any, error) {
-	args := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		v, _ := rec.Value(c.Name)
-		if v == nil {
-			continue
-		}
-		enc, err := encodeValue(c.Kind, v)
-		if errors.Is(err, errNUL) {
-			return nil, nulFault(c.Name, v, err)
-		}
-		if err != nil {
-			return nil, fault.Wrap(fault.Internal, fmt.Errorf("%s.%s: %w", t.name, c.Name, err), "could not store the record")
-		}
-		args[i] = enc
+	args, err := sqlstore.Args(t.cols, rec, encodeValue)
+	var ce *sqlstore.ColumnError
+	switch {
+	case err == nil:
+		return args, nil
+	case errors.As(err, &ce) && errors.Is(err, errNUL):
+		return nil, nulFault(ce.Column, ce.Value, err)
 	}
-	return args, nil
+	return nil, fault.Wrap(fault.Internal, fmt.Errorf("%s.%w", t.name, err), "could not store the record")
 }
 
 // scanDests returns scan destinations, one per column, typed by kind so that NULL scans as

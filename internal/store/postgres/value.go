@@ -6,28 +6,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
-	"github.com/plinth-dev/plinth/internal/store/jsonval"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // errNUL is returned (wrapped) for text that PostgreSQL cannot store: TEXT and JSONB refuse
 // the character U+0000 (and bytes that are not UTF-8), which SQLite keeps.
 var errNUL = errors.New("text with the character U+0000 or bytes that are not UTF-8 cannot be stored in PostgreSQL")
 
-// storable reports whether PostgreSQL can hold s in a TEXT column (of a UTF8 database).
-func storable(s string) bool {
-	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
-}
-
 // storableIDs returns those of ids that PostgreSQL can hold, the only ones a stored row can
 // have: sending another would fail the whole query instead of matching nothing, as in SQLite.
 func storableIDs(ids []string) []string {
 	keep := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if storable(id) {
+		if sqlstore.Storable(id) {
 			keep = append(keep, id)
 		}
 	}
@@ -49,18 +43,18 @@ func encodeValue(kind query.Kind, v any) (any, error) {
 		return nil, err
 	}
 	if kind == query.KindJSON {
-		b, err := jsonval.AppendExact(nil, c)
-		if err != nil || string(b) == "null" {
+		text, ok, err := sqlstore.JSONText(c)
+		switch {
+		case err != nil || !ok:
 			return nil, err
-		}
-		if jsonHasNUL(b) {
+		case jsonHasNUL(text):
 			return nil, fmt.Errorf("encode json: %w", errNUL)
 		}
-		return string(b), nil
+		return text, nil
 	}
 	switch x := c.(type) {
 	case string:
-		if !storable(x) {
+		if !sqlstore.Storable(x) {
 			return nil, fmt.Errorf("encode string: %w", errNUL)
 		}
 	case time.Time:
@@ -71,7 +65,7 @@ func encodeValue(kind query.Kind, v any) (any, error) {
 
 // jsonHasNUL reports whether the JSON text b, as encoding/json writes it, has a string with
 // U+0000, which it escapes as \u0000 and JSONB refuses.
-func jsonHasNUL(b []byte) bool {
+func jsonHasNUL[T string | []byte](b T) bool {
 	for i := 0; i < len(b); i++ {
 		if b[i] != '\\' || i+1 >= len(b) {
 			continue

@@ -34,6 +34,7 @@ var dialect = sqlwhere.Dialect{
 	Truth:          func(c string) string { return c },
 	Encode:         encodeValue,
 	TextWithoutNUL: true,
+	NextPrefix:     nextPrefix,
 	Match:          match,
 	Elements:       func(c, alias string) string { return "jsonb_array_elements_text(" + c + ") AS " + alias + "(v)" },
 	Element:        element,
@@ -77,13 +78,6 @@ func inArray(w *sqlwhere.Writer, c string, _ query.Kind, v any) error {
 
 func match(w *sqlwhere.Writer, c string, e query.Match) error {
 	switch e.Kind {
-	case query.MatchPrefix:
-		if next, ok := nextPrefix(e.Text); ok {
-			w.Printf("(%[1]s >= %[2]s AND %[1]s < %[3]s)", c, w.Arg(e.Text), w.Arg(next))
-		} else {
-			// Only strings with the prefix sort at or after a run of U+10FFFF.
-			w.Printf("%s >= %s", c, w.Arg(e.Text))
-		}
 	case query.MatchSuffix:
 		w.Printf("right(%s, %s::integer) = %s::text", c, w.Arg(int64(utf8.RuneCountInString(e.Text))), w.Arg(e.Text))
 	default: // contains

@@ -11,6 +11,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // table holds a resource's columns and prepared statements, derived once from the model so
@@ -121,17 +122,9 @@ func (t *table) close() error {
 
 // args encodes a record's values in column order.
 func (t *table) args(rec *store.Record) ([]any, error) {
-	args := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		v, _ := rec.Value(c.Name)
-		if v == nil {
-			continue
-		}
-		enc, err := encodeValue(c.Kind, v)
-		if err != nil {
-			return nil, fmt.Errorf("%s.%s: %w", t.name, c.Name, err)
-		}
-		args[i] = enc
+	args, err := sqlstore.Args(t.cols, rec, encodeValue)
+	if err != nil {
+		return nil, fmt.Errorf("%s.%w", t.name, err)
 	}
 	return args, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // TimeLayout is how timestamps are stored: TEXT in UTC with a fixed width and microseconds,
@@ -27,11 +28,10 @@ func encodeValue(kind query.Kind, v any) (any, error) {
 		return nil, err
 	}
 	if kind == query.KindJSON {
-		b, err := jsonval.AppendExact(nil, c)
-		if err != nil || string(b) == "null" {
-			return nil, err
+		if text, ok, err := sqlstore.JSONText(c); ok || err != nil {
+			return text, err
 		}
-		return string(b), nil
+		return nil, nil
 	}
 	switch x := c.(type) {
 	case bool:

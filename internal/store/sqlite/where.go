@@ -25,6 +25,7 @@ var dialect = sqlwhere.Dialect{
 	Null:        "NULL",
 	Truth:       func(c string) string { return c + " = 1" },
 	Encode:      encodeValue,
+	NextPrefix:  nextPrefix,
 	Match:       match,
 	Elements:    func(c, alias string) string { return "json_each(" + c + ") AS " + alias },
 	Element:     element,
@@ -60,13 +61,6 @@ func orderSQL(s query.Sort) string {
 
 func match(w *sqlwhere.Writer, c string, e query.Match) error {
 	switch e.Kind {
-	case query.MatchPrefix:
-		if next, ok := nextPrefix(e.Text); ok {
-			w.Printf("(%[1]s >= %[2]s AND %[1]s < %[3]s)", c, w.Arg(e.Text), w.Arg(next))
-		} else {
-			// Only strings with the prefix sort at or after a run of 0xFF bytes.
-			w.Printf("%s >= %s", c, w.Arg(e.Text))
-		}
 	case query.MatchSuffix:
 		// substr of an empty blob is NULL rather than empty, hence the first test, which
 		// is false for "" and NULL for null.

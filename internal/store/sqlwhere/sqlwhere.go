@@ -56,7 +56,11 @@ type Dialect struct {
 	Encode func(kind query.Kind, v any) (any, error)
 	// TextWithoutNUL says stored text never holds U+0000, and text values must be UTF-8.
 	TextWithoutNUL bool
-	// Match renders startsWith, endsWith or contains of a non-empty text on a string column.
+	// NextPrefix is the smallest text greater than every text that starts with p, in the
+	// column's order; false when there is none. startsWith is the range between p and it,
+	// which an index on the column serves.
+	NextPrefix func(p string) (string, bool)
+	// Match renders endsWith or contains of a non-empty text on a string column.
 	Match func(w *Writer, col string, e query.Match) error
 	// Elements is the FROM item of a subquery with one row per element of the JSON array in
 	// col, under the name alias.
@@ -441,10 +445,19 @@ func (w *Writer) match(e query.Match) error {
 		w.Printf("(%s IS NULL AND %s)", c, w.d.Null)
 		return nil
 	}
-	if e.Kind != query.MatchPrefix && e.Kind != query.MatchSuffix && e.Kind != query.MatchContains {
-		return fmt.Errorf("unknown match kind %d", int(e.Kind))
+	switch e.Kind {
+	case query.MatchPrefix:
+		if next, ok := w.d.NextPrefix(e.Text); ok {
+			w.Printf("(%[1]s >= %[2]s AND %[1]s < %[3]s)", c, w.Arg(e.Text), w.Arg(next))
+		} else {
+			// Only texts with the prefix sort at or after a run of the greatest character.
+			w.Printf("%s >= %s", c, w.Arg(e.Text))
+		}
+		return nil
+	case query.MatchSuffix, query.MatchContains:
+		return w.d.Match(w, c, e)
 	}
-	return w.d.Match(w, c, e)
+	return fmt.Errorf("unknown match kind %d", int(e.Kind))
 }
 
 // unmatchableElement reports whether v equals no element that an array of the kind can
