@@ -64,12 +64,17 @@ func AppendEvent(b []byte, res *spec.Resource, ev store.Event) []byte {
 	b = append(b, `,"actor":`...)
 	b = jsonval.AppendString(b, ev.Actor)
 	b = append(b, `,"data":{"record":`...)
-	b = AppendRecord(b, res, ev.Record, nil)
+	b = appendRecordOrNull(b, res, ev.Record)
 	b = append(b, `,"old":`...)
-	if ev.Old != nil {
-		b = AppendRecord(b, res, ev.Old, nil)
-	} else {
-		b = append(b, "null"...)
-	}
+	b = appendRecordOrNull(b, res, ev.Old)
 	return append(b, "}}"...)
+}
+
+// appendRecordOrNull writes rec, or null for none: the old record of a create, or the record
+// of an outbox row whose body is damaged, which must not stop the feed or the webhooks.
+func appendRecordOrNull(b []byte, res *spec.Resource, rec *store.Record) []byte {
+	if rec == nil {
+		return append(b, "null"...)
+	}
+	return AppendRecord(b, res, rec, nil)
 }
