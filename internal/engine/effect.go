@@ -39,12 +39,16 @@ func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, 
 	failed := func(x *spec.Expr, err error) error { return e.exprFailed(ctx, x, r.Name, recordID, err) }
 	// Effects change records as they go, so their lookups read the transaction afresh
 	// rather than through a write's cache.
-	lookup := func(resource, id string) (*store.Record, error) {
+	lookup := func(resource, id string) (map[string]any, error) {
 		r, ok := e.model.Resource(resource)
 		if !ok {
 			return nil, fault.New(fault.NotFound, "no such resource")
 		}
-		return tx.Get(ctx, r, id)
+		rec, err := tx.Get(ctx, r, id)
+		if err != nil {
+			return nil, err
+		}
+		return rec.Map(), nil
 	}
 	for _, eff := range r.Effects {
 		if !eff.Runs(op) {

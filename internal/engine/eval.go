@@ -16,8 +16,9 @@ import (
 	"github.com/plinth-dev/plinth/internal/store"
 )
 
-// lookupFunc reads a record for lookup() inside the current write transaction.
-type lookupFunc func(resource, id string) (*store.Record, error)
+// lookupFunc reads a record for lookup() inside the current write transaction, as expressions
+// see it (store.Record.Map).
+type lookupFunc func(resource, id string) (map[string]any, error)
 
 // evalExpr runs a compiled expression with vars. lookup may be nil where no transaction is
 // open; an expression that calls lookup() then fails.
@@ -35,7 +36,7 @@ func evalExpr(e *spec.Expr, vars map[string]any, lookup lookupFunc) (ref.Val, er
 				if err != nil {
 					return types.NewErr("lookup(%q, %q): %v", res, id, err)
 				}
-				return types.DefaultTypeAdapter.NativeToValue(rec.Map())
+				return types.DefaultTypeAdapter.NativeToValue(rec)
 			},
 		})
 		if err != nil {

@@ -21,8 +21,8 @@ type write struct {
 	now    time.Time
 	record map[string]any // the fields of the record being written
 	auth   map[string]any
-	old    map[string]any // the stored fields, on an update
-	seen   map[string]*store.Record
+	old    map[string]any            // the stored fields, on an update
+	seen   map[string]map[string]any // the records looked up, as expressions see them; nil for missing
 	v      validator
 	failed error // a storage failure met while checking; it wins over field errors
 	// broken is the first default or computed expression that failed, and why: the write
@@ -33,17 +33,17 @@ type write struct {
 
 func (e *Engine) newWrite(ctx context.Context, tx store.Tx, now time.Time, rec map[string]any) *write {
 	return &write{e: e, ctx: ctx, get: tx.Get, now: now, record: rec,
-		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]*store.Record{}}
+		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]map[string]any{}}
 }
 
 // lookup reads a record in the transaction, once per write, under the caller's read rule.
-func (w *write) lookup(resource, id string) (*store.Record, error) {
+func (w *write) lookup(resource, id string) (map[string]any, error) {
 	key := resource + "/" + id
-	if rec, ok := w.seen[key]; ok {
-		if rec == nil {
+	if view, ok := w.seen[key]; ok {
+		if view == nil {
 			return nil, fault.New(fault.NotFound, "no such record")
 		}
-		return rec, nil
+		return view, nil
 	}
 	r, ok := w.e.model.Resource(resource)
 	if !ok {
@@ -67,8 +67,9 @@ func (w *write) lookup(resource, id string) (*store.Record, error) {
 		}
 		return nil, err
 	}
-	w.seen[key] = rec
-	return rec, nil
+	view := rec.Map()
+	w.seen[key] = view
+	return view, nil
 }
 
 // vars are the variables of a default or computed expression at one nesting level.
@@ -151,7 +152,7 @@ func (w *write) problem(r *spec.Resource, id string) error {
 // without the request ever taking the write lock.
 func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input map[string]any, v *validator) {
 	w := &write{e: e, ctx: ctx, get: e.db.Get, now: e.clock(), record: input,
-		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]*store.Record{}}
+		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]map[string]any{}}
 	w.checkRefs(r.Fields, input, nil, "")
 	w.v.checkRequired(r.Fields, input, "", true)
 	// A value with a type error was dropped to null; it is reported once, as a type error.
