@@ -46,7 +46,7 @@ type ListParams struct {
 	Limit  *int     // nil means the resource's default
 	Cursor string   // from a previous page's NextCursor
 	Fields []string // the fields to return; empty means all
-	Expand []string // ref fields whose records to embed under "expand"
+	Expand []string // ref fields whose records to read beside each item (Item.Expand)
 }
 
 // Page is one page of a list. NextCursor is empty on the last page.
