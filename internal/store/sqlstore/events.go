@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/spec"
@@ -15,12 +16,37 @@ import (
 // nil.
 func AppendEventData(b []byte, record, old *store.Record) ([]byte, error) {
 	b = append(b, `{"record":`...)
-	b, err := jsonval.AppendExact(b, record.Map())
+	b, err := appendExactRecord(b, record)
 	if err == nil && old != nil {
 		b = append(b, `,"old":`...)
-		b, err = jsonval.AppendExact(b, old.Map())
+		b, err = appendExactRecord(b, old)
 	}
 	return append(b, '}'), err
+}
+
+// appendExactRecord writes rec exactly as jsonval.AppendExact writes rec.Map() — every member,
+// sorted by name — without building the map: a write stores one or two records per event.
+func appendExactRecord(b []byte, rec *store.Record) ([]byte, error) {
+	keys := make([]string, 0, len(rec.Fields)+4)
+	for k := range rec.Fields {
+		keys = append(keys, k)
+	}
+	keys = append(keys, store.MemberID, store.MemberVersion, store.MemberCreatedAt, store.MemberUpdatedAt)
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonval.AppendString(b, k)
+		b = append(b, ':')
+		v, _ := rec.Value(k)
+		var err error
+		if b, err = jsonval.AppendExact(b, v); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // ReadEventData reads what AppendEventData wrote: the record and the old record (nil when
