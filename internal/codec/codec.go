@@ -26,10 +26,10 @@ func AppendRecord(b []byte, r *spec.Resource, rec *store.Record, only map[string
 		}
 	}
 	if only == nil || only[store.MemberCreatedAt] {
-		b = appendMember(b, store.MemberCreatedAt, rec.CreatedAt)
+		b = jsonval.AppendTime(append(b, `,"created_at":`...), rec.CreatedAt)
 	}
 	if only == nil || only[store.MemberUpdatedAt] {
-		b = appendMember(b, store.MemberUpdatedAt, rec.UpdatedAt)
+		b = jsonval.AppendTime(append(b, `,"updated_at":`...), rec.UpdatedAt)
 	}
 	if only == nil || only[store.MemberVersion] {
 		b = append(b, `,"version":`...)

@@ -45,12 +45,11 @@ func appendJSON(b []byte, v any, exact bool) ([]byte, error) {
 		}
 		return appendFloat(b, x), nil
 	case time.Time:
-		b = append(b, '"')
-		if exact {
-			b = x.AppendFormat(b, time.RFC3339Nano)
-		} else {
-			b = x.UTC().AppendFormat(b, TimeLayout)
+		if !exact {
+			return AppendTime(b, x), nil
 		}
+		b = append(b, '"')
+		b = x.AppendFormat(b, time.RFC3339Nano)
 		return append(b, '"'), nil
 	case []any:
 		if x == nil && exact {
@@ -113,6 +112,13 @@ func appendFloat(b []byte, f float64) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// AppendTime writes t as AppendValue does, in UTC with microseconds, without boxing it.
+func AppendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, TimeLayout)
+	return append(b, '"')
+}
 
 // AppendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
 func AppendString(b []byte, s string) []byte {
