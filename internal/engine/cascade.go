@@ -230,9 +230,9 @@ func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*d
 		for i, d := range chunk {
 			ids[i] = d.id
 		}
-		var last *store.Record
+		var after *query.After
 		for {
-			rows, err := c.tx.List(ctx, ref.Resource, ReferringPage(ref.Field.Name, ids, last))
+			rows, err := c.tx.List(ctx, ref.Resource, query.ReferringPage(ref.Field.Name, ids, referPage, after))
 			if err != nil {
 				return err
 			}
@@ -245,29 +245,11 @@ func (c *cascade) referring(ctx context.Context, ref spec.Referrer, targets []*d
 			if len(rows) < referPage {
 				break
 			}
-			last = rows[len(rows)-1]
+			last := rows[len(rows)-1]
+			after = &query.After{Ref: last.Fields[ref.Field.Name], ID: last.ID}
 		}
 	}
 	return nil
-}
-
-// ReferringPage selects a page of the records whose ref field holds one of ids, after the
-// record last of the page before (nil for the first). It reads in the order of the ref's index
-// (the ref, then id), which serves the page as it is: in id order, PostgreSQL may walk the whole
-// table by its primary key instead. The drivers' plan tests check that it uses the index.
-func ReferringPage(field string, ids []any, last *store.Record) query.Select {
-	in := query.In{Field: field, Values: ids}
-	sel := query.Select{Where: in, Order: []query.Sort{{Field: field}, {Field: "id"}}, Limit: referPage}
-	if last != nil {
-		sel.Where = query.And{Terms: []query.Expr{in, query.Or{Terms: []query.Expr{
-			query.Compare{Field: field, Op: query.Gt, Value: last.Fields[field]},
-			query.And{Terms: []query.Expr{
-				query.Compare{Field: field, Op: query.Eq, Value: last.Fields[field]},
-				query.Compare{Field: "id", Op: query.Gt, Value: last.ID},
-			}},
-		}}}}
-	}
-	return sel
 }
 
 // touch counts a record the delete deletes or changes, and refuses one too many.

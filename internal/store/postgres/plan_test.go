@@ -72,7 +72,7 @@ resources:
 }
 
 // TestReferringRowsUseTheIndex checks the plan of the lists a delete runs to find the records
-// that refer to it (engine.ReferringPage): a page of the records whose ref holds one of some
+// that refer to it (query.ReferringPage): a page of the records whose ref holds one of some
 // ids, after the last record seen. The ref's index must be able to find them.
 func TestReferringRowsUseTheIndex(t *testing.T) {
 	t.Parallel()

@@ -61,7 +61,7 @@ resources:
 }
 
 // TestReferringRowsUseTheIndex checks the plan of the lists a delete runs to find the records
-// that refer to it (engine.ReferringPage): a page of the records whose ref holds one of some
+// that refer to it (query.ReferringPage): a page of the records whose ref holds one of some
 // ids, after the last record seen. The ref's index must find them, not a scan of the table.
 func TestReferringRowsUseTheIndex(t *testing.T) {
 	src, err := os.ReadFile("../../spec/testdata/valid/blog.yaml")

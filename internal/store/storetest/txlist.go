@@ -5,7 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/store"
 )
@@ -52,10 +51,10 @@ func testTxList(t *testing.T, open Opener) {
 }
 
 // ReferringPages are the lists a delete runs to find the records that refer to it
-// (engine.ReferringPage) on the ref comments.post of spec/testdata/valid/blog.yaml: a first
+// (query.ReferringPage) on the ref comments.post of spec/testdata/valid/blog.yaml: a first
 // page and a later one. Each driver's plan test checks that it reads them in the order of
 // the ref's index, ix_comments_post.
 func ReferringPages() []query.Select {
 	ids := []any{"a", "b", "c"}
-	return []query.Select{engine.ReferringPage("post", ids, nil), engine.ReferringPage("post", ids, &store.Record{ID: "m", Fields: row{"post": "b"}})}
+	return []query.Select{query.ReferringPage("post", ids, 500, nil), query.ReferringPage("post", ids, 500, &query.After{Ref: "b", ID: "m"})}
 }
