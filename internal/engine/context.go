@@ -33,15 +33,36 @@ func nullIfEmpty(s string) any {
 
 type principalKey struct{}
 
+// caller is what a context carries of its caller: the principal, and its auth value built
+// once, since a write evaluates many expressions and each reads it. Expressions never change
+// a variable, so one map serves them all.
+type caller struct {
+	p    Principal
+	auth map[string]any
+}
+
+// anonymousAuth is the auth value of a context that carries no caller.
+var anonymousAuth = Principal{}.AuthValue()
+
 // WithPrincipal returns a context carrying the caller.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+	return context.WithValue(ctx, principalKey{}, &caller{p: p, auth: p.AuthValue()})
 }
 
 // PrincipalFrom returns the caller carried by ctx; anonymous when there is none.
 func PrincipalFrom(ctx context.Context) Principal {
-	p, _ := ctx.Value(principalKey{}).(Principal)
-	return p
+	if c, ok := ctx.Value(principalKey{}).(*caller); ok {
+		return c.p
+	}
+	return Principal{}
+}
+
+// authFrom is the auth variable of expressions evaluated for the caller carried by ctx.
+func authFrom(ctx context.Context) map[string]any {
+	if c, ok := ctx.Value(principalKey{}).(*caller); ok {
+		return c.auth
+	}
+	return anonymousAuth
 }
 
 type requestIDKey struct{}

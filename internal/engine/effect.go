@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 
 	"github.com/plinth-dev/plinth/internal/fault"
@@ -39,7 +40,7 @@ func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, 
 	failed := func(x *spec.Expr, err error) error { return e.exprFailed(ctx, x, r.Name, recordID, err) }
 	// Effects change records as they go, so their lookups read the transaction afresh
 	// rather than through a write's cache.
-	lookup := func(resource, id string) (map[string]any, error) {
+	lookup := func(resource, id string) (ref.Val, error) {
 		r, ok := e.model.Resource(resource)
 		if !ok {
 			return nil, fault.New(fault.NotFound, "no such resource")
@@ -48,7 +49,7 @@ func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, 
 		if err != nil {
 			return nil, err
 		}
-		return rec.Map(), nil
+		return RecordValue(rec), nil
 	}
 	for _, eff := range r.Effects {
 		if !eff.Runs(op) {
@@ -117,7 +118,7 @@ func (e *Engine) applyEffect(ctx, sysCtx context.Context, tx store.Tx, eff *spec
 	if err != nil {
 		return err
 	}
-	vars["target"] = current.Map()
+	vars["target"] = RecordValue(current)
 	if eff.Guard != nil {
 		ok, err := evalBool(eff.Guard, vars, lookup)
 		if err != nil {

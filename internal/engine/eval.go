@@ -17,8 +17,8 @@ import (
 )
 
 // lookupFunc reads a record for lookup() inside the current write transaction, as expressions
-// see it (store.Record.Map).
-type lookupFunc func(resource, id string) (map[string]any, error)
+// see it (RecordValue).
+type lookupFunc func(resource, id string) (ref.Val, error)
 
 // evalExpr runs a compiled expression with vars. lookup may be nil where no transaction is
 // open; an expression that calls lookup() then fails.
@@ -36,7 +36,7 @@ func evalExpr(e *spec.Expr, vars map[string]any, lookup lookupFunc) (ref.Val, er
 				if err != nil {
 					return types.NewErr("lookup(%q, %q): %v", res, id, err)
 				}
-				return types.DefaultTypeAdapter.NativeToValue(rec)
+				return rec
 			},
 		})
 		if err != nil {
@@ -67,7 +67,7 @@ func (e *Engine) allowed(ctx context.Context, rule *spec.Rule, vars map[string]a
 
 // ruleVars builds the variables of an access rule.
 func ruleVars(ctx context.Context, now time.Time, record, old *store.Record) map[string]any {
-	return map[string]any{"auth": PrincipalFrom(ctx).AuthValue(), "now": now, "record": record.Map(), "old": old.Map()}
+	return map[string]any{"auth": authFrom(ctx), "now": now, "record": RecordValue(record), "old": RecordValue(old)}
 }
 
 // fromCEL converts an expression's result into a record value.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"cel.dev/cel-go/common/types/ref"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
@@ -21,8 +22,8 @@ type write struct {
 	now    time.Time
 	record map[string]any // the fields of the record being written
 	auth   map[string]any
-	old    map[string]any            // the stored fields, on an update
-	seen   map[string]map[string]any // the records looked up, as expressions see them; nil for missing
+	old    map[string]any     // the stored fields, on an update
+	seen   map[string]ref.Val // the records looked up, as expressions see them; nil for missing
 	v      validator
 	failed error // a storage failure met while checking; it wins over field errors
 	// broken is the first default or computed expression that failed, and why: the write
@@ -33,11 +34,11 @@ type write struct {
 
 func (e *Engine) newWrite(ctx context.Context, tx store.Tx, now time.Time, rec map[string]any) *write {
 	return &write{e: e, ctx: ctx, get: tx.Get, now: now, record: rec,
-		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]map[string]any{}}
+		auth: authFrom(ctx), seen: map[string]ref.Val{}}
 }
 
 // lookup reads a record in the transaction, once per write, under the caller's read rule.
-func (w *write) lookup(resource, id string) (map[string]any, error) {
+func (w *write) lookup(resource, id string) (ref.Val, error) {
 	key := resource + "/" + id
 	if view, ok := w.seen[key]; ok {
 		if view == nil {
@@ -67,7 +68,7 @@ func (w *write) lookup(resource, id string) (map[string]any, error) {
 		}
 		return nil, err
 	}
-	view := rec.Map()
+	view := RecordValue(rec)
 	w.seen[key] = view
 	return view, nil
 }
@@ -152,7 +153,7 @@ func (w *write) problem(r *spec.Resource, id string) error {
 // without the request ever taking the write lock.
 func (e *Engine) precheck(ctx context.Context, r *spec.Resource, input map[string]any, v *validator) {
 	w := &write{e: e, ctx: ctx, get: e.db.Get, now: e.clock(), record: input,
-		auth: PrincipalFrom(ctx).AuthValue(), seen: map[string]map[string]any{}}
+		auth: authFrom(ctx), seen: map[string]ref.Val{}}
 	w.checkRefs(r.Fields, input, nil, "")
 	w.v.checkRequired(r.Fields, input, "", true)
 	// A value with a type error was dropped to null; it is reported once, as a type error.

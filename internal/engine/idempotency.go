@@ -48,7 +48,8 @@ type Renderer func(records []*store.Record, err error) []byte
 // (idempotency-key-reused) for the same key with another body, Conflict
 // (idempotency-key-in-flight) while the first request still runs. Outcomes that are the
 // client's fault (4xx) are stored and replayed too; failures on our side (5xx) are not, so the
-// client may retry them.
+// client may retry them. When replayed is false, the bytes returned are those of render's last
+// call, so a transport may send the response it rendered last without reading them back.
 func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) ([]byte, bool, error) {
 	if idempotencyOff(ops, e.model) {
 		recs, err := e.Apply(ctx, ops)

@@ -166,7 +166,7 @@ func (e *Engine) listRule(ctx context.Context, r *spec.Resource) (query.Expr, er
 }
 
 func (e *Engine) bindVars(ctx context.Context) map[string]any {
-	return map[string]any{"auth": PrincipalFrom(ctx).AuthValue(), "now": e.clock()}
+	return map[string]any{"auth": authFrom(ctx), "now": e.clock()}
 }
 
 func (e *Engine) filter(ctx context.Context, r *spec.Resource, src string) (query.Expr, error) {

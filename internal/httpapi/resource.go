@@ -205,11 +205,17 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, ops []engine.Op, 
 		return
 	}
 	sum := sha256.Sum256(jsonval.AppendValue(nil, body))
+	// fresh is the response rendered for the write stored last: when the write happens now,
+	// it is sent as it is, and only a replay reads the stored envelope.
+	var fresh response
 	stored, replayed, err := s.engine.ApplyIdempotent(r.Context(), ops, engine.IdempotencyKey{
 		Key: key, Operation: r.Method + " " + r.URL.Path, Fingerprint: hex.EncodeToString(sum[:]),
-	}, func(recs []*store.Record, err error) []byte { return render(recs, err).encode() })
-	var resp response
-	if err == nil {
+	}, func(recs []*store.Record, err error) []byte {
+		fresh = render(recs, err)
+		return fresh.encode()
+	})
+	resp := fresh
+	if err == nil && replayed {
 		resp, err = decodeResponse(stored)
 	}
 	if err != nil {

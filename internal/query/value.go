@@ -24,14 +24,16 @@ func (k Kind) Canonical(v any) (any, error) {
 		return nil, nil
 	}
 	switch k {
+	// A value already in its canonical form is returned as the interface it came in, so that
+	// encoding a record's values boxes none of them again.
 	case KindString:
-		if s, ok := v.(string); ok {
-			return s, nil
+		if _, ok := v.(string); ok {
+			return v, nil
 		}
 	case KindInteger:
 		switch x := v.(type) {
 		case int64:
-			return x, nil
+			return v, nil
 		case int:
 			return int64(x), nil
 		}
@@ -44,15 +46,15 @@ func (k Kind) Canonical(v any) (any, error) {
 			if x == 0 {
 				return 0.0, nil
 			}
-			return x, nil
+			return v, nil
 		case int64:
 			return float64(x), nil
 		case int:
 			return float64(x), nil
 		}
 	case KindBool:
-		if b, ok := v.(bool); ok {
-			return b, nil
+		if _, ok := v.(bool); ok {
+			return v, nil
 		}
 	case KindTimestamp:
 		if t, ok := v.(time.Time); ok {

@@ -39,8 +39,9 @@ func (r *Record) Value(name string) (any, bool) {
 }
 
 // Map is the record as one map of every member, as expressions and stored event bodies see
-// it; empty for a nil record (no record, as a create has no old one). It is a new map; the
-// field values are shared with the record.
+// it (expressions read it in place, through engine.RecordValue, which must agree with Map);
+// empty for a nil record (no record, as a create has no old one). It is a new map; the field
+// values are shared with the record.
 func (r *Record) Map() map[string]any {
 	if r == nil {
 		return map[string]any{}

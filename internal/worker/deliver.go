@@ -135,7 +135,7 @@ func (w *Worker) when(s *subscription, ev store.Event) (bool, error) {
 		return true, nil
 	}
 	// auth is the writer as far as the event knows it: its subject alone.
-	vars := map[string]any{"record": ev.Record.Map(), "old": ev.Old.Map(), "now": w.now(),
+	vars := map[string]any{"record": engine.RecordValue(ev.Record), "old": engine.RecordValue(ev.Old), "now": w.now(),
 		"auth": engine.Principal{Subject: ev.Actor}.AuthValue()}
 	out, _, err := s.spec.When.Program.Eval(vars)
 	if err != nil {

@@ -29,11 +29,43 @@ type table struct {
 	// client's query shape repeats even when its values change.
 	listMu sync.Mutex
 	lists  map[string]*sql.Stmt
+
+	// partials holds the partial UPDATEs built so far, by the set of columns they write (bit
+	// i for t.cols[i]), up to maxPartials: a resource's writes change a few shapes over and
+	// over, and clients choosing every subset cannot grow memory.
+	partialMu sync.Mutex
+	partials  map[uint64]string
 }
 
-// partialUpdateSQL is the UPDATE of the given columns (indexes into t.cols) plus updated_at
-// and version.
+// partialUpdateSQL is the UPDATE of the given columns (indexes into t.cols, ascending) plus
+// updated_at and version.
 func (t *table) partialUpdateSQL(cols []int) string {
+	if len(t.cols) > 64 {
+		return t.buildPartialUpdate(cols)
+	}
+	var set uint64
+	for _, i := range cols {
+		set |= 1 << i
+	}
+	t.partialMu.Lock()
+	defer t.partialMu.Unlock()
+	if q, ok := t.partials[set]; ok {
+		return q
+	}
+	q := t.buildPartialUpdate(cols)
+	if len(t.partials) < maxPartials {
+		if t.partials == nil {
+			t.partials = map[uint64]string{}
+		}
+		t.partials[set] = q
+	}
+	return q
+}
+
+// maxPartials bounds the partial UPDATEs a table remembers.
+const maxPartials = 256
+
+func (t *table) buildPartialUpdate(cols []int) string {
 	sets := make([]string, 0, len(cols)+2)
 	for _, i := range cols {
 		sets = append(sets, quote(t.cols[i].Name)+" = ?")
