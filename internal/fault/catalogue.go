@@ -101,7 +101,7 @@ var (
 	TypeInvalid = define("invalid", http.StatusBadRequest, "Invalid request",
 		"the request cannot be carried out as sent: a batch of the wrong size, a filter too large to run, text the database cannot store")
 	TypeMalformedJSON = define("malformed-json", http.StatusBadRequest, "Malformed JSON",
-		"the body is not one well-formed JSON object: a syntax error, a duplicate key, trailing data, or nesting too deep")
+		"the body is not one well-formed JSON object: a syntax error, invalid UTF-8, a duplicate key, trailing data, or nesting too deep")
 	TypeInvalidQuery = define("invalid-query", http.StatusBadRequest, "Invalid query",
 		"a query parameter is unknown, repeated or malformed, or a list's `filter`, `sort`, `fields`, `expand` or `cursor` is invalid (each listed in `errors`)",
 		"errors")
