@@ -101,6 +101,10 @@ func moneyAsNumber(v *review) {
 	})
 }
 
+// dateVerbs are words before `_on` that make a date of it, besides past participles
+// (created_on): due_on, starts_on.
+var dateVerbs = []string{"due", "born", "start", "starts", "end", "ends", "effective", "expires", "renews", "valid"}
+
 // isTimestamp reports whether a name says its field holds a point in time: created_at,
 // published_on, due_on, date, expiry_date, timestamp.
 func isTimestamp(name string) bool {
@@ -114,7 +118,7 @@ func isTimestamp(name string) bool {
 		return true
 	case last(ws) == "on": // published_on, due_on; not add_on
 		before := ws[len(ws)-2]
-		return strings.HasSuffix(before, "ed") || slices.Contains([]string{"due", "born", "start", "end", "effective"}, before)
+		return strings.HasSuffix(before, "ed") || slices.Contains(dateVerbs, before)
 	}
 	return false
 }

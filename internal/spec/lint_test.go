@@ -169,12 +169,12 @@ var lintCases = []struct {
 		"  orders:",
 		"    fields:",
 		"      shipped_at: {type: string, max_length: 40}",
-		"      due_on: {type: string, max_length: 40}",
+		"      starts_on: {type: string, max_length: 40}",
 		"      date: {type: string, max_length: 40}",
 		open,
 	), []finding{
 		{"plinth.yaml:7:26", "`shipped_at: {type: timestamp}`"},
-		{"plinth.yaml:8:22", "`format: date`"},
+		{"plinth.yaml:8:25", "`format: date`"},
 		{"plinth.yaml:9:20", "`date: {type: timestamp}`"},
 	}},
 	{"times typed", "timestamp-as-string", one(
