@@ -198,7 +198,7 @@ type ignore struct {
 }
 
 // suppress drops the warnings that a plinth:ignore comment names, on the comment's own line
-// or, for a comment alone on its line, on the next line that is not a comment. An ignore that
+// or, for a comment alone on its line, on the next line that is neither blank nor a comment. An ignore that
 // silences nothing is itself a warning (unused-ignore), so that none outlives its reason.
 // Errors cannot be silenced.
 func (c *compiler) suppress(src []byte, reviewed bool) {
