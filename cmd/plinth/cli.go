@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -119,28 +120,70 @@ func printDiagnostics(w io.Writer, diags spec.Diagnostics) {
 }
 
 func checkCmd(stdout io.Writer) *cobra.Command {
-	var file string
+	var file, format string
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Report every error and ambiguity in a spec",
-		Args:  cobra.NoArgs,
+		Long: "Report every error and ambiguity in a spec, each with file:line:column, a code and the fix to apply " +
+			"(docs/lint.md lists the codes). Exits 1 on errors; with --strict, on warnings too.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "text" && format != "json" {
+				return fmt.Errorf("--format must be text or json, not %q", format)
+			}
 			src, err := os.ReadFile(file)
 			if err != nil {
 				return err
 			}
 			_, diags := spec.Compile(file, src)
-			printDiagnostics(stdout, diags)
-			errs := len(diags.Errors())
-			fmt.Fprintf(stdout, "%s: %d error(s), %d warning(s)\n", file, errs, len(diags)-errs)
-			if errs > 0 {
+			if strict {
+				diags = diags.Strict()
+			}
+			if format == "json" {
+				if err := writeDiagnosticsJSON(stdout, diags); err != nil {
+					return err
+				}
+			} else {
+				printDiagnostics(stdout, diags)
+				errs := len(diags.Errors())
+				fmt.Fprintf(stdout, "%s: %d error(s), %d warning(s)\n", file, errs, len(diags)-errs)
+			}
+			if diags.HasErrors() {
 				return exitError{1}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&file, "spec", "plinth.yaml", "the spec file")
+	f := cmd.Flags()
+	f.StringVar(&file, "spec", "plinth.yaml", "the spec file")
+	f.BoolVar(&strict, "strict", false, "treat warnings as errors: report them as errors and exit 1 (for CI)")
+	f.StringVar(&format, "format", "text", "text, or json: an array of {file, line, column, severity, code, message, fix}")
 	return cmd
+}
+
+// jsonDiagnostic is one finding as `plinth check --format json` writes it. Line and column
+// are 1-based, 0 when unknown; code and fix are empty for errors that have none.
+type jsonDiagnostic struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Severity string `json:"severity"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	Fix      string `json:"fix"`
+}
+
+// writeDiagnosticsJSON writes diags as one JSON array, [] when there are none.
+func writeDiagnosticsJSON(w io.Writer, diags spec.Diagnostics) error {
+	out := make([]jsonDiagnostic, len(diags))
+	for i, d := range diags {
+		out[i] = jsonDiagnostic{File: d.Pos.File, Line: d.Pos.Line, Column: d.Pos.Col, Severity: d.Severity.String(),
+			Code: d.Code, Message: d.Message, Fix: d.Fix}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 func initCmd(stdout io.Writer) *cobra.Command {

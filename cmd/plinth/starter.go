@@ -24,6 +24,8 @@ resources:
         values: [draft, published, archived]
         default: draft
         transitions: {draft: [published, archived], published: [archived]}
+    indexes:
+      - [owner]               # members list their own notes: the index finds them without a full scan
     # Access rules are CEL. Without a rule, only role admin may act.
     access:
       list:   'auth.role == "admin" || record.owner == auth.sub'

@@ -32,12 +32,17 @@ type compiler struct {
 	fieldDecl map[*Field]map[string]entry
 	// lints are expressions for the null lint, which runs once every field is settled.
 	lints []nullLint
+	// rules are where each access rule was written, for the checks that read them.
+	rules map[*Rule]site
+	// root is the whole document, for the checks that read every value.
+	root *yaml.Node
 }
 
 // Compile parses and checks the spec in src, read from file (used in positions). It returns
 // the model, or nil when any diagnostic is an error, and every diagnostic in file order.
 func Compile(file string, src []byte) (*Model, Diagnostics) {
-	c := &compiler{reader: reader{file: file}, model: &Model{byName: map[string]*Resource{}}, fieldDecl: map[*Field]map[string]entry{}}
+	c := &compiler{reader: reader{file: file}, model: &Model{byName: map[string]*Resource{}}, fieldDecl: map[*Field]map[string]entry{},
+		rules: map[*Rule]site{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		c.diags = append(c.diags, yamlError(file, err))
@@ -47,14 +52,17 @@ func Compile(file string, src []byte) (*Model, Diagnostics) {
 		c.errorf(nil, "the spec is empty")
 		return nil, c.diags
 	}
-	c.top(doc.Content[0])
+	c.root = doc.Content[0]
+	c.top(c.root)
 	for _, f := range c.pending {
 		f()
 	}
-	for _, l := range c.lints {
-		c.lintNulls(l)
-	}
 	c.references()
+	reviewed := !c.diags.HasErrors()
+	if reviewed {
+		c.review()
+	}
+	c.suppress(src, reviewed)
 	c.diags = c.diags.sorted()
 	if c.diags.HasErrors() {
 		return nil, c.diags
@@ -171,7 +179,8 @@ func (c *compiler) jwt(n *yaml.Node) *JWT {
 		case "hs256_secret":
 			m := envRefPattern.FindStringSubmatch(s)
 			if m == nil {
-				c.errorf(e.Value, "auth.jwt.hs256_secret must reference an environment variable, like \"${JWT_SECRET}\": secrets are never written in a spec")
+				c.refuse(e.Value, "secret-literal", "`hs256_secret: \"${JWT_SECRET}\"`, with JWT_SECRET set where the server runs; rotate the key written here",
+					"auth.jwt.hs256_secret must reference an environment variable: secrets are never written in a spec")
 				continue
 			}
 			j.SecretEnv = m[1]
@@ -252,8 +261,7 @@ func (c *compiler) resource(e entry) {
 		}
 		r.filterEnv = env
 		c.resolveFields(r, r.Fields, r.Name)
-		c.access(r, accessN, e.KeyN)
-		c.lintAnonymousDefaults(r)
+		c.access(r, accessN)
 		c.indexes(r, indexesN)
 		c.effects(r, effectsN)
 	})
@@ -323,6 +331,7 @@ func (c *compiler) field(name string, keyN, n *yaml.Node, owner string, depth in
 		return nil
 	}
 	if n.Kind == yaml.ScalarNode {
+		c.fieldDecl[f] = map[string]entry{"type": {Key: "type", KeyN: keyN, Value: n}}
 		f.Type = c.typeName(n, what)
 		if f.Type == TypeEnum || f.Type == TypeRef || f.Type == TypeArray || f.Type == TypeObject {
 			c.errorf(n, "%s: type %s needs options; write it as a mapping", what, f.Type)
@@ -535,9 +544,6 @@ func (c *compiler) checkFieldShape(f *Field, keyN *yaml.Node, what string, byKey
 		if f.Of == nil {
 			c.errorf(keyN, "%s: an array needs `of`", what)
 		}
-		if f.MaxItems == nil {
-			c.warnf(keyN, "%s: an array without max_items accepts as many items as fit the body, each checked in the write's transaction; set max_items", what)
-		}
 		if f.MinItems != nil && f.MaxItems != nil && *f.MinItems > *f.MaxItems {
 			c.errorf(keyN, "%s: min_items is above max_items", what)
 		}
@@ -557,11 +563,6 @@ func (c *compiler) checkFieldShape(f *Field, keyN *yaml.Node, what string, byKey
 			if _, ok := byKey[k]; ok {
 				c.errorf(byKey[k].KeyN, "%s: a computed field cannot be %s", what, k)
 			}
-		}
-	}
-	if f.Type == TypeString && f.MaxLength == nil && f.Format == "" && f.Pattern == nil {
-		if _, computed := byKey["computed"]; !computed {
-			c.warnf(keyN, "%s: a string without max_length accepts up to the 1 MiB body limit; set max_length", what)
 		}
 	}
 	c.checkOnDelete(f, what, byKey)

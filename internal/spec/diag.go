@@ -43,11 +43,26 @@ func (s Severity) String() string {
 type Diagnostic struct {
 	Pos      Pos
 	Severity Severity
-	Message  string
+	// Code names the finding (money-as-number), so that a comment can silence it and a
+	// machine can act on it; every warning has one, errors only where docs/lint.md lists
+	// them.
+	Code    string
+	Message string
+	// Fix is what to write in the spec instead; empty when Message says it.
+	Fix string
 }
 
+// String renders the diagnostic as `file:line:column: severity: message [code]`, with the
+// fix on a second, indented line.
 func (d Diagnostic) String() string {
-	return fmt.Sprintf("%s: %s: %s", d.Pos, d.Severity, d.Message)
+	s := fmt.Sprintf("%s: %s: %s", d.Pos, d.Severity, d.Message)
+	if d.Code != "" {
+		s += " [" + d.Code + "]"
+	}
+	if d.Fix != "" {
+		s += "\n    fix: " + d.Fix
+	}
+	return s
 }
 
 // Diagnostics is every finding of one compilation, in file order.
@@ -70,6 +85,17 @@ func (ds Diagnostics) Errors() Diagnostics {
 		if d.Severity == Error {
 			out = append(out, d)
 		}
+	}
+	return out
+}
+
+// Strict returns the diagnostics with every warning made an error, for a CI that lets no
+// ambiguity through.
+func (ds Diagnostics) Strict() Diagnostics {
+	out := make(Diagnostics, len(ds))
+	for i, d := range ds {
+		d.Severity = Error
+		out[i] = d
 	}
 	return out
 }

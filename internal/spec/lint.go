@@ -2,6 +2,8 @@ package spec
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,245 +13,266 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// nullScope tells the null lint which fields an expression reads through which names.
-type nullScope struct {
-	// vars maps a variable holding a record (record, old, target, item) to its fields.
-	vars map[string][]*Field
-	// bare are the fields read by bare name: the level's fields, in defaults and computed fields.
-	bare []*Field
-	// guards are expressions whose null checks hold for this one too: an effect's when.
-	guards []*cel.Ast
+// check is one finding plinth check can make beyond the errors: the code its warnings carry,
+// and the function that looks for it.
+type check struct {
+	code string
+	run  func(*review)
 }
 
-// nullLint is an expression waiting for the null lint, which needs every field's default and
-// computed expression settled first.
-type nullLint struct {
-	ast   *cel.Ast
-	n     *yaml.Node
-	what  string
-	scope nullScope
-	// nullable says the expression's own value may be null (a default, an effect's set):
-	// elsewhere a null result fails like any other (a rule, a guard, a computed field).
-	nullable bool
+// checks are the questions plinth check asks of a spec that compiles, in the order it asks
+// them. A new check is one function added here, a case in lint_test.go and a section of
+// docs/lint.md (TestEveryCheckIsDocumented holds the two in step).
+var checks = []check{
+	{"resource-without-access", resourceWithoutAccess},
+	{"string-without-max-length", stringWithoutMaxLength},
+	{"array-without-max-items", arrayWithoutMaxItems},
+	{"null-unchecked", nullUnchecked},
+	{"anonymous-empty-string", anonymousEmptyString},
+	{"anonymous-default", anonymousDefault},
+	{"status-without-transitions", statusWithoutTransitions},
+	{"money-as-number", moneyAsNumber},
+	{"timestamp-as-string", timestampAsString},
+	{"negative-allowed", negativeAllowed},
+	{"identifier-not-unique", identifierNotUnique},
+	{"credential-field", credentialField},
+	{"credential-in-spec", credentialInSpec},
+	{"list-without-read", listWithoutRead},
+	{"list-looser-than-read", listLooserThanRead},
+	{"list-rule-unindexed", listRuleUnindexed},
+	{"anonymous-write", anonymousWrite},
+	{"owner-field-mutable", ownerFieldMutable},
+	{"effects-without-idempotency", effectsWithoutIdempotency},
 }
 
-// lintLater queues a compiled expression for the null lint.
-func (c *compiler) lintLater(ast *cel.Ast, n *yaml.Node, what string, scope nullScope, nullable bool) {
-	if ast != nil {
-		c.lints = append(c.lints, nullLint{ast: ast, n: n, what: what, scope: scope, nullable: nullable})
+// review is one run of the checks over a spec that compiled without errors.
+type review struct {
+	*compiler
+	// code is the running check's, which its warnings carry.
+	code string
+}
+
+// review asks every check's question of the compiled spec. It runs only when the spec has no
+// errors: a half-built model would answer wrongly (a rule that did not compile looks absent).
+func (c *compiler) review() {
+	v := &review{compiler: c}
+	for _, ch := range checks {
+		v.code = ch.code
+		ch.run(v)
 	}
 }
 
-// authNullable are the members of auth that are null for anonymous callers.
-var authNullable = map[string]bool{"sub": true, "role": true}
+// warn records a finding of the running check: what is wrong, and what to write instead. A
+// rule written once for several operations (write:) is checked once per operation; its
+// findings are reported once.
+func (v *review) warn(at Pos, fix, format string, args ...any) {
+	d := Diagnostic{Pos: at, Severity: Warning, Code: v.code, Message: fmt.Sprintf(format, args...), Fix: fix}
+	if slices.ContainsFunc(v.diags, func(o Diagnostic) bool { return o.Pos == d.Pos && o.Code == d.Code && o.Fix == d.Fix }) {
+		return
+	}
+	v.diags = append(v.diags, d)
+}
 
-// lintNulls warns wherever an expression reads a field that may be null in a way that fails
-// on null — arithmetic, ordering, a member, a function, a logical operator, a range to iterate
-// — without a null check of the same field anywhere in the expression (`x != null`, `x ==
-// null`, `has(x)`). Comparing with == and != and testing membership with `in` are safe: null
-// equals only null. It also warns about auth.sub compared with "": for an anonymous caller it
-// is null, never "".
-func (c *compiler) lintNulls(l nullLint) {
-	root := celast.NavigateAST(l.ast.NativeRep())
-	// Iteration variables over arrays of objects read the element's fields (items.map(i, …)).
-	iter := map[string][]*Field{}
-	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.ComprehensionKind)) {
-		cx := e.AsComprehension()
-		if f := c.fieldOf(cx.IterRange(), l.scope, iter); f != nil && f.Type == TypeArray && f.Of != nil && f.Of.Type == TypeObject {
-			iter[cx.IterVar()] = f.Of.Fields
+// at is the position of a field's option value (its `type`, say), or of the field's name
+// when the option is not written.
+func (v *review) at(f *Field, option string) Pos {
+	if e, ok := v.fieldDecl[f][option]; ok {
+		return v.pos(e.Value)
+	}
+	return f.Pos
+}
+
+// inExpr is the position of e inside the expression compiled from node n.
+func (v *review) inExpr(s site, e celast.Expr) Pos {
+	loc := s.ast.NativeRep().SourceInfo().GetStartLocation(e.ID())
+	return exprPos(v.pos(s.n), s.n, loc.Line(), loc.Column())
+}
+
+// site is where an access rule was written and what it compiled to, for the checks that
+// read its expression.
+type site struct {
+	ast *cel.Ast
+	n   *yaml.Node
+}
+
+// fieldVisit is one field seen by eachField. Name is the name the field is known by: its
+// own, or for the element of an array, the array's. Path is its place in messages, as in
+// orders.items[].quantity.
+type fieldVisit struct {
+	Resource *Resource
+	Field    *Field
+	Name     string
+	Path     string
+	Top      bool // a top-level field, with a column of its own
+}
+
+// eachField calls fn for every field of every resource, nested ones and array elements
+// included, outer before inner.
+func (v *review) eachField(fn func(fieldVisit)) {
+	var walk func(r *Resource, f *Field, name, path string, top bool)
+	walk = func(r *Resource, f *Field, name, path string, top bool) {
+		fn(fieldVisit{Resource: r, Field: f, Name: name, Path: path, Top: top})
+		for _, sub := range f.Fields {
+			walk(r, sub, sub.Name, path+"."+sub.Name, false)
+		}
+		if f.Of == nil {
+			return
+		}
+		if f.Of.Type == TypeObject {
+			for _, sub := range f.Of.Fields {
+				walk(r, sub, sub.Name, path+"[]."+sub.Name, false)
+			}
+			return
+		}
+		walk(r, f.Of, name, path+"[]", false)
+	}
+	for _, r := range v.model.Resources {
+		for _, f := range r.Fields {
+			walk(r, f, f.Name, r.Name+"."+f.Name, true)
 		}
 	}
-	checked := nullChecks(root)
-	for _, g := range l.scope.guards {
-		for p := range nullChecks(celast.NavigateAST(g.NativeRep())) {
-			checked[p] = true
+}
+
+// words splits a field name at its underscores: unit_price_cents is unit, price, cents.
+func words(name string) []string { return strings.Split(name, "_") }
+
+func last(ws []string) string { return ws[len(ws)-1] }
+
+// caller is a kind of caller a rule is judged for.
+type caller struct {
+	who   string // as messages name it: "anonymous callers", "callers with role customer"
+	auth  map[string]any
+	admin bool
+}
+
+// callers are the kinds of caller that rules are judged for: anonymous, signed in without a
+// role, and signed in with each declared role.
+func (v *review) callers() []caller {
+	out := []caller{
+		{who: "anonymous callers", auth: map[string]any{"sub": nil, "role": nil, "claims": map[string]any{}}},
+		{who: "signed-in callers without a role", auth: map[string]any{"sub": "someone", "role": nil, "claims": map[string]any{}}},
+	}
+	for _, role := range v.model.Auth.Roles {
+		out = append(out, caller{who: "callers with role " + role, admin: role == "admin",
+			auth: map[string]any{"sub": "someone", "role": role, "claims": map[string]any{}}})
+	}
+	return out
+}
+
+// verdict is what a rule answers a kind of caller whatever the record.
+type verdict int
+
+const (
+	depends verdict = iota // on the record (or the rule fails)
+	always
+	never
+)
+
+// judge evaluates rule for a caller with the record unknown.
+func judge(rule *Rule, auth map[string]any) verdict {
+	if rule.Constant != nil {
+		if *rule.Constant {
+			return always
+		}
+		return never
+	}
+	out := rule.whatever(map[string]any{"auth": auth, "now": time.Now()})
+	switch {
+	case out == types.True:
+		return always
+	case out == types.False, types.IsError(out): // a rule that fails denies
+		return never
+	}
+	return depends
+}
+
+// ignorePattern is a comment that silences findings: `# plinth:ignore code[,code] reason`.
+var ignorePattern = regexp.MustCompile(`#\s*plinth:ignore\s+([a-z0-9,-]+)`)
+
+// ignore is one plinth:ignore comment: the line it silences and the codes it names.
+type ignore struct {
+	at    Pos // the comment
+	line  int // the line it applies to
+	codes []string
+	used  map[string]bool
+}
+
+// suppress drops the warnings that a plinth:ignore comment names, on the comment's own line
+// or, for a comment alone on its line, on the next line that is neither blank nor a comment. An ignore that
+// silences nothing is itself a warning (unused-ignore), so that none outlives its reason.
+// Errors cannot be silenced.
+func (c *compiler) suppress(src []byte, reviewed bool) {
+	var ignores []*ignore
+	var pending []*ignore // comments alone on their lines, waiting for the line they precede
+	for i, line := range strings.Split(string(src), "\n") {
+		lineNo := i + 1
+		trimmed := strings.TrimSpace(line)
+		if trimmed != "" && !strings.HasPrefix(trimmed, "#") {
+			for _, ig := range pending {
+				ig.line = lineNo
+			}
+			pending = nil
+		}
+		m := ignorePattern.FindStringSubmatchIndex(line)
+		if m == nil {
+			continue
+		}
+		ig := &ignore{at: Pos{File: c.file, Line: lineNo, Col: len([]rune(line[:m[0]])) + 1}, line: lineNo,
+			codes: strings.Split(strings.Trim(line[m[2]:m[3]], ","), ","), used: map[string]bool{}}
+		if strings.TrimSpace(line[:m[0]]) == "" {
+			pending = append(pending, ig)
+		}
+		ignores = append(ignores, ig)
+	}
+	kept := c.diags[:0]
+	for _, d := range c.diags {
+		if !silenced(d, ignores) {
+			kept = append(kept, d)
 		}
 	}
-	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.CallKind)) {
-		call := e.AsCall()
-		if fn := call.FunctionName(); (fn == "_==_" || fn == "_!=_") && len(call.Args()) == 2 {
-			a, b := call.Args()[0], call.Args()[1]
-			for _, pair := range [][2]celast.Expr{{a, b}, {b, a}} {
-				if p := path(pair[0]); (p == "auth.sub" || p == "auth.role") && isLiteral(pair[1], types.String("")) {
-					c.warnAt(l, e, "%s: %s is null for anonymous callers, never \"\": compare it with null (%s != null means signed in)", l.what, p, p)
+	c.diags = kept
+	if !reviewed { // the checks did not run, so no ignore can have been used
+		return
+	}
+	known := make([]string, len(checks))
+	for i, ch := range checks {
+		known[i] = ch.code
+	}
+	for _, ig := range ignores {
+		for _, code := range ig.codes {
+			if ig.used[code] {
+				continue
+			}
+			d := Diagnostic{Pos: ig.at, Severity: Warning, Code: "unused-ignore",
+				Message: fmt.Sprintf("this comment silences %s, but there is no such finding on line %d", code, ig.line),
+				Fix:     "remove the comment, or move it to the line of the finding (or the line above it)"}
+			if !slices.Contains(known, code) {
+				d.Message = fmt.Sprintf("this comment silences %s, which is not a code of plinth check", code)
+				d.Fix = "name a code from docs/lint.md"
+				if s := suggest(code, known); s != "" {
+					d.Fix = fmt.Sprintf("did you mean %s?", s)
 				}
 			}
+			c.diags = append(c.diags, d)
 		}
-	}
-	warned := map[string]bool{}
-	for _, e := range celast.MatchDescendants(root, func(e celast.NavigableExpr) bool {
-		return e.Kind() == celast.IdentKind || (e.Kind() == celast.SelectKind && !e.AsSelect().IsTestOnly())
-	}) {
-		p := path(e)
-		if checked[p] || warned[p] || safeForNull(e, l.nullable) {
-			continue
-		}
-		why := ""
-		if p == "auth.sub" || p == "auth.role" {
-			why = "it is null for anonymous callers"
-		} else if f := c.fieldOf(e, l.scope, iter); f != nil && f.Nullable() {
-			why = "it is neither required nor has a default"
-		}
-		if why == "" {
-			continue
-		}
-		warned[p] = true
-		c.warnAt(l, e, "%s: reads %s, which may be null (%s), without a null check, so it fails for records where it is null: check it (`%s != null`), or make the field required or give it a default",
-			l.what, p, why, p)
 	}
 }
 
-// nullChecks returns the paths an expression compares with null or tests with has().
-func nullChecks(root celast.NavigableExpr) map[string]bool {
-	checked := map[string]bool{}
-	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.CallKind)) {
-		call := e.AsCall()
-		if fn := call.FunctionName(); (fn == "_==_" || fn == "_!=_") && len(call.Args()) == 2 {
-			a, b := call.Args()[0], call.Args()[1]
-			if isLiteral(b, types.NullValue) {
-				checked[path(a)] = true
-			} else if isLiteral(a, types.NullValue) {
-				checked[path(b)] = true
+// silenced reports whether an ignore comment names d's code on d's line, and marks it used.
+func silenced(d Diagnostic, ignores []*ignore) bool {
+	if d.Severity != Warning || d.Code == "" {
+		return false
+	}
+	for _, ig := range ignores {
+		if ig.line != d.Pos.Line {
+			continue
+		}
+		for _, code := range ig.codes {
+			if code == d.Code {
+				ig.used[code] = true
+				return true
 			}
-		}
-	}
-	for _, e := range celast.MatchDescendants(root, celast.KindMatcher(celast.SelectKind)) {
-		if sel := e.AsSelect(); sel.IsTestOnly() {
-			checked[path(sel.Operand())+"."+sel.FieldName()] = true
-		}
-	}
-	return checked
-}
-
-// safeForNull reports whether e's value may be null without failing the expression: it is
-// compared with == or !=, the value tested by `in`, a branch of ?:, an element of a list or
-// map literal, or the whole expression when that may be null.
-func safeForNull(e celast.NavigableExpr, nullResult bool) bool {
-	parent, ok := e.Parent()
-	if !ok {
-		return nullResult
-	}
-	switch parent.Kind() {
-	case celast.ListKind, celast.MapKind:
-		return true
-	case celast.CallKind:
-		call := parent.AsCall()
-		args := call.Args()
-		switch call.FunctionName() {
-		case "_==_", "_!=_":
-			return true
-		case "@in":
-			return len(args) == 2 && args[0].ID() == e.ID()
-		case "_?_:_":
-			return len(args) == 3 && args[0].ID() != e.ID()
 		}
 	}
 	return false
-}
-
-// fieldOf resolves what e reads to the field it holds, or nil when it is not a field the
-// spec declares (a system field, a claim, a computed value).
-func (c *compiler) fieldOf(e celast.Expr, scope nullScope, iter map[string][]*Field) *Field {
-	switch e.Kind() {
-	case celast.IdentKind:
-		return find(scope.bare, e.AsIdent())
-	case celast.SelectKind:
-		sel := e.AsSelect()
-		op := sel.Operand()
-		switch op.Kind() {
-		case celast.IdentKind:
-			if fields, ok := scope.vars[op.AsIdent()]; ok {
-				return find(fields, sel.FieldName())
-			}
-			return find(iter[op.AsIdent()], sel.FieldName())
-		case celast.CallKind:
-			call := op.AsCall()
-			if call.FunctionName() != LookupFunction || len(call.Args()) != 2 || call.Args()[0].Kind() != celast.LiteralKind {
-				return nil
-			}
-			name, _ := call.Args()[0].AsLiteral().Value().(string)
-			if r, ok := c.model.Resource(name); ok {
-				return find(r.Fields, sel.FieldName())
-			}
-		case celast.SelectKind:
-			if f := c.fieldOf(op, scope, iter); f != nil && f.Type == TypeObject {
-				return find(f.Fields, sel.FieldName())
-			}
-		}
-	}
-	return nil
-}
-
-func find(fields []*Field, name string) *Field {
-	for _, f := range fields {
-		if f.Name == name {
-			return f
-		}
-	}
-	return nil
-}
-
-// path renders what e reads, as in record.items or lookup("products").price_cents; "" for
-// anything else.
-func path(e celast.Expr) string {
-	switch e.Kind() {
-	case celast.IdentKind:
-		return e.AsIdent()
-	case celast.SelectKind:
-		sel := e.AsSelect()
-		if p := path(sel.Operand()); p != "" {
-			return p + "." + sel.FieldName()
-		}
-	case celast.CallKind:
-		if call := e.AsCall(); call.FunctionName() == LookupFunction && len(call.Args()) == 2 && call.Args()[0].Kind() == celast.LiteralKind {
-			return fmt.Sprintf("lookup(%q, …)", call.Args()[0].AsLiteral().Value())
-		}
-	}
-	return ""
-}
-
-func isLiteral(e celast.Expr, v any) bool {
-	return e.Kind() == celast.LiteralKind && e.AsLiteral().Equal(types.DefaultTypeAdapter.NativeToValue(v)) == types.True
-}
-
-// warnAt warns at e's position inside the expression: where the path it reads begins.
-func (c *compiler) warnAt(l nullLint, e celast.Expr, format string, args ...any) {
-	for e.Kind() == celast.SelectKind {
-		e = e.AsSelect().Operand()
-	}
-	loc := l.ast.NativeRep().SourceInfo().GetStartLocation(e.ID())
-	c.diags = append(c.diags, Diagnostic{Pos: exprPos(c.pos(l.n), l.n, loc.Line(), loc.Column()),
-		Severity: Warning, Message: fmt.Sprintf(format, args...)})
-}
-
-// lintAnonymousDefaults warns about `default: auth.sub` (or any default that reads auth.sub)
-// on a resource whose create rule admits anonymous callers: for them the default gives null,
-// and the create is refused with a field error where a 401 would say what is wrong.
-func (c *compiler) lintAnonymousDefaults(r *Resource) {
-	rule := r.Access[OpCreate]
-	if rule == nil || !admitsAnonymous(rule) {
-		return
-	}
-	for _, f := range r.Fields {
-		if f.Default == nil || f.Default.Expr == nil || !strings.Contains(f.Default.Expr.Source, "auth.sub") {
-			continue
-		}
-		n := c.fieldDecl[f]["default"].Value
-		c.warnf(n, "%s.%s.default: %s is null for anonymous callers, whom the create rule admits: begin the create rule with `auth.sub != null && …` so that they get a 401",
-			r.Name, f.Name, f.Default.Expr.Source)
-	}
-}
-
-// admitsAnonymous reports whether rule may hold for a caller without credentials.
-func admitsAnonymous(rule *Rule) bool {
-	if rule.Constant != nil {
-		return *rule.Constant
-	}
-	vars := map[string]any{"auth": map[string]any{"sub": nil, "role": nil, "claims": map[string]any{}}, "now": time.Now(),
-		"record": map[string]any{}, "old": map[string]any{}}
-	if rule.Partial == nil {
-		out, _, err := rule.Program.Eval(vars)
-		return err == nil && out != types.False
-	}
-	return !rule.RefusesWhatever(vars)
 }

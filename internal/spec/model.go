@@ -8,6 +8,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/plinth-dev/plinth/internal/query"
 )
@@ -185,12 +186,22 @@ type Rule struct {
 // false with vars whatever the record: it is evaluated with record and old unknown, and only a
 // definite false counts.
 func (r *Rule) RefusesWhatever(vars map[string]any) bool {
+	return r.whatever(vars) == types.False
+}
+
+// whatever evaluates the rule with vars and the record unknown: it gives true or false when
+// that is the answer whatever the record, and an unknown or an error otherwise.
+func (r *Rule) whatever(vars map[string]any) ref.Val {
+	if r.Partial == nil {
+		out, _, _ := r.Program.Eval(vars)
+		return out
+	}
 	act, err := cel.PartialVars(vars, cel.AttributePattern("record"), cel.AttributePattern("old"))
 	if err != nil {
-		return false
+		return types.NewErr("%v", err)
 	}
 	out, _, _ := r.Partial.Eval(act)
-	return out == types.False
+	return out
 }
 
 // Expr is a compiled CEL expression together with its source.

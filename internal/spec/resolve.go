@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -301,10 +302,9 @@ func (c *compiler) checkLookups(checked *cel.Ast) string {
 var accessKeys = []string{"list", "read", "create", "update", "delete", "write"}
 
 // access compiles the per-operation rules. A missing rule denies everyone but role admin.
-func (c *compiler) access(r *Resource, n *yaml.Node, resN *yaml.Node) {
+func (c *compiler) access(r *Resource, n *yaml.Node) {
 	r.Access = map[Operation]*Rule{}
 	if n == nil {
-		c.warnf(resN, "resource %s has no access rules: it is denied by default, and only role admin can reach it", r.Name)
 		return
 	}
 	entries, ok := c.mapping(n, "access", accessKeys...)
@@ -358,6 +358,7 @@ func (c *compiler) rule(env *cel.Env, r *Resource, op Operation, n *yaml.Node) *
 	c.checkRecordFields(r, n, checked, what)
 	c.lintLater(checked, n, what, nullScope{vars: map[string][]*Field{"record": r.Fields, "old": r.Fields}}, false)
 	rule := &Rule{Expr: *e}
+	c.rules[rule] = site{ast: checked, n: n}
 	if e.Refs["record"] || e.Refs["old"] {
 		prg, err := env.Program(checked, cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(exprCostLimit))
 		if err != nil {
@@ -376,12 +377,36 @@ func (c *compiler) rule(env *cel.Env, r *Resource, op Operation, n *yaml.Node) *
 	if op == OpList {
 		plan, err := query.Compile(env, checked, r.QueryFields(), query.Options{RecordVar: "record"})
 		if err != nil {
-			c.errorf(n, "%s: %v (list rules are translated to SQL, so they may use comparisons, &&, ||, !, in, startsWith, endsWith, contains and null checks on record fields, and on arrays in, exists(), all() and size())", what, err)
+			c.listRuleNotSQL(n, src, what, err)
 			return nil
 		}
 		rule.Plan = plan
 	}
 	return rule
+}
+
+// listRuleNotSQL refuses a list rule the database cannot run, at the part it cannot: a list
+// filters rows in the query, never in memory after reading them all, so such a rule would
+// have no exact place to run.
+func (c *compiler) listRuleNotSQL(n *yaml.Node, src, what string, err error) {
+	at, msg := c.pos(n), err.Error()
+	var qe *query.Error
+	if errors.As(err, &qe) {
+		runes := []rune(src)
+		line, col := 1, 0
+		for _, r := range runes[:min(qe.Offset, len(runes))] {
+			if r == '\n' {
+				line, col = line+1, 0
+			} else {
+				col++
+			}
+		}
+		at, msg = exprPos(at, n, line, col), qe.Message
+	}
+	c.diags = append(c.diags, Diagnostic{Pos: at, Severity: Error, Code: "list-rule-not-sql",
+		Message: fmt.Sprintf("%s: %s", what, msg),
+		Fix: "list rules run inside the database query, so use only comparisons of a record field with a value, &&, ||, !, in, startsWith, endsWith, contains and null checks (on arrays of scalars: in, exists(), all() and size()); " +
+			"for anything else, such as arithmetic, two fields compared or lookup(), keep the answer in a computed field (`over_budget: {type: boolean, computed: 'spent > budget'}`) and test that (`record.over_budget`)"})
 }
 
 // checkRecordFields reports record.x and old.x where x is not a field of the resource.

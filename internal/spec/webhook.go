@@ -113,7 +113,9 @@ func (c *compiler) webhook(env *cel.Env, e entry) *Webhook {
 		}
 		m := envRefPattern.FindStringSubmatch(s)
 		if m == nil {
-			c.errorf(x.Value, "%s.%s must reference an environment variable, like \"${HOOK_SECRET}\": secrets are never written in a spec", what, key)
+			env := strings.ToUpper(w.Name + "_" + key)
+			c.refuse(x.Value, "secret-literal", fmt.Sprintf("`%s: \"${%s}\"`, with %s set where the server runs; rotate the secret written here", key, env, env),
+				"%s.%s must reference an environment variable: secrets are never written in a spec", what, key)
 			return ""
 		}
 		return m[1]

@@ -28,8 +28,9 @@ func (r *reader) errorf(n *yaml.Node, format string, args ...any) {
 	r.diags = append(r.diags, Diagnostic{Pos: r.pos(n), Severity: Error, Message: fmt.Sprintf(format, args...)})
 }
 
-func (r *reader) warnf(n *yaml.Node, format string, args ...any) {
-	r.diags = append(r.diags, Diagnostic{Pos: r.pos(n), Severity: Warning, Message: fmt.Sprintf(format, args...)})
+// refuse records an error that docs/lint.md lists under its code, with the fix to apply.
+func (r *reader) refuse(n *yaml.Node, code, fix, format string, args ...any) {
+	r.diags = append(r.diags, Diagnostic{Pos: r.pos(n), Severity: Error, Code: code, Message: fmt.Sprintf(format, args...), Fix: fix})
 }
 
 // entry is one key of a mapping, with both nodes for positions.

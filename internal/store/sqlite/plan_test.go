@@ -105,3 +105,42 @@ func explain(t *testing.T, db *DB, stmt string, args []any) string {
 	}
 	return strings.Join(plan, "; ")
 }
+
+// TestOwnerListsUseTheOwnerIndex is the cost behind plinth check's list-rule-unindexed: a list
+// rule `record.owner == auth.sub` binds, for a signed-in caller, to owner = ?, and only an
+// index on owner lets SQLite find that caller's records without reading the whole table.
+func TestOwnerListsUseTheOwnerIndex(t *testing.T) {
+	for _, indexed := range []bool{false, true} {
+		src := `
+plinth: 1
+name: plan
+resources:
+  notes:
+    fields:
+      owner: {type: string, default: auth.sub, immutable: true, max_length: 50}
+`
+		if indexed {
+			src += "    indexes: [[owner]]\n"
+		}
+		m := mustCompile(t, src)
+		db, err := Open(context.Background(), t.TempDir(), m, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := m.Resource("notes")
+		q := query.Select{Where: query.Compare{Field: "owner", Op: query.Eq, Value: "alice"}, Order: []query.Sort{{Field: "id"}}, Limit: 51}
+		stmt, args, err := db.table(r).listSQL(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := explain(t, db, stmt, args)
+		db.Close()
+		if uses := strings.Contains(text, "USING INDEX ix_notes_owner") || strings.Contains(text, "USING COVERING INDEX ix_notes_owner"); uses != indexed {
+			t.Errorf("indexed=%v: plan %s", indexed, text)
+		}
+		if scans := strings.HasPrefix(text, "SCAN"); scans == indexed {
+			t.Errorf("indexed=%v: the plan scans the table: %v: %s", indexed, scans, text)
+		}
+		t.Logf("indexed=%v: %s", indexed, text)
+	}
+}
