@@ -183,6 +183,26 @@ func (t *table) scanAll(rows *sql.Rows, err error) ([]*store.Record, error) {
 	return t.scan(rows, err, nil)
 }
 
+// system reads the members every record has from a row's first columns (id, created_at,
+// updated_at, version: spec.Model.Columns puts them first), without boxing them.
+func (t *table) system(rec *store.Record, raw []any) error {
+	var ok bool
+	rec.ID, ok = raw[0].(string)
+	version, vok := raw[3].(int64)
+	if !ok || !vok || raw[1] == nil || raw[2] == nil {
+		return fmt.Errorf("%s: a row without its id, version or timestamps", t.name)
+	}
+	rec.Version = version
+	var err error
+	if rec.CreatedAt, err = decodeTime(raw[1]); err != nil {
+		return fmt.Errorf("%s.created_at: %w", t.name, err)
+	}
+	if rec.UpdatedAt, err = decodeTime(raw[2]); err != nil {
+		return fmt.Errorf("%s.updated_at: %w", t.name, err)
+	}
+	return nil
+}
+
 // scan decodes every row; keep, when set, sees each row's stored values first.
 func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]*store.Record, error) {
 	if err != nil {
@@ -202,10 +222,14 @@ func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]*store.
 		if keep != nil {
 			keep(raw)
 		}
-		rec := &store.Record{Fields: make(map[string]any, len(t.cols))}
-		for i, c := range t.cols {
+		rec := &store.Record{Fields: make(map[string]any, len(t.cols)-len(spec.SystemFields))}
+		if err := t.system(rec, raw); err != nil {
+			return nil, err
+		}
+		for i := len(spec.SystemFields); i < len(t.cols); i++ {
+			c := t.cols[i]
 			if raw[i] == nil {
-				rec.Set(c.Name, nil)
+				rec.Fields[c.Name] = nil
 				continue
 			}
 			v, err := decodeValue(c.Kind, raw[i])
@@ -215,7 +239,7 @@ func (t *table) scan(rows *sql.Rows, err error, keep func(raw []any)) ([]*store.
 			if c.Kind == query.KindJSON {
 				v = c.Field.Conform(v)
 			}
-			rec.Set(c.Name, v)
+			rec.Fields[c.Name] = v
 		}
 		out = append(out, rec)
 	}

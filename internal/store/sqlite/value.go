@@ -81,20 +81,11 @@ func decodeValue(kind query.Kind, v any) (any, error) {
 			return i == 1, nil
 		}
 	case query.KindTimestamp:
-		switch x := v.(type) {
-		case string:
-			if t, ok := parseTime(x); ok {
-				return t, nil
-			}
-			t, err := time.Parse(TimeLayout, x)
-			if err != nil {
-				return nil, fmt.Errorf("decode timestamp: %w", err)
-			}
-			return t.UTC(), nil
-		case time.Time:
-			// The driver parses columns declared DATETIME or TIMESTAMP itself.
-			return x.UTC(), nil
+		t, err := decodeTime(v)
+		if err != nil {
+			return nil, err
 		}
+		return t, nil
 	case query.KindJSON:
 		if s, ok := v.(string); ok {
 			return jsonval.Decode(s)
@@ -103,6 +94,25 @@ func decodeValue(kind query.Kind, v any) (any, error) {
 		return nil, fmt.Errorf("decode value: unknown kind %d", int(kind))
 	}
 	return nil, fmt.Errorf("decode %s: unexpected column value of type %T", kind, v)
+}
+
+// decodeTime is decodeValue of a timestamp column that is not NULL, unboxed.
+func decodeTime(v any) (time.Time, error) {
+	switch x := v.(type) {
+	case string:
+		if t, ok := parseTime(x); ok {
+			return t, nil
+		}
+		t, err := time.Parse(TimeLayout, x)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("decode timestamp: %w", err)
+		}
+		return t.UTC(), nil
+	case time.Time:
+		// The driver parses columns declared DATETIME or TIMESTAMP itself.
+		return x.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("decode timestamp: unexpected column value of type %T", v)
 }
 
 // parseTime reads a timestamp as Plinth stores it, "2006-01-02T15:04:05.000000Z", several
