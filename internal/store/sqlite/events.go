@@ -36,6 +36,6 @@ func (x *tx) AppendEvent(ctx context.Context, r *spec.Resource, ev store.Event) 
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	_, err = x.tx.StmtContext(ctx, x.db.appendEvent).ExecContext(ctx, internalDialect.EventArgs(ev, string(data))...)
+	_, err = x.group.bind(ctx, x.db.appendEvent).ExecContext(ctx, internalDialect.EventArgs(ev, string(data))...)
 	return x.db.classify(err, nil)
 }

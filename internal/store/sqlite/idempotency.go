@@ -65,7 +65,7 @@ func (x *tx) PutOutcome(ctx context.Context, o store.Outcome) error {
 	if response == nil {
 		response = []byte{} // a BLOB, not NULL
 	}
-	res, err := x.tx.StmtContext(ctx, x.db.putOutcome).ExecContext(ctx,
+	res, err := x.group.bind(ctx, x.db.putOutcome).ExecContext(ctx,
 		o.Scope, o.Operation, o.Key, o.Fingerprint, response,
 		o.CreatedAt.UTC().Format(TimeLayout), o.ExpiresAt.UTC().Format(TimeLayout))
 	if err != nil {

@@ -350,7 +350,7 @@ func (db *DB) runGroup(writes []*writeReq, results []error) error {
 		return err
 	}
 	defer sqlTx.Rollback()
-	g := &group{db: db}
+	g := &group{db: db, tx: sqlTx}
 	committed := false
 	for i, r := range writes {
 		results[i] = nil
@@ -402,17 +402,34 @@ func runWrite(fn func(store.Tx) error, x *tx) (err error) {
 // so they live as long as the transaction, and the writer keeps them afterwards).
 type group struct {
 	db    *DB
+	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	// bound holds the statements of the writer's connection bound to the group's transaction
+	// (database/sql builds a new one at each Tx.StmtContext), for as long as it lasts.
+	bound map[*sql.Stmt]*sql.Stmt
 }
 
-func (g *group) prepare(ctx context.Context, sqlTx *sql.Tx, query string) (*sql.Stmt, error) {
+// bind is s, a statement prepared on the writer's connection, for use in the transaction.
+func (g *group) bind(ctx context.Context, s *sql.Stmt) *sql.Stmt {
+	if b, ok := g.bound[s]; ok {
+		return b
+	}
+	if g.bound == nil {
+		g.bound = map[*sql.Stmt]*sql.Stmt{}
+	}
+	b := g.tx.StmtContext(ctx, s)
+	g.bound[s] = b
+	return b
+}
+
+func (g *group) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
 	if s, ok := g.db.kept[query]; ok {
-		return sqlTx.StmtContext(ctx, s), nil
+		return g.bind(ctx, s), nil
 	}
 	if s, ok := g.stmts[query]; ok {
 		return s, nil
 	}
-	s, err := sqlTx.PrepareContext(ctx, query)
+	s, err := g.tx.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +464,7 @@ type row struct {
 
 // exec runs a statement of the store's own, prepared once for the writer's connection.
 func (x *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := x.group.prepare(ctx, x.tx, query)
+	s, err := x.group.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +473,7 @@ func (x *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 
 // query is exec for a statement that returns rows.
 func (x *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := x.group.prepare(ctx, x.tx, query)
+	s, err := x.group.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -476,7 +493,7 @@ func (x *tx) Get(ctx context.Context, r *spec.Resource, id string) (*store.Recor
 		return seen.rec, nil
 	}
 	ctx = noCancel(ctx)
-	rec, stored, err := t.scanStored(x.tx.StmtContext(ctx, t.getWrite).QueryContext(ctx, id))
+	rec, stored, err := t.scanStored(x.group.bind(ctx, t.getWrite).QueryContext(ctx, id))
 	if err == nil {
 		x.remember(t, id, rec, stored)
 	}
@@ -490,7 +507,7 @@ func (x *tx) Insert(ctx context.Context, r *spec.Resource, rec *store.Record) er
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "could not store the record")
 	}
-	if _, err = x.tx.StmtContext(ctx, t.insert).ExecContext(ctx, args...); err != nil {
+	if _, err = x.group.bind(ctx, t.insert).ExecContext(ctx, args...); err != nil {
 		return x.db.classify(err, t)
 	}
 	x.remember(t, rec.ID, nil, args)
@@ -515,7 +532,7 @@ func (x *tx) Update(ctx context.Context, r *spec.Resource, rec *store.Record, pr
 				changed = append(changed, i)
 			}
 		}
-		partial, err := x.group.prepare(ctx, x.tx, t.partialUpdateSQL(changed))
+		partial, err := x.group.prepare(ctx, t.partialUpdateSQL(changed))
 		if err != nil {
 			return x.db.classify(err, t)
 		}
@@ -527,7 +544,7 @@ func (x *tx) Update(ctx context.Context, r *spec.Resource, rec *store.Record, pr
 		res, err := partial.ExecContext(ctx, params...)
 		return x.updated(res, err, t, id, args)
 	}
-	res, err := x.tx.StmtContext(ctx, stmt).ExecContext(ctx, params...)
+	res, err := x.group.bind(ctx, stmt).ExecContext(ctx, params...)
 	return x.updated(res, err, t, id, args)
 }
 
@@ -547,7 +564,7 @@ func (x *tx) updated(res sql.Result, err error, t *table, id string, stored []an
 func (x *tx) Delete(ctx context.Context, r *spec.Resource, id string) error {
 	ctx = noCancel(ctx)
 	t := x.db.table(r)
-	res, err := x.tx.StmtContext(ctx, t.del).ExecContext(ctx, id)
+	res, err := x.group.bind(ctx, t.del).ExecContext(ctx, id)
 	if err != nil {
 		return x.db.classify(err, t)
 	}
