@@ -113,6 +113,10 @@ type store interface {
 // errNotFound is a missing row, or one a conditional write did not match.
 var errNotFound = errors.New("not found")
 
+// errKeyTaken is a write whose key already has a live response: the write rolled back, and
+// the request is answered by replaying that response.
+var errKeyTaken = errors.New("idempotency key taken")
+
 // timeLayout is Plinth's served timestamp format.
 const timeLayout = "2006-01-02T15:04:05.000000Z"
 
@@ -243,21 +247,18 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) []byte {
 	return body
 }
 
-// replayed answers a keyed request from its stored response, when there is one.
-func (s *server) replayed(w http.ResponseWriter, r *http.Request, k *keyed) bool {
-	if k == nil {
-		return false
-	}
+// replay answers a keyed request whose write found its key taken, from the stored response,
+// as Plinth does: the write goes first, and only a retry reads.
+func (s *server) replay(w http.ResponseWriter, r *http.Request, k *keyed) {
 	res, err := s.db.replay(r.Context(), k)
+	if err == nil && res == nil {
+		err = errors.New("the key's response has expired since")
+	}
 	if err != nil {
 		fail(w, err)
-		return true
-	}
-	if res == nil {
-		return false
+		return
 	}
 	send(w, *res)
-	return true
 }
 
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
@@ -323,14 +324,15 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := s.keyOf(r, admin, body)
-	if s.replayed(w, r, k) {
-		return
-	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	stamp := now.Format(timeLayout)
 	p := product{ID: newID(), SKU: in.SKU, Name: in.Name, Description: in.Description, PriceCents: in.PriceCents,
 		Stock: in.Stock, Active: in.Active == nil || *in.Active, CreatedAt: stamp, UpdatedAt: stamp, Version: 1}
 	res, err := s.db.create(r.Context(), p, now, k)
+	if errors.Is(err, errKeyTaken) {
+		s.replay(w, r, k)
+		return
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -373,14 +375,15 @@ func (s *server) order(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := s.keyOf(r, customer, body)
-	if s.replayed(w, r, k) {
-		return
-	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	stamp := now.Format(timeLayout)
 	o := &order{ID: newID(), CustomerID: customer, Status: "pending", Items: in.Items, Note: in.Note,
 		CreatedAt: stamp, UpdatedAt: stamp, Version: 1}
 	res, err := s.db.order(r.Context(), o, now, k)
+	if errors.Is(err, errKeyTaken) {
+		s.replay(w, r, k)
+		return
+	}
 	if errors.Is(err, errNotFound) {
 		http.Error(w, "no such product, or not enough stock", http.StatusConflict)
 		return

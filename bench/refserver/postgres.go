@@ -55,8 +55,8 @@ const (
 // statements as the work allows, on a pgxpool of the same default size (max(4, CPUs)), with
 // pgx preparing and caching each statement per connection as it does for Plinth:
 //
-//   - a write sent with an Idempotency-Key looks the key up first, and stores its response in
-//     the write's transaction;
+//   - a write sent with an Idempotency-Key stores its response in the write's transaction, and
+//     only when the key already has a live response rolls back and reads it, to replay it;
 //   - every written row appends an event to the outbox (an order: the order and its product),
 //     last thing before COMMIT, under a transaction-scoped advisory lock with a pg_notify: the
 //     outbox order of docs/decisions/0009-postgres-outbox-order.md, which makes writes commit
@@ -188,9 +188,13 @@ func (s *postgresDB) commit(ctx context.Context, tx pgx.Tx, now time.Time, actor
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, s.putIdem, []byte(k.scope), []byte(k.operation), []byte(k.key),
-			[]byte(k.fingerprint), stored, now, now.Add(24*time.Hour)); err != nil {
+		tag, err := tx.Exec(ctx, s.putIdem, []byte(k.scope), []byte(k.operation), []byte(k.key),
+			[]byte(k.fingerprint), stored, now, now.Add(24*time.Hour))
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errKeyTaken
 		}
 	}
 	b := &pgx.Batch{}

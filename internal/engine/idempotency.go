@@ -74,9 +74,9 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	}
 	defer e.inflight.release(slot)
 
-	if resp, ok, err := e.replay(ctx, scope, key); ok || err != nil {
-		return resp, ok, err
-	}
+	// The write goes first, its outcome in its transaction: a key answered before is found
+	// there, since the store refuses a second live outcome for it and the write then rolls
+	// back whole, so a first attempt, nearly every request, reads nothing beforehand.
 	now := e.clock()
 	stored := store.Outcome{Scope: scope, Operation: key.Operation, Key: key.Key,
 		Fingerprint: key.Fingerprint, CreatedAt: now, ExpiresAt: now.Add(e.idemTTL)}
@@ -88,10 +88,14 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 		return stored.Response, false, nil
 	}
 	if store.IsKeyTaken(err) {
-		// Another process finished the same request first: theirs is the one response.
+		// An earlier attempt, here or in another process, has the key: its answer is the one.
 		return e.replayAfterRace(ctx, scope, key)
 	}
 	if !clientFault(err) {
+		// The write failed on our side; an earlier attempt may still have an answer to give.
+		if resp, ok, rerr := e.replay(ctx, scope, key); ok && rerr == nil {
+			return resp, true, nil
+		}
 		return nil, false, err
 	}
 	stored.Response = render(nil, err)
