@@ -499,7 +499,9 @@ func (c *compiler) arrayElement(n *yaml.Node, what string, depth int) *Field {
 				return el
 			}
 		}
-		return &Field{Name: "[]", Pos: c.pos(n), Type: TypeObject, Fields: c.fields(n, what+"[]", depth+1)}
+		el := &Field{Name: "[]", Pos: c.pos(n), Type: TypeObject, Fields: c.fields(n, what+"[]", depth+1)}
+		el.decl = declared{"": el.Pos}
+		return el
 	}
 	c.errorf(n, "%s.of must be a type name or a mapping", what)
 	return nil

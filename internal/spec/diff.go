@@ -356,7 +356,7 @@ func (d *differ) fields(resource, prefix string, old, new []*Field) {
 func (d *differ) field(p fieldPair) {
 	o, n := p.old, p.new
 	if o.Type != n.Type || o.Ref != n.Ref {
-		c := p.change("field-retyped", o.Signature(), n.Signature(), where(o.decl, n.decl, "type"),
+		c := p.change("field-retyped", o.Signature(), n.Signature(), n.decl.at("type"),
 			"changed type from %s to %s: clients read and send values of the old type", o.Signature(), n.Signature())
 		c.shape = true
 		d.add(c)

@@ -602,3 +602,17 @@ func TestReportRefusesBreakingChangesUnlessTheVersionRose(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffPointsIntoTheNewSpecAtARetypedElement: an array of scalars that becomes an array of
+// objects is retyped where the new spec says so, though the new element has no `type` key.
+func TestDiffPointsIntoTheNewSpecAtARetypedElement(t *testing.T) {
+	src := strings.Replace(diffBase, "of: {type: string, max_length: 20}", "of: {label: {type: string, max_length: 20}}", 1)
+	changes, err := Diff(mustCompile(t, "old.yaml", diffBase), mustCompile(t, "new.yaml", src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := locate(t, "new.yaml", src, "of: ^{label:")
+	if len(changes) != 1 || changes[0].Kind != "field-retyped" || changes[0].Field != "tags[]" || changes[0].Location != want {
+		t.Errorf("got\n%s\nwant field-retyped of tags[] at %s", render(changes), want)
+	}
+}
