@@ -56,7 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), initCmd(stdout), tokenCmd(stdout), webhooksCmd(stdout), versionCmd(stdout))
+	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr), initCmd(stdout), tokenCmd(stdout), webhooksCmd(stdout), versionCmd(stdout))
 	return root
 }
 

@@ -96,7 +96,7 @@ func moneyAsNumber(v *review) {
 		if ws := words(x.Name); slices.ContainsFunc(ws, func(w string) bool { return slices.Contains(moneyAny, w) }) {
 			fix = fmt.Sprintf("it is counted in minor units already, so make it an integer: `%s: {type: integer, min: 0}`", x.Name)
 		}
-		v.warn(v.at(x.Field, "type"), fix,
+		v.warn(x.Field.decl.at("type"), fix,
 			"%s looks like money but is a number, a binary float that holds no exact cent: 0.10 + 0.20 is 0.30000000000000004, and sums drift", x.Path)
 	})
 }
@@ -134,7 +134,7 @@ func timestampAsString(v *review) {
 		if f.Type != TypeString || f.Format != "" || f.Pattern != nil || !isTimestamp(x.Name) {
 			return
 		}
-		v.warn(v.at(f, "type"), fmt.Sprintf("`%s: {type: timestamp}` (RFC 3339, stored in UTC, compared and sorted as times), or `format: date` for a calendar day", x.Name),
+		v.warn(f.decl.at("type"), fmt.Sprintf("`%s: {type: timestamp}` (RFC 3339, stored in UTC, compared and sorted as times), or `format: date` for a calendar day", x.Name),
 			"%s is named like a time but is a string: it accepts any text, and filters and sorts compare it as text, not as a time", x.Path)
 	})
 }

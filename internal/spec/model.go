@@ -25,6 +25,7 @@ type Model struct {
 
 	byName    map[string]*Resource
 	referrers map[string][]Referrer // top-level ref fields by the resource they refer to
+	decl      declared              // where version and auth are written
 }
 
 // Resource returns the resource with the given name.
@@ -91,6 +92,7 @@ type Resource struct {
 	Events              bool      // whether writes append events to the outbox; default true
 
 	byName      map[string]*Field
+	decl        declared
 	filterEnv   *cel.Env
 	queryOnce   sync.Once
 	queryFields map[string]query.Field
@@ -254,6 +256,8 @@ type Field struct {
 
 	Default  *Default
 	Computed *Expr
+
+	decl declared
 }
 
 // Nullable reports whether the field may hold null: only when it is neither required nor has a
