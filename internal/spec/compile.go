@@ -239,7 +239,7 @@ func (c *compiler) resource(e entry) {
 		case "list":
 			c.listOptions(r, e.Value)
 		case "description":
-			c.str(e.Value, "description")
+			r.Description, _ = c.str(e.Value, "description")
 		}
 	}
 	if !hasFields {
@@ -286,7 +286,7 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
 	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
-	"default", "computed", "description", "on_delete"}
+	"default", "computed", "description", "on_delete", "example"}
 
 // fields parses a mapping of field name to field declaration.
 func (c *compiler) fields(n *yaml.Node, owner string, depth int) []*Field {
@@ -396,7 +396,9 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 	}
 	v := e.Value
 	switch e.Key {
-	case "type", "description":
+	case "type":
+	case "description":
+		f.Description, _ = c.str(v, what+".description")
 	case "required":
 		f.Required, _ = c.boolean(v, what+".required")
 	case "unique":
@@ -461,8 +463,8 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		if depth > 0 {
 			c.errorf(e.KeyN, "%s: transitions apply to top-level fields only", what)
 		}
-	case "default", "computed":
-		// compiled once every resource is known, in resolveFields
+	case "default", "computed", "example":
+		// read once every resource is known, in resolveFields
 	}
 }
 

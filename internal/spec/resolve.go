@@ -44,6 +44,10 @@ func (c *compiler) resolveFields(r *Resource, level []*Field, owner string) {
 				}
 			}
 		}
+		if e, ok := decl["example"]; ok {
+			f.Example = c.example(f, e.Value, what+".example")
+		}
+		c.checkSample(f, decl, what)
 		if f.Type == TypeEnum && slices.Contains(r.Fields, f) { // nested transitions are refused already
 			c.stateMachine(f, decl, what)
 		}
