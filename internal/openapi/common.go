@@ -60,9 +60,9 @@ func (b *builder) common() {
 			Description: "The path of the record created."}},
 		"Idempotent-Replayed": {Parameter: openapi3.Parameter{Schema: str(&openapi3.Schema{Enum: []any{"true"}}),
 			Description: "Present when the answer is the stored answer to an earlier request with the same Idempotency-Key and body, sent again byte for byte; nothing was written."}},
-		"Retry-After": {Parameter: openapi3.Parameter{Required: true,
+		"Retry-After": {Parameter: openapi3.Parameter{
 			Schema:      &openapi3.SchemaRef{Value: &openapi3.Schema{Type: types("integer"), Min: ptr(0.0)}},
-			Description: "Seconds to wait before trying again."}},
+			Description: "Seconds to wait before trying again: sent with `unavailable` and `idempotency-key-in-flight`."}},
 		"WWW-Authenticate": {Parameter: openapi3.Parameter{Required: true, Schema: str(&openapi3.Schema{}),
 			Description: "The bearer challenge, as RFC 6750 has it."}},
 		"Accept-Patch": {Parameter: openapi3.Parameter{Required: true, Schema: str(&openapi3.Schema{}),
@@ -100,12 +100,29 @@ func (b *builder) common() {
 
 // header is a reference to a response header of the components, resolved.
 func (b *builder) header(name string) *openapi3.HeaderRef {
+	b.used["#/components/headers/"+name] = true
 	return &openapi3.HeaderRef{Ref: "#/components/headers/" + name, Value: b.doc.Components.Headers[name].Value}
 }
 
 // param is a reference to a parameter of the components, resolved.
 func (b *builder) param(name string) *openapi3.ParameterRef {
+	b.used["#/components/parameters/"+name] = true
 	return &openapi3.ParameterRef{Ref: "#/components/parameters/" + name, Value: b.doc.Components.Parameters[name].Value}
+}
+
+// prune drops the headers and parameters of the components that no operation uses, such as
+// a required If-Match in a spec without `concurrency: required`.
+func (b *builder) prune() {
+	for name := range b.doc.Components.Headers {
+		if !b.used["#/components/headers/"+name] {
+			delete(b.doc.Components.Headers, name)
+		}
+	}
+	for name := range b.doc.Components.Parameters {
+		if !b.used["#/components/parameters/"+name] {
+			delete(b.doc.Components.Parameters, name)
+		}
+	}
 }
 
 // security is the security of an operation that the rules of ops govern: a token is required

@@ -49,6 +49,7 @@ func Document(m *spec.Model, opts Options) (*openapi3.T, error) {
 	b := &builder{
 		m:      m,
 		opts:   opts,
+		used:   map[string]bool{},
 		prefix: "/v" + strconv.Itoa(m.Version),
 		doc: &openapi3.T{
 			OpenAPI: Version,
@@ -93,6 +94,7 @@ func Document(m *spec.Model, opts Options) (*openapi3.T, error) {
 		b.profiler()
 	}
 	b.tags()
+	b.prune()
 	return b.doc, nil
 }
 
@@ -106,6 +108,8 @@ type builder struct {
 	conflicts []fault.Type
 	// tagNames are the tags operations use, in the order they were first used.
 	tagNames []string
+	// used holds the references to headers and parameters of the components made so far.
+	used map[string]bool
 }
 
 // component registers a named schema and returns a reference to it, resolved.
@@ -157,11 +161,16 @@ func YAML(doc *openapi3.T) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := yaml.Marshal(numbers(tree))
-	if err != nil {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(numbers(tree)); err != nil {
 		return nil, fmt.Errorf("openapi: encode YAML: %w", err)
 	}
-	return out, nil
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("openapi: encode YAML: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // generic is doc as decoded JSON (maps, slices, json.Number): the library's own encoding, which
