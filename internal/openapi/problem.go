@@ -333,6 +333,9 @@ func (b *builder) order(t fault.Type) int {
 
 // when says when t is answered: the catalogue's words, or the effects that name it.
 func (b *builder) when(t fault.Type) string {
+	if t == fault.TypeTooLarge && b.opts.MaxBody > 0 {
+		return fmt.Sprintf("the body is larger than %d bytes", b.opts.MaxBody)
+	}
 	if slices.Contains(fault.Catalogue(), t) {
 		return t.When()
 	}

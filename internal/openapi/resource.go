@@ -278,11 +278,10 @@ func (b *builder) createOp(r *spec.Resource, path string) *openapi3.Operation {
 		Tags: []string{r.Name}, OperationID: r.Name + ".create", Summary: "Create one of " + r.Name,
 		Description: "Creates a record in one transaction with its event" + effectsText(r, spec.OpCreate) + ". Every invalid field is reported at once (422 `validation`).\n\n" +
 			access(r, spec.OpCreate),
-		Parameters: b.writeParams(r, true, false),
-		Security:   security(r, spec.OpCreate),
-		RequestBody: &openapi3.RequestBodyRef{Value: &openapi3.RequestBody{Required: true,
-			Content: jsonContent(b.ref(r.Name+createSuffix), sampleCreate(r))}},
-		Responses: openapi3.NewResponses(),
+		Parameters:  b.writeParams(r, true, false),
+		Security:    security(r, spec.OpCreate),
+		RequestBody: b.body(jsonContent(b.ref(r.Name+createSuffix), sampleCreate(r))),
+		Responses:   openapi3.NewResponses(),
 	}
 	headers := openapi3.Headers{"Location": b.header("Location"), "ETag": b.header("ETag"), "X-Request-Id": b.header("X-Request-Id")}
 	if keyed {
@@ -322,7 +321,7 @@ func (b *builder) updateOp(r *spec.Resource, path string, sh shape) *openapi3.Op
 	op.Description = what + ", in one transaction with its event" + effectsText(r, spec.OpUpdate) + ". " +
 		"`If-Match` makes the write conditional on the version the client saw. A write that changes nothing writes nothing and answers the record as it is.\n\n" +
 		access(r, spec.OpUpdate)
-	op.RequestBody = &openapi3.RequestBodyRef{Value: &openapi3.RequestBody{Required: true, Content: body}}
+	op.RequestBody = b.body(body)
 	headers := openapi3.Headers{"ETag": b.header("ETag"), "X-Request-Id": b.header("X-Request-Id")}
 	if keyed {
 		headers["Idempotent-Replayed"] = b.header("Idempotent-Replayed")
@@ -429,6 +428,16 @@ func onDeleteEffects(m *spec.Model, r *spec.Resource) string {
 		return ""
 	}
 	return "; records that refer to it follow their `on_delete` (" + strings.Join(parts, ", ") + ")"
+}
+
+// body is a required request body of content: one JSON object, within the server's size
+// limit.
+func (b *builder) body(content openapi3.Content) *openapi3.RequestBodyRef {
+	rb := &openapi3.RequestBody{Required: true, Content: content, Description: "One JSON object. Duplicate member names, trailing data and nesting too deep are 400 `malformed-json`."}
+	if b.opts.MaxBody > 0 {
+		rb.Description += fmt.Sprintf(" At most %d bytes (else 413 `too-large`).", b.opts.MaxBody)
+	}
+	return &openapi3.RequestBodyRef{Value: rb}
 }
 
 // jsonContent is application/json content with a schema and an example.

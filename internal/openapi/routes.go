@@ -121,10 +121,9 @@ func (b *builder) batch() {
 		Description: fmt.Sprintf("Runs 1 to %d writes in one transaction, in order: all of them take effect, or none does. "+
 			"Each operation meets every rule it would meet alone (access, validation, If-Match, transitions, effects). "+
 			"A failed operation answers its own problem document with its `index`, and nothing is written.", engine.MaxBatch),
-		Parameters: append(params, b.param("X-Request-Id")),
-		RequestBody: &openapi3.RequestBodyRef{Value: &openapi3.RequestBody{Required: true,
-			Content: jsonContent(b.ref("BatchRequest"), b.doc.Components.Schemas["BatchRequest"].Value.Examples[0])}},
-		Responses: openapi3.NewResponses(),
+		Parameters:  append(params, b.param("X-Request-Id")),
+		RequestBody: b.body(jsonContent(b.ref("BatchRequest"), b.doc.Components.Schemas["BatchRequest"].Value.Examples[0])),
+		Responses:   openapi3.NewResponses(),
 	}
 	resp := b.okResponse("Every operation succeeded.", b.ref("BatchResponse"), map[string]any{"results": sampleResults})
 	if p.keyed {
@@ -325,9 +324,8 @@ func (b *builder) webhooks() {
 		b.doc.Components.Schemas[result].Value.Examples = []any{map[string]any{action.done: 1}}
 		op := &openapi3.Operation{OperationID: "webhooks." + action.name, Summary: strings.ToUpper(action.name[:1]) + action.name[1:] + " dead deliveries",
 			Description: action.verb, Parameters: openapi3.Parameters{b.param("X-Request-Id")},
-			RequestBody: &openapi3.RequestBodyRef{Value: &openapi3.RequestBody{Required: true,
-				Content: jsonContent(b.ref("DeadLetterSelection"), selection.Examples[0])}},
-			Responses: openapi3.NewResponses()}
+			RequestBody: b.body(jsonContent(b.ref("DeadLetterSelection"), selection.Examples[0])),
+			Responses:   openapi3.NewResponses()}
 		op.Responses.Set("200", b.okResponse("Done.", b.ref(result), map[string]any{action.done: 1}))
 		b.add(base+"/"+action.name, http.MethodPost, admin(op, action.invalid, fault.TypeMalformedJSON, fault.TypeUnsupportedMediaType, fault.TypeTooLarge))
 	}
