@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/auth"
@@ -65,8 +66,10 @@ type Server struct {
 	mux      *http.ServeMux
 	prefix   string
 	webhooks Webhooks
-	// contract is the OpenAPI document of the routes, rendered once at start.
-	contract struct{ json, yaml []byte }
+	// contractJSON and contractYAML render the OpenAPI document of the routes, which New
+	// builds; each is rendered once, when it is first asked for, as rendering costs more than
+	// building (tens of milliseconds against a few).
+	contractJSON, contractYAML func() ([]byte, error)
 }
 
 // New returns a Server with every route of the engine's model registered.
@@ -94,18 +97,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// document renders the OpenAPI document of the routes New registers, from the same model.
+// document builds the OpenAPI document of the routes New registers, from the same model.
 func (s *Server) document(cfg Config) error {
 	doc, err := openapi.Document(s.engine.Model(), openapi.Options{Webhooks: cfg.Webhooks != nil, Pprof: cfg.Pprof, MaxBody: s.maxBody})
-	if err == nil {
-		s.contract.json, err = openapi.JSON(doc)
-	}
-	if err == nil {
-		s.contract.yaml, err = openapi.YAML(doc)
-	}
 	if err != nil {
 		return fmt.Errorf("httpapi: the OpenAPI document: %w", err)
 	}
+	s.contractJSON = sync.OnceValues(func() ([]byte, error) { return openapi.JSON(doc) })
+	s.contractYAML = sync.OnceValues(func() ([]byte, error) { return openapi.YAML(doc) })
 	return nil
 }
 
@@ -128,8 +127,8 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/replay", s.replay)
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/discard", s.discard)
 	}
-	s.mux.HandleFunc("GET /openapi.json", s.serveContract("application/json", s.contract.json))
-	s.mux.HandleFunc("GET /openapi.yaml", s.serveContract("application/yaml", s.contract.yaml))
+	s.mux.HandleFunc("GET /openapi.json", s.serveContract("application/json", s.contractJSON))
+	s.mux.HandleFunc("GET /openapi.yaml", s.serveContract("application/yaml", s.contractYAML))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/", s.notFound)
@@ -273,10 +272,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ready"}))
 }
 
-// serveContract answers with the OpenAPI document rendered as mediaType. It changes only when
-// the server restarts with another spec, so clients revalidate rather than trust a copy.
-func (s *Server) serveContract(mediaType string, body []byte) http.HandlerFunc {
+// serveContract answers with the OpenAPI document as render gives it in mediaType. It changes
+// only when the server restarts with another spec, so clients revalidate rather than trust a
+// copy.
+func (s *Server) serveContract(mediaType string, render func() ([]byte, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := render()
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("render the OpenAPI document: %w", err))
+			return
+		}
 		w.Header().Set("Content-Type", mediaType)
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Write(body)
