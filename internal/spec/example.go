@@ -255,6 +255,10 @@ func (c *compiler) exampleValue(f *Field, n *yaml.Node, what string) (any, bool)
 			c.errorf(n, "%s must be a string (quote it)", what)
 			return nil, false
 		}
+		if _, err := uuid.Parse(n.Value); f.Type == TypeRef && (err != nil || len(n.Value) != 36) {
+			c.errorf(n, "%s must be the id of a %s record: a UUID, like %s", what, f.Ref, SampleID(f.Ref))
+			return nil, false
+		}
 		return n.Value, true
 	case TypeInteger:
 		var v int64
