@@ -374,19 +374,19 @@ func (b *builder) memberExample(t fault.Type, m string, r *spec.Resource) (any, 
 	fieldError := func(field, code, message string) []any {
 		return []any{map[string]any{"field": field, "code": code, "message": message}}
 	}
-	machine := firstField(r, func(f *spec.Field) bool { return f.Transitions != nil })
+	machine := b.firstField(r, func(f *spec.Field) bool { return f.Transitions != nil })
 	eff := b.effectNaming(t)
 	switch {
 	case m == "errors" && t == fault.TypeInvalidQuery:
 		return fieldError("limit", "range", fmt.Sprintf("must be between 1 and %d", r.MaxLimit)), true
 	case m == "errors" && t == fault.TypeUnique:
 		name := "id"
-		if f := firstField(r, func(f *spec.Field) bool { return f.Unique }); f != nil {
+		if f := b.firstField(r, func(f *spec.Field) bool { return f.Unique }); f != nil {
 			name = f.Name
 		}
 		return fieldError(name, "unique", "another record has this value"), true
 	case m == "errors" && t == fault.TypeValidation:
-		f := firstField(r, func(f *spec.Field) bool { return !f.ReadOnly() })
+		f := b.firstField(r, func(f *spec.Field) bool { return !f.ReadOnly() })
 		if f == nil {
 			return fieldError("id", "read_only", "id is set by the server"), true
 		}
@@ -477,10 +477,14 @@ func (b *builder) expressionOf(r *spec.Resource) string {
 	return where
 }
 
-func firstField(r *spec.Resource, ok func(*spec.Field) bool) *spec.Field {
-	for _, f := range r.Fields {
-		if ok(f) {
-			return f
+// firstField is the first top-level field for which ok holds: r's, else, for a problem
+// whose operation may touch any resource (a batch's), another resource's.
+func (b *builder) firstField(r *spec.Resource, ok func(*spec.Field) bool) *spec.Field {
+	for _, res := range append([]*spec.Resource{r}, b.m.Resources...) {
+		for _, f := range res.Fields {
+			if ok(f) {
+				return f
+			}
 		}
 	}
 	return nil
