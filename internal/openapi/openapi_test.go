@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -384,4 +385,99 @@ func TestDocumentIsDeterministic(t *testing.T) {
 			t.Fatal("two documents of one spec differ")
 		}
 	}
+}
+
+// TestSchemasSayWhatTheServerEnforces checks, on the compiler's kitchen-sink spec, that each
+// body's schema says what the engine enforces for it: which members a create, a replace and a
+// patch must hold, where null is allowed, what a state machine may start as, which members
+// are the server's, and the bounds of a list's parameters.
+func TestSchemasSayWhatTheServerEnforces(t *testing.T) {
+	doc := load(t, render(t, compile(t, "../spec/testdata/valid/kitchen.yaml"), servedOptions))
+	schema := func(name string) *openapi3.Schema {
+		t.Helper()
+		s := doc.Components.Schemas[name]
+		if s == nil {
+			t.Fatalf("no schema %s", name)
+		}
+		return s.Value
+	}
+	typesOf := func(s *openapi3.Schema) string {
+		if s.Type == nil {
+			return "any"
+		}
+		return strings.Join(*s.Type, ",")
+	}
+	check := func(what string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %v, want %v", what, got, want)
+		}
+	}
+	record, create, patch, replace := schema("books"), schema("books.create"), schema("books.patch"), schema("books.replace")
+
+	check("a create requires what has no default", create.Required, []string{"title", "author"})
+	check("a replace requires the same (no immutable field is required)", replace.Required, []string{"title", "author"})
+	check("a patch requires nothing", len(patch.Required), 0)
+	check("a record holds every member", len(record.Required), len(record.Properties))
+	for _, s := range []*openapi3.Schema{create, patch, replace} {
+		for _, readOnly := range []string{"id", "version", "page_total", "label"} {
+			if s.Properties[readOnly] != nil {
+				t.Errorf("a request body may hold %s, which the server refuses as read_only", readOnly)
+			}
+		}
+		check("request bodies are closed", *s.AdditionalProperties.Has, false)
+	}
+	check("a computed field is the server's", record.Properties["page_total"].Value.ReadOnly, true)
+	check("a computed field is null in records older than it", typesOf(record.Properties["page_total"].Value), "integer,null")
+	check("an optional field may be null", typesOf(create.Properties["genre"].Value), "string,null")
+	check("a nullable enum lists null", create.Properties["genre"].Value.Enum, []any{"fiction", "science", "history", nil})
+	check("a field with a default may not be null", typesOf(create.Properties["in_print"].Value), "boolean")
+	check("the default is stated", create.Properties["in_print"].Value.Default, true)
+	check("a state machine starts at its initial states", create.Properties["state"].Value.Enum, []any{"draft"})
+	check("a patch may move it to any state", patch.Properties["state"].Value.Enum, []any{"draft", "review", "live", "retired"})
+	check("a timestamp", record.Properties["release_at"].Value.Format, "date-time")
+	check("a ref is an id", record.Properties["author"].Value.Format, "uuid")
+	check("a uri", create.Properties["site"].Value.Format, "uri")
+	check("an email is checked as the server does", schema("authors.create").Properties["email"].Value.Pattern, `^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	chapters := create.Properties["chapters"].Value.Items.Value
+	check("array items are never null", typesOf(chapters), "object")
+	check("an item requires what has no default", chapters.Required, []string{"title"})
+	check("a record's item holds its defaults", record.Properties["chapters"].Value.Items.Value.Required, []string{"title", "words"})
+	check("the pattern is the field's", create.Properties["isbn"].Value.Pattern, "^[0-9-]{10,17}$")
+	check("lengths are the field's", *create.Properties["title"].Value.MaxLength, uint64(300))
+	check("bounds are the field's", *create.Properties["rating"].Value.Max, 5.0)
+
+	list := doc.Paths.Value("/v2/books").Get
+	param := func(name string) *openapi3.Schema {
+		t.Helper()
+		if p := list.Parameters.GetByInAndName("query", name); p != nil {
+			return p.Schema.Value
+		}
+		t.Fatalf("the list has no parameter %s", name)
+		return nil
+	}
+	check("limit's bounds are the resource's", []any{*param("limit").Min, *param("limit").Max, param("limit").Default}, []any{1.0, 100.0, 20.0})
+	check("expand names the ref fields", param("expand").Items.Value.Enum, []any{"author"})
+	sortable := regexp.MustCompile(param("sort").Items.Value.Pattern)
+	for field, ok := range map[string]bool{"-rating": true, "title": true, "created_at": true, "tags": false, "chapters": false, "nope": false} {
+		check("sort by "+field, sortable.MatchString(field), ok)
+	}
+
+	key := func(op *openapi3.Operation) string {
+		for _, p := range op.Parameters {
+			if p.Value.Name == "Idempotency-Key" {
+				return fmt.Sprint(p.Value.Required)
+			}
+		}
+		return "absent"
+	}
+	books := doc.Paths.Value("/v2/books/{id}")
+	check("idempotency: required on POST", key(doc.Paths.Value("/v2/books").Post), "true")
+	check("idempotency: required on PATCH", key(books.Patch), "true")
+	check("idempotency: optional on PUT", key(books.Put), "false")
+	check("idempotency: optional on DELETE", key(books.Delete), "false")
+	check("an admin-only resource needs a token", doc.Paths.Value("/v2/logs").Get.Security != nil, true)
+	check("a public list needs none", doc.Paths.Value("/v2/authors").Get.Security == nil, true)
+	check("no 403 where the rule admits everyone", doc.Paths.Value("/v2/authors").Get.Responses.Value("403") == nil, true)
+	check("a unique index may clash", books.Patch.Responses.Value("409").Value.Content["application/problem+json"].Examples["unique"] != nil, true)
 }

@@ -28,10 +28,6 @@ const (
 	patch
 )
 
-// emailPattern is the server's check of format: email (spec.Field.CheckString), stated as a
-// pattern because JSON Schema validators differ on what `format: email` admits.
-const emailPattern = `^[^@\s]+@[^@\s]+\.[^@\s]+$`
-
 // systemField describes a member every record has.
 func systemField(name string) *openapi3.Schema {
 	switch name {
@@ -162,9 +158,9 @@ func (b *builder) fieldSchema(f *spec.Field, sh shape, pl place) *openapi3.Schem
 		}
 		if f.Format == "email" {
 			if s.Pattern == "" {
-				s.Pattern = emailPattern
+				s.Pattern = spec.EmailPattern
 			} else {
-				s.AllOf = openapi3.SchemaRefs{{Value: &openapi3.Schema{Pattern: emailPattern}}}
+				s.AllOf = openapi3.SchemaRefs{{Value: &openapi3.Schema{Pattern: spec.EmailPattern}}}
 			}
 		}
 	case spec.TypeEnum:
