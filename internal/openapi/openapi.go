@@ -9,6 +9,14 @@
 // the library whose openapi3filter validates requests and responses against it, and whose
 // model oasdiff compares. JSON and YAML render it with a stable key order, so the same spec
 // always gives the same bytes.
+//
+// Names in the document, for code that reads it: a resource R's schemas are R (the record),
+// R.item (a list's item), R.page, R.create, R.replace (only where it differs from R.create),
+// R.patch and R.event; the shared ones are capitalised (Problem, FieldError, BatchRequest,
+// BatchResponse, Event, EventsPage, …). Operation ids are R.list, R.create, R.read, R.patch,
+// R.replace, R.delete, and batch, events, webhooks.status, healthz, readyz, openapi.json …
+// Schemas carry x-plinth-ref (a ref's resource), x-plinth-transitions and x-plinth-initial
+// (a state machine), and Problem carries x-plinth-problem-types (the problem types as data).
 package openapi
 
 import (

@@ -481,3 +481,20 @@ func TestSchemasSayWhatTheServerEnforces(t *testing.T) {
 	check("no 403 where the rule admits everyone", doc.Paths.Value("/v2/authors").Get.Responses.Value("403") == nil, true)
 	check("a unique index may clash", books.Patch.Responses.Value("409").Value.Content["application/problem+json"].Examples["unique"] != nil, true)
 }
+
+// TestFilterExamplesCompile: the filter a list's document shows is one the resource's filter
+// language accepts.
+func TestFilterExamplesCompile(t *testing.T) {
+	for name, m := range specs(t) {
+		doc, err := openapi.Document(m, servedOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range m.Resources {
+			filter := doc.Paths.Value(fmt.Sprintf("/v%d/%s", m.Version, r.Name)).Get.Parameters.GetByInAndName("query", "filter")
+			if _, err := r.CompileFilter(filter.Example.(string)); err != nil {
+				t.Errorf("%s.%s: the example filter %q does not compile: %v", name, r.Name, filter.Example, err)
+			}
+		}
+	}
+}

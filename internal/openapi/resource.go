@@ -110,10 +110,10 @@ func (b *builder) resourcePaths(r *spec.Resource) {
 	item := base + "/{id}"
 	b.add(base, http.MethodGet, b.listOp(r, base))
 	b.add(base, http.MethodPost, b.createOp(r, base))
-	b.add(item, http.MethodGet, b.readOp(r, item))
-	b.add(item, http.MethodPatch, b.updateOp(r, item, patch))
-	b.add(item, http.MethodPut, b.updateOp(r, item, replace))
-	b.add(item, http.MethodDelete, b.deleteOp(r, item))
+	b.add(item, http.MethodGet, b.readOp(r))
+	b.add(item, http.MethodPatch, b.updateOp(r, patch))
+	b.add(item, http.MethodPut, b.updateOp(r, replace))
+	b.add(item, http.MethodDelete, b.deleteOp(r))
 	b.doc.Paths.Value(item).Parameters = openapi3.Parameters{{Value: &openapi3.Parameter{
 		Name: "id", In: openapi3.ParameterInPath, Required: true,
 		Description: "The record's id. An id that names no record, or one the caller may not read, is 404.",
@@ -231,24 +231,34 @@ func filterGrammar(r *spec.Resource) string {
 		engine.MaxFilterLength, sampleFilter(r), strings.Join(fields, ", "))
 }
 
-// sampleFilter is a filter on r's first scalar field that the filter language accepts.
+// sampleFilter is a filter on r's first scalar field, or on created_at: the first of those
+// that r's filter language compiles.
 func sampleFilter(r *spec.Resource) string {
+	var tried []string
 	for _, f := range r.Fields {
 		switch f.Type {
-		case spec.TypeInteger, spec.TypeNumber:
-			return f.Name + " >= 0"
+		case spec.TypeInteger:
+			tried = append(tried, f.Name+" >= 0")
+		case spec.TypeNumber:
+			tried = append(tried, f.Name+" >= 0.0")
 		case spec.TypeString, spec.TypeEnum:
 			s, _ := f.Sample().(string)
 			q, _ := json.Marshal(s)
-			return f.Name + " == " + string(q)
+			tried = append(tried, f.Name+" == "+string(q))
 		case spec.TypeBoolean:
-			return f.Name
+			tried = append(tried, f.Name)
 		}
 	}
-	return `created_at > timestamp("2026-01-01T00:00:00Z")`
+	tried = append(tried, `created_at > timestamp("2026-01-01T00:00:00Z")`)
+	for _, f := range tried {
+		if _, err := r.CompileFilter(f); err == nil {
+			return f
+		}
+	}
+	return tried[len(tried)-1]
 }
 
-func (b *builder) readOp(r *spec.Resource, path string) *openapi3.Operation {
+func (b *builder) readOp(r *spec.Resource) *openapi3.Operation {
 	op := &openapi3.Operation{
 		Tags: []string{r.Name}, OperationID: r.Name + ".read", Summary: "Read one of " + r.Name,
 		Description: "Reads a record with its ETag. A record the caller may not read answers exactly as a missing one.\n\n" + access(r, spec.OpRead),
@@ -291,7 +301,7 @@ func (b *builder) createOp(r *spec.Resource, path string) *openapi3.Operation {
 		Description: ptr("The record as created, with defaults and computed fields filled in."),
 		Headers:     headers, Content: jsonContent(b.ref(r.Name), sampleRecord(r)),
 	}})
-	p := problems{instance: b.prefix + "/" + r.Name, r: r, keyed: keyed}
+	p := problems{instance: path, r: r, keyed: keyed}
 	p.add(fault.TypeMalformedJSON, fault.TypeUnsupportedMediaType, fault.TypeTooLarge, fault.TypeValidation, fault.TypeInvalid, fault.TypeConflict, fault.TypeUnavailable)
 	p.add(b.writeProblems(r, spec.OpCreate)...)
 	b.keyProblems(&p, r, true)
@@ -301,7 +311,7 @@ func (b *builder) createOp(r *spec.Resource, path string) *openapi3.Operation {
 }
 
 // updateOp is PATCH (sh patch) or PUT (sh replace) of one record.
-func (b *builder) updateOp(r *spec.Resource, path string, sh shape) *openapi3.Operation {
+func (b *builder) updateOp(r *spec.Resource, sh shape) *openapi3.Operation {
 	keyed := r.Idempotency != spec.IdempotencyOff
 	op := &openapi3.Operation{
 		Tags: []string{r.Name}, Security: security(r, spec.OpRead, spec.OpUpdate),
@@ -342,7 +352,7 @@ func (b *builder) updateOp(r *spec.Resource, path string, sh shape) *openapi3.Op
 	return op
 }
 
-func (b *builder) deleteOp(r *spec.Resource, path string) *openapi3.Operation {
+func (b *builder) deleteOp(r *spec.Resource) *openapi3.Operation {
 	keyed := r.Idempotency != spec.IdempotencyOff
 	op := &openapi3.Operation{
 		Tags: []string{r.Name}, OperationID: r.Name + ".delete", Summary: "Delete one of " + r.Name,
