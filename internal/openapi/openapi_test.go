@@ -114,8 +114,9 @@ func load(t *testing.T, raw []byte) *openapi3.T {
 }
 
 // TestDocumentsAreValidOpenAPI31 validates every document with kin-openapi, as OpenAPI 3.1
-// (JSON Schema 2020-12), both as built and as a client loads it from the JSON; with every
-// option on, so that the optional routes are checked too.
+// (JSON Schema 2020-12), as a client loads it from the JSON, and the shop's as Document
+// builds it too (code such as a diff takes it as it is); with every option on, so that the
+// optional routes are checked too.
 func TestDocumentsAreValidOpenAPI31(t *testing.T) {
 	ctx := context.Background()
 	for name, m := range specs(t) {
@@ -127,8 +128,10 @@ func TestDocumentsAreValidOpenAPI31(t *testing.T) {
 			if doc.OpenAPI != "3.1.0" || !doc.IsOpenAPI31OrLater() {
 				t.Fatalf("openapi %q", doc.OpenAPI)
 			}
-			if err := doc.Validate(ctx, openapi3.EnableMultiError()); err != nil {
-				t.Fatalf("as built: %v", err)
+			if name == "shop" {
+				if err := doc.Validate(ctx, openapi3.EnableMultiError()); err != nil {
+					t.Fatalf("as built: %v", err)
+				}
 			}
 			raw, err := openapi.JSON(doc)
 			if err != nil {
