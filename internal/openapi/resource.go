@@ -318,17 +318,17 @@ func (b *builder) updateOp(r *spec.Resource, sh shape) *openapi3.Operation {
 		Parameters: b.writeParams(r, sh == patch, true),
 		Responses:  openapi3.NewResponses(),
 	}
-	what := "Changes a record with a JSON merge patch (RFC 7386), sent as application/json or application/merge-patch+json"
-	body := jsonContent(b.ref(r.Name+patchSuffix), samplePatch(r))
+	what, body := "Changes", jsonContent(b.ref(r.Name+patchSuffix), samplePatch(r))
+	how := "The body is a JSON merge patch (RFC 7386), sent as application/json or application/merge-patch+json. "
 	if sh == patch {
 		op.OperationID, op.Summary = r.Name+".patch", "Change one of "+r.Name
 		body["application/merge-patch+json"] = body["application/json"]
 	} else {
 		op.OperationID, op.Summary = r.Name+".replace", "Replace one of "+r.Name
-		what = "Replaces a record with the body, the whole record: members left out become null (or their default), immutable ones keep their value"
-		body = jsonContent(b.ref(b.replaceBody(r)), sampleCreate(r))
+		what, body = "Replaces", jsonContent(b.ref(b.replaceBody(r)), sampleCreate(r))
+		how = "The body is the whole record: members left out become null (or their default), immutable ones keep their value. "
 	}
-	op.Description = what + ", in one transaction with its event" + effectsText(r, spec.OpUpdate) + ". " +
+	op.Description = what + " a record in one transaction with its event" + effectsText(r, spec.OpUpdate) + ". " + how +
 		"`If-Match` makes the write conditional on the version the client saw. A write that changes nothing writes nothing and answers the record as it is.\n\n" +
 		access(r, spec.OpUpdate)
 	op.RequestBody = b.body(body)
