@@ -1,5 +1,6 @@
 // Package httpapi serves the engine over REST: routes derived from the model, JSON in and
-// out, RFC 9457 problem documents for every error, ETags and keyset pagination.
+// out, RFC 9457 problem documents for every error, ETags and keyset pagination, and the
+// OpenAPI document of those routes (internal/openapi) at /openapi.json and /openapi.yaml.
 package httpapi
 
 import (
@@ -14,11 +15,13 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/openapi"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/worker"
@@ -63,6 +66,10 @@ type Server struct {
 	mux      *http.ServeMux
 	prefix   string
 	webhooks Webhooks
+	// contractJSON and contractYAML render the OpenAPI document of the routes, which New
+	// builds; each is rendered once, when it is first asked for, as rendering costs more than
+	// building (tens of milliseconds against a few).
+	contractJSON, contractYAML func() ([]byte, error)
 }
 
 // New returns a Server with every route of the engine's model registered.
@@ -83,8 +90,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Pprof {
 		s.profiler()
 	}
+	if err := s.document(cfg); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
+}
+
+// document builds the OpenAPI document of the routes New registers, from the same model.
+func (s *Server) document(cfg Config) error {
+	doc, err := openapi.Document(s.engine.Model(), openapi.Options{Webhooks: cfg.Webhooks != nil, Pprof: cfg.Pprof, MaxBody: s.maxBody})
+	if err != nil {
+		return fmt.Errorf("httpapi: the OpenAPI document: %w", err)
+	}
+	s.contractJSON = sync.OnceValues(func() ([]byte, error) { return openapi.JSON(doc) })
+	s.contractYAML = sync.OnceValues(func() ([]byte, error) { return openapi.YAML(doc) })
+	return nil
 }
 
 func (s *Server) routes() {
@@ -106,6 +127,8 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/replay", s.replay)
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/discard", s.discard)
 	}
+	s.mux.HandleFunc("GET /openapi.json", s.serveContract("application/json", s.contractJSON))
+	s.mux.HandleFunc("GET /openapi.yaml", s.serveContract("application/yaml", s.contractYAML))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/", s.notFound)
@@ -247,6 +270,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ready"}))
+}
+
+// serveContract answers with the OpenAPI document as render gives it in mediaType. It changes
+// only when the server restarts with another spec, so clients revalidate rather than trust a
+// copy.
+func (s *Server) serveContract(mediaType string, render func() ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := render()
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("render the OpenAPI document: %w", err))
+			return
+		}
+		w.Header().Set("Content-Type", mediaType)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(body)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

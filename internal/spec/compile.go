@@ -254,7 +254,7 @@ func (c *compiler) resource(e entry) {
 		case "list":
 			c.listOptions(r, e.Value)
 		case "description":
-			c.str(e.Value, "description")
+			r.Description, _ = c.str(e.Value, "description")
 		}
 	}
 	if !hasFields {
@@ -300,7 +300,7 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
 	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
-	"default", "computed", "description", "on_delete"}
+	"default", "computed", "description", "on_delete", "example"}
 
 // fields parses a mapping of field name to field declaration.
 func (c *compiler) fields(n *yaml.Node, owner string, depth int) []*Field {
@@ -411,7 +411,9 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 	}
 	v := e.Value
 	switch e.Key {
-	case "type", "description":
+	case "type":
+	case "description":
+		f.Description, _ = c.str(v, what+".description")
 	case "required":
 		f.Required, _ = c.boolean(v, what+".required")
 	case "unique":
@@ -476,8 +478,8 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		if depth > 0 {
 			c.errorf(e.KeyN, "%s: transitions apply to top-level fields only", what)
 		}
-	case "default", "computed":
-		// compiled once every resource is known, in resolveFields
+	case "default", "computed", "example":
+		// read once every resource is known, in resolveFields
 	}
 }
 

@@ -214,3 +214,30 @@ func credentialField(v *review) {
 			"%s looks like a credential: every caller who may read the record reads it, as it was written (Plinth neither hashes nor hides a field)", x.Path)
 	})
 }
+
+// exampleNotDerivable: a string field without an `example:` whose value derived from its
+// constraints (Sample) breaks them would show clients, in the API documentation, a value the
+// server refuses.
+func exampleNotDerivable(v *review) {
+	v.eachField(func(x fieldVisit) {
+		f := x.Field
+		if f.Example != nil || f.Type != TypeString || (f.Default != nil && f.Default.Literal != nil) {
+			return
+		}
+		bad := f.CheckString(f.sampleString())
+		if len(bad) == 0 {
+			return
+		}
+		msgs := make([]string, len(bad))
+		for i, b := range bad {
+			msgs[i] = b.Message
+		}
+		at := f.decl.at("pattern")
+		if f.Pattern == nil {
+			at = f.decl.at("type")
+		}
+		v.warn(at, fmt.Sprintf("give it an example the field accepts: `%s: {…, example: \"…\"}`", x.Name),
+			"%s: no example could be derived that the field accepts (it %s), so the API documentation would show a value the server refuses",
+			x.Path, strings.Join(msgs, ", "))
+	})
+}

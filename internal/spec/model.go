@@ -77,9 +77,10 @@ const (
 
 // Resource is one collection of records, served at /v{N}/{Name}.
 type Resource struct {
-	Name   string
-	Pos    Pos
-	Fields []*Field // user fields in declaration order
+	Name        string
+	Pos         Pos
+	Description string   // for documentation; may be empty
+	Fields      []*Field // user fields in declaration order
 	// Access holds the rule per operation; a missing entry means only role admin may act.
 	Access      map[Operation]*Rule
 	Idempotency Idempotency
@@ -220,9 +221,10 @@ type Expr struct {
 
 // Field is one field of a resource or of a nested object.
 type Field struct {
-	Name string
-	Pos  Pos
-	Type Type
+	Name        string
+	Pos         Pos
+	Type        Type
+	Description string // for documentation; may be empty
 
 	Required  bool
 	Unique    bool
@@ -256,6 +258,11 @@ type Field struct {
 
 	Default  *Default
 	Computed *Expr
+	// Example is the spec's `example:`, a value of the field's type that satisfies its
+	// constraints (the compiler checks it), in the Go types records hold; nil when the spec
+	// gives none. Documentation shows it instead of a value derived from the constraints
+	// (see Sample).
+	Example any
 
 	decl declared
 }
