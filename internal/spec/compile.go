@@ -55,6 +55,7 @@ func Compile(file string, src []byte) (*Model, Diagnostics) {
 		c.lintNulls(l)
 	}
 	c.references()
+	c.renames()
 	c.diags = c.diags.sorted()
 	if c.diags.HasErrors() {
 		return nil, c.diags
@@ -180,7 +181,7 @@ func (c *compiler) jwt(n *yaml.Node) *JWT {
 	return j
 }
 
-var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "events", "indexes", "list", "effects", "description"}
+var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "events", "indexes", "list", "effects", "description", "renamed_from"}
 
 func (c *compiler) resource(e entry) {
 	if !namePattern.MatchString(e.Key) || len(e.Key) > maxNameLength {
@@ -240,6 +241,8 @@ func (c *compiler) resource(e entry) {
 			c.listOptions(r, e.Value)
 		case "description":
 			c.str(e.Value, "description")
+		case "renamed_from":
+			r.RenamedFrom = c.renamedFrom(e.Value, "resource "+r.Name)
 		}
 	}
 	if !hasFields {
@@ -286,7 +289,7 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
 	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
-	"default", "computed", "description", "on_delete"}
+	"default", "computed", "description", "on_delete", "renamed_from"}
 
 // fields parses a mapping of field name to field declaration.
 func (c *compiler) fields(n *yaml.Node, owner string, depth int) []*Field {
@@ -463,6 +466,12 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		}
 	case "default", "computed":
 		// compiled once every resource is known, in resolveFields
+	case "renamed_from":
+		if depth > 0 {
+			c.errorf(e.KeyN, "%s: renamed_from applies to top-level fields only: a nested field is part of its parent's stored value", what)
+			return
+		}
+		f.RenamedFrom = c.renamedFrom(v, what)
 	}
 }
 

@@ -88,6 +88,9 @@ type Resource struct {
 	MaxLimit            int
 	Effects             []*Effect // in declaration order
 	Events              bool      // whether writes append events to the outbox; default true
+	// RenamedFrom is the name the resource had before, whose table a planned migration
+	// renames (`renamed_from:`); empty when it has not been renamed.
+	RenamedFrom string
 
 	byName      map[string]*Field
 	filterEnv   *cel.Env
@@ -243,6 +246,9 @@ type Field struct {
 
 	Default  *Default
 	Computed *Expr
+	// RenamedFrom is the name a top-level field had before, whose column a planned migration
+	// renames, keeping its values (`renamed_from:`); empty when it has not been renamed.
+	RenamedFrom string
 }
 
 // Nullable reports whether the field may hold null: only when it is neither required nor has a

@@ -28,6 +28,11 @@ func (r *reader) errorf(n *yaml.Node, format string, args ...any) {
 	r.diags = append(r.diags, Diagnostic{Pos: r.pos(n), Severity: Error, Message: fmt.Sprintf(format, args...)})
 }
 
+// errorAt records an error at a position kept from an earlier pass.
+func (r *reader) errorAt(p Pos, format string, args ...any) {
+	r.diags = append(r.diags, Diagnostic{Pos: p, Severity: Error, Message: fmt.Sprintf(format, args...)})
+}
+
 func (r *reader) warnf(n *yaml.Node, format string, args ...any) {
 	r.diags = append(r.diags, Diagnostic{Pos: r.pos(n), Severity: Warning, Message: fmt.Sprintf(format, args...)})
 }
