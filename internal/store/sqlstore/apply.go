@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -205,7 +204,7 @@ func counter(ctx context.Context, c Querier) func(q string) (int64, error) {
 // interrupted apply therefore goes on, when run again, where it stopped, and several
 // appliers at once apply each group once. It refuses, running nothing, when an applied file
 // has changed or is missing from files (a *store.MigrationError).
-func (m *Migrator) Apply(ctx context.Context, files []*File, progress Progress, log *slog.Logger) ([]string, error) {
+func (m *Migrator) Apply(ctx context.Context, files []*File, progress Progress) ([]string, error) {
 	if m.Lock != nil {
 		unlock, err := m.Lock(ctx)
 		if err != nil {
@@ -234,7 +233,6 @@ func (m *Migrator) Apply(ctx context.Context, files []*File, progress Progress, 
 			some = some || did
 		}
 		if some {
-			log.InfoContext(ctx, "applied migration", "name", st.Name)
 			ran = append(ran, st.Name)
 		}
 	}
