@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -22,6 +23,30 @@ func lockKey(purpose, schema string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("plinth\x00" + purpose + "\x00" + schema))
 	return int64(h.Sum64())
+}
+
+// waitLock takes an advisory lock with try, a pg_try_advisory_… query of key, waiting between
+// tries up to a second. A process blocked in pg_advisory_lock would hold a snapshot the
+// whole time, which CREATE INDEX CONCURRENTLY, run by the holder, waits for: the two would
+// deadlock. Between tries the waiter holds nothing.
+func waitLock(ctx context.Context, q pgxConn, try string, key int64) error {
+	wait := 20 * time.Millisecond
+	for {
+		var ok bool
+		rows, err := q.Query(ctx, try, key)
+		if err == nil {
+			ok, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[bool])
+		}
+		if ok || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // migrate brings the schema to the model in one transaction, as sqlstore.Start decides, under
@@ -61,7 +86,7 @@ func prepare(ctx context.Context, tx pgx.Tx, schema string, log *slog.Logger) er
 	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0"); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("migrate", schema)); err != nil {
+	if err := waitLock(ctx, tx, "SELECT pg_try_advisory_xact_lock($1)", lockKey("migrate", schema)); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
 	if err := ensureSchema(ctx, tx, schema, log); err != nil {
@@ -205,7 +230,7 @@ func OpenMigrator(ctx context.Context, url string, opts MigratorOptions) (m *sql
 			return inTx(ctx, func(tx pgx.Tx) error { return fn(conn{tx}) })
 		},
 		Lock: func(ctx context.Context) (func(), error) {
-			if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+			if err := waitLock(ctx, c, "SELECT pg_try_advisory_lock($1)", key); err != nil {
 				return nil, err
 			}
 			return func() { c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) }, nil

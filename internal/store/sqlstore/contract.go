@@ -82,10 +82,13 @@ func (p *planner) recordFields() {
 		for _, f := range r.Fields {
 			sig, ok := p.cat.Signatures[r.Name][f.Name]
 			noNulls := !Nullable(f)
-			if ok && sig == f.Signature() && p.cat.NoNulls[r.Name][f.Name] == noNulls && !p.cat.Retired[r.Name][f.Name] {
+			// Only a plan brings a retired field back: a start of a spec that still has it is
+			// a replica not yet updated, which must not undo the retirement.
+			retired := p.cat.Retired[r.Name][f.Name] && !p.opts.File
+			if ok && sig == f.Signature() && p.cat.NoNulls[r.Name][f.Name] == noNulls && p.cat.Retired[r.Name][f.Name] == retired {
 				continue
 			}
-			rows = append(rows, row(r.Name, f.Name, f.Signature(), noNulls, false))
+			rows = append(rows, row(r.Name, f.Name, f.Signature(), noNulls, retired))
 		}
 		for _, col := range p.retired[r.Name] {
 			retired = append(retired, row(r.Name, col, cmpOr(p.cat.Signatures[r.Name][col], p.cat.Columns[r.Name][col]), false, true))

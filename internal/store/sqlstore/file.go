@@ -308,7 +308,7 @@ func NextName(files []*File, slug string) string {
 // slugVerbs name, in a file's name, what a change does.
 var slugVerbs = map[string]string{
 	"created table": "create", "added column": "add", "renamed table": "rename", "renamed column": "rename",
-	"dropped column": "drop", "dropped tables": "drop_tables", "retired column": "retire", "converted values": "retype",
+	"dropped column": "drop", "dropped tables": "drop_tables", "retired column": "retire", "retyped field": "retype", "converted values": "convert",
 	"filled null values with the default": "fill", "created index": "index", "dropped index": "drop_index",
 	"created foreign key": "reference",
 }

@@ -65,7 +65,11 @@ func (rt retype) check(p *planner, count func(string) (int64, error)) ([]string,
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	return []string{fmt.Sprintf("%s becomes an enum, but %d records hold values that are not among its values: change them first", name, n)}, nil
+	holds := fmt.Sprintf("%d records hold values that are", n)
+	if n == 1 {
+		holds = "1 record holds a value that is"
+	}
+	return []string{fmt.Sprintf("%s becomes an enum, but %s not among its values: change them first", name, holds)}, nil
 }
 
 // cmpOr is a, or b when a is empty.
@@ -97,7 +101,7 @@ func (p *planner) expand(rt retype) {
 	p.add(Step{SQL: "ALTER TABLE " + p.table(rt.resource.Name) + " ADD COLUMN " + p.ddl.Column(&col), Planned: true,
 		Why: fmt.Sprintf("%s.%s is retyped from %s to %s: a new column of the new type takes its values first.",
 			rt.resource.Name, rt.field.Name, cmpOr(rt.from, rt.fromType), rt.field.Signature()),
-		change: "added column", attrs: []any{"resource", rt.resource.Name, "field", fresh}, fails: "add " + rt.resource.Name + "." + fresh})
+		change: "retyped field", attrs: []any{"resource", rt.resource.Name, "field", rt.field.Name}, fails: "add " + rt.resource.Name + "." + fresh})
 }
 
 // convert fills the retype's new column and switches it in: in one transaction that keeps
