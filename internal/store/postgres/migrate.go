@@ -25,27 +25,69 @@ func lockKey(purpose, schema string) int64 {
 	return int64(h.Sum64())
 }
 
-// waitLock takes an advisory lock with try, a pg_try_advisory_… query of key, waiting between
-// tries up to a second. A process blocked in pg_advisory_lock would hold a snapshot the
-// whole time, which CREATE INDEX CONCURRENTLY, run by the holder, waits for: the two would
-// deadlock. Between tries the waiter holds nothing.
-func waitLock(ctx context.Context, q pgxConn, try string, key int64) error {
+// lockedTx runs fn in a transaction that holds the migration lock of schema, and commits it;
+// fn's error comes back as it is, and its own say "migrate".
+// It waits for the lock between transactions, trying again after a pause that grows to a
+// second: a transaction that waits in pg_advisory_xact_lock, or even one idle between tries,
+// keeps a snapshot that CREATE INDEX CONCURRENTLY, run by the lock's holder, waits for, and
+// the two would wait for each other for ever.
+func lockedTx(ctx context.Context, begin func(context.Context) (pgx.Tx, error), schema string, fn func(pgx.Tx) error) error {
+	wait := 20 * time.Millisecond
+	for {
+		tx, err := begin(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		var ok bool
+		// Building an index can take longer than a request may, and waiting for another
+		// process to finish migrating is the point of the lock.
+		_, err = tx.Exec(ctx, "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+		if err == nil {
+			err = tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", lockKey("migrate", schema)).Scan(&ok)
+		}
+		if err != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		if ok {
+			if err := fn(tx); err != nil {
+				tx.Rollback(context.WithoutCancel(ctx))
+				return err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+			return nil
+		}
+		tx.Rollback(context.WithoutCancel(ctx))
+		if err := pause(ctx, &wait); err != nil {
+			return err
+		}
+	}
+}
+
+// pause waits *wait, or until ctx is done, and doubles *wait up to a second.
+func pause(ctx context.Context, wait *time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(*wait):
+	}
+	*wait = min(2**wait, time.Second)
+	return nil
+}
+
+// waitLock takes the session advisory lock key on c, waiting between tries as lockedTx does.
+func waitLock(ctx context.Context, c *pgx.Conn, key int64) error {
 	wait := 20 * time.Millisecond
 	for {
 		var ok bool
-		rows, err := q.Query(ctx, try, key)
-		if err == nil {
-			ok, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[bool])
-		}
-		if ok || err != nil {
+		if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); ok || err != nil {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		if err := pause(ctx, &wait); err != nil {
+			return err
 		}
-		wait = min(2*wait, time.Second)
 	}
 }
 
@@ -59,36 +101,22 @@ func waitLock(ctx context.Context, q pgxConn, try string, key int64) error {
 // field that must have one and has no literal default, where planned files are not applied,
 // and, with opts.PlannedOnly, where there is any change to make.
 func migrate(ctx context.Context, db *DB, model *spec.Model, opts Options) error {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	begin := func(ctx context.Context) (pgx.Tx, error) {
+		return db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := prepare(ctx, tx, db.schema, db.log); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	start := sqlstore.Start{Files: opts.Planned, Auto: !opts.PlannedOnly, DDL: newDDL(db.schema), Dialect: db.internal,
-		Catalog: readCatalog(db.schema), Log: db.log}
-	if err := start.Run(ctx, conn{tx}, model); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return lockedTx(ctx, begin, db.schema, func(tx pgx.Tx) error {
+		if err := prepare(ctx, tx, db.schema, db.log); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		start := sqlstore.Start{Files: opts.Planned, Auto: !opts.PlannedOnly, DDL: newDDL(db.schema), Dialect: db.internal,
+			Catalog: readCatalog(db.schema), Log: db.log}
+		return start.Run(ctx, conn{tx}, model)
+	})
 }
 
-// prepare takes the migration lock for the rest of tx, then creates the schema and the
-// internal tables, and brings those of earlier versions up to date.
+// prepare creates the schema and the internal tables, in a transaction that holds the
+// migration lock, and brings those of earlier versions up to date.
 func prepare(ctx context.Context, tx pgx.Tx, schema string, log *slog.Logger) error {
-	// Building an index can take longer than a request may, and waiting for another process
-	// to finish migrating is the point of the lock.
-	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0"); err != nil {
-		return err
-	}
-	if err := waitLock(ctx, tx, "SELECT pg_try_advisory_xact_lock($1)", lockKey("migrate", schema)); err != nil {
-		return fmt.Errorf("lock: %w", err)
-	}
 	if err := ensureSchema(ctx, tx, schema, log); err != nil {
 		return err
 	}
@@ -212,11 +240,11 @@ func OpenMigrator(ctx context.Context, url string, opts MigratorOptions) (m *sql
 		return nil, nil, fmt.Errorf("postgres: %w", err)
 	}
 	close = func() error { return c.Close(context.Background()) }
-	inTx := func(ctx context.Context, fn func(pgx.Tx) error) error {
-		return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+	begin := func(ctx context.Context) (pgx.Tx, error) {
+		return c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	}
 	log := slog.New(slog.DiscardHandler)
-	err = inTx(ctx, func(tx pgx.Tx) error { return prepare(ctx, tx, schema, log) })
+	err = lockedTx(ctx, begin, schema, func(tx pgx.Tx) error { return prepare(ctx, tx, schema, log) })
 	if err == nil {
 		_, err = c.Exec(ctx, "SET search_path TO "+quote(schema))
 	}
@@ -227,10 +255,10 @@ func OpenMigrator(ctx context.Context, url string, opts MigratorOptions) (m *sql
 	key := lockKey("migrate", schema)
 	return &sqlstore.Migrator{Driver: Driver, DDL: plannedDDL(), Dialect: internalDialect(schema), Alone: conn{c},
 		Tx: func(ctx context.Context, fn func(sqlstore.Conn) error) error {
-			return inTx(ctx, func(tx pgx.Tx) error { return fn(conn{tx}) })
+			return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error { return fn(conn{tx}) })
 		},
 		Lock: func(ctx context.Context) (func(), error) {
-			if err := waitLock(ctx, c, "SELECT pg_try_advisory_lock($1)", key); err != nil {
+			if err := waitLock(ctx, c, key); err != nil {
 				return nil, err
 			}
 			return func() { c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) }, nil
