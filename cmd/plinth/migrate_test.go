@@ -342,7 +342,9 @@ func (mt *migrateTarget) serves(auto plinth.AutoMigrate) error {
 // itself unless told to (--auto-migrate); a rename needs a plan even then, and a retype a plan
 // allowing data loss. Each refusal prints the command that resolves it, with the database
 // flags the user gave.
-func TestServeRefusesUnplannedChanges(t *testing.T) { eachDatabase(t, testServeRefusesUnplannedChanges) }
+func TestServeRefusesUnplannedChanges(t *testing.T) {
+	eachDatabase(t, testServeRefusesUnplannedChanges)
+}
 
 func testServeRefusesUnplannedChanges(t *testing.T, db database) {
 	mt := newMigrateTarget(t, db)
