@@ -180,21 +180,8 @@ func migratePlanCmd(stdout, stderr io.Writer, t *target) *cobra.Command {
 				return fmt.Errorf("--name %q: use lowercase letters, digits and underscores", name)
 			}
 			name = next + name
-			dir := filepath.Join(t.folder(), m.Driver)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			path := filepath.Join(dir, name+".sql")
-			src := plan.Render(sqlstore.Header{Name: name, Driver: m.Driver, Fingerprint: fp, Spec: filepath.Base(t.spec)})
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			path, err := plan.WriteFile(t.folder(), sqlstore.Header{Name: name, Driver: m.Driver, Fingerprint: fp, Spec: filepath.Base(t.spec)})
 			if err != nil {
-				return err
-			}
-			if _, err := f.Write(src); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "wrote %s (%d statements)\n", path, len(plan.Steps))

@@ -87,6 +87,25 @@ func (m *Migration) Render(h Header) []byte {
 	return []byte(b.String())
 }
 
+// WriteFile writes the migration, rendered with h, as the file h.Name in the folder of its
+// kind of database in dir, and returns its path. It never overwrites a file.
+func (m *Migration) WriteFile(dir string, h Header) (string, error) {
+	folder := filepath.Join(dir, h.Driver)
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(folder, h.Name+".sql")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(m.Render(h)); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
+}
+
 // comment writes text as SQL comment lines of at most about 100 characters.
 func comment(b *strings.Builder, text string) {
 	line := "--"

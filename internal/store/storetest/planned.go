@@ -107,13 +107,13 @@ func (db *plannedDB) tryPlan(src string, allowLoss bool) (string, error) {
 	if err != nil || len(plan.Steps) == 0 {
 		return "", err
 	}
-	name := next + plan.Slug()
-	text := plan.Render(sqlstore.Header{Name: name, Driver: m.Driver, Fingerprint: sqlstore.Fingerprint(model), Spec: "plinth.yaml"})
-	folder := filepath.Join(db.dir, m.Driver)
-	if err := os.MkdirAll(folder, 0o755); err != nil {
+	path, err := plan.WriteFile(db.dir, sqlstore.Header{Name: next + plan.Slug(), Driver: m.Driver,
+		Fingerprint: sqlstore.Fingerprint(model), Spec: "plinth.yaml"})
+	if err != nil {
 		db.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(folder, name+".sql"), text, 0o644); err != nil {
+	text, err := os.ReadFile(path)
+	if err != nil {
 		db.t.Fatal(err)
 	}
 	return string(text), nil
