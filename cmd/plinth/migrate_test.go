@@ -146,7 +146,7 @@ func (mt *migrateTarget) converted() {
 }
 
 // TestMigrateKilledMidBackfill applies a retype whose backfill walks 20,000 rows in batches of
-// 20, in a real `plinth migrate apply` process: once it has committed some batches, the test
+// 10, in a real `plinth migrate apply` process: once it has committed some batches, the test
 // holds the database's write lock (so that the process stops mid-backfill, wherever it is),
 // checks the backfill is partly done, and kills the process with SIGKILL. Run again, apply
 // goes on and completes, with every row converted once and none lost.
@@ -164,7 +164,7 @@ func testMigrateKilledMidBackfill(t *testing.T, db database) {
 		t.Fatalf("plan: %s", out)
 	}
 
-	cmd := exec.Command(bin, append([]string{"migrate", "apply", "--batch-size", "20", "--spec", mt.spec}, mt.flags...)...)
+	cmd := exec.Command(bin, append([]string{"migrate", "apply", "--batch-size", "10", "--spec", mt.spec}, mt.flags...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -408,9 +408,11 @@ func (p *planner) foreignKeys(r *spec.Resource) {
 
 // indexes creates the indexes of r that its table lacks, and drops those Plinth made that the
 // spec no longer has. In a planned file on a database that builds them concurrently, each
-// index is built alone, without blocking writes.
+// index of a table that exists already is built alone, without blocking writes; a new
+// table's, empty, are built in its transaction.
 func (p *planner) indexes(r *spec.Resource) {
 	have := p.cat.Indexes[r.Name]
+	_, exists := p.cat.Columns[r.Name]
 	want := map[string]bool{}
 	for _, ix := range r.Indexes {
 		name := IndexName(r.Name, ix)
@@ -425,7 +427,7 @@ func (p *planner) indexes(r *spec.Resource) {
 		s := Step{SQL: createIndex(p.ddl, r.Name, name, ix, ""),
 			Why:    fmt.Sprintf("%s is listed or sorted by %s%s.", r.Name, strings.Join(ix.Fields, ", "), uniqueWhy(ix)),
 			change: "created index", attrs: []any{"resource", r.Name, "index", name}, fails: fails}
-		if p.opts.File && p.ddl.Concurrently {
+		if p.opts.File && p.ddl.Concurrently && exists {
 			// A build that fails or is interrupted leaves an invalid index behind, which the
 			// next run drops before building it again.
 			s.Mode = Alone
