@@ -142,12 +142,9 @@ type MigratorOptions struct {
 	BatchSize int
 }
 
-// plannedDDL spells SQLite's planned files: as its migrations at start, since a transaction
-// has the database to itself and SQLite has no schemas.
-var plannedDDL = ddl
-
 // OpenMigrator opens the database in dir (creating it if needed, with the internal tables)
-// for planned migrations, on one connection. Several appliers may run at once: each step
+// for planned migrations, on one connection. Planned files are spelled as migrations at
+// start are: a transaction has the database to itself, and SQLite has no schemas. Several appliers may run at once: each step
 // runs in a transaction that takes SQLite's one writer lock and first reads whether another
 // did it. close closes the connection.
 func OpenMigrator(ctx context.Context, dir string, opts MigratorOptions) (m *sqlstore.Migrator, close func() error, err error) {
@@ -175,7 +172,7 @@ func OpenMigrator(ctx context.Context, dir string, opts MigratorOptions) (m *sql
 		db.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &sqlstore.Migrator{Driver: Driver, DDL: &plannedDDL, Dialect: &internalDialect, Alone: plain{db},
+	return &sqlstore.Migrator{Driver: Driver, DDL: &ddl, Dialect: &internalDialect, Alone: plain{db},
 		Tx: func(ctx context.Context, fn func(sqlstore.Conn) error) error {
 			return inTx(ctx, func(tx *sql.Tx) error { return fn(plain{tx}) })
 		},
