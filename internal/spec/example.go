@@ -242,11 +242,12 @@ func (c *compiler) example(f *Field, n *yaml.Node, what string) any {
 	return v
 }
 
-// exampleValue converts n to a value of f's type, reporting at n where it is not one.
+// exampleValue converts n, an example or a literal default, to a value of f's type, reporting
+// at n where it is not one.
 func (c *compiler) exampleValue(f *Field, n *yaml.Node, what string) (any, bool) {
 	n = deref(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		c.errorf(n, "%s: an example is a value, not null", what)
+		c.errorf(n, "%s: null is not a value here; leave it out", what)
 		return nil, false
 	}
 	switch f.Type {

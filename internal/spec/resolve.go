@@ -243,6 +243,17 @@ func (c *compiler) literal(f *Field, n *yaml.Node, what string) (any, bool) {
 			return nil, false
 		}
 		return t.UTC(), true
+	case TypeArray, TypeObject:
+		// Items and members are held to their own types, as an example's are; when one is not,
+		// the rest is checked too (resolveFields checks a default that is all of its type), so
+		// that every mistake is reported at once.
+		v, ok := c.exampleValue(f, n, what)
+		if !ok {
+			for _, msg := range f.literalViolations(v, what) {
+				c.errorf(n, "%s (a default must be a value the field accepts)", msg)
+			}
+		}
+		return v, ok
 	default:
 		var v any
 		if err := n.Decode(&v); err != nil {
