@@ -43,6 +43,7 @@ var checks = []check{
 	{"anonymous-write", anonymousWrite},
 	{"owner-field-mutable", ownerFieldMutable},
 	{"effects-without-idempotency", effectsWithoutIdempotency},
+	{"version-past-sunset", versionPastSunset},
 }
 
 // review is one run of the checks over a spec that compiled without errors.

@@ -22,6 +22,8 @@ type Model struct {
 	Resources []*Resource // in declaration order
 	Webhooks  []*Webhook  // in declaration order
 	Schedules []*Schedule // in declaration order
+	// Versions are the older majors still served beside this one, newest first (see Version).
+	Versions []*Version
 
 	byName    map[string]*Resource
 	referrers map[string][]Referrer // top-level ref fields by the resource they refer to
@@ -100,10 +102,9 @@ type Resource struct {
 // by bare name, e.g. `price_cents > 500 && name.startsWith("A")`. The error is a sentence
 // about the client's own expression, safe to show to them.
 func (r *Resource) CompileFilter(src string) (*query.Plan, error) {
-	checked, iss := r.filterEnv.Compile(src)
-	if iss != nil && iss.Err() != nil {
-		e := iss.Errors()[0]
-		return nil, fmt.Errorf("at character %d: %s", e.Location.Column()+1, e.Message)
+	checked, err := r.CheckFilter(src)
+	if err != nil {
+		return nil, err
 	}
 	plan, err := query.Compile(r.filterEnv, checked, r.QueryFields(), query.Options{Bare: true, Untrusted: true})
 	var qe *query.Error
@@ -114,6 +115,18 @@ func (r *Resource) CompileFilter(src string) (*query.Plan, error) {
 		return nil, errors.New("this filter cannot be used")
 	}
 	return plan, nil
+}
+
+// CheckFilter parses and type-checks a list filter written by a client, without planning it
+// for the database: an older version checks its clients' filters against its own fields
+// this way before translating them. The error is a sentence about the client's expression.
+func (r *Resource) CheckFilter(src string) (*cel.Ast, error) {
+	checked, iss := r.filterEnv.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		e := iss.Errors()[0]
+		return nil, fmt.Errorf("at character %d: %s", e.Location.Column()+1, e.Message)
+	}
+	return checked, nil
 }
 
 // Field returns the user field with the given name.
@@ -254,6 +267,9 @@ type Field struct {
 
 	Default  *Default
 	Computed *Expr
+	// Deprecated marks a field clients should stop sending: documentation says so, and a
+	// response to a write that sends it names it in the Plinth-Deprecated-Fields header.
+	Deprecated bool
 }
 
 // Nullable reports whether the field may hold null: only when it is neither required nor has a
