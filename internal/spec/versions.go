@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -669,15 +670,18 @@ func (s *step) finish() (*Model, []*ResourceMap) {
 	c := s.c
 	names := map[string]string{} // the successor's resource names → this version's
 	seen := map[string]bool{}
-	for _, sr := range s.resources {
-		if sr.changed["add_resource"] {
-			continue
+	// Renamed resources come second, so that a clash is reported at the rename.
+	for _, renamed := range []bool{false, true} {
+		for _, sr := range s.resources {
+			if sr.changed["add_resource"] || sr.changed["rename_resource"] != renamed {
+				continue
+			}
+			if seen[sr.name] {
+				c.errorf(sr.at, "v%d would have two resources named %s", s.number, sr.name)
+			}
+			seen[sr.name] = true
+			names[sr.newer.Old.Name] = sr.name
 		}
-		if seen[sr.name] {
-			c.errorf(sr.at, "v%d would have two resources named %s", s.number, sr.name)
-		}
-		seen[sr.name] = true
-		names[sr.newer.Old.Name] = sr.name
 	}
 	view := &Model{Name: c.model.Name, Version: s.number, Auth: c.model.Auth, byName: map[string]*Resource{}}
 	var out []*ResourceMap
@@ -689,23 +693,29 @@ func (s *step) finish() (*Model, []*ResourceMap) {
 		old := &Resource{Name: sr.name, Pos: sr.newer.Old.Pos, Access: sr.newer.Old.Access, Idempotency: sr.newer.Old.Idempotency,
 			ConcurrencyRequired: sr.newer.Old.ConcurrencyRequired, DefaultLimit: sr.newer.Old.DefaultLimit, MaxLimit: sr.newer.Old.MaxLimit,
 			Events: sr.newer.Old.Events, byName: map[string]*Field{}}
+		declared := map[string]*yaml.Node{} // where each field of the view was named, if a change did
 		for _, sf := range sr.fields {
 			if sf.changed["add_field"] {
 				continue
 			}
 			f, dangling := retarget(sf.field, names)
-			if dangling != "" {
-				at := sf.at
-				if at == nil {
-					at = sr.at
+			if sf.changed["remove_field"] {
+				// Its declaration is written in this version's names already.
+				f, dangling = sf.field, unknownRef(sf.field, seen)
+				if dangling != "" {
+					c.errorf(sf.at, "%s.%s refers to %s, which v%d does not have", sr.name, f.Name, dangling, s.number)
+					continue
 				}
-				c.errorf(at, "v%d has no resource %s (add_resource), but %s.%s refers to it: add_field %s too", s.number, dangling, sr.name, f.Name, f.Name)
+			}
+			if dangling != "" {
+				c.errorf(s.byNewer[dangling].at, "v%d has no resource %s (add_resource), but %s.%s refers to it: add_field %s too", s.number, dangling, sr.name, f.Name, f.Name)
 				continue
 			}
-			if _, dup := old.byName[f.Name]; dup {
-				c.errorf(sf.at, "v%d would have two fields named %s.%s", s.number, sr.name, f.Name)
+			if first, dup := declared[f.Name]; dup {
+				c.errorf(cmp.Or(sf.at, first), "v%d would have two fields named %s.%s", s.number, sr.name, f.Name)
 				continue
 			}
+			declared[f.Name] = sf.at
 			fm := sf.m
 			fm.Old = f
 			old.Fields = append(old.Fields, f)
@@ -801,6 +811,24 @@ func retarget(f *Field, names map[string]string) (*Field, string) {
 		}
 	}
 	return out, ""
+}
+
+// unknownRef returns a resource that a ref of f, at any nesting level, names and known lacks.
+func unknownRef(f *Field, known map[string]bool) string {
+	if f.Type == TypeRef && !known[f.Ref] {
+		return f.Ref
+	}
+	if f.Of != nil {
+		if r := unknownRef(f.Of, known); r != "" {
+			return r
+		}
+	}
+	for _, sub := range f.Fields {
+		if r := unknownRef(sub, known); r != "" {
+			return r
+		}
+	}
+	return ""
 }
 
 // identity is the current Model seen as a version: each resource and field maps to itself.
