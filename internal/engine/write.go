@@ -33,6 +33,12 @@ type Op struct {
 	ID       string         // update, replace and delete
 	Body     map[string]any // create, update and replace
 	Pre      Precondition   // update, replace and delete
+	// Reconcile, when set, adjusts an update's or a replace's input (the body's validated
+	// fields) to the stored record's fields, inside the transaction and before the input is
+	// applied. An older version of the API keeps through it what its clients cannot see or
+	// cannot tell apart. It may run more than once (the transaction may be retried) and must
+	// change only input.
+	Reconcile func(stored, input map[string]any)
 }
 
 // Precondition carries If-Match: the version the client last saw. Zero means none.
@@ -83,24 +89,12 @@ func (e *Engine) Apply(ctx context.Context, ops []Op) ([]*store.Record, error) {
 // apply is Apply with the idempotency hooks: keyed says a key protects the request, and
 // finish runs last inside the transaction, to store the response with the write.
 func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(store.Tx, []*store.Record) error) ([]*store.Record, error) {
-	if len(ops) == 0 || len(ops) > MaxBatch {
-		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
-	}
-	if !keyed && !isSystem(ctx) {
-		if err := needsKey(ops, e.model); err != nil {
-			return nil, err
-		}
-	}
-	prepared := make([]*prepared, len(ops))
-	for i, op := range ops {
-		p, err := e.prepare(ctx, op)
-		if err != nil {
-			return nil, &BatchError{Index: i, Err: err}
-		}
-		prepared[i] = p
+	prepared, err := e.check(ctx, ops, keyed)
+	if err != nil {
+		return nil, err
 	}
 	var out []*store.Record
-	err := e.db.Write(ctx, func(tx store.Tx) error {
+	err = e.db.Write(ctx, func(tx store.Tx) error {
 		out = make([]*store.Record, len(ops))
 		for i, p := range prepared {
 			rec, err := e.run(ctx, tx, p)
@@ -121,6 +115,37 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(st
 		e.committed()
 	}
 	return out, nil
+}
+
+// Check reports what Apply would refuse ops for before its transaction starts, exactly as
+// Apply reports it, and writes nothing: the batch's size, a missing Idempotency-Key (keyed says
+// the request has one), rules that refuse the caller whatever the record, and every invalid
+// field of each body. An older version of the API calls it to report the fields it refuses
+// itself together with those the engine refuses.
+func (e *Engine) Check(ctx context.Context, ops []Op, keyed bool) error {
+	_, err := e.check(ctx, ops, keyed)
+	return err
+}
+
+// check is the part of apply before the transaction.
+func (e *Engine) check(ctx context.Context, ops []Op, keyed bool) ([]*prepared, error) {
+	if len(ops) == 0 || len(ops) > MaxBatch {
+		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
+	}
+	if !keyed && !isSystem(ctx) {
+		if err := needsKey(ops, e.model); err != nil {
+			return nil, err
+		}
+	}
+	prepared := make([]*prepared, len(ops))
+	for i, op := range ops {
+		p, err := e.prepare(ctx, op)
+		if err != nil {
+			return nil, &BatchError{Index: i, Err: err}
+		}
+		prepared[i] = p
+	}
+	return prepared, nil
 }
 
 // prepared is an operation checked as far as it can be outside a transaction.
@@ -237,7 +262,11 @@ func (e *Engine) update(ctx context.Context, tx store.Tx, p *prepared) (*store.R
 	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return nil, err
 	}
-	fields := nextFields(r, old.Fields, cloneFields(p.input), p.op.Kind == OpReplace)
+	input := cloneFields(p.input)
+	if p.op.Reconcile != nil {
+		p.op.Reconcile(old.Fields, input)
+	}
+	fields := nextFields(r, old.Fields, input, p.op.Kind == OpReplace)
 	now := e.clock()
 	w := e.newWrite(ctx, tx, now, fields)
 	w.old = old.Fields
