@@ -24,6 +24,7 @@ type server struct {
 	ShutdownTimeout time.Duration
 	Pprof           bool
 	Logger          *slog.Logger
+	Now             func() time.Time // the clock; nil for the system's (tests move it)
 
 	app  *plinth.App
 	ln   net.Listener
@@ -33,7 +34,7 @@ type server struct {
 // Open compiles the spec, opens the database and binds the address.
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
-		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger})
+		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger, Now: s.Now})
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,10 @@ type Op struct {
 	ID       string         // update, replace and delete
 	Body     map[string]any // create, update and replace
 	Pre      Precondition   // update, replace and delete
+	// Refused are field errors the transport found in Body itself (an older version of the
+	// API refuses what its clients may not send): they are reported with the body's other
+	// invalid fields, after any denial, exactly as the engine's own.
+	Refused []fault.FieldError
 	// Reconcile, when set, adjusts an update's or a replace's input (the body's validated
 	// fields) to the stored record's fields, inside the transaction and before the input is
 	// applied. An older version of the API keeps through it what its clients cannot see or
@@ -89,12 +93,24 @@ func (e *Engine) Apply(ctx context.Context, ops []Op) ([]*store.Record, error) {
 // apply is Apply with the idempotency hooks: keyed says a key protects the request, and
 // finish runs last inside the transaction, to store the response with the write.
 func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(store.Tx, []*store.Record) error) ([]*store.Record, error) {
-	prepared, err := e.check(ctx, ops, keyed)
-	if err != nil {
-		return nil, err
+	if len(ops) == 0 || len(ops) > MaxBatch {
+		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
+	}
+	if !keyed && !isSystem(ctx) {
+		if err := needsKey(ops, e.model); err != nil {
+			return nil, err
+		}
+	}
+	prepared := make([]*prepared, len(ops))
+	for i, op := range ops {
+		p, err := e.prepare(ctx, op)
+		if err != nil {
+			return nil, &BatchError{Index: i, Err: err}
+		}
+		prepared[i] = p
 	}
 	var out []*store.Record
-	err = e.db.Write(ctx, func(tx store.Tx) error {
+	err := e.db.Write(ctx, func(tx store.Tx) error {
 		out = make([]*store.Record, len(ops))
 		for i, p := range prepared {
 			rec, err := e.run(ctx, tx, p)
@@ -115,37 +131,6 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(st
 		e.committed()
 	}
 	return out, nil
-}
-
-// Check reports what Apply would refuse ops for before its transaction starts, exactly as
-// Apply reports it, and writes nothing: the batch's size, a missing Idempotency-Key (keyed says
-// the request has one), rules that refuse the caller whatever the record, and every invalid
-// field of each body. An older version of the API calls it to report the fields it refuses
-// itself together with those the engine refuses.
-func (e *Engine) Check(ctx context.Context, ops []Op, keyed bool) error {
-	_, err := e.check(ctx, ops, keyed)
-	return err
-}
-
-// check is the part of apply before the transaction.
-func (e *Engine) check(ctx context.Context, ops []Op, keyed bool) ([]*prepared, error) {
-	if len(ops) == 0 || len(ops) > MaxBatch {
-		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
-	}
-	if !keyed && !isSystem(ctx) {
-		if err := needsKey(ops, e.model); err != nil {
-			return nil, err
-		}
-	}
-	prepared := make([]*prepared, len(ops))
-	for i, op := range ops {
-		p, err := e.prepare(ctx, op)
-		if err != nil {
-			return nil, &BatchError{Index: i, Err: err}
-		}
-		prepared[i] = p
-	}
-	return prepared, nil
 }
 
 // prepared is an operation checked as far as it can be outside a transaction.
@@ -192,6 +177,7 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 	if op.Kind != OpDelete {
 		var v validator
 		p.input = v.object(r.Fields, op.Body, "")
+		v.errs = append(v.errs, op.Refused...)
 		if op.Kind == OpCreate {
 			v.start(r, p.input) // reported with the body's other mistakes, in one round trip
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/version"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
@@ -63,6 +64,8 @@ type Server struct {
 	mux      *http.ServeMux
 	prefix   string
 	webhooks Webhooks
+	// olds are the older versions served beside the current one, newest first.
+	olds []*version.API
 }
 
 // New returns a Server with every route of the engine's model registered.
@@ -80,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
 		webhooks: cfg.Webhooks,
 	}
+	for _, v := range cfg.Engine.Model().Versions {
+		s.olds = append(s.olds, version.New(cfg.Engine.Model(), v))
+	}
 	if cfg.Pprof {
 		s.profiler()
 	}
@@ -87,19 +93,27 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// api is one version of the API as served: the current one, or an older one (v) whose
+// requests and answers internal/version translates.
+type api struct {
+	s      *Server
+	prefix string
+	v      *version.API // nil for the current version
+}
+
 func (s *Server) routes() {
+	current := api{s: s, prefix: s.prefix}
 	for _, r := range s.engine.Model().Resources {
-		h := resourceHandler{s: s, r: r}
-		base := s.prefix + "/" + r.Name
-		s.mux.HandleFunc("GET "+base, h.list)
-		s.mux.HandleFunc("POST "+base, h.create)
-		s.mux.HandleFunc("GET "+base+"/{id}", h.get)
-		s.mux.HandleFunc("PATCH "+base+"/{id}", h.patch)
-		s.mux.HandleFunc("PUT "+base+"/{id}", h.put)
-		s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
+		current.resource(resourceHandler{api: current, r: r, cur: r})
 	}
-	s.mux.HandleFunc("POST "+s.prefix+"/batch", s.batch)
-	s.mux.HandleFunc("GET "+s.prefix+"/events", s.events)
+	current.collections()
+	for _, v := range s.olds {
+		old := api{s: s, prefix: v.Prefix(), v: v}
+		for _, m := range v.Maps() {
+			old.resource(resourceHandler{api: old, r: m.Old, cur: m.Current, m: m})
+		}
+		old.collections()
+	}
 	if s.webhooks != nil {
 		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks", s.webhookStatus)
 		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks/dead", s.deadLetters)
@@ -109,6 +123,23 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/", s.notFound)
+}
+
+// resource registers the routes of one resource.
+func (a api) resource(h resourceHandler) {
+	base := a.prefix + "/" + h.r.Name
+	a.s.mux.HandleFunc("GET "+base, h.list)
+	a.s.mux.HandleFunc("POST "+base, h.create)
+	a.s.mux.HandleFunc("GET "+base+"/{id}", h.get)
+	a.s.mux.HandleFunc("PATCH "+base+"/{id}", h.patch)
+	a.s.mux.HandleFunc("PUT "+base+"/{id}", h.put)
+	a.s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
+}
+
+// collections registers the routes over every resource: the batch and the change feed.
+func (a api) collections() {
+	a.s.mux.HandleFunc("POST "+a.prefix+"/batch", a.batch)
+	a.s.mux.HandleFunc("GET "+a.prefix+"/events", a.events)
 }
 
 // ServeHTTP runs the middleware chain around the router.
@@ -141,6 +172,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.String("sub", engine.PrincipalFrom(served.Context()).Subject))
 		}
 	}()
+	if v := s.olderVersion(r.URL.Path); v != nil && !s.deprecated(rec, r, v) {
+		return
+	}
 	if r2, ok := s.authenticate(rec, r); ok {
 		served = r2
 		s.mux.ServeHTTP(rec, r2)

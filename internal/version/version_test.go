@@ -206,15 +206,17 @@ func TestRecordsEventsAndFaults(t *testing.T) {
 	}
 	err := a.Fault(orders, &fault.Error{Code: fault.Conflict, Type: fault.TypeInvalidTransition, Message: "status cannot change from paid to pending",
 		Fields: []fault.FieldError{{Field: "status", Code: "transition", Message: "cannot change from paid to pending"}},
-		Extra:  map[string]any{"field": "status", "from": "paid", "to": "pending", "allowed": []string{"shipped", "cancelled"}}})
+		Extra:  map[string]any{"field": "status", "from": "paid", "to": "pending", "allowed": []string{"shipped", "cancelled"}}}, nil)
 	f := fault.As(err)
 	if f.Extra["from"] != "open" || f.Extra["to"] != "open" || f.Message != "status cannot change from open to open" {
 		t.Errorf("transition %v %q", f.Extra, f.Message)
 	}
+	// v1's own refusal of price_cents, a name it does not have, stays as v1 wrote it.
+	own := fault.FieldError{Field: "price_cents", Code: "unknown", Message: "there is no field price_cents"}
 	err = a.Fault(items, fault.Fields([]fault.FieldError{{Field: "price_cents", Code: "min", Message: "must be at least 0"},
-		{Field: "labels[0]", Code: "max_length", Message: "labels[0] is too long"}}))
+		{Field: "labels[0]", Code: "max_length", Message: "labels[0] is too long"}, own}), []fault.FieldError{own})
 	f = fault.As(err)
-	if f.Fields[0].Field != "cost" || f.Fields[1].Field != "tags[0]" || f.Fields[1].Message != "tags[0] is too long" {
+	if f.Fields[0].Field != "cost" || f.Fields[1].Field != "tags[0]" || f.Fields[1].Message != "tags[0] is too long" || f.Fields[2] != own {
 		t.Errorf("field errors %v", f.Fields)
 	}
 	if got := a.Successor("/v1/items/abc"); got != "/v2/goods/abc" {

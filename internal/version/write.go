@@ -20,8 +20,8 @@ type Write struct {
 	Body map[string]any
 	// Refused lists what the version refuses itself, in its own names: a member naming a
 	// current field its clients do not have, a removed field sent with another value than the
-	// one it reads as, an enum value it does not have. The caller reports them together with
-	// what the engine refuses (engine.Engine.Check).
+	// one it reads as, an enum value it does not have. They go to the engine as
+	// engine.Op.Refused, which reports them with the fields it refuses itself.
 	Refused []fault.FieldError
 	// Reconcile, for an update or a replace, keeps what the client cannot see or tell apart
 	// (see engine.Op.Reconcile); nil when there is nothing to keep.
@@ -123,8 +123,10 @@ func sameJSON(a, b any) bool {
 
 // Fault is err, an error of the engine about m's current resource, in the version's names:
 // its field errors' paths and messages, and the members of its problem document that name
-// fields, resources or enum values. Anything but a *fault.Error is returned as it is.
-func (a *API) Fault(m *spec.ResourceMap, err error) error {
+// fields, resources or enum values. The field errors of refused, which the version found
+// itself and wrote in its names already (Write.Refused), stay as they are. Anything but a
+// *fault.Error is returned as it is.
+func (a *API) Fault(m *spec.ResourceMap, err error, refused []fault.FieldError) error {
 	f := fault.As(err)
 	if f == nil {
 		return err
@@ -134,8 +136,10 @@ func (a *API) Fault(m *spec.ResourceMap, err error) error {
 	if f.Fields != nil {
 		out.Fields = make([]fault.FieldError, len(f.Fields))
 		for i, fe := range f.Fields {
-			fe.Field = fieldPath(m, fe.Field)
-			fe.Message = a.rename(m, fe.Message)
+			if !slices.Contains(refused, fe) {
+				fe.Field = fieldPath(m, fe.Field)
+				fe.Message = a.rename(m, fe.Message)
+			}
 			out.Fields[i] = fe
 		}
 	}
