@@ -34,16 +34,26 @@ resources:
 // runCheck runs the real plinth binary's check command and returns its exit status and output.
 func runCheck(t *testing.T, bin string, args ...string) (int, string) {
 	t.Helper()
-	out, err := exec.Command(bin, append([]string{"check"}, args...)...).CombinedOutput()
+	code, out, errOut := runPlinth(t, bin, append([]string{"check"}, args...)...)
+	return code, out + errOut
+}
+
+// runPlinth runs the real plinth binary and returns its exit status, stdout and stderr.
+func runPlinth(t *testing.T, bin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
-		return 0, string(out)
+		return 0, out.String(), errOut.String()
 	case errors.As(err, &ee):
-		return ee.ExitCode(), string(out)
+		return ee.ExitCode(), out.String(), errOut.String()
 	}
-	t.Fatalf("plinth check: %v", err)
-	return 0, ""
+	t.Fatalf("plinth %s: %v", args[0], err)
+	return 0, "", ""
 }
 
 // TestCheckStrictThroughTheBinary runs `plinth check` as CI would, as its own process: a

@@ -10,15 +10,20 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/spf13/cobra"
 
 	"github.com/plinth-dev/plinth"
 	"github.com/plinth-dev/plinth/internal/auth"
+	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/logsink"
+	"github.com/plinth-dev/plinth/internal/openapi"
 	"github.com/plinth-dev/plinth/internal/spec"
+	apiversion "github.com/plinth-dev/plinth/internal/version"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3"; otherwise it comes
@@ -56,7 +61,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), initCmd(stdout), tokenCmd(stdout), webhooksCmd(stdout), versionCmd(stdout))
+	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr), openapiCmd(stdout), initCmd(stdout), tokenCmd(stdout), webhooksCmd(stdout), versionCmd(stdout))
 	return root
 }
 
@@ -111,6 +116,20 @@ func reportSpecError(w io.Writer, err error) error {
 		return exitError{1}
 	}
 	return err
+}
+
+// compileSpec reads and compiles a spec file; a spec with errors has its diagnostics printed
+// on stderr and fails with exit code 1.
+func compileSpec(file string, stderr io.Writer) (*spec.Model, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	m, diags := spec.Compile(file, src)
+	if diags.HasErrors() {
+		return nil, reportSpecError(stderr, &plinth.SpecError{Diagnostics: diags})
+	}
+	return m, nil
 }
 
 func printDiagnostics(w io.Writer, diags spec.Diagnostics) {
@@ -186,6 +205,58 @@ func writeDiagnosticsJSON(w io.Writer, diags spec.Diagnostics) error {
 	return enc.Encode(out)
 }
 
+// openapiCmd prints the OpenAPI document `plinth serve` serves for a spec at /openapi.json:
+// with the webhook administration it always has, and its default body limit.
+func openapiCmd(stdout io.Writer) *cobra.Command {
+	var file, format string
+	var number int
+	cmd := &cobra.Command{
+		Use:   "openapi",
+		Short: "Print the OpenAPI 3.1 document of a spec's API, or of an older version it still serves",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			render, ok := map[string]func(*openapi3.T) ([]byte, error){"json": openapi.JSON, "yaml": openapi.YAML}[format]
+			if !ok {
+				return fmt.Errorf("--format must be json or yaml, not %q", format)
+			}
+			m, err := compileSpec(file, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			doc, err := document(m, number)
+			if err != nil {
+				return err
+			}
+			out, err := render(doc)
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(out)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&file, "spec", "plinth.yaml", "the spec file")
+	cmd.Flags().StringVar(&format, "format", "json", "json or yaml")
+	cmd.Flags().IntVar(&number, "version", 0, "an older version the spec declares under versions: (default the current one)")
+	return cmd
+}
+
+// document is the OpenAPI document `plinth serve` serves for version number of m: the current
+// one for 0 or m.Version.
+func document(m *spec.Model, number int) (*openapi3.T, error) {
+	if number == 0 || number == m.Version {
+		return openapi.Document(m, openapi.Options{Webhooks: true, MaxBody: httpapi.DefaultMaxBody})
+	}
+	served := []string{strconv.Itoa(m.Version)}
+	for _, v := range m.Versions {
+		if v.Number == number {
+			return apiversion.New(m, v).Document(httpapi.DefaultMaxBody)
+		}
+		served = append(served, strconv.Itoa(v.Number))
+	}
+	return nil, fmt.Errorf("--version %d: the spec serves versions %s", number, strings.Join(served, ", "))
+}
+
 func initCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "init [DIR]",
@@ -230,13 +301,9 @@ func tokenCmd(stdout io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			model := &spec.Model{}
 			if file != "" {
-				src, err := os.ReadFile(file)
+				m, err := compileSpec(file, cmd.ErrOrStderr())
 				if err != nil {
 					return err
-				}
-				m, diags := spec.Compile(file, src)
-				if diags.HasErrors() {
-					return reportSpecError(cmd.ErrOrStderr(), &plinth.SpecError{Diagnostics: diags})
 				}
 				model = m
 			}

@@ -125,6 +125,16 @@ func (r *running) do(method, path, token string, body any, headers ...string) re
 
 // try sends a request; unlike do it is safe to call from other goroutines.
 func (r *running) try(method, path, token string, body any, headers ...string) (response, error) {
+	req, err := r.request(method, path, token, body, headers...)
+	if err != nil {
+		return response{}, err
+	}
+	return r.send(req)
+}
+
+// request is a request to the server: a string body is sent as it is, anything else as JSON;
+// headers come in name, value pairs.
+func (r *running) request(method, path, token string, body any, headers ...string) (*http.Request, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -136,7 +146,7 @@ func (r *running) try(method, path, token string, body any, headers ...string) (
 	}
 	req, err := http.NewRequest(method, r.url+path, rd)
 	if err != nil {
-		return response{}, err
+		return nil, err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -147,6 +157,12 @@ func (r *running) try(method, path, token string, body any, headers ...string) (
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return req, nil
+}
+
+// send sends req and reads the answer.
+func (r *running) send(req *http.Request) (response, error) {
+	method, path := req.Method, req.URL.RequestURI()
 	res, err := r.client.Do(req)
 	if err != nil {
 		return response{}, err

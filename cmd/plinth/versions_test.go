@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -12,6 +13,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/google/uuid"
 )
 
 // versionedShop is a shop at v2 that still serves v1, whose clients knew products as items,
@@ -331,4 +336,100 @@ func hasMember(res response, name string) bool { return hasKey(res.body, name) }
 func hasKey(m map[string]any, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// TestVersionDocuments: each version has its own OpenAPI document, v1's from v1's shapes,
+// and what the v1 server answers is what v1's document says.
+func TestVersionDocuments(t *testing.T) { eachDatabase(t, testVersionDocuments) }
+
+func testVersionDocuments(t *testing.T, db database) {
+	sunset := time.Now().UTC().AddDate(0, 0, 30).Truncate(24 * time.Hour)
+	srv := db.start(t, writeSpec(t, fmt.Sprintf(versionedShop, sunset.Format(time.DateOnly))))
+	load := func(path string) *openapi3.T {
+		doc, err := openapi3.NewLoader().LoadFromData(srv.fetch(path, "application/json"))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if err := doc.Validate(context.Background(), openapi3.EnableMultiError()); err != nil {
+			t.Fatalf("%s is not valid OpenAPI: %v", path, err)
+		}
+		return doc
+	}
+	v1, v2 := load("/v1/openapi.json"), load("/openapi.json")
+	if v1.Info.Version != "1" || v2.Info.Version != "2" || srv.do("GET", "/v1/openapi.json", "", nil).header.Get("Deprecation") == "" {
+		t.Fatalf("documents of versions %s and %s", v1.Info.Version, v2.Info.Version)
+	}
+	for path, item := range v1.Paths.Map() {
+		if strings.HasPrefix(path, "/v2") || strings.HasPrefix(path, "/v1/products") || path == "/openapi.json" {
+			t.Errorf("v1's document lists %s", path)
+		}
+		for method, op := range item.Operations() {
+			if strings.HasPrefix(path, "/v1/") && !op.Deprecated {
+				t.Errorf("v1's %s %s is not deprecated", method, path)
+			}
+		}
+	}
+	for _, path := range []string{"/v1/items", "/v1/items/{id}", "/v1/batch", "/v1/events", "/v1/openapi.json"} {
+		if v1.Paths.Value(path) == nil {
+			t.Errorf("v1's document lacks %s", path)
+		}
+	}
+	for path := range v2.Paths.Map() {
+		if strings.HasPrefix(path, "/v1") {
+			t.Errorf("v2's document lists %s", path)
+		}
+	}
+	items := v1.Components.Schemas["items"].Value.Properties
+	if items["price"] == nil || items["color"] == nil || items["price_cents"] != nil || !items["legacy_code"].Value.Deprecated {
+		t.Errorf("v1's items: %v", slices.Sorted(maps.Keys(items)))
+	}
+	if !v2.Components.Schemas["products"].Value.Properties["legacy_code"].Value.Deprecated {
+		t.Error("v2's products.legacy_code is not deprecated")
+	}
+	if status := v1.Components.Schemas["orders"].Value.Properties["status"].Value.Enum; fmt.Sprint(status) != "[open shipped cancelled]" {
+		t.Errorf("v1's order statuses %v", status)
+	}
+
+	v1.Servers = openapi3.Servers{{URL: srv.url}}
+	router, err := legacy.NewRouter(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conformance{t: t, srv: srv, router: router}
+	admin, alice := srv.token("root", "admin"), srv.token("alice", "customer")
+	item := c.send(true, "POST", "/v1/items", admin, `{"sku": "MUG-1", "name": "Mug", "price": 1200, "legacy_code": "M"}`).want(201)
+	id := item.body["id"].(string)
+	c.send(true, "GET", "/v1/items/"+id, "", "").want(200)
+	c.send(true, "GET", "/v1/items?filter="+url.QueryEscape("price > 5")+"&sort=-price&fields=price,color", "", "").want(200)
+	c.send(true, "PATCH", "/v1/items/"+id, admin, `{"color": "red"}`).want(422)
+	c.send(true, "GET", "/v1/items/"+uuid.NewString(), "", "").want(404)
+	order := c.send(true, "POST", "/v1/orders", alice, `{"items": [{"product_id": "`+id+`", "quantity": 1}]}`, "Idempotency-Key", newKey()).want(201)
+	c.send(true, "PATCH", "/v1/orders/"+order.body["id"].(string), admin, `{"status": "shipped"}`, "Idempotency-Key", newKey()).want(409)
+	c.send(true, "POST", "/v1/batch", admin, `{"operations": [{"method": "PATCH", "path": "/v1/items/`+id+`", "body": {"price": 1300}}]}`).want(200)
+	c.send(true, "GET", "/v1/events?resource=items,orders", admin, "").want(200)
+	c.send(false, "POST", "/v1/orders", alice, `{"items": [{"product_id": "`+id+`", "quantity": 1}], "status": "paid"}`, "Idempotency-Key", newKey()).want(422)
+}
+
+// TestOpenAPICommandVersions: `plinth openapi --version 1` prints what /v1/openapi.json
+// serves; an undeclared version is refused.
+func TestOpenAPICommandVersions(t *testing.T) {
+	path := writeSpec(t, fmt.Sprintf(versionedShop, "2999-01-01"))
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"openapi", "--spec", path, "--version", "1"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	srv := startServer(t, path, t.TempDir())
+	if served := srv.fetch("/v1/openapi.json", "application/json"); !bytes.Equal(served, out.Bytes()) {
+		t.Error("plinth openapi --version 1 differs from /v1/openapi.json")
+	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"openapi", "--spec", path, "--version", "2"}, &out, &errOut); code != 0 ||
+		!bytes.Equal(out.Bytes(), srv.fetch("/openapi.json", "application/json")) {
+		t.Errorf("--version 2, the current one: exit %d", code)
+	}
+	errOut.Reset()
+	if code := Main(context.Background(), []string{"openapi", "--spec", path, "--version", "7"}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "the spec serves versions 2, 1") {
+		t.Errorf("--version 7: exit %d, %s", code, errOut.String())
+	}
 }

@@ -23,8 +23,8 @@ import (
 // DefaultIdempotencyTTL is how long a key is remembered unless configured otherwise.
 const DefaultIdempotencyTTL = 24 * time.Hour
 
-// maxKeyLength bounds Idempotency-Key values.
-const maxKeyLength = 255
+// MaxKeyLength bounds Idempotency-Key values, in bytes.
+const MaxKeyLength = 255
 
 // IdempotencyKey identifies one attempt of an operation: the client's key, the operation as
 // the transport names it (REST: "POST /v1/orders", its method and request path), to which the
@@ -145,7 +145,7 @@ func clientFault(err error) bool {
 }
 
 func checkKey(k string) error {
-	bad := k == "" || len(k) > maxKeyLength
+	bad := k == "" || len(k) > MaxKeyLength
 	for _, r := range k {
 		if unicode.IsControl(r) {
 			bad = true

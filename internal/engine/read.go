@@ -11,11 +11,12 @@ import (
 	"github.com/plinth-dev/plinth/internal/store"
 )
 
-// Limits on list parameters, so that no request can ask for unbounded work.
+// Limits on list parameters, so that no request can ask for unbounded work. Lists answer
+// Invalid (invalid-query) beyond them.
 const (
-	maxFilterLength = 2048
-	maxSortKeys     = 4
-	maxExpand       = 4
+	MaxFilterLength = 2048 // bytes of a filter
+	MaxSortKeys     = 4    // keys of a sort
+	MaxExpand       = 4    // ref fields one list may expand
 )
 
 // Get returns the record id if the caller may read it; NotFound otherwise, whether it is
@@ -83,7 +84,7 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 	args := checkListArgs(r, p, &v)
 	limit, order := args.limit, args.order
 	where := []query.Expr{}
-	if p.Filter != "" && len(p.Filter) <= maxFilterLength {
+	if p.Filter != "" && len(p.Filter) <= MaxFilterLength {
 		x, err := e.filter(ctx, r, p.Filter)
 		if err != nil {
 			v.add("filter", "invalid", "%s", err.Error())
@@ -141,7 +142,7 @@ func (e *Engine) CheckList(ctx context.Context, resource string, view *spec.Reso
 	}
 	var v validator
 	checkListArgs(view, p, &v)
-	if p.Filter != "" && len(p.Filter) <= maxFilterLength {
+	if p.Filter != "" && len(p.Filter) <= MaxFilterLength {
 		if _, err := view.CompileFilter(p.Filter); err != nil {
 			v.add("filter", "invalid", "%s", err.Error())
 		}
@@ -160,8 +161,8 @@ type listArgs struct {
 // checkListArgs reads p's limit, sort, fields and expand for r, and the filter's length,
 // adding every mistake to v.
 func checkListArgs(r *spec.Resource, p ListParams, v *validator) listArgs {
-	if len(p.Filter) > maxFilterLength {
-		v.add("filter", "max_length", "must be at most %d characters", maxFilterLength)
+	if len(p.Filter) > MaxFilterLength {
+		v.add("filter", "max_length", "must be at most %d characters", MaxFilterLength)
 	}
 	return listArgs{limit: v.limit(p.Limit, r.DefaultLimit, r.MaxLimit), order: parseSort(r, p.Sort, v),
 		fields: fieldSet(r, p.Fields, v), expand: expandFields(r, p.Expand, v)}
@@ -245,8 +246,8 @@ func parseSort(r *spec.Resource, s string, v *validator) []query.Sort {
 			seen[name] = true
 			order = append(order, query.Sort{Field: name, Desc: desc})
 		}
-		if len(order) > maxSortKeys {
-			v.add("sort", "max_items", "at most %d sort keys", maxSortKeys)
+		if len(order) > MaxSortKeys {
+			v.add("sort", "max_items", "at most %d sort keys", MaxSortKeys)
 		}
 	}
 	if !seen["id"] {
@@ -274,8 +275,8 @@ func fieldSet(r *spec.Resource, names []string, v *validator) map[string]bool {
 }
 
 func expandFields(r *spec.Resource, names []string, v *validator) []*spec.Field {
-	if len(names) > maxExpand {
-		v.add("expand", "max_items", "at most %d fields", maxExpand)
+	if len(names) > MaxExpand {
+		v.add("expand", "max_items", "at most %d fields", MaxExpand)
 		return nil
 	}
 	var out []*spec.Field

@@ -1,5 +1,6 @@
 // Package httpapi serves the engine over REST: routes derived from the model, JSON in and
-// out, RFC 9457 problem documents for every error, ETags and keyset pagination.
+// out, RFC 9457 problem documents for every error, ETags and keyset pagination, and the
+// OpenAPI document of those routes (internal/openapi) at /openapi.json and /openapi.yaml.
 package httpapi
 
 import (
@@ -14,11 +15,15 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/openapi"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/version"
@@ -64,8 +69,8 @@ type Server struct {
 	mux      *http.ServeMux
 	prefix   string
 	webhooks Webhooks
-	// olds are the older versions served beside the current one, newest first.
-	olds []*version.API
+	// apis are the versions served: the current one, then the older ones, newest first.
+	apis []*api
 }
 
 // New returns a Server with every route of the engine's model registered.
@@ -83,11 +88,16 @@ func New(cfg Config) (*Server, error) {
 		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
 		webhooks: cfg.Webhooks,
 	}
+	s.apis = []*api{{s: s, prefix: s.prefix}}
 	for _, v := range cfg.Engine.Model().Versions {
-		s.olds = append(s.olds, version.New(cfg.Engine.Model(), v))
+		old := version.New(cfg.Engine.Model(), v)
+		s.apis = append(s.apis, &api{s: s, prefix: old.Prefix(), v: old})
 	}
 	if cfg.Pprof {
 		s.profiler()
+	}
+	if err := s.document(cfg); err != nil {
+		return nil, err
 	}
 	s.routes()
 	return s, nil
@@ -99,20 +109,44 @@ type api struct {
 	s      *Server
 	prefix string
 	v      *version.API // nil for the current version
+	// contractJSON and contractYAML render the version's OpenAPI document, which New builds;
+	// each is rendered once, when it is first asked for, as rendering costs more than
+	// building (tens of milliseconds against a few).
+	contractJSON, contractYAML func() ([]byte, error)
+}
+
+// document builds the OpenAPI document of each version's routes, from the same model: the
+// current version's, and each older one's from its view.
+func (s *Server) document(cfg Config) error {
+	for _, a := range s.apis {
+		var doc *openapi3.T
+		var err error
+		if a.v == nil {
+			doc, err = openapi.Document(s.engine.Model(), openapi.Options{Webhooks: cfg.Webhooks != nil, Pprof: cfg.Pprof, MaxBody: s.maxBody})
+		} else {
+			doc, err = a.v.Document(s.maxBody)
+		}
+		if err != nil {
+			return fmt.Errorf("httpapi: the OpenAPI document of %s: %w", a.prefix, err)
+		}
+		a.contractJSON = sync.OnceValues(func() ([]byte, error) { return openapi.JSON(doc) })
+		a.contractYAML = sync.OnceValues(func() ([]byte, error) { return openapi.YAML(doc) })
+	}
+	return nil
 }
 
 func (s *Server) routes() {
-	current := api{s: s, prefix: s.prefix}
-	for _, r := range s.engine.Model().Resources {
-		current.resource(resourceHandler{api: current, r: r, cur: r})
-	}
-	current.collections()
-	for _, v := range s.olds {
-		old := api{s: s, prefix: v.Prefix(), v: v}
-		for _, m := range v.Maps() {
-			old.resource(resourceHandler{api: old, r: m.Old, cur: m.Current, m: m})
+	for _, a := range s.apis {
+		if a.v == nil {
+			for _, r := range s.engine.Model().Resources {
+				a.resource(resourceHandler{api: *a, r: r, cur: r})
+			}
+		} else {
+			for _, m := range a.v.Maps() {
+				a.resource(resourceHandler{api: *a, r: m.Old, cur: m.Current, m: m})
+			}
 		}
-		old.collections()
+		a.collections()
 	}
 	if s.webhooks != nil {
 		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks", s.webhookStatus)
@@ -136,10 +170,17 @@ func (a api) resource(h resourceHandler) {
 	a.s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
 }
 
-// collections registers the routes over every resource: the batch and the change feed.
+// collections registers the routes over every resource: the batch, the change feed, and the
+// version's OpenAPI document (the current one's at the root, /openapi.json).
 func (a api) collections() {
 	a.s.mux.HandleFunc("POST "+a.prefix+"/batch", a.batch)
 	a.s.mux.HandleFunc("GET "+a.prefix+"/events", a.events)
+	base := ""
+	if a.v != nil {
+		base = a.prefix
+	}
+	a.s.mux.HandleFunc("GET "+base+"/openapi.json", a.s.serveContract("application/json", a.contractJSON))
+	a.s.mux.HandleFunc("GET "+base+"/openapi.yaml", a.s.serveContract("application/yaml", a.contractYAML))
 }
 
 // ServeHTTP runs the middleware chain around the router.
@@ -281,6 +322,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ready"}))
+}
+
+// serveContract answers with the OpenAPI document as render gives it in mediaType. It changes
+// only when the server restarts with another spec, so clients revalidate rather than trust a
+// copy.
+func (s *Server) serveContract(mediaType string, render func() ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := render()
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("render the OpenAPI document: %w", err))
+			return
+		}
+		w.Header().Set("Content-Type", mediaType)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(body)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

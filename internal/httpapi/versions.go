@@ -15,9 +15,9 @@ import (
 
 // olderVersion is the older version whose routes path is under, or nil.
 func (s *Server) olderVersion(path string) *version.API {
-	for _, v := range s.olds {
-		if p := v.Prefix(); strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/') {
-			return v
+	for _, a := range s.apis[1:] {
+		if p := a.prefix; strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/') {
+			return a.v
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,11 +42,11 @@ func (s *Server) webhookStatus(w http.ResponseWriter, r *http.Request) {
 
 // deadLetters serves GET /vN/_webhooks/dead?limit=N: the dead-letter list, oldest first.
 func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
-	limit := 100
+	limit := worker.DefaultDeadLetters
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			s.simpleProblem(w, r, fault.TypeInvalidQuery, "limit must be between 1 and 1000")
+		if err != nil || n < 1 || n > worker.MaxDeadLetters {
+			s.simpleProblem(w, r, fault.TypeInvalidQuery, fmt.Sprintf("limit must be between 1 and %d", worker.MaxDeadLetters))
 			return
 		}
 		limit = n
@@ -108,9 +109,9 @@ func (s *Server) deadLetterAction(w http.ResponseWriter, r *http.Request, proble
 		}
 		ids = append(ids, id)
 	}
-	if len(body) != 1 || (!all && (!isList || len(ids) == 0 || len(ids) > 1000)) {
+	if len(body) != 1 || (!all && (!isList || len(ids) == 0 || len(ids) > worker.MaxSelected)) {
 		s.writeError(w, r, &fault.Error{Code: fault.Invalid, Type: problem,
-			Message: `send {"ids": ["…"]} (1 to 1,000 delivery ids) or {"all": true}`})
+			Message: fmt.Sprintf(`send {"ids": ["…"]} (1 to %d delivery ids) or {"all": true}`, worker.MaxSelected)})
 		return
 	}
 	n, err := act(r.Context(), ids)

@@ -93,9 +93,14 @@ func (c *compiler) top(n *yaml.Node) {
 		return
 	}
 	have := map[string]*yaml.Node{}
+	var declared []entry
 	for _, e := range entries {
 		have[e.Key] = e.Value
+		if e.Key == "version" || e.Key == "auth" {
+			declared = append(declared, e)
+		}
 	}
+	c.model.decl = c.declared(c.pos(n), declared, 2)
 	if v, ok := have["plinth"]; !ok {
 		c.errorf(n, "missing `plinth: 1` (the spec language version)")
 	} else if i, ok := c.integer(v, "plinth"); ok && i != 1 {
@@ -212,6 +217,7 @@ func (c *compiler) resource(e entry) {
 	if !ok {
 		return
 	}
+	r.decl = c.declared(r.Pos, entries, 1)
 	c.model.Resources = append(c.model.Resources, r)
 	c.model.byName[r.Name] = r
 	var accessN, indexesN, effectsN *yaml.Node
@@ -254,7 +260,7 @@ func (c *compiler) resource(e entry) {
 		case "list":
 			c.listOptions(r, e.Value)
 		case "description":
-			c.str(e.Value, "description")
+			r.Description, _ = c.str(e.Value, "description")
 		}
 	}
 	if !hasFields {
@@ -300,7 +306,7 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
 	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
-	"default", "computed", "description", "on_delete", "deprecated"}
+	"default", "computed", "description", "on_delete", "example", "deprecated"}
 
 // fields parses a mapping of field name to field declaration.
 func (c *compiler) fields(n *yaml.Node, owner string, depth int) []*Field {
@@ -337,7 +343,7 @@ func (c *compiler) field(name string, keyN, n *yaml.Node, owner string, depth in
 		return nil
 	}
 	if n.Kind == yaml.ScalarNode {
-		c.fieldDecl[f] = map[string]entry{"type": {Key: "type", KeyN: keyN, Value: n}}
+		c.declareField(f, map[string]entry{"type": {Key: "type", KeyN: keyN, Value: n}})
 		f.Type = c.typeName(n, what)
 		if f.Type == TypeEnum || f.Type == TypeRef || f.Type == TypeArray || f.Type == TypeObject {
 			c.errorf(n, "%s: type %s needs options; write it as a mapping", what, f.Type)
@@ -411,7 +417,9 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 	}
 	v := e.Value
 	switch e.Key {
-	case "type", "description":
+	case "type":
+	case "description":
+		f.Description, _ = c.str(v, what+".description")
 	case "deprecated":
 		f.Deprecated, _ = c.boolean(v, what+".deprecated")
 	case "required":
@@ -478,8 +486,8 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		if depth > 0 {
 			c.errorf(e.KeyN, "%s: transitions apply to top-level fields only", what)
 		}
-	case "default", "computed":
-		// compiled once every resource is known, in resolveFields
+	case "default", "computed", "example":
+		// read once every resource is known, in resolveFields
 	}
 }
 
@@ -501,7 +509,9 @@ func (c *compiler) arrayElement(n *yaml.Node, what string, depth int) *Field {
 				return el
 			}
 		}
-		return &Field{Name: "[]", Pos: c.pos(n), Type: TypeObject, Fields: c.fields(n, what+"[]", depth+1)}
+		el := &Field{Name: "[]", Pos: c.pos(n), Type: TypeObject, Fields: c.fields(n, what+"[]", depth+1)}
+		el.decl = declared{"": el.Pos}
+		return el
 	}
 	c.errorf(n, "%s.of must be a type name or a mapping", what)
 	return nil
@@ -574,5 +584,16 @@ func (c *compiler) checkFieldShape(f *Field, keyN *yaml.Node, what string, byKey
 		}
 	}
 	c.checkOnDelete(f, what, byKey)
+	c.declareField(f, byKey)
+}
+
+// declareField keeps where f's options are written: the entries for the passes of this
+// compilation, their positions for what reads the model later (plinth diff).
+func (c *compiler) declareField(f *Field, byKey map[string]entry) {
 	c.fieldDecl[f] = byKey
+	entries := make([]entry, 0, len(byKey))
+	for _, e := range byKey {
+		entries = append(entries, e)
+	}
+	f.decl = c.declared(f.Pos, entries, 1)
 }

@@ -24,7 +24,12 @@ func violation(code, format string, args ...any) Violation {
 	return Violation{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-var emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+// EmailPattern is what a string of format email must match: something, an @, and a domain
+// with a dot, without spaces. Documentation states it as it is, since JSON Schema
+// validators differ on what format: email admits.
+const EmailPattern = `^[^@\s]+@[^@\s]+\.[^@\s]+$`
+
+var emailPattern = regexp.MustCompile(EmailPattern)
 
 // CheckString reports how s breaks f's string constraints: UTF-8, length, pattern, enum values
 // and format. The engine applies it to what clients send; the compiler to literal defaults.

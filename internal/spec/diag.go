@@ -23,6 +23,23 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
+// declared maps the options of one declaration (a field, a resource, a webhook, the spec's
+// top level) to where they are written, so that a finding about an option can point at it:
+// "max_length" is that option's value, "values=paid" an item of a list, "transitions.paid" a
+// member of a mapping and "transitions.paid=shipped" an item of its list. "" is the
+// declaration itself.
+type declared map[string]Pos
+
+// at is the position of the first of keys that is written, or of the declaration itself.
+func (d declared) at(keys ...string) Pos {
+	for _, k := range keys {
+		if p, ok := d[k]; ok {
+			return p
+		}
+	}
+	return d[""]
+}
+
 // Severity says whether a diagnostic stops the spec from being served.
 type Severity int
 

@@ -43,6 +43,7 @@ var checks = []check{
 	{"anonymous-write", anonymousWrite},
 	{"owner-field-mutable", ownerFieldMutable},
 	{"effects-without-idempotency", effectsWithoutIdempotency},
+	{"example-not-derivable", exampleNotDerivable},
 	{"version-past-sunset", versionPastSunset},
 }
 
@@ -72,15 +73,6 @@ func (v *review) warn(at Pos, fix, format string, args ...any) {
 		return
 	}
 	v.diags = append(v.diags, d)
-}
-
-// at is the position of a field's option value (its `type`, say), or of the field's name
-// when the option is not written.
-func (v *review) at(f *Field, option string) Pos {
-	if e, ok := v.fieldDecl[f][option]; ok {
-		return v.pos(e.Value)
-	}
-	return f.Pos
 }
 
 // inExpr is the position of e inside the expression compiled from node n.

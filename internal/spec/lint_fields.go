@@ -96,7 +96,7 @@ func moneyAsNumber(v *review) {
 		if ws := words(x.Name); slices.ContainsFunc(ws, func(w string) bool { return slices.Contains(moneyAny, w) }) {
 			fix = fmt.Sprintf("it is counted in minor units already, so make it an integer: `%s: {type: integer, min: 0}`", x.Name)
 		}
-		v.warn(v.at(x.Field, "type"), fix,
+		v.warn(x.Field.decl.at("type"), fix,
 			"%s looks like money but is a number, a binary float that holds no exact cent: 0.10 + 0.20 is 0.30000000000000004, and sums drift", x.Path)
 	})
 }
@@ -134,7 +134,7 @@ func timestampAsString(v *review) {
 		if f.Type != TypeString || f.Format != "" || f.Pattern != nil || !isTimestamp(x.Name) {
 			return
 		}
-		v.warn(v.at(f, "type"), fmt.Sprintf("`%s: {type: timestamp}` (RFC 3339, stored in UTC, compared and sorted as times), or `format: date` for a calendar day", x.Name),
+		v.warn(f.decl.at("type"), fmt.Sprintf("`%s: {type: timestamp}` (RFC 3339, stored in UTC, compared and sorted as times), or `format: date` for a calendar day", x.Name),
 			"%s is named like a time but is a string: it accepts any text, and filters and sorts compare it as text, not as a time", x.Path)
 	})
 }
@@ -212,5 +212,32 @@ func credentialField(v *review) {
 		}
 		v.warn(x.Field.Pos, "remove the field: sign callers in with tokens (auth.jwt) instead of storing passwords, and keep the credentials of other systems in environment variables or a secret store",
 			"%s looks like a credential: every caller who may read the record reads it, as it was written (Plinth neither hashes nor hides a field)", x.Path)
+	})
+}
+
+// exampleNotDerivable: a string field without an `example:` whose value derived from its
+// constraints (Sample) breaks them would show clients, in the API documentation, a value the
+// server refuses.
+func exampleNotDerivable(v *review) {
+	v.eachField(func(x fieldVisit) {
+		f := x.Field
+		if f.Example != nil || f.Type != TypeString || (f.Default != nil && f.Default.Literal != nil) {
+			return
+		}
+		bad := f.CheckString(f.sampleString())
+		if len(bad) == 0 {
+			return
+		}
+		msgs := make([]string, len(bad))
+		for i, b := range bad {
+			msgs[i] = b.Message
+		}
+		at := f.decl.at("pattern")
+		if f.Pattern == nil {
+			at = f.decl.at("type")
+		}
+		v.warn(at, fmt.Sprintf("give it an example the field accepts: `%s: {…, example: \"…\"}`", x.Name),
+			"%s: no example could be derived that the field accepts (it %s), so the API documentation would show a value the server refuses",
+			x.Path, strings.Join(msgs, ", "))
 	})
 }

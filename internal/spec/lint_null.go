@@ -244,7 +244,7 @@ func anonymousDefault(v *review) {
 			if f.Default == nil || f.Default.Expr == nil || !strings.Contains(f.Default.Expr.Source, "auth.sub") {
 				continue
 			}
-			v.warn(v.at(f, "default"), "begin the create rule with `auth.sub != null && …`, so that anonymous callers get a 401",
+			v.warn(f.decl.at("default"), "begin the create rule with `auth.sub != null && …`, so that anonymous callers get a 401",
 				"%s.%s.default: %s is null for anonymous callers, whom the create rule admits", r.Name, f.Name, f.Default.Expr.Source)
 		}
 	}

@@ -381,6 +381,20 @@ var lintCases = []struct {
 		`    access: {list: "true", read: "true", create: "auth.sub != null", update: 'auth.role == "admin"'}`,
 	), nil},
 
+	{"a pattern no derived value satisfies", "example-not-derivable", one(
+		"  codes:",
+		"    fields:",
+		`      code: {type: string, pattern: "^[a-z]{10}$", max_length: 5}`,
+		open,
+	), []finding{{"plinth.yaml:7:37", "example: "}}},
+	{"derivable or given examples", "example-not-derivable", one(
+		"  codes:",
+		"    fields:",
+		`      code: {type: string, pattern: "^[A-Z]{3}-[0-9]{4}$", max_length: 8}`,
+		`      given: {type: string, pattern: "^[a-z]{3,10}$", max_length: 5, example: "abcde"}`,
+		`      sku: {type: string, pattern: "^[A-Z0-9-]{3,32}$", max_length: 32}`,
+		open,
+	), nil},
 	{"retried creates move stock twice", "effects-without-idempotency", one(
 		"  products:",
 		"    fields:",

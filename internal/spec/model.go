@@ -27,6 +27,7 @@ type Model struct {
 
 	byName    map[string]*Resource
 	referrers map[string][]Referrer // top-level ref fields by the resource they refer to
+	decl      declared              // where version and auth are written
 }
 
 // Resource returns the resource with the given name.
@@ -78,9 +79,10 @@ const (
 
 // Resource is one collection of records, served at /v{N}/{Name}.
 type Resource struct {
-	Name   string
-	Pos    Pos
-	Fields []*Field // user fields in declaration order
+	Name        string
+	Pos         Pos
+	Description string   // for documentation; may be empty
+	Fields      []*Field // user fields in declaration order
 	// Access holds the rule per operation; a missing entry means only role admin may act.
 	Access      map[Operation]*Rule
 	Idempotency Idempotency
@@ -93,6 +95,7 @@ type Resource struct {
 	Events              bool      // whether writes append events to the outbox; default true
 
 	byName      map[string]*Field
+	decl        declared
 	filterEnv   *cel.Env
 	queryOnce   sync.Once
 	queryFields map[string]query.Field
@@ -231,9 +234,10 @@ type Expr struct {
 
 // Field is one field of a resource or of a nested object.
 type Field struct {
-	Name string
-	Pos  Pos
-	Type Type
+	Name        string
+	Pos         Pos
+	Type        Type
+	Description string // for documentation; may be empty
 
 	Required  bool
 	Unique    bool
@@ -270,6 +274,13 @@ type Field struct {
 	// Deprecated marks a field clients should stop sending: documentation says so, and a
 	// response to a write that sends it names it in the Plinth-Deprecated-Fields header.
 	Deprecated bool
+	// Example is the spec's `example:`, a value of the field's type that satisfies its
+	// constraints (the compiler checks it), in the Go types records hold; nil when the spec
+	// gives none. Documentation shows it instead of a value derived from the constraints
+	// (see Sample).
+	Example any
+
+	decl declared
 }
 
 // Nullable reports whether the field may hold null: only when it is neither required nor has a

@@ -45,6 +45,9 @@ func (c *compiler) resolveFields(r *Resource, level []*Field, owner string) {
 				}
 			}
 		}
+		if e, ok := decl["example"]; ok {
+			f.Example = c.example(f, e.Value, what+".example")
+		}
 		if f.Type == TypeEnum && slices.Contains(r.Fields, f) { // nested transitions are refused already
 			c.stateMachine(f, decl, what)
 		}

@@ -188,6 +188,9 @@ func describeField(b *strings.Builder, f *Field, indent string) {
 	if f.Deprecated {
 		add("deprecated")
 	}
+	if f.Example != nil {
+		add("example=%#v", f.Example)
+	}
 	fmt.Fprintf(b, "%sfield %s %s %s\n", indent, f.Name, f.Type, strings.Join(opts, " "))
 	if f.Of != nil {
 		describeField(b, f.Of, indent+"  ")

@@ -102,18 +102,18 @@ type Hidden struct {
 	Fills    bool
 }
 
-// changeKind is one kind of change a version may declare: its arguments and how it is undone
+// versionChange is one kind of change a version may declare: its arguments and how it is undone
 // to derive the older version's shape. Changes name resources and fields as the newer version
 // has them (rename_field's from, remove_field's field and rename_resource's from name the
 // older one), so the order in which a version lists them does not matter. A new kind of change
 // is one entry here: the run-time translation works from the maps the entries build.
-type changeKind struct {
+type versionChange struct {
 	args     []string
 	required []string
 	undo     func(s *step, ch change)
 }
 
-var changeKinds = map[string]changeKind{
+var versionChanges = map[string]versionChange{
 	"rename_field":    {args: []string{"resource", "from", "to"}, required: []string{"resource", "from", "to"}, undo: undoRenameField},
 	"remove_field":    {args: []string{"resource", "field", "was", "reads_as"}, required: []string{"resource", "field", "reads_as"}, undo: undoRemoveField},
 	"add_field":       {args: []string{"resource", "field", "writes_as"}, required: []string{"resource", "field"}, undo: undoAddField},
@@ -235,7 +235,7 @@ func (c *compiler) changes(s *step, n *yaml.Node, what string) {
 		c.errorf(n, "%s must be a list of changes, such as - rename_field: {resource: products, from: price, to: price_cents}", what)
 		return
 	}
-	kinds := slices.Sorted(maps.Keys(changeKinds))
+	kinds := slices.Sorted(maps.Keys(versionChanges))
 	for i, item := range n.Content {
 		at := fmt.Sprintf("%s[%d]", what, i)
 		entries, ok := c.mapping(item, at)
@@ -247,7 +247,7 @@ func (c *compiler) changes(s *step, n *yaml.Node, what string) {
 			continue
 		}
 		e := entries[0]
-		kind, ok := changeKinds[e.Key]
+		kind, ok := versionChanges[e.Key]
 		if !ok {
 			msg := fmt.Sprintf("%s: unknown change %q; the changes are %s", at, e.Key, strings.Join(kinds, ", "))
 			if sug := suggest(e.Key, kinds); sug != "" {
@@ -727,6 +727,7 @@ func (s *step) finish() (*Model, []*ResourceMap) {
 			}
 		}
 		old.Indexes = s.indexes(sr, old)
+		old.Effects = retargetEffects(sr.newer.Old.Effects, names)
 		env, err := filterEnv(old)
 		if err != nil {
 			c.errorf(sr.at, "v%d resource %s: %v", s.number, sr.name, err)
@@ -737,6 +738,11 @@ func (s *step) finish() (*Model, []*ResourceMap) {
 		view.byName[old.Name] = old
 		out = append(out, rm)
 	}
+	// Removed fields store nothing, so deleting what they name reaches no record.
+	view.indexReferrers(func(r *Resource, f *Field) bool {
+		i := slices.Index(view.Resources, r)
+		return out[i].byOld[f.Name].Current != nil
+	})
 	return view, out
 }
 
@@ -829,6 +835,21 @@ func unknownRef(f *Field, known map[string]bool) string {
 		}
 	}
 	return ""
+}
+
+// retargetEffects are effects as a version's view has them: with their targets under the
+// version's names. An effect whose target the version lacks keeps its name; it still runs.
+func retargetEffects(effects []*Effect, names map[string]string) []*Effect {
+	out := make([]*Effect, len(effects))
+	for i, eff := range effects {
+		out[i] = eff
+		if to, ok := names[eff.Target]; ok && to != eff.Target {
+			cp := *eff
+			cp.Target = to
+			out[i] = &cp
+		}
+	}
+	return out
 }
 
 // identity is the current Model seen as a version: each resource and field maps to itself.

@@ -31,6 +31,8 @@ type Webhook struct {
 	// BreakerDelay, during which deliveries wait without spending attempts.
 	BreakerFailures int
 	BreakerDelay    time.Duration
+
+	decl declared
 }
 
 // Matches reports whether the subscription wants events of type t.
@@ -90,6 +92,7 @@ func (c *compiler) webhook(env *cel.Env, e entry) *Webhook {
 	for _, x := range entries {
 		by[x.Key] = x
 	}
+	w.decl = c.declared(w.Pos, entries, 1)
 	c.require(by, e.KeyN, what, "url", "secret", "on")
 	if x, ok := by["url"]; ok {
 		if s, ok := c.str(x.Value, what+".url"); ok {

@@ -74,6 +74,37 @@ func (r *reader) mapping(n *yaml.Node, what string, allowed ...string) ([]entry,
 	return out, true
 }
 
+// declared notes where each of entries is written, and inside it, the items of lists and,
+// depth levels down, the members of mappings (see declared). self is the declaration's own
+// position.
+func (r *reader) declared(self Pos, entries []entry, depth int) declared {
+	d := declared{"": self}
+	for _, e := range entries {
+		r.note(d, e.Key, e.Value, depth)
+	}
+	return d
+}
+
+func (r *reader) note(d declared, path string, n *yaml.Node, depth int) {
+	n = deref(n)
+	if n == nil {
+		return
+	}
+	d[path] = r.pos(n)
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if item = deref(item); item.Kind == yaml.ScalarNode {
+				d[path+"="+item.Value] = r.pos(item)
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; depth > 0 && i+1 < len(n.Content); i += 2 {
+			r.note(d, path+"."+n.Content[i].Value, n.Content[i+1], depth-1)
+		}
+	}
+}
+
 func deref(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias

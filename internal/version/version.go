@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/plinth-dev/plinth/internal/openapi"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 )
@@ -128,3 +131,11 @@ func (a *API) Resources(names []string) (current []string, unknown string) {
 }
 
 func (a *API) String() string { return fmt.Sprintf("v%d", a.Number) }
+
+// Document is the version's OpenAPI document, built from its View: every operation
+// deprecated, with the Deprecation, Sunset and Link headers its answers carry and its 410;
+// maxBody is the server's body limit (zero leaves it out).
+func (a *API) Document(maxBody int64) (*openapi3.T, error) {
+	return openapi.Document(a.View, openapi.Options{MaxBody: maxBody,
+		Retiring: &openapi.Retiring{Deprecated: a.Deprecated, Sunset: a.Sunset, Successor: a.Successor}})
+}

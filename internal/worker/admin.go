@@ -4,9 +4,22 @@ import (
 	"context"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/store"
 )
+
+// Bounds of webhook administration: the dead deliveries one listing shows unless asked for
+// fewer or more, and at most; and the most ids one replay or discard may name.
+const (
+	DefaultDeadLetters = 100
+	MaxDeadLetters     = 1000
+	MaxSelected        = 1000
+)
+
+// BreakerStates are the states Status.Breaker takes.
+var BreakerStates = []string{circuitbreaker.ClosedState.String(), circuitbreaker.OpenState.String(), circuitbreaker.HalfOpenState.String()}
 
 // Status is what operators see of one webhook.
 type Status struct {

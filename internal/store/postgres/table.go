@@ -104,8 +104,17 @@ func (t *table) scanDests() []any {
 // record converts scanned destinations to a record: the value types *store.Record documents,
 // timestamps in UTC, JSON decoded and conformed to the field's type.
 func (t *table) record(dests []any) (*store.Record, error) {
-	rec := &store.Record{Fields: make(map[string]any, len(t.cols))}
-	for i, c := range t.cols {
+	rec := &store.Record{Fields: make(map[string]any, len(t.cols)-len(spec.SystemFields))}
+	// The system columns come first (spec.Resource.Columns): read them unboxed.
+	id, created, updated := dests[0].(*pgtype.Text), dests[1].(*pgtype.Timestamptz), dests[2].(*pgtype.Timestamptz)
+	version := dests[3].(*pgtype.Int8)
+	if !id.Valid || !created.Valid || !updated.Valid || !version.Valid {
+		return nil, fmt.Errorf("%s: a row without its id, version or timestamps", t.name)
+	}
+	rec.ID, rec.Version = id.String, version.Int64
+	rec.CreatedAt, rec.UpdatedAt = created.Time.UTC(), updated.Time.UTC()
+	for i := len(spec.SystemFields); i < len(t.cols); i++ {
+		c := t.cols[i]
 		var v any
 		switch d := dests[i].(type) {
 		case *pgtype.Text:
@@ -137,7 +146,7 @@ func (t *table) record(dests []any) (*store.Record, error) {
 				v = c.Field.Conform(x)
 			}
 		}
-		rec.Set(c.Name, v)
+		rec.Fields[c.Name] = v
 	}
 	return rec, nil
 }
