@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -61,7 +62,29 @@ type Options struct {
 	WebhookClient *http.Client
 	// Pprof serves Go's profiler at /debug/pprof/ to role admin.
 	Pprof bool
+	// Migrations is the folder of the spec's planned migrations (`plinth migrate plan`
+	// writes them); default "migrations" beside SpecFile, and none for a Spec given as bytes.
+	Migrations string
+	// AutoMigrate says whether New makes the schema changes a start may make itself: new
+	// tables, columns and indexes, and literal defaults filled in.
+	AutoMigrate AutoMigrate
 }
+
+// AutoMigrate says whether a start changes the schema itself (see Options.AutoMigrate). Any
+// other change — a rename, a retype, a field dropped — needs a planned migration whatever
+// it says, and New refuses to start until it is applied.
+type AutoMigrate int
+
+const (
+	// AutoMigrateDefault is AutoMigrateOn until the migrations folder has a planned migration
+	// for the kind of database, and AutoMigrateOff from then on: a team that plans its
+	// migrations reviews every change, and no replica started without a flag makes one.
+	AutoMigrateDefault AutoMigrate = iota
+	// AutoMigrateOn makes the changes a start may make.
+	AutoMigrateOn
+	// AutoMigrateOff refuses to start while the spec asks any change of the schema.
+	AutoMigrateOff
+)
 
 // sweepInterval is how often expired idempotency keys and events are deleted.
 const sweepInterval = time.Minute
@@ -83,8 +106,9 @@ type SpecError struct {
 func (e *SpecError) Error() string { return "the spec has errors:\n" + e.Diagnostics.Error() }
 
 // New compiles the spec, opens and migrates the database, and builds the HTTP handler. It
-// fails with *SpecError for a bad spec and with a message naming the problem for a database
-// that cannot take the spec without losing data.
+// fails with *SpecError for a bad spec, and with a message naming every problem for a
+// database that cannot take the spec at a start: one that would lose data, that is behind
+// or ahead of its planned migrations, or that needs a change a start does not make.
 func New(ctx context.Context, opts Options) (*App, error) {
 	log := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	src, name := opts.Spec, cmp.Or(opts.SpecName, "spec")
@@ -107,8 +131,17 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	migrations := opts.Migrations
+	if migrations == "" && opts.SpecFile != "" {
+		migrations = filepath.Join(filepath.Dir(opts.SpecFile), "migrations")
+	}
+	var auto *bool
+	if opts.AutoMigrate != AutoMigrateDefault {
+		on := opts.AutoMigrate == AutoMigrateOn
+		auto = &on
+	}
 	db, err := open.Open(ctx, model, open.Options{Database: opts.Database, DataDir: dataDir, Schema: opts.DatabaseSchema,
-		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log})
+		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log, Migrations: migrations, AutoMigrate: auto})
 	if err != nil {
 		return nil, err
 	}

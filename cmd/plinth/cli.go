@@ -61,13 +61,15 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr), openapiCmd(stdout), initCmd(stdout), tokenCmd(stdout), webhooksCmd(stdout), versionCmd(stdout))
+	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr), openapiCmd(stdout), initCmd(stdout), tokenCmd(stdout),
+		webhooksCmd(stdout), migrateCmd(stdout, stderr), versionCmd(stdout))
 	return root
 }
 
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	s := &server{}
 	var level string
+	var auto bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a spec's API over HTTP",
@@ -83,8 +85,15 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			sink := logsink.New(stderr)
 			defer sink.Close()
 			s.Logger = slog.New(logsink.Handler(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}), sink, slog.LevelWarn))
+			if cmd.Flags().Changed("auto-migrate") {
+				s.AutoMigrate = plinth.AutoMigrateOff
+				if auto {
+					s.AutoMigrate = plinth.AutoMigrateOn
+				}
+			}
 			if err := s.Open(cmd.Context()); err != nil {
-				return reportSpecError(stderr, err)
+				t := &target{spec: s.SpecFile, data: s.DataDir, database: s.Database, schema: s.DatabaseSchema}
+				return reportMigration(stderr, t, reportSpecError(stderr, err))
 			}
 			where := s.DataDir
 			if s.Database != "" {
@@ -105,6 +114,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
 	f.BoolVar(&s.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ to role admin")
+	f.BoolVar(&auto, "auto-migrate", false, "make the schema changes a start may make (new tables, columns, indexes); "+
+		"default: on until the spec's migrations folder has planned migrations for the database")
 	return cmd
 }
 

@@ -23,6 +23,7 @@ type server struct {
 	StatementTO     time.Duration
 	ShutdownTimeout time.Duration
 	Pprof           bool
+	AutoMigrate     plinth.AutoMigrate
 	Logger          *slog.Logger
 	Now             func() time.Time // the clock; nil for the system's (tests move it)
 
@@ -34,7 +35,8 @@ type server struct {
 // Open compiles the spec, opens the database and binds the address.
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
-		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger, Now: s.Now})
+		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger,
+		AutoMigrate: s.AutoMigrate, Now: s.Now})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -33,7 +34,10 @@ func webhooksCmd(stdout io.Writer) *cobra.Command {
 		if diags.HasErrors() {
 			return nil, &plinth.SpecError{Diagnostics: diags}
 		}
-		db, err := open.Open(ctx, model, open.Options{Database: database, DataDir: dataDir, Schema: schema})
+		// The spec's planned migrations bind this command as they bind serve: it takes a
+		// database that has applied them, and changes no schema they manage.
+		db, err := open.Open(ctx, model, open.Options{Database: database, DataDir: dataDir, Schema: schema,
+			Migrations: filepath.Join(filepath.Dir(file), "migrations")})
 		if err != nil {
 			return nil, err
 		}

@@ -60,6 +60,7 @@ func Compile(file string, src []byte) (*Model, Diagnostics) {
 		f()
 	}
 	c.references()
+	c.renames()
 	if c.versionsN != nil && !c.diags.HasErrors() {
 		c.versions(c.versionsN) // derived from the current Model, which must be whole
 	}
@@ -200,7 +201,7 @@ func (c *compiler) jwt(n *yaml.Node) *JWT {
 	return j
 }
 
-var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "events", "indexes", "list", "effects", "description"}
+var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "events", "indexes", "list", "effects", "description", "renamed_from"}
 
 func (c *compiler) resource(e entry) {
 	if !namePattern.MatchString(e.Key) || len(e.Key) > maxNameLength {
@@ -261,6 +262,8 @@ func (c *compiler) resource(e entry) {
 			c.listOptions(r, e.Value)
 		case "description":
 			r.Description, _ = c.str(e.Value, "description")
+		case "renamed_from":
+			r.RenamedFrom = c.renamedFrom(e.Value, "resource "+r.Name)
 		}
 	}
 	if !hasFields {
@@ -306,7 +309,7 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
 	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
-	"default", "computed", "description", "on_delete", "example", "deprecated"}
+	"default", "computed", "description", "on_delete", "example", "renamed_from", "deprecated"}
 
 // fields parses a mapping of field name to field declaration.
 func (c *compiler) fields(n *yaml.Node, owner string, depth int) []*Field {
@@ -488,6 +491,12 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 		}
 	case "default", "computed", "example":
 		// read once every resource is known, in resolveFields
+	case "renamed_from":
+		if depth > 0 {
+			c.errorf(e.KeyN, "%s: renamed_from applies to top-level fields only: a nested field is part of its parent's stored value", what)
+			return
+		}
+		f.RenamedFrom = c.renamedFrom(v, what)
 	}
 }
 

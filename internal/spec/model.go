@@ -93,6 +93,9 @@ type Resource struct {
 	MaxLimit            int
 	Effects             []*Effect // in declaration order
 	Events              bool      // whether writes append events to the outbox; default true
+	// RenamedFrom is the name the resource had before, whose table a planned migration
+	// renames (`renamed_from:`); empty when it has not been renamed.
+	RenamedFrom string
 
 	byName      map[string]*Field
 	decl        declared
@@ -279,6 +282,9 @@ type Field struct {
 	// gives none. Documentation shows it instead of a value derived from the constraints
 	// (see Sample).
 	Example any
+	// RenamedFrom is the name a top-level field had before, whose column a planned migration
+	// renames, keeping its values (`renamed_from:`); empty when it has not been renamed.
+	RenamedFrom string
 
 	decl declared
 }

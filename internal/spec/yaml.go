@@ -33,6 +33,11 @@ func (r *reader) refuse(n *yaml.Node, code, fix, format string, args ...any) {
 	r.diags = append(r.diags, Diagnostic{Pos: r.pos(n), Severity: Error, Code: code, Message: fmt.Sprintf(format, args...), Fix: fix})
 }
 
+// errorAt records an error at a position kept from an earlier pass.
+func (r *reader) errorAt(p Pos, format string, args ...any) {
+	r.diags = append(r.diags, Diagnostic{Pos: p, Severity: Error, Message: fmt.Sprintf(format, args...)})
+}
+
 // entry is one key of a mapping, with both nodes for positions.
 type entry struct {
 	Key   string

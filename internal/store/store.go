@@ -116,16 +116,48 @@ func ErrKeyTaken(cause error) error {
 // IsKeyTaken reports whether err says an idempotency key is stored already.
 func IsKeyTaken(err error) bool { return errors.Is(err, errKeyTaken) }
 
-// MigrationError is a change the database cannot take as it is: it would lose data, or leave
-// records that break the spec. Drivers refuse such a change with it and change nothing.
-// Problems are sorted, so that the same database and spec always give the same message.
+// MigrationError is a change the database cannot take as it is at a start: it would lose
+// data, leave records that break the spec, or it needs a planned migration. Drivers refuse
+// such a change with it and change nothing. Problems are sorted, so that the same database
+// and spec always give the same message; Need says what brings them together.
 type MigrationError struct {
 	Problems []string
+	Need     MigrationNeed
 }
 
+// MigrationNeed is what a database that refused to start needs.
+type MigrationNeed int
+
+const (
+	// NeedChange: the spec, or the data, must change first (records lack a value a field
+	// must have, or share one that must be unique).
+	NeedChange MigrationNeed = iota
+	// NeedPlan: the changes are planned migrations to make (renames), or changes a start may
+	// make but was told not to.
+	NeedPlan
+	// NeedDataLoss: the changes drop or retype fields, which a plan makes only when told it
+	// may lose data.
+	NeedDataLoss
+	// NeedApply: planned migrations are waiting to be applied.
+	NeedApply
+	// NeedNewerSpec: the database is ahead of the spec: it has applied planned migrations
+	// the spec's folder does not have, or one that differs from the spec's.
+	NeedNewerSpec
+)
+
 func (e *MigrationError) Error() string {
-	return "the spec no longer matches the data:\n  - " + strings.Join(e.Problems, "\n  - ") +
-		"\nchange the spec, or the data first; nothing was changed"
+	head, tail := "the spec no longer matches the data:", "change the spec, or the data first; nothing was changed"
+	switch e.Need {
+	case NeedPlan:
+		head, tail = "the database is behind the spec, by changes a planned migration makes:", "plan them, review the file, and apply it; nothing was changed"
+	case NeedDataLoss:
+		tail = "change the spec, or plan these changes allowing data loss; nothing was changed"
+	case NeedApply:
+		head, tail = "the database is behind its planned migrations:", "apply them; nothing was changed"
+	case NeedNewerSpec:
+		head, tail = "the database is ahead of the spec:", "serve the spec whose migrations these are; nothing was changed"
+	}
+	return head + "\n  - " + strings.Join(e.Problems, "\n  - ") + "\n" + tail
 }
 
 // Leaser grants a named lease to one owner until a time, so that several processes on one

@@ -8,7 +8,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
-// newDDL spells migrations for PostgreSQL, every table and index in schema.
+// newDDL spells migrations at start for PostgreSQL, every table and index in schema.
 func newDDL(schema string) *sqlstore.DDL {
 	return &sqlstore.DDL{
 		Values:      &dialect,
@@ -17,8 +17,30 @@ func newDDL(schema string) *sqlstore.DDL {
 		CreateTable: createTable,
 		Column:      columnDef,
 		IndexColumn: indexColumn,
+		DropTables:  dropTables,
+		LockTable:   lockTable,
 	}
 }
+
+// plannedDDL spells planned files for PostgreSQL: tables and indexes are named without a
+// schema, which the applier's search_path gives, and indexes are built concurrently.
+func plannedDDL() *sqlstore.DDL {
+	d := newDDL("")
+	d.Qualify = quote
+	d.Concurrently = true
+	return d
+}
+
+// dropTables drops tables in one statement, which may refer to each other; CASCADE drops the
+// foreign keys that other tables' retired columns have to them.
+func dropTables(tables []string) []string {
+	return []string{"DROP TABLE " + strings.Join(tables, ", ") + " CASCADE"}
+}
+
+// lockTable keeps every other transaction, readers included, off a table until the end of
+// this one: a switch renames columns under it, which needs that lock anyway, and taking it
+// first means no writer slips in between the switch's statements.
+func lockTable(table string) string { return "LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE" }
 
 // qualified is the quoted name of a table or index in schema.
 func qualified(schema, name string) string { return quote(schema) + "." + quote(name) }

@@ -6,12 +6,16 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
+
+// Driver names PostgreSQL's planned migrations: their folder, and the header of each.
+const Driver = "postgres"
 
 // lockKey derives a constant advisory-lock key for one purpose in one schema, so that
 // deployments in different schemas of a database never wait for each other.
@@ -21,63 +25,109 @@ func lockKey(purpose, schema string) int64 {
 	return int64(h.Sum64())
 }
 
-// migrate brings the schema to the model in one transaction, as sqlstore.Plan decides, under
-// a transaction-level advisory lock so that several processes starting at once migrate once:
-// the others wait, then find nothing to do. It creates the schema, tables, columns, foreign
-// keys and indexes, and drops indexes the model no longer has; it fills null values of fields
-// the model says are never null with their literal defaults. It refuses, changing nothing,
-// where the model drops or retypes a field (a column type or a field signature changes), or
-// where records would lack a value for a field that must have one and has no literal default.
-func migrate(ctx context.Context, db *DB, model *spec.Model) error {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	m := &migration{tx: tx, schema: db.schema, log: db.log}
-	// Building an index can take longer than a request may, and waiting for another process
-	// to finish migrating is the point of the lock.
-	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0"); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("migrate", db.schema)); err != nil {
-		return fmt.Errorf("migrate: lock: %w", err)
-	}
-	if err := m.ensureSchema(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	for _, ddl := range []string{outcomesTable, outcomesIndex, eventsTable, fieldsTable,
-		addNoNulls, subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable} {
-		if _, err := tx.Exec(ctx, strings.ReplaceAll(ddl, "{schema}", quote(db.schema))); err != nil {
+// lockedTx runs fn in a transaction that holds the migration lock of schema, and commits it;
+// fn's error comes back as it is, and its own say "migrate".
+// It waits for the lock between transactions, trying again after a pause that grows to a
+// second: a transaction that waits in pg_advisory_xact_lock, or even one idle between tries,
+// keeps a snapshot that CREATE INDEX CONCURRENTLY, run by the lock's holder, waits for, and
+// the two would wait for each other for ever.
+func lockedTx(ctx context.Context, begin func(context.Context) (pgx.Tx, error), schema string, fn func(pgx.Tx) error) error {
+	wait := 20 * time.Millisecond
+	for {
+		tx, err := begin(ctx)
+		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
+		var ok bool
+		// Building an index can take longer than a request may, and waiting for another
+		// process to finish migrating is the point of the lock.
+		_, err = tx.Exec(ctx, "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+		if err == nil {
+			err = tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", lockKey("migrate", schema)).Scan(&ok)
+		}
+		if err != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		if ok {
+			if err := fn(tx); err != nil {
+				tx.Rollback(context.WithoutCancel(ctx))
+				return err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+			return nil
+		}
+		tx.Rollback(context.WithoutCancel(ctx))
+		if err := pause(ctx, &wait); err != nil {
+			return err
+		}
 	}
-	if err := convertOutcomes(ctx, tx, db.schema); err != nil {
-		return fmt.Errorf("migrate: convert outcomes: %w", err)
+}
+
+// pause waits *wait, or until ctx is done, and doubles *wait up to a second.
+func pause(ctx context.Context, wait *time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(*wait):
 	}
-	cat, err := m.catalog(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	*wait = min(2**wait, time.Second)
+	return nil
+}
+
+// waitLock takes the session advisory lock key on c, waiting between tries as lockedTx does.
+func waitLock(ctx context.Context, c *pgx.Conn, key int64) error {
+	wait := 20 * time.Millisecond
+	for {
+		var ok bool
+		if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); ok || err != nil {
+			return err
+		}
+		if err := pause(ctx, &wait); err != nil {
+			return err
+		}
 	}
-	plan, err := sqlstore.Plan(model, cat, newDDL(db.schema), func(q string) (n int64, err error) {
-		err = tx.QueryRow(ctx, q).Scan(&n)
-		return n, err
+}
+
+// migrate brings the schema to the model in one transaction, as sqlstore.Start decides, under
+// a transaction-level advisory lock so that several processes starting at once migrate once:
+// the others wait, then find nothing to do; a `plinth migrate apply` holds the same lock, so
+// a process starting during one waits for it. It creates the schema, tables, columns, foreign
+// keys and indexes, and drops indexes the model no longer has; it fills null values of fields
+// the model says are never null with their literal defaults. It refuses, changing nothing,
+// where the model drops, retypes or renames a field, where records would lack a value for a
+// field that must have one and has no literal default, where planned files are not applied,
+// and, with opts.PlannedOnly, where there is any change to make.
+func migrate(ctx context.Context, db *DB, model *spec.Model, opts Options) error {
+	begin := func(ctx context.Context) (pgx.Tx, error) {
+		return db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	}
+	return lockedTx(ctx, begin, db.schema, func(tx pgx.Tx) error {
+		if err := prepare(ctx, tx, db.schema, db.log); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		start := sqlstore.Start{Files: opts.Planned, Auto: !opts.PlannedOnly, DDL: newDDL(db.schema), Dialect: db.internal,
+			Catalog: readCatalog(db.schema), Log: db.log}
+		return start.Run(ctx, conn{tx}, model)
 	})
-	if err != nil {
+}
+
+// prepare creates the schema and the internal tables, in a transaction that holds the
+// migration lock, and brings those of earlier versions up to date.
+func prepare(ctx context.Context, tx pgx.Tx, schema string, log *slog.Logger) error {
+	if err := ensureSchema(ctx, tx, schema, log); err != nil {
 		return err
 	}
-	err = plan.Apply(ctx, func(ctx context.Context, q string, args ...any) (int64, error) {
-		tag, err := tx.Exec(ctx, q, args...)
-		return tag.RowsAffected(), err
-	}, db.log)
-	if err != nil {
-		return err
+	for _, ddl := range []string{outcomesTable, outcomesIndex, eventsTable, fieldsTable, addNoNulls, addRetired,
+		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable, migrationsTable} {
+		if _, err := tx.Exec(ctx, strings.ReplaceAll(ddl, "{schema}", quote(schema))); err != nil {
+			return err
+		}
 	}
-	if err := m.saveSignatures(ctx, model); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if err := convertOutcomes(ctx, tx, schema); err != nil {
+		return fmt.Errorf("convert outcomes: %w", err)
 	}
 	return nil
 }
@@ -92,52 +142,37 @@ const fieldsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_fields" (
   PRIMARY KEY ("resource", "field")
 )`
 
-// addNoNulls gives "_plinth_fields" the column that remembers which fields hold no null (see
-// sqlstore.Catalog.ScanFields). fieldsTable is made without it, so that a database from
-// before it and a new one take the same path.
-const addNoNulls = `ALTER TABLE {schema}."_plinth_fields" ADD COLUMN IF NOT EXISTS "no_nulls" BOOLEAN NOT NULL DEFAULT FALSE`
+// addNoNulls and addRetired give "_plinth_fields" the columns that remember which fields hold
+// no null, and which are retired (see sqlstore.Catalog.ScanFields). fieldsTable is made
+// without them, so that a database from before them and a new one take the same path.
+const (
+	addNoNulls = `ALTER TABLE {schema}."_plinth_fields" ADD COLUMN IF NOT EXISTS "no_nulls" BOOLEAN NOT NULL DEFAULT FALSE`
+	addRetired = `ALTER TABLE {schema}."_plinth_fields" ADD COLUMN IF NOT EXISTS "retired" BOOLEAN NOT NULL DEFAULT FALSE`
+)
 
-// saveSignatures stores each field's signature, and whether it holds no null: a migration
-// that commits has filled or refused every null of a field the model says is never null.
-func (m *migration) saveSignatures(ctx context.Context, model *spec.Model) error {
-	var res, fields, sigs []string
-	var noNulls []bool
-	for _, r := range model.Resources {
-		for _, f := range r.Fields {
-			res, fields, sigs = append(res, r.Name), append(fields, f.Name), append(sigs, f.Signature())
-			noNulls = append(noNulls, !sqlstore.Nullable(f))
-		}
-	}
-	_, err := m.tx.Exec(ctx, `INSERT INTO `+m.table("_plinth_fields")+` ("resource", "field", "signature", "no_nulls")
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[])
-		ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature", "no_nulls" = excluded."no_nulls"
-		WHERE ("_plinth_fields"."signature", "_plinth_fields"."no_nulls") IS DISTINCT FROM (excluded."signature", excluded."no_nulls")`,
-		res, fields, sigs, noNulls)
-	return err
-}
-
-type migration struct {
-	tx     pgx.Tx
-	schema string
-	log    *slog.Logger
-}
-
-func (m *migration) table(name string) string { return qualified(m.schema, name) }
+// migrationsTable records the planned migrations applied, and how far an interrupted one got.
+const migrationsTable = `CREATE TABLE IF NOT EXISTS {schema}.` + sqlstore.Migrations + ` (
+  "name" TEXT COLLATE "C" PRIMARY KEY,
+  "checksum" TEXT COLLATE "C" NOT NULL,
+  "fingerprint" TEXT COLLATE "C" NOT NULL,
+  "steps_done" INTEGER NOT NULL,
+  "applied_at" TIMESTAMPTZ
+)`
 
 // ensureSchema creates the schema when it is missing. It looks first, so that a role without
 // the CREATE privilege on the database can use a schema made for it.
-func (m *migration) ensureSchema(ctx context.Context) error {
+func ensureSchema(ctx context.Context, tx pgx.Tx, schema string, log *slog.Logger) error {
 	var exists bool
-	if err := m.tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", m.schema).Scan(&exists); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
 		return err
 	}
 	if exists {
 		return nil
 	}
-	if _, err := m.tx.Exec(ctx, "CREATE SCHEMA "+quote(m.schema)); err != nil {
+	if _, err := tx.Exec(ctx, "CREATE SCHEMA "+quote(schema)); err != nil {
 		return err
 	}
-	m.log.InfoContext(ctx, "created schema", "schema", m.schema)
+	log.InfoContext(ctx, "created schema", "schema", schema)
 	return nil
 }
 
@@ -150,32 +185,83 @@ const columnsQuery = `SELECT c.relname, a.attname,
 	JOIN pg_namespace n ON n.oid = c.relnamespace
 	WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped`
 
-// catalog reads every table's columns, indexes and foreign keys in the schema, and what the
-// last migration stored of each field.
-func (m *migration) catalog(ctx context.Context) (*sqlstore.Catalog, error) {
-	cat := &sqlstore.Catalog{}
-	read := func(query string, scan func(sqlstore.Rows) error, args ...any) error {
-		rows, err := m.tx.Query(ctx, query, args...)
-		if err != nil {
-			return err
+// readCatalog reads every table's columns, indexes, foreign and primary keys in the schema, and
+// what the last migration stored of each field.
+func readCatalog(schema string) func(ctx context.Context, c sqlstore.Conn) (*sqlstore.Catalog, error) {
+	return func(ctx context.Context, c sqlstore.Conn) (*sqlstore.Catalog, error) {
+		cat := &sqlstore.Catalog{}
+		if err := c.Query(ctx, cat.ScanColumns, columnsQuery, schema); err != nil {
+			return nil, err
 		}
-		defer rows.Close()
-		return scan(rows)
+		if err := c.Query(ctx, cat.ScanIndexes, `SELECT tablename, indexname FROM pg_indexes WHERE schemaname = $1`, schema); err != nil {
+			return nil, err
+		}
+		if err := c.Query(ctx, cat.ScanConstraints, `SELECT tbl.relname, con.conname FROM pg_constraint con
+			JOIN pg_class tbl ON tbl.oid = con.conrelid
+			JOIN pg_namespace n ON n.oid = tbl.relnamespace
+			WHERE n.nspname = $1 AND con.contype IN ('f', 'p')`, schema); err != nil {
+			return nil, err
+		}
+		if err := c.Query(ctx, cat.ScanFields, `SELECT `+sqlstore.FieldsColumns+` FROM `+qualified(schema, "_plinth_fields")); err != nil {
+			return nil, err
+		}
+		return cat, nil
 	}
-	if err := read(columnsQuery, cat.ScanColumns, m.schema); err != nil {
-		return nil, err
+}
+
+// MigratorOptions tune OpenMigrator.
+type MigratorOptions struct {
+	// Schema holds the tables; default "public".
+	Schema string
+	// BatchSize is how many rows a backfill changes in one transaction; default 1,000.
+	BatchSize int
+}
+
+// OpenMigrator connects to the database at url for planned migrations, on one connection
+// whose search_path is the schema, so that a planned file, which names its tables without a
+// schema, serves every schema; it creates the schema and the internal tables when missing.
+// An apply holds a session advisory lock, the one a start takes, for its whole run: several
+// appliers at once run one after the other, and a process starting meanwhile waits. Statements
+// run without a timeout. close closes the connection.
+func OpenMigrator(ctx context.Context, url string, opts MigratorOptions) (m *sqlstore.Migrator, close func() error, err error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: %w", err)
 	}
-	if err := read(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = $1`, cat.ScanIndexes, m.schema); err != nil {
-		return nil, err
+	schema := opts.Schema
+	if schema == "" {
+		schema = "public"
 	}
-	if err := read(`SELECT tbl.relname, con.conname FROM pg_constraint con
-		JOIN pg_class tbl ON tbl.oid = con.conrelid
-		JOIN pg_namespace n ON n.oid = tbl.relnamespace
-		WHERE n.nspname = $1 AND con.contype = 'f'`, cat.ScanForeignKeys, m.schema); err != nil {
-		return nil, err
+	cfg.RuntimeParams["application_name"] = "plinth migrate"
+	cfg.RuntimeParams["statement_timeout"] = "0"
+	cfg.RuntimeParams["lock_timeout"] = "0"
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: %w", err)
 	}
-	if err := read(`SELECT `+sqlstore.FieldsColumns+` FROM `+m.table("_plinth_fields"), cat.ScanFields); err != nil {
-		return nil, err
+	close = func() error { return c.Close(context.Background()) }
+	begin := func(ctx context.Context) (pgx.Tx, error) {
+		return c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	}
-	return cat, nil
+	log := slog.New(slog.DiscardHandler)
+	err = lockedTx(ctx, begin, schema, func(tx pgx.Tx) error { return prepare(ctx, tx, schema, log) })
+	if err == nil {
+		_, err = c.Exec(ctx, "SET search_path TO "+quote(schema))
+	}
+	if err != nil {
+		close()
+		return nil, nil, fmt.Errorf("postgres: %w", err)
+	}
+	key := lockKey("migrate", schema)
+	return &sqlstore.Migrator{Driver: Driver, DDL: plannedDDL(), Dialect: internalDialect(schema), Alone: conn{c},
+		Tx: func(ctx context.Context, fn func(sqlstore.Conn) error) error {
+			return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error { return fn(conn{tx}) })
+		},
+		Lock: func(ctx context.Context) (func(), error) {
+			if err := waitLock(ctx, c, key); err != nil {
+				return nil, err
+			}
+			return func() { c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) }, nil
+		},
+		Catalog: readCatalog(schema), BatchSize: opts.BatchSize}, close, nil
 }

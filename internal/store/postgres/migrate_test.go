@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 	"github.com/plinth-dev/plinth/internal/store/storetest"
 )
 
@@ -22,12 +23,15 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func newDatabase(t *testing.T) storetest.Database {
 	url, schema := testURL(t), newSchema(t)
 	return storetest.Database{
-		Open: func(model *spec.Model, log *slog.Logger) (storetest.ClosingStore, error) {
-			db, err := Open(context.Background(), url, model, Options{Schema: schema, Logger: log})
+		Open: func(model *spec.Model, o storetest.OpenOptions) (storetest.ClosingStore, error) {
+			db, err := Open(context.Background(), url, model, Options{Schema: schema, Logger: o.Log, Planned: o.Planned, PlannedOnly: o.PlannedOnly})
 			if err != nil {
 				return nil, err
 			}
 			return db, nil
+		},
+		Migrator: func(batch int) (*sqlstore.Migrator, func() error, error) {
+			return OpenMigrator(context.Background(), url, MigratorOptions{Schema: schema, BatchSize: batch})
 		},
 		Exec: func(stmt string) error {
 			ctx := context.Background()
@@ -159,4 +163,10 @@ func (l *logCounter) count(prefixes ...string) int {
 		}
 	}
 	return n
+}
+
+// TestPlannedSuite runs the planned-migration checks every driver passes.
+func TestPlannedSuite(t *testing.T) {
+	testURL(t)
+	storetest.RunPlanned(t, newDatabase)
 }

@@ -42,6 +42,12 @@ type Options struct {
 	StatementTimeout time.Duration
 	// ApplicationName is shown in pg_stat_activity; default the URL's, else "plinth".
 	ApplicationName string
+	// Planned are the planned migrations of the spec (sqlstore.ReadFiles for Driver): Open
+	// refuses a database that has not applied them all.
+	Planned []*sqlstore.File
+	// PlannedOnly makes Open refuse any change to the schema, rather than make the changes
+	// a start may make (new tables, columns and indexes).
+	PlannedOnly bool
 }
 
 // DB is a Plinth store on PostgreSQL.
@@ -105,7 +111,7 @@ func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB
 		db.pool.Close()
 		return nil, fmt.Errorf("postgres: the database's encoding is %s; Plinth needs UTF8", encoding)
 	}
-	if err := migrate(ctx, db, model); err != nil {
+	if err := migrate(ctx, db, model, opts); err != nil {
 		db.pool.Close()
 		return nil, err
 	}

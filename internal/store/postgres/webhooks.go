@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/sqlstore"
@@ -94,8 +95,15 @@ func (p pool) Query(ctx context.Context, scan func(sqlstore.Rows) error, query s
 	return p.db.classify(scan(rows), nil)
 }
 
-// conn runs statements in a transaction; Write reads their errors.
-type conn struct{ tx pgx.Tx }
+// conn runs statements in a transaction, or on a connection of its own; Write reads their
+// errors.
+type conn struct{ tx pgxConn }
+
+// pgxConn is a pgx.Tx or a *pgx.Conn.
+type pgxConn interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
 
 func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	tag, err := c.tx.Exec(ctx, query, args...)

@@ -18,6 +18,17 @@ var ddl = sqlstore.DDL{
 	Column:            columnDef,
 	IndexColumn:       quote,
 	InlineForeignKeys: true,
+	DropTables:        dropTables,
+}
+
+// dropTables drops tables that may refer to each other: their foreign keys are checked when
+// the transaction commits, by which time every one of them is gone.
+func dropTables(tables []string) []string {
+	out := []string{"PRAGMA defer_foreign_keys = ON"}
+	for _, t := range tables {
+		out = append(out, "DROP TABLE "+t)
+	}
+	return out
 }
 
 // sqlType is the STRICT column type that holds a kind; see value.go for the encodings. The

@@ -1,63 +1,61 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
-// migrate brings the schema to the model in one transaction, as sqlstore.Plan decides: it
+// Driver names SQLite's planned migrations: their folder, and the header of each.
+const Driver = "sqlite"
+
+// migrate brings the schema to the model in one transaction, as sqlstore.Start decides: it
 // creates tables, adds columns, fills null values of fields the model says are never null
 // with their literal defaults, and creates or drops indexes. It refuses, changing nothing,
-// where the model drops or retypes a column, or where records would lack a value for a field
-// that must have one and has no literal default.
-func migrate(ctx context.Context, db *sql.DB, model *spec.Model, log *slog.Logger) error {
+// where the model drops, retypes or renames a column, where records would lack a value for a
+// field that must have one and has no literal default, where planned files are not applied,
+// and, with opts.PlannedOnly, where there is any change to make.
+func migrate(ctx context.Context, db *sql.DB, model *spec.Model, opts Options, log *slog.Logger) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
+	if err := prepare(ctx, tx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	start := sqlstore.Start{Files: opts.Planned, Auto: !opts.PlannedOnly, DDL: &ddl, Dialect: &internalDialect, Catalog: readCatalog, Log: log}
+	if err := start.Run(ctx, plain{tx}, model); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// prepare creates the internal tables, and brings those of earlier versions up to date.
+func prepare(ctx context.Context, tx *sql.Tx) error {
 	for _, stmt := range []string{outcomesTable, outcomesIndex, eventsTable, fieldsTable,
-		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable} {
+		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable, migrationsTable} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+			return err
 		}
 	}
 	if err := convertOutcomes(ctx, tx); err != nil {
-		return fmt.Errorf("migrate: convert outcomes: %w", err)
+		return fmt.Errorf("convert outcomes: %w", err)
 	}
-	if err := addNoNulls(ctx, tx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	cat, err := readCatalog(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	plan, err := sqlstore.Plan(model, cat, &ddl, func(q string) (n int64, err error) {
-		err = tx.QueryRowContext(ctx, q).Scan(&n)
-		return n, err
-	})
-	if err != nil {
-		return err
-	}
-	err = plan.Apply(ctx, func(ctx context.Context, q string, args ...any) (int64, error) {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return 0, err
+	for _, col := range []string{"no_nulls", "retired"} {
+		if err := addFlag(ctx, tx, col); err != nil {
+			return err
 		}
-		return res.RowsAffected()
-	}, log)
-	if err != nil {
-		return err
 	}
-	if err := saveSignatures(ctx, tx, model); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return tx.Commit()
+	return nil
 }
 
 // fieldsTable remembers each field's signature, so that a retype between types that share a
@@ -69,55 +67,114 @@ const fieldsTable = `CREATE TABLE IF NOT EXISTS "_plinth_fields" (
   PRIMARY KEY ("resource", "field")
 ) STRICT`
 
-// addNoNulls gives "_plinth_fields" the column that remembers which fields hold no null (see
-// sqlstore.Catalog.ScanFields). fieldsTable is made without it, so that a database from
-// before it and a new one take the same path.
-func addNoNulls(ctx context.Context, tx *sql.Tx) error {
+// migrationsTable records the planned migrations applied, and how far an interrupted one got.
+const migrationsTable = `CREATE TABLE IF NOT EXISTS "_plinth_migrations" (
+  "name" TEXT PRIMARY KEY NOT NULL,
+  "checksum" TEXT NOT NULL,
+  "fingerprint" TEXT NOT NULL,
+  "steps_done" INTEGER NOT NULL,
+  "applied_at" TEXT
+) STRICT`
+
+// addFlag gives "_plinth_fields" a flag column (see sqlstore.Catalog.ScanFields), false in
+// every row. fieldsTable is made without them, so that a database from before them and a new
+// one take the same path.
+func addFlag(ctx context.Context, tx *sql.Tx, name string) error {
 	var has bool
-	err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_table_info('_plinth_fields') WHERE "name" = 'no_nulls'`).Scan(&has)
+	err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_table_info('_plinth_fields') WHERE "name" = ?`, name).Scan(&has)
 	if has || err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `ALTER TABLE "_plinth_fields" ADD COLUMN "no_nulls" INTEGER NOT NULL DEFAULT 0`)
+	_, err = tx.ExecContext(ctx, `ALTER TABLE "_plinth_fields" ADD COLUMN `+quote(name)+` INTEGER NOT NULL DEFAULT 0`)
 	return err
 }
 
 // readCatalog reads every table's columns and indexes, and what the last migration stored of
 // each field.
-func readCatalog(ctx context.Context, tx *sql.Tx) (*sqlstore.Catalog, error) {
+func readCatalog(ctx context.Context, c sqlstore.Conn) (*sqlstore.Catalog, error) {
 	cat := &sqlstore.Catalog{}
-	read := func(query string, scan func(sqlstore.Rows) error) error {
-		rows, err := tx.QueryContext(ctx, query)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		return scan(rows)
-	}
-	if err := read(`SELECT m."name", c."name", upper(c."type") FROM sqlite_master m JOIN pragma_table_info(m."name") c
-		WHERE m."type" = 'table' AND m."name" NOT LIKE 'sqlite\_%' ESCAPE '\'`, cat.ScanColumns); err != nil {
+	if err := c.Query(ctx, cat.ScanColumns, `SELECT m."name", c."name", upper(c."type") FROM sqlite_master m JOIN pragma_table_info(m."name") c
+		WHERE m."type" = 'table' AND m."name" NOT LIKE 'sqlite\_%' ESCAPE '\'`); err != nil {
 		return nil, err
 	}
-	if err := read(`SELECT "tbl_name", "name" FROM sqlite_master WHERE "type" = 'index'`, cat.ScanIndexes); err != nil {
+	if err := c.Query(ctx, cat.ScanIndexes, `SELECT "tbl_name", "name" FROM sqlite_master WHERE "type" = 'index'`); err != nil {
 		return nil, err
 	}
-	if err := read(`SELECT `+sqlstore.FieldsColumns+` FROM "_plinth_fields"`, cat.ScanFields); err != nil {
+	if err := c.Query(ctx, cat.ScanFields, `SELECT `+sqlstore.FieldsColumns+` FROM "_plinth_fields"`); err != nil {
 		return nil, err
 	}
 	return cat, nil
 }
 
-// saveSignatures stores each field's signature, and whether it holds no null: a migration
-// that commits has filled or refused every null of a field the model says is never null.
-func saveSignatures(ctx context.Context, tx *sql.Tx, model *spec.Model) error {
-	for _, r := range model.Resources {
-		for _, f := range r.Fields {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO "_plinth_fields" ("resource", "field", "signature", "no_nulls") VALUES (?, ?, ?, ?)
-				ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature", "no_nulls" = excluded."no_nulls"`,
-				r.Name, f.Name, f.Signature(), !sqlstore.Nullable(f)); err != nil {
-				return err
-			}
-		}
+// sqlRunner is a *sql.DB or a *sql.Tx.
+type sqlRunner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// plain runs statements on a database/sql connection or transaction, as migrations do, with
+// the errors as database/sql gives them.
+type plain struct{ r sqlRunner }
+
+func (p plain) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := p.r.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
 	}
-	return nil
+	return res.RowsAffected()
+}
+
+func (p plain) Query(ctx context.Context, scan func(sqlstore.Rows) error, query string, args ...any) error {
+	rows, err := p.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return scan(rows)
+}
+
+// MigratorOptions tune OpenMigrator.
+type MigratorOptions struct {
+	// BusyWait is how long a step waits for another process's write; default 10 minutes, so
+	// that an applier started beside another waits for its steps rather than fail.
+	BusyWait time.Duration
+	// BatchSize is how many rows a backfill changes in one transaction; default 1,000.
+	BatchSize int
+}
+
+// OpenMigrator opens the database in dir (creating it if needed, with the internal tables)
+// for planned migrations, on one connection. Planned files are spelled as migrations at
+// start are: a transaction has the database to itself, and SQLite has no schemas. Several appliers may run at once: each step
+// runs in a transaction that takes SQLite's one writer lock and first reads whether another
+// did it. close closes the connection.
+func OpenMigrator(ctx context.Context, dir string, opts MigratorOptions) (m *sqlstore.Migrator, close func() error, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create data folder: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := sql.Open("sqlite", dsn(path, cmp.Or(opts.BusyWait, 10*time.Minute)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	inTx := func(ctx context.Context, fn func(*sql.Tx) error) error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	if err := inTx(ctx, func(tx *sql.Tx) error { return prepare(ctx, tx) }); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &sqlstore.Migrator{Driver: Driver, DDL: &ddl, Dialect: &internalDialect, Alone: plain{db},
+		Tx: func(ctx context.Context, fn func(sqlstore.Conn) error) error {
+			return inTx(ctx, func(tx *sql.Tx) error { return fn(plain{tx}) })
+		},
+		Catalog: readCatalog, BatchSize: opts.BatchSize}, db.Close, nil
 }

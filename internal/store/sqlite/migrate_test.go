@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"flag"
-	"log/slog"
 	"path/filepath"
 	"testing"
 
 	"github.com/plinth-dev/plinth/internal/spec"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 	"github.com/plinth-dev/plinth/internal/store/storetest"
 )
 
@@ -27,12 +27,15 @@ func mustCompile(t *testing.T, src string) *spec.Model {
 func newDatabase(t *testing.T) storetest.Database {
 	dir := t.TempDir()
 	return storetest.Database{
-		Open: func(model *spec.Model, log *slog.Logger) (storetest.ClosingStore, error) {
-			db, err := Open(context.Background(), dir, model, Options{Logger: log})
+		Open: func(model *spec.Model, o storetest.OpenOptions) (storetest.ClosingStore, error) {
+			db, err := Open(context.Background(), dir, model, Options{Logger: o.Log, Planned: o.Planned, PlannedOnly: o.PlannedOnly})
 			if err != nil {
 				return nil, err
 			}
 			return db, nil
+		},
+		Migrator: func(batch int) (*sqlstore.Migrator, func() error, error) {
+			return OpenMigrator(context.Background(), dir, MigratorOptions{BatchSize: batch})
 		},
 		Exec: func(stmt string) error {
 			db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
@@ -83,4 +86,9 @@ func TestWALAndPragmas(t *testing.T) {
 	if _, err := db.read.Exec(`INSERT INTO "things" ("id","created_at","updated_at","version") VALUES ('r','t','t',1)`); err == nil {
 		t.Error("a reader connection could write")
 	}
+}
+
+// TestPlannedSuite runs the planned-migration checks every driver passes.
+func TestPlannedSuite(t *testing.T) {
+	storetest.RunPlanned(t, newDatabase)
 }

@@ -38,6 +38,12 @@ type Options struct {
 	Logger   *slog.Logger
 	Readers  int           // reader connections; default 2×GOMAXPROCS, at least 4
 	BusyWait time.Duration // how long a statement waits for another process's lock; default 5s
+	// Planned are the planned migrations of the spec (sqlstore.ReadFiles for Driver): Open
+	// refuses a database that has not applied them all.
+	Planned []*sqlstore.File
+	// PlannedOnly makes Open refuse any change to the schema, rather than make the changes
+	// a start may make (new tables, columns and indexes).
+	PlannedOnly bool
 }
 
 // DB is a Plinth store on SQLite.
@@ -85,25 +91,13 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	}
 	path := filepath.Join(dir, FileName)
 	busy := cmp.Or(opts.BusyWait, 5*time.Second)
-	dsn := func(extra ...string) string {
-		q := url.Values{}
-		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(NORMAL)")
-		q.Add("_pragma", "foreign_keys(ON)")
-		for _, p := range extra {
-			q.Add("_pragma", p)
-		}
-		q.Set("_txlock", "immediate")
-		return "file:" + path + "?" + q.Encode()
-	}
 	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{},
 		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{})}
 	db.Queue = sqlstore.NewQueue(&internalDialect, model, db.runner())
 	var err error
 	// The writer keeps its temporary files in memory: group commit gives every write its own
 	// savepoint, and their sub-journals would otherwise be a file written on every write.
-	if db.write, err = sql.Open("sqlite", dsn("temp_store(MEMORY)")); err != nil {
+	if db.write, err = sql.Open("sqlite", dsn(path, busy, "temp_store(MEMORY)")); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.write.SetMaxOpenConns(1)
@@ -117,13 +111,13 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	if readers == 0 {
 		readers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	if db.read, err = sql.Open("sqlite", dsn("query_only(1)")); err != nil {
+	if db.read, err = sql.Open("sqlite", dsn(path, busy, "query_only(1)")); err != nil {
 		db.write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.read.SetMaxOpenConns(readers)
 	db.read.SetMaxIdleConns(readers)
-	if err := migrate(ctx, db.write, model, db.log); err != nil {
+	if err := migrate(ctx, db.write, model, opts, db.log); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -151,6 +145,22 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	}
 	db.startWriter()
 	return db, nil
+}
+
+// dsn opens the database file at path: WAL, foreign keys on, write transactions that take
+// the writer lock at once, and busy the wait for another process's lock; extra are more
+// pragmas.
+func dsn(path string, busy time.Duration, extra ...string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	for _, p := range extra {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
 }
 
 // Close stops the writer and closes every connection. The group being written finishes;

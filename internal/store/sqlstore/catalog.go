@@ -1,20 +1,50 @@
 package sqlstore
 
+import (
+	"maps"
+	"slices"
+)
+
 // Catalog is what a migration reads of the database before it plans: every table with its
-// columns and indexes, the foreign keys where the dialect adds them apart from their columns
-// (see DDL.InlineForeignKeys), and what the last migration stored of each field. Each driver
+// columns and indexes, its named constraints where the dialect adds foreign keys apart from
+// their columns (see DDL.InlineForeignKeys), and what the last migration stored of each field. Each driver
 // fills it from its own catalog with the Scan methods; Plan reads it.
 type Catalog struct {
 	// Columns maps each table to its columns' types, spelled as the dialect's DDL.TypeName.
 	Columns map[string]map[string]string
 	// Indexes maps each table to the names of its indexes.
 	Indexes map[string][]string
-	// ForeignKeys maps each table to the names of its foreign keys.
-	ForeignKeys map[string][]string
+	// Constraints maps each table to the names of its foreign and primary keys.
+	Constraints map[string][]string
 	// Signatures maps resource → field → the signature the last migration stored.
 	Signatures map[string]map[string]string
 	// NoNulls maps resource → field → true for the fields the last migration left without null.
 	NoNulls map[string]map[string]bool
+	// Retired maps resource → field → true for the fields a planned migration retired: the
+	// spec no longer has them, and their columns stay until a later plan drops them.
+	Retired map[string]map[string]bool
+}
+
+// clone is a copy of c that Plan changes as it plans renames.
+func (c *Catalog) clone() *Catalog {
+	return &Catalog{Columns: cloneNested(c.Columns), Indexes: cloneLists(c.Indexes), Constraints: cloneLists(c.Constraints),
+		Signatures: cloneNested(c.Signatures), NoNulls: cloneNested(c.NoNulls), Retired: cloneNested(c.Retired)}
+}
+
+func cloneNested[V any](m map[string]map[string]V) map[string]map[string]V {
+	out := make(map[string]map[string]V, len(m))
+	for k, v := range m {
+		out[k] = maps.Clone(v)
+	}
+	return out
+}
+
+func cloneLists(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
 }
 
 // Rows is a query's result as the drivers' libraries give it (database/sql and pgx alike).
@@ -35,24 +65,27 @@ func (c *Catalog) ScanIndexes(rows Rows) error {
 	return scanNames(rows, &c.Indexes)
 }
 
-// ScanForeignKeys reads rows of (table, foreign key) into ForeignKeys.
-func (c *Catalog) ScanForeignKeys(rows Rows) error {
-	return scanNames(rows, &c.ForeignKeys)
+// ScanConstraints reads rows of (table, constraint) into Constraints.
+func (c *Catalog) ScanConstraints(rows Rows) error {
+	return scanNames(rows, &c.Constraints)
 }
 
 // FieldsColumns is the select list that ScanFields reads from the "_plinth_fields" table.
-const FieldsColumns = `"resource", "field", "signature", "no_nulls"`
+const FieldsColumns = `"resource", "field", "signature", "no_nulls", "retired"`
 
-// ScanFields reads the rows of FieldsColumns into Signatures and NoNulls.
+// ScanFields reads the rows of FieldsColumns into Signatures, NoNulls and Retired.
 func (c *Catalog) ScanFields(rows Rows) error {
 	var res, field, sig string
-	var none bool
+	var none, retired bool
 	return each(rows, func() {
 		put(&c.Signatures, res, field, sig)
 		if none {
 			put(&c.NoNulls, res, field, true)
 		}
-	}, &res, &field, &sig, &none)
+		if retired {
+			put(&c.Retired, res, field, true)
+		}
+	}, &res, &field, &sig, &none, &retired)
 }
 
 // scanNames reads rows of (table, name) into names.

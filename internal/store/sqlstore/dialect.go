@@ -16,6 +16,7 @@ const (
 	Subscriptions = `"_plinth_subscriptions"` // each webhook's place in the outbox
 	Deliveries    = `"_plinth_deliveries"`    // the webhook queue
 	Leases        = `"_plinth_leases"`        // named leases, such as a schedule's tick
+	Migrations    = `"_plinth_migrations"`    // the planned migrations applied, and how far
 )
 
 // DeliveriesIndexes is the DDL of the deliveries' indexes, on table (Deliveries as the

@@ -1,9 +1,11 @@
 // Package sqlstore is what the SQL drivers (internal/store/sqlite and internal/store/postgres)
 // share, so that each keeps only its dialect and its execution:
 //   - the migration planner, which decides from a Catalog of the existing tables and the spec
-//     what to create, add, fill and drop, in what order and under which names, and what it
-//     refuses (Plan), then runs it (Migration.Apply); and the one-time conversion of outcomes
-//     stored by earlier versions;
+//     what to rename, create, add, convert, fill, retire and drop, in what order and under
+//     which names, and what it refuses (Plan); what a start does with it (Start); planned
+//     files, written for review and read back (Migration.Render, ParseFile, ReadFiles), and
+//     their applier, which records each group it runs (Migrator); and the one-time conversion
+//     of outcomes stored by earlier versions;
 //   - the internal tables' statements and what is done with their results (Queue: the outbox's
 //     reads, the webhook queue, the leases), written once for a Dialect;
 //   - how database errors become faults (Classify), and how a write runs again after a

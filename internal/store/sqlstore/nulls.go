@@ -32,14 +32,18 @@ type gap struct {
 
 // gaps lists the gaps of r's table, in field order. columns are the table's columns;
 // noNulls names the fields that the last migration left without null, whose columns need no
-// scan: an unchanged spec then costs no query.
-func gaps(r *spec.Resource, columns map[string]string, noNulls map[string]bool) []gap {
+// scan: an unchanged spec then costs no query. retyped names the fields this migration
+// retypes, with whether their values carry over: one whose values do not is new.
+func gaps(r *spec.Resource, columns map[string]string, noNulls, retyped map[string]bool) []gap {
 	var out []gap
 	for _, f := range r.Fields {
 		if Nullable(f) {
 			continue
 		}
 		_, has := columns[f.Name]
+		if carries, ok := retyped[f.Name]; ok && !carries {
+			has = false
+		}
 		if has && noNulls[f.Name] {
 			continue
 		}
@@ -49,16 +53,17 @@ func gaps(r *spec.Resource, columns map[string]string, noNulls map[string]bool) 
 }
 
 // checkNulls decides what a migration does about the rows of r's existing table (table is its
-// quoted name; columns are its columns) that would hold null in a field the spec says is never
-// null. A field with a literal default is filled with it: those gaps are returned, for Plan to
-// fill with fillSQL once their columns exist. Any other — a required field without a
-// default, or one whose default is an expression, which has no value for records written
-// before — refuses the migration if any row lacks a value: those are the problems. count runs
-// a query that returns one count.
-func checkNulls(r *spec.Resource, table string, columns map[string]string, noNulls map[string]bool,
+// quoted name, and column quotes a field's column as the table names it now; columns are its
+// columns) that would hold null in a field the spec says is never null. A field with a
+// literal default is filled with it: those gaps are returned, for Plan to fill with fillSQL
+// once their columns exist. Any other — a required field without a default, or one whose
+// default is an expression, which has no value for records written before — refuses the
+// migration if any row lacks a value: those are the problems. count runs a query that
+// returns one count.
+func checkNulls(r *spec.Resource, table string, column func(field string) string, columns map[string]string, noNulls, retyped map[string]bool,
 	count func(query string) (int64, error)) (fills []gap, problems []string, err error) {
 	rows := int64(-1) // the table's rows, counted once for all new columns
-	for _, g := range gaps(r, columns, noNulls) {
+	for _, g := range gaps(r, columns, noNulls, retyped) {
 		if _, ok := literal(g.Field); ok {
 			fills = append(fills, g)
 			continue
@@ -66,7 +71,7 @@ func checkNulls(r *spec.Resource, table string, columns map[string]string, noNul
 		var n int64
 		switch {
 		case !g.New:
-			n, err = count("SELECT count(*) FROM " + table + " WHERE " + sqlwhere.Quote(g.Field.Name) + " IS NULL")
+			n, err = count("SELECT count(*) FROM " + table + " WHERE " + column(g.Field.Name) + " IS NULL")
 		case rows < 0:
 			rows, err = count("SELECT count(*) FROM " + table)
 			n = rows
@@ -114,6 +119,24 @@ func (g gap) fillSQL(d *sqlwhere.Dialect, table string) (string, []any, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: its default cannot be stored: %w", g.Field.Name, err)
 	}
+	return g.update(table, d.Placeholder(1)), []any{arg}, nil
+}
+
+// fillLiteral is fillSQL with the value written into the statement, as a planned file has it.
+func (g gap) fillLiteral(d *sqlwhere.Dialect, table string) (string, error) {
+	_, args, err := g.fillSQL(d, table)
+	if err != nil {
+		return "", err
+	}
+	lit, err := Literal(args[0])
+	if err != nil {
+		return "", fmt.Errorf("%s: its default cannot be written in SQL: %w", g.Field.Name, err)
+	}
+	return g.update(table, lit), nil
+}
+
+// update sets the field to value where it is null.
+func (g gap) update(table, value string) string {
 	col := sqlwhere.Quote(g.Field.Name)
-	return "UPDATE " + table + " SET " + col + " = " + d.Placeholder(1) + " WHERE " + col + " IS NULL", []any{arg}, nil
+	return "UPDATE " + table + " SET " + col + " = " + value + " WHERE " + col + " IS NULL"
 }

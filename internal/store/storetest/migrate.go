@@ -14,6 +14,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 )
 
 // ClosingStore is a store the migration suite closes before it opens the database again.
@@ -25,12 +26,22 @@ type ClosingStore interface {
 // Database is one database of the migration suite: every call of its functions reaches the
 // same one.
 type Database struct {
-	// Open opens the database migrated to model, logging to log. It returns the driver's
-	// refusal when the database cannot take the model.
-	Open func(model *spec.Model, log *slog.Logger) (ClosingStore, error)
+	// Open opens the database migrated to model, as o says. It returns the driver's refusal
+	// when the database cannot take the model.
+	Open func(model *spec.Model, o OpenOptions) (ClosingStore, error)
+	// Migrator opens the database for planned migrations, whose backfills change batch rows
+	// at a time.
+	Migrator func(batch int) (m *sqlstore.Migrator, close func() error, err error)
 	// Exec runs a statement on the database behind Plinth's back, as an older version of
 	// Plinth could have left it. Tables are named unqualified.
 	Exec func(stmt string) error
+}
+
+// OpenOptions are how a driver opens a database: its log, and the planned migrations.
+type OpenOptions struct {
+	Log         *slog.Logger
+	Planned     []*sqlstore.File
+	PlannedOnly bool
 }
 
 // NewDatabase returns a new, empty database of t's own.
@@ -102,7 +113,7 @@ func (db *migrationDB) open(src string, fn func(f *fixture)) []string {
 	db.t.Helper()
 	m := compileSpec(db.t, src)
 	log := &changeLog{}
-	s, err := db.db.Open(m, slog.New(log))
+	s, err := db.db.Open(m, OpenOptions{Log: slog.New(log)})
 	if err != nil {
 		db.t.Fatalf("open: %v", err)
 	}
@@ -114,7 +125,7 @@ func (db *migrationDB) open(src string, fn func(f *fixture)) []string {
 // failed opens the database with src, which it must not take, and returns the error.
 func (db *migrationDB) failed(src string) error {
 	db.t.Helper()
-	s, err := db.db.Open(compileSpec(db.t, src), slog.New(slog.DiscardHandler))
+	s, err := db.db.Open(compileSpec(db.t, src), OpenOptions{Log: slog.New(slog.DiscardHandler)})
 	if err == nil {
 		s.Close()
 		db.t.Fatal("the migration was applied, want it refused")

@@ -29,7 +29,7 @@ func RunSchemaGolden(t *testing.T, ddl *sqlstore.DDL, update bool, newDB NewData
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan, err := sqlstore.Plan(compileSpec(t, string(src)), &sqlstore.Catalog{}, ddl, nil)
+			plan, err := sqlstore.Plan(compileSpec(t, string(src)), &sqlstore.Catalog{}, ddl, nil, sqlstore.PlanOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,3 +39,12 @@ ALTER TABLE "plinth"."pins" ADD CONSTRAINT "fk_pins_comment" FOREIGN KEY ("comme
 CREATE INDEX "ix_pins_post" ON "plinth"."pins" ("post" NULLS FIRST, "id");
 CREATE INDEX "ix_pins_comment" ON "plinth"."pins" ("comment" NULLS FIRST, "id");
 CREATE INDEX "ix_pins_created_at" ON "plinth"."pins" ("created_at", "id");
+INSERT INTO "plinth"."_plinth_fields" ("resource", "field", "signature", "no_nulls", "retired") VALUES
+  ('posts', 'title', 'string', FALSE, FALSE),
+  ('comments', 'post', 'ref(posts)', TRUE, FALSE),
+  ('comments', 'parent', 'ref(comments)', FALSE, FALSE),
+  ('comments', 'quotes', 'ref(comments)', FALSE, FALSE),
+  ('comments', 'body', 'string', FALSE, FALSE),
+  ('pins', 'post', 'ref(posts)', FALSE, FALSE),
+  ('pins', 'comment', 'ref(comments)', FALSE, FALSE)
+ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature", "no_nulls" = excluded."no_nulls", "retired" = excluded."retired";

@@ -31,3 +31,12 @@ CREATE INDEX "ix_comments_created_at" ON "comments" ("created_at", "id");
 CREATE INDEX "ix_pins_post" ON "pins" ("post", "id");
 CREATE INDEX "ix_pins_comment" ON "pins" ("comment", "id");
 CREATE INDEX "ix_pins_created_at" ON "pins" ("created_at", "id");
+INSERT INTO "_plinth_fields" ("resource", "field", "signature", "no_nulls", "retired") VALUES
+  ('posts', 'title', 'string', FALSE, FALSE),
+  ('comments', 'post', 'ref(posts)', TRUE, FALSE),
+  ('comments', 'parent', 'ref(comments)', FALSE, FALSE),
+  ('comments', 'quotes', 'ref(comments)', FALSE, FALSE),
+  ('comments', 'body', 'string', FALSE, FALSE),
+  ('pins', 'post', 'ref(posts)', FALSE, FALSE),
+  ('pins', 'comment', 'ref(comments)', FALSE, FALSE)
+ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature", "no_nulls" = excluded."no_nulls", "retired" = excluded."retired";
