@@ -868,7 +868,9 @@ func identity(m *Model) *Version {
 	return v
 }
 
-// versionPastSunset warns about a version whose sunset has passed: it answers only 410.
+// versionPastSunset warns about a version whose sunset has passed: it answers only 410. It
+// reads the clock of the machine that checks the spec: the one question whose answer changes
+// with the day, and a warning, so a spec still serves the day after.
 func versionPastSunset(v *review) {
 	now := time.Now()
 	for _, ver := range v.model.Versions {

@@ -20,41 +20,36 @@ import (
 // List translates the parameters of a list of m's resource, which engine.Engine.CheckList
 // has found valid in the version's names, into the current Model's. only is the set of
 // members to render in the version's names (nil for all), as engine.Page.Fields is in the
-// current names. A parameter that cannot be translated — a filter, sort or expand over a
-// removed field, a filter that uses a mapped enum other than by ==, != or in — is an Invalid
-// error of type invalid-query that says why.
+// current names. A parameter that cannot be translated — a filter or an expand over a removed
+// field, a filter that uses a mapped enum other than by ==, != or in — is an Invalid error of
+// type invalid-query that says why. A sort key over a removed field orders nothing and is
+// dropped, keeping its direction for the tie-breaker.
 func (a *API) List(m *spec.ResourceMap, p engine.ListParams) (cur engine.ListParams, only map[string]bool, err error) {
 	cur = engine.ListParams{Limit: p.Limit, Cursor: p.Cursor}
 	var refused []fault.FieldError
-	refuse := func(param, format string, args ...any) {
-		refused = append(refused, fault.FieldError{Field: param, Code: "removed", Message: fmt.Sprintf(format, args...)})
-	}
 	if p.Filter != "" {
 		if cur.Filter, err = a.filter(m, p.Filter); err != nil {
 			refused = append(refused, fault.FieldError{Field: "filter", Code: "invalid", Message: err.Error()})
 		}
 	}
 	var sort []string
-	lastDropped := ""
+	lastDropped := "" // the tie-breaker a dropped last key leaves: id or -id
 	for part := range strings.SplitSeq(p.Sort, ",") {
 		if part == "" {
 			continue
 		}
-		name, desc := strings.CutPrefix(part, "-")
+		name := strings.TrimPrefix(part, "-")
+		dir := strings.TrimSuffix(part, name) // "-" or ""
 		fm, ok := m.Field(name)
 		switch {
-		case !ok: // a system field
+		case !ok: // a system field: CheckList refused anything else
 			sort, lastDropped = append(sort, part), ""
 		case fm.Current == nil:
 			// Every record has the same value: the key orders nothing, but as the last key its
 			// direction is the tie-breaker's, which must stay.
-			if fm.Old.Type.Scalar() {
-				lastDropped = map[bool]string{true: "-id", false: "id"}[desc]
-				continue
-			}
-			refuse("sort", "%s cannot be sorted on", name)
+			lastDropped = dir + "id"
 		default:
-			sort, lastDropped = append(sort, map[bool]string{true: "-", false: ""}[desc]+fm.Current.Name), ""
+			sort, lastDropped = append(sort, dir+fm.Current.Name), ""
 		}
 	}
 	if lastDropped != "" && !slices.ContainsFunc(sort, func(s string) bool { return strings.TrimPrefix(s, "-") == "id" }) {
@@ -78,7 +73,8 @@ func (a *API) List(m *spec.ResourceMap, p engine.ListParams) (cur engine.ListPar
 	for _, name := range p.Expand {
 		fm, _ := m.Field(name) // a ref of the version, as CheckList found
 		if fm == nil || fm.Current == nil {
-			refuse("expand", "%s is no longer stored (v%d removed it), so it refers to nothing", name, a.model.Version)
+			refused = append(refused, fault.FieldError{Field: "expand", Code: "removed",
+				Message: fmt.Sprintf("%s is no longer stored (v%d removed it), so it refers to nothing", name, a.model.Version)})
 			continue
 		}
 		cur.Expand = append(cur.Expand, fm.Current.Name)
