@@ -15,8 +15,8 @@ import (
 )
 
 // testSpec has v2 current and v1 beside it: goods were items, price_cents was cost, labels
-// were tags, x was y (a name a macro's variable may hide), color is gone, channel is new,
-// and v1's open is v2's pending and paid.
+// were tags, x was y (a name a macro's variable may hide), color is gone, channel and notes
+// are new, and v1's open is v2's pending and paid.
 const testSpec = `
 plinth: 1
 name: t
@@ -33,6 +33,7 @@ versions:
       - remove_field: {resource: goods, field: color, was: {type: string, max_length: 20}, reads_as: unknown}
       - add_field: {resource: orders, field: channel, writes_as: web}
       - map_enum: {resource: orders, field: status, old_to_new: {open: pending}, new_to_old: {pending: open, paid: open}}
+      - add_resource: {resource: notes}
 resources:
   goods:
     fields:
@@ -50,6 +51,10 @@ resources:
         default: pending
         transitions: {pending: [paid, cancelled], paid: [shipped, cancelled]}
       channel: {type: enum, values: [web, app], required: true}
+    access: {list: "true", read: "true", write: "true"}
+  notes:
+    fields:
+      body: {type: string, max_length: 100}
     access: {list: "true", read: "true", write: "true"}
 `
 
@@ -203,6 +208,13 @@ func TestRecordsEventsAndFaults(t *testing.T) {
 	}
 	if _, unknown := a.Resources([]string{"goods"}); unknown != "goods" {
 		t.Error("v1 knows goods")
+	}
+	// v1's feed asks the database for v1's resources only, and shows no note.
+	if names, _ := a.Resources(nil); !slices.Equal(names, []string{"goods", "orders"}) {
+		t.Errorf("v1's feed reads %v", names)
+	}
+	if _, _, ok := a.Event(store.Event{Type: "notes.created", Resource: "notes", Record: rec}); ok {
+		t.Error("v1's feed shows a note")
 	}
 	err := a.Fault(orders, &fault.Error{Code: fault.Conflict, Type: fault.TypeInvalidTransition, Message: "status cannot change from paid to pending",
 		Fields: []fault.FieldError{{Field: "status", Code: "transition", Message: "cannot change from paid to pending"}},
