@@ -34,3 +34,13 @@ CREATE INDEX "ix_orders_created_at" ON "plinth"."orders" ("created_at", "id");
 ALTER TABLE "plinth"."reviews" ADD CONSTRAINT "fk_reviews_product" FOREIGN KEY ("product") REFERENCES "plinth"."products" ("id") ON DELETE RESTRICT;
 CREATE INDEX "ix_reviews_product" ON "plinth"."reviews" ("product" NULLS FIRST, "id");
 CREATE INDEX "ix_reviews_created_at" ON "plinth"."reviews" ("created_at", "id");
+INSERT INTO "plinth"."_plinth_fields" ("resource", "field", "signature", "no_nulls", "retired") VALUES
+  ('products', 'sku', 'string', TRUE, FALSE),
+  ('products', 'price_cents', 'integer', TRUE, FALSE),
+  ('products', 'legacy_code', 'string', FALSE, FALSE),
+  ('orders', 'status', 'enum', TRUE, FALSE),
+  ('orders', 'channel', 'enum', TRUE, FALSE),
+  ('orders', 'items', 'array(object)', FALSE, FALSE),
+  ('reviews', 'product', 'ref(products)', TRUE, FALSE),
+  ('reviews', 'stars', 'integer', TRUE, FALSE)
+ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature", "no_nulls" = excluded."no_nulls", "retired" = excluded."retired";

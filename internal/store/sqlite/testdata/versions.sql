@@ -30,3 +30,13 @@ CREATE INDEX "ix_products_price_cents" ON "products" ("price_cents", "id");
 CREATE INDEX "ix_orders_created_at" ON "orders" ("created_at", "id");
 CREATE INDEX "ix_reviews_product" ON "reviews" ("product", "id");
 CREATE INDEX "ix_reviews_created_at" ON "reviews" ("created_at", "id");
+INSERT INTO "_plinth_fields" ("resource", "field", "signature", "no_nulls", "retired") VALUES
+  ('products', 'sku', 'string', TRUE, FALSE),
+  ('products', 'price_cents', 'integer', TRUE, FALSE),
+  ('products', 'legacy_code', 'string', FALSE, FALSE),
+  ('orders', 'status', 'enum', TRUE, FALSE),
+  ('orders', 'channel', 'enum', TRUE, FALSE),
+  ('orders', 'items', 'array(object)', FALSE, FALSE),
+  ('reviews', 'product', 'ref(products)', TRUE, FALSE),
+  ('reviews', 'stars', 'integer', TRUE, FALSE)
+ON CONFLICT ("resource", "field") DO UPDATE SET "signature" = excluded."signature", "no_nulls" = excluded."no_nulls", "retired" = excluded."retired";
