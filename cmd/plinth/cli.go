@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/logsink"
 	"github.com/plinth-dev/plinth/internal/openapi"
 	"github.com/plinth-dev/plinth/internal/spec"
+	apiversion "github.com/plinth-dev/plinth/internal/version"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3"; otherwise it comes
@@ -218,9 +220,10 @@ func writeDiagnosticsJSON(w io.Writer, diags spec.Diagnostics) error {
 // with the webhook administration it always has, and its default body limit.
 func openapiCmd(stdout io.Writer) *cobra.Command {
 	var file, format string
+	var number int
 	cmd := &cobra.Command{
 		Use:   "openapi",
-		Short: "Print the OpenAPI 3.1 document of a spec's API",
+		Short: "Print the OpenAPI 3.1 document of a spec's API, or of an older version it still serves",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			render, ok := map[string]func(*openapi3.T) ([]byte, error){"json": openapi.JSON, "yaml": openapi.YAML}[format]
@@ -231,7 +234,7 @@ func openapiCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			doc, err := openapi.Document(m, openapi.Options{Webhooks: true, MaxBody: httpapi.DefaultMaxBody})
+			doc, err := document(m, number)
 			if err != nil {
 				return err
 			}
@@ -245,7 +248,24 @@ func openapiCmd(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&file, "spec", "plinth.yaml", "the spec file")
 	cmd.Flags().StringVar(&format, "format", "json", "json or yaml")
+	cmd.Flags().IntVar(&number, "version", 0, "an older version the spec declares under versions: (default the current one)")
 	return cmd
+}
+
+// document is the OpenAPI document `plinth serve` serves for version number of m: the current
+// one for 0 or m.Version.
+func document(m *spec.Model, number int) (*openapi3.T, error) {
+	if number == 0 || number == m.Version {
+		return openapi.Document(m, openapi.Options{Webhooks: true, MaxBody: httpapi.DefaultMaxBody})
+	}
+	served := []string{strconv.Itoa(m.Version)}
+	for _, v := range m.Versions {
+		if v.Number == number {
+			return apiversion.New(m, v).Document(httpapi.DefaultMaxBody)
+		}
+		served = append(served, strconv.Itoa(v.Number))
+	}
+	return nil, fmt.Errorf("--version %d: the spec serves versions %s", number, strings.Join(served, ", "))
 }
 
 func initCmd(stdout io.Writer) *cobra.Command {

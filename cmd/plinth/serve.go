@@ -25,6 +25,7 @@ type server struct {
 	Pprof           bool
 	AutoMigrate     plinth.AutoMigrate
 	Logger          *slog.Logger
+	Now             func() time.Time // the clock; nil for the system's (tests move it)
 
 	app  *plinth.App
 	ln   net.Listener
@@ -35,7 +36,7 @@ type server struct {
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
 		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger,
-		AutoMigrate: s.AutoMigrate})
+		AutoMigrate: s.AutoMigrate, Now: s.Now})
 	if err != nil {
 		return err
 	}

@@ -114,6 +114,10 @@ func (e *Engine) resource(name string) (*spec.Resource, error) {
 
 func (e *Engine) clock() time.Time { return e.now().UTC().Truncate(time.Microsecond) }
 
+// Now is the engine's clock, in UTC: what transports ask when time decides an answer (an
+// older version of the API past its sunset), so that a test's clock moves them too.
+func (e *Engine) Now() time.Time { return e.clock() }
+
 func newID() (string, error) {
 	id, err := uuid.NewV7()
 	if err != nil {

@@ -81,14 +81,10 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 		return nil, err
 	}
 	var v validator
-	limit := v.limit(p.Limit, r.DefaultLimit, r.MaxLimit)
-	order := parseSort(r, p.Sort, &v)
-	fields := fieldSet(r, p.Fields, &v)
-	expand := expandFields(r, p.Expand, &v)
+	args := checkListArgs(r, p, &v)
+	limit, order := args.limit, args.order
 	where := []query.Expr{}
-	if len(p.Filter) > MaxFilterLength {
-		v.add("filter", "max_length", "must be at most %d characters", MaxFilterLength)
-	} else if p.Filter != "" {
+	if p.Filter != "" && len(p.Filter) <= MaxFilterLength {
 		x, err := e.filter(ctx, r, p.Filter)
 		if err != nil {
 			v.add("filter", "invalid", "%s", err.Error())
@@ -108,15 +104,15 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 			where = append(where, x)
 		}
 	}
-	if len(v.errs) > 0 {
-		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidQuery, Message: "the list parameters are invalid", Fields: v.errs}
+	if err := v.listErr(); err != nil {
+		return nil, err
 	}
 	where = append(where, access)
 	rows, err := e.db.List(ctx, r, query.Select{Where: query.And{Terms: where}, Order: order, Limit: limit + 1})
 	if err != nil {
 		return nil, err
 	}
-	page := &Page{Fields: fields}
+	page := &Page{Fields: args.fields}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		page.NextCursor = e.encodeCursor(r, order, p.Filter, rows[limit-1])
@@ -125,10 +121,59 @@ func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page
 	for i, rec := range rows {
 		page.Items[i].Record = rec
 	}
-	if err := e.expand(ctx, r, page.Items, expand); err != nil {
+	if err := e.expand(ctx, r, page.Items, args.expand); err != nil {
 		return nil, err
 	}
 	return page, nil
+}
+
+// CheckList reports what List would refuse in p when p is written in the names of view, the
+// resource of an older version of the API that maps onto resource: first a list rule of
+// resource that refuses the caller, as List checks it before anything else, then every
+// invalid parameter at once, in view's terms. The cursor is left to List: it is bound to the
+// parameters as translated for resource.
+func (e *Engine) CheckList(ctx context.Context, resource string, view *spec.Resource, p ListParams) error {
+	r, err := e.resource(resource)
+	if err != nil {
+		return err
+	}
+	if _, err := e.listRule(ctx, r); err != nil {
+		return err
+	}
+	var v validator
+	checkListArgs(view, p, &v)
+	if p.Filter != "" && len(p.Filter) <= MaxFilterLength {
+		if _, err := view.CompileFilter(p.Filter); err != nil {
+			v.add("filter", "invalid", "%s", err.Error())
+		}
+	}
+	return v.listErr()
+}
+
+// listArgs are a list's parameters other than its filter and cursor, checked.
+type listArgs struct {
+	limit  int
+	order  []query.Sort
+	fields map[string]bool
+	expand []*spec.Field
+}
+
+// checkListArgs reads p's limit, sort, fields and expand for r, and the filter's length,
+// adding every mistake to v.
+func checkListArgs(r *spec.Resource, p ListParams, v *validator) listArgs {
+	if len(p.Filter) > MaxFilterLength {
+		v.add("filter", "max_length", "must be at most %d characters", MaxFilterLength)
+	}
+	return listArgs{limit: v.limit(p.Limit, r.DefaultLimit, r.MaxLimit), order: parseSort(r, p.Sort, v),
+		fields: fieldSet(r, p.Fields, v), expand: expandFields(r, p.Expand, v)}
+}
+
+// listErr is the error of a list's invalid parameters, or nil.
+func (v *validator) listErr() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidQuery, Message: "the list parameters are invalid", Fields: v.errs}
 }
 
 // limit reads a page size: def when the client gave none, else n if it is within 1 to max.

@@ -33,6 +33,16 @@ type Op struct {
 	ID       string         // update, replace and delete
 	Body     map[string]any // create, update and replace
 	Pre      Precondition   // update, replace and delete
+	// Refused are field errors the transport found in Body itself (an older version of the
+	// API refuses what its clients may not send): they are reported with the body's other
+	// invalid fields, after any denial, exactly as the engine's own.
+	Refused []fault.FieldError
+	// Reconcile, when set, adjusts an update's or a replace's input (the body's validated
+	// fields) to the stored record's fields, inside the transaction and before the input is
+	// applied. An older version of the API keeps through it what its clients cannot see or
+	// cannot tell apart. It may run more than once (the transaction may be retried) and must
+	// change only input.
+	Reconcile func(stored, input map[string]any)
 }
 
 // Precondition carries If-Match: the version the client last saw. Zero means none.
@@ -167,6 +177,7 @@ func (e *Engine) prepare(ctx context.Context, op Op) (*prepared, error) {
 	if op.Kind != OpDelete {
 		var v validator
 		p.input = v.object(r.Fields, op.Body, "")
+		v.errs = append(v.errs, op.Refused...)
 		if op.Kind == OpCreate {
 			v.start(r, p.input) // reported with the body's other mistakes, in one round trip
 		}
@@ -237,7 +248,11 @@ func (e *Engine) update(ctx context.Context, tx store.Tx, p *prepared) (*store.R
 	if err := checkPrecondition(r, old, p.op.Pre, !isSystem(ctx)); err != nil {
 		return nil, err
 	}
-	fields := nextFields(r, old.Fields, cloneFields(p.input), p.op.Kind == OpReplace)
+	input := cloneFields(p.input)
+	if p.op.Reconcile != nil {
+		p.op.Reconcile(old.Fields, input)
+	}
+	fields := nextFields(r, old.Fields, input, p.op.Kind == OpReplace)
 	now := e.clock()
 	w := e.newWrite(ctx, tx, now, fields)
 	w.old = old.Fields

@@ -146,6 +146,9 @@ var (
 	TypeStaleVersion = define("stale-version", http.StatusPreconditionFailed, "Stale version",
 		"`If-Match` names a version other than the record's",
 		"current_version")
+	TypeVersionSunset = define("version-sunset", http.StatusGone, "Version retired",
+		"the path is under an older version of the API whose sunset has passed; `successor` is the same path under the current version, `sunset` when it was retired",
+		"successor", "sunset")
 	TypeTooLarge = define("too-large", http.StatusRequestEntityTooLarge, "Body too large",
 		"the body is over the size limit (1 MiB unless configured otherwise)")
 	TypeUnsupportedMediaType = define("unsupported-media-type", http.StatusUnsupportedMediaType, "Unsupported media type",

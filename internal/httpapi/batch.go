@@ -4,21 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
-	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
 )
 
 // batchOp is one parsed operation of a batch, kept for rendering its result.
 type batchOp struct {
-	op     engine.Op
-	r      *spec.Resource
-	method string
+	op      engine.Op
+	h       resourceHandler // the resource it writes, in the batch's version
+	body    map[string]any  // as the client sent it
+	refused []fault.FieldError
 }
 
 // batch serves POST /vN/batch: up to engine.MaxBatch writes in one transaction, all or none.
@@ -28,7 +29,8 @@ type batchOp struct {
 //
 // Success is 200 with {"results": [{"status", "body"}...]} in order; failure is the failing
 // operation's problem document with its "index", and nothing is written.
-func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
+func (a api) batch(w http.ResponseWriter, r *http.Request) {
+	s := a.s
 	if !s.jsonBody(w, r, false) {
 		return
 	}
@@ -36,7 +38,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ops, err := s.parseBatch(doc)
+	ops, err := a.parseBatch(doc)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -45,10 +47,10 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	for i, o := range ops {
 		engineOps[i] = o.op
 	}
-	s.write(w, r, engineOps, doc, s.batchRenderer(r, ops))
+	s.write(w, r, engineOps, doc, a.batchRenderer(r, ops))
 }
 
-func (s *Server) parseBatch(doc map[string]any) ([]batchOp, error) {
+func (a api) parseBatch(doc map[string]any) ([]batchOp, error) {
 	invalid := func(format string, args ...any) error {
 		return &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf(format, args...)}
 	}
@@ -67,7 +69,7 @@ func (s *Server) parseBatch(doc map[string]any) ([]batchOp, error) {
 		if !ok {
 			return nil, invalid("operation %d must be an object", i)
 		}
-		o, err := s.parseBatchOp(m)
+		o, err := a.parseBatchOp(m)
 		if err != nil {
 			return nil, invalid("operation %d: %s", i, err.Error())
 		}
@@ -78,7 +80,7 @@ func (s *Server) parseBatch(doc map[string]any) ([]batchOp, error) {
 
 var batchOpKeys = map[string]bool{"method": true, "path": true, "body": true, "if_match": true}
 
-func (s *Server) parseBatchOp(m map[string]any) (batchOp, error) {
+func (a api) parseBatchOp(m map[string]any) (batchOp, error) {
 	for k := range m {
 		if !batchOpKeys[k] {
 			return batchOp{}, fmt.Errorf("unknown member %q (an operation has method, path, body and if_match)", k)
@@ -86,16 +88,16 @@ func (s *Server) parseBatchOp(m map[string]any) (batchOp, error) {
 	}
 	method, _ := m["method"].(string)
 	path, _ := m["path"].(string)
-	rest, ok := strings.CutPrefix(path, s.prefix+"/")
+	rest, ok := strings.CutPrefix(path, a.prefix+"/")
 	if !ok {
-		return batchOp{}, fmt.Errorf("path must start with %s/", s.prefix)
+		return batchOp{}, fmt.Errorf("path must start with %s/", a.prefix)
 	}
 	name, id, hasID := strings.Cut(rest, "/")
-	res, found := s.engine.Model().Resource(name)
+	h, found := a.handler(name)
 	if !found || strings.Contains(id, "/") || (hasID && id == "") {
 		return batchOp{}, fmt.Errorf("there is no resource at %s", path)
 	}
-	o := batchOp{r: res, method: method, op: engine.Op{Resource: name, ID: id}}
+	o := batchOp{h: h, op: engine.Op{ID: id}}
 	switch {
 	case method == http.MethodPost && !hasID:
 		o.op.Kind = engine.OpCreate
@@ -116,7 +118,6 @@ func (s *Server) parseBatchOp(m map[string]any) (batchOp, error) {
 	} else if !hasBody {
 		return batchOp{}, errors.New("body must be a JSON object")
 	}
-	o.op.Body = body
 	if v, given := m["if_match"]; given {
 		tag, _ := v.(string)
 		pre, ok := parseIfMatch(tag)
@@ -125,45 +126,80 @@ func (s *Server) parseBatchOp(m map[string]any) (batchOp, error) {
 		}
 		o.op.Pre = pre
 	}
+	o.body = body
+	o.op, o.refused = h.op(o.op, body)
 	return o, nil
 }
 
-// batchRenderer renders a batch's outcome: every result, or the failing operation's problem.
-func (s *Server) batchRenderer(r *http.Request, ops []batchOp) renderer {
-	return func(recs []*store.Record, err error) response {
-		if err != nil {
-			var be *engine.BatchError
-			if !errors.As(err, &be) {
-				return s.errorResponse(r, err)
-			}
-			p := s.problemFor(r, be.Err)
-			p.Index = &be.Index
-			p.Detail = fmt.Sprintf("operation %d failed, so nothing was written: %s", be.Index, p.Detail)
-			return s.problemResponse(r, p)
-		}
-		b := []byte(`{"results":[`)
-		for i, rec := range recs {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			status := http.StatusOK
-			switch {
-			case ops[i].op.Kind == engine.OpCreate:
-				status = http.StatusCreated
-			case rec == nil:
-				status = http.StatusNoContent
-			}
-			b = append(b, `{"status":`...)
-			b = append(b, fmt.Sprint(status)...)
-			if rec != nil {
-				b = append(b, `,"etag":`...)
-				b = jsonval.AppendString(b, etagOf(rec))
-				b = append(b, `,"body":`...)
-				b = codec.AppendRecord(b, ops[i].r, rec, nil)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, "]}"...)
-		return response{status: http.StatusOK, body: b, header: map[string]string{"Content-Type": "application/json"}}
+// handler is the handler of the version's resource called name.
+func (a api) handler(name string) (resourceHandler, bool) {
+	if a.v == nil {
+		r, ok := a.s.engine.Model().Resource(name)
+		return resourceHandler{api: a, r: r, cur: r}, ok
 	}
+	m, ok := a.v.Map(name)
+	if !ok {
+		return resourceHandler{}, false
+	}
+	return resourceHandler{api: a, r: m.Old, cur: m.Current, m: m}, true
+}
+
+// batchRenderer renders a batch's outcome: every result, or the failing operation's problem;
+// with the deprecated fields the operations' bodies sent.
+func (a api) batchRenderer(r *http.Request, ops []batchOp) renderer {
+	var deprecated []string
+	for _, o := range ops {
+		for _, name := range deprecatedFields(o.h.r.Fields, o.body) {
+			if !slices.Contains(deprecated, name) {
+				deprecated = append(deprecated, name)
+			}
+		}
+	}
+	slices.Sort(deprecated)
+	return func(recs []*store.Record, err error) response {
+		resp := a.batchResponse(r, ops, recs, err)
+		if deprecated != nil {
+			resp.header[deprecatedFieldsHeader] = strings.Join(deprecated, ", ")
+		}
+		return resp
+	}
+}
+
+func (a api) batchResponse(r *http.Request, ops []batchOp, recs []*store.Record, err error) response {
+	s := a.s
+	if err != nil {
+		var be *engine.BatchError
+		if !errors.As(err, &be) {
+			return s.errorResponse(r, err)
+		}
+		o := ops[be.Index]
+		p := s.problemFor(r, o.h.fault(be.Err, o.refused))
+		p.Index = &be.Index
+		p.Detail = fmt.Sprintf("operation %d failed, so nothing was written: %s", be.Index, p.Detail)
+		return s.problemResponse(r, p)
+	}
+	b := []byte(`{"results":[`)
+	for i, rec := range recs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		status := http.StatusOK
+		switch {
+		case ops[i].op.Kind == engine.OpCreate:
+			status = http.StatusCreated
+		case rec == nil:
+			status = http.StatusNoContent
+		}
+		b = append(b, `{"status":`...)
+		b = append(b, fmt.Sprint(status)...)
+		if rec != nil {
+			b = append(b, `,"etag":`...)
+			b = jsonval.AppendString(b, etagOf(rec))
+			b = append(b, `,"body":`...)
+			b = codec.AppendRecord(b, ops[i].h.r, ops[i].h.record(rec), nil)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, "]}"...)
+	return response{status: http.StatusOK, body: b, header: map[string]string{"Content-Type": "application/json"}}
 }

@@ -15,7 +15,8 @@ var eventParams = map[string]bool{"after": true, "resource": true, "limit": true
 
 // events serves GET /vN/events?after=SEQ&resource=orders&limit=N: the durable, resumable
 // change feed, {"items": [event, ...], "next_after": SEQ}.
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+func (a api) events(w http.ResponseWriter, r *http.Request) {
+	s := a.s
 	q := r.URL.Query()
 	var p engine.EventParams
 	for k, vs := range q {
@@ -45,6 +46,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			p.Limit = &limit
 		}
 	}
+	if a.v != nil {
+		var unknown string
+		if p.Resources, unknown = a.v.Resources(p.Resources); unknown != "" {
+			s.writeError(w, r, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidQuery, Message: "the event parameters are invalid",
+				Fields: []fault.FieldError{{Field: "resource", Code: "unknown", Message: fmt.Sprintf("%q is not a resource with events", unknown)}}})
+			return
+		}
+	}
 	page, err := s.engine.Events(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -52,11 +61,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	b := make([]byte, 0, 512*len(page.Items)+64)
 	b = append(b, `{"items":[`...)
-	for i, ev := range page.Items {
-		if i > 0 {
+	first := true
+	for _, ev := range page.Items {
+		res := s.resource(ev.Resource)
+		if a.v != nil {
+			var ok bool
+			if ev, res, ok = a.v.Event(ev); !ok {
+				continue // of a resource the version does not have
+			}
+		}
+		if !first {
 			b = append(b, ',')
 		}
-		b = codec.AppendEvent(b, s.resource(ev.Resource), ev)
+		first = false
+		b = codec.AppendEvent(b, res, ev)
 	}
 	b = append(b, `],"next_after":`...)
 	b = strconv.AppendInt(b, page.NextAfter, 10)

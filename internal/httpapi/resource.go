@@ -16,12 +16,31 @@ import (
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/jsonval"
+	"github.com/plinth-dev/plinth/internal/version"
 )
 
-// resourceHandler serves one resource's routes.
+// resourceHandler serves one resource's routes in one version of the API.
 type resourceHandler struct {
-	s *Server
-	r *spec.Resource
+	api
+	r   *spec.Resource    // as the version's clients see it
+	cur *spec.Resource    // in the current Model, which the engine serves
+	m   *spec.ResourceMap // how r maps onto cur; nil in the current version
+}
+
+// record is rec as the version's clients see it.
+func (h resourceHandler) record(rec *store.Record) *store.Record {
+	if h.m == nil {
+		return rec
+	}
+	return version.Record(h.m, rec)
+}
+
+// fault is err in the version's names; refused are the field errors the version found itself.
+func (h resourceHandler) fault(err error, refused []fault.FieldError) error {
+	if h.m == nil {
+		return err
+	}
+	return h.v.Fault(h.m, err, refused)
 }
 
 // listParams are the query parameters a list accepts; anything else is a 400, so that a
@@ -50,10 +69,25 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Limit = &n // its range is the engine's to check
 	}
-	page, err := h.s.engine.List(r.Context(), h.r.Name, p)
+	var only map[string]bool
+	if h.m != nil {
+		// Checked in the version's names first, so that mistakes are told in them.
+		err := h.s.engine.CheckList(r.Context(), h.cur.Name, h.r, p)
+		if err == nil {
+			p, only, err = h.v.List(h.m, p)
+		}
+		if err != nil {
+			h.s.writeError(w, r, err)
+			return
+		}
+	}
+	page, err := h.s.engine.List(r.Context(), h.cur.Name, p)
 	if err != nil {
-		h.s.writeError(w, r, err)
+		h.s.writeError(w, r, h.fault(err, nil))
 		return
+	}
+	if h.m == nil {
+		only = page.Fields
 	}
 	b := make([]byte, 0, 256*len(page.Items)+64)
 	b = append(b, `{"items":[`...)
@@ -61,7 +95,7 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = h.appendItem(b, page, it)
+		b = h.appendItem(b, only, it)
 	}
 	b = append(b, `],"next_cursor":`...)
 	if page.NextCursor == "" {
@@ -74,17 +108,24 @@ func (h resourceHandler) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-// appendItem writes a page's record with the members the page was asked for and, when the
+// appendItem writes a page's record with the members only names (all for nil) and, when the
 // list expanded refs, an expand member holding the records they point to (null for none).
-func (h resourceHandler) appendItem(b []byte, page *engine.Page, it engine.Item) []byte {
-	b = codec.AppendRecord(b, h.r, it.Record, page.Fields)
+func (h resourceHandler) appendItem(b []byte, only map[string]bool, it engine.Item) []byte {
+	b = codec.AppendRecord(b, h.r, h.record(it.Record), only)
 	if it.Expand == nil {
 		return b
 	}
 	b = append(b[:len(b)-1], `,"expand":{`...)
 	first := true
 	for _, f := range h.r.Fields {
-		rec, ok := it.Expand[f.Name]
+		cur := f
+		if h.m != nil {
+			fm, _ := h.m.Field(f.Name)
+			if cur = fm.Current; cur == nil {
+				continue // removed: refers to nothing, and List refuses to expand it
+			}
+		}
+		rec, ok := it.Expand[cur.Name]
 		if !ok {
 			continue
 		}
@@ -98,10 +139,20 @@ func (h resourceHandler) appendItem(b []byte, page *engine.Page, it engine.Item)
 			b = append(b, "null"...)
 			continue
 		}
-		target, _ := h.s.engine.Model().Resource(f.Ref)
-		b = codec.AppendRecord(b, target, rec, nil)
+		b = h.appendTarget(b, cur.Ref, rec)
 	}
 	return append(b, '}', '}')
+}
+
+// appendTarget writes rec, a record of the current resource named current, as the version's
+// clients see it.
+func (h resourceHandler) appendTarget(b []byte, current string, rec *store.Record) []byte {
+	if h.v == nil {
+		target, _ := h.s.engine.Model().Resource(current)
+		return codec.AppendRecord(b, target, rec, nil)
+	}
+	m, _ := h.v.MapOf(current) // a ref of the version names a resource it has
+	return codec.AppendRecord(b, m.Old, version.Record(m, rec), nil)
 }
 
 func splitList(s string) []string {
@@ -116,9 +167,9 @@ func splitList(s string) []string {
 }
 
 func (h resourceHandler) get(w http.ResponseWriter, r *http.Request) {
-	rec, err := h.s.engine.Get(r.Context(), h.r.Name, r.PathValue("id"))
+	rec, err := h.s.engine.Get(r.Context(), h.cur.Name, r.PathValue("id"))
 	if err != nil {
-		h.s.writeError(w, r, err)
+		h.s.writeError(w, r, h.fault(err, nil))
 		return
 	}
 	etag := etagOf(rec)
@@ -128,7 +179,7 @@ func (h resourceHandler) get(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeJSON(w, http.StatusOK, codec.AppendRecord(nil, h.r, rec, nil))
+	writeJSON(w, http.StatusOK, codec.AppendRecord(nil, h.r, h.record(rec), nil))
 }
 
 func (h resourceHandler) create(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +187,20 @@ func (h resourceHandler) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.s.write(w, r, []engine.Op{{Kind: engine.OpCreate, Resource: h.r.Name, Body: body}}, body, h.recordRenderer(r))
+	op, refused := h.op(engine.Op{Kind: engine.OpCreate}, body)
+	h.s.write(w, r, []engine.Op{op}, body, h.recordRenderer(r, body, refused))
+}
+
+// op completes a write of the resource with body: as it is in the current version, and
+// translated in an older one, with what the version refused itself.
+func (h resourceHandler) op(op engine.Op, body map[string]any) (engine.Op, []fault.FieldError) {
+	op.Resource, op.Body = h.cur.Name, body
+	if h.m == nil || op.Kind == engine.OpDelete {
+		return op, nil
+	}
+	t := h.v.Translate(h.m, op.Kind, body)
+	op.Body, op.Refused, op.Reconcile = t.Body, t.Refused, t.Reconcile
+	return op, t.Refused
 }
 
 func (h resourceHandler) patch(w http.ResponseWriter, r *http.Request) {
@@ -156,8 +220,8 @@ func (h resourceHandler) update(w http.ResponseWriter, r *http.Request, kind eng
 	if !ok {
 		return
 	}
-	op := engine.Op{Kind: kind, Resource: h.r.Name, ID: r.PathValue("id"), Body: body, Pre: pre}
-	h.s.write(w, r, []engine.Op{op}, body, h.recordRenderer(r))
+	op, refused := h.op(engine.Op{Kind: kind, ID: r.PathValue("id"), Pre: pre}, body)
+	h.s.write(w, r, []engine.Op{op}, body, h.recordRenderer(r, body, refused))
 }
 
 func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
@@ -165,33 +229,43 @@ func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	op := engine.Op{Kind: engine.OpDelete, Resource: h.r.Name, ID: r.PathValue("id"), Pre: pre}
-	h.s.write(w, r, []engine.Op{op}, nil, h.recordRenderer(r))
+	op, _ := h.op(engine.Op{Kind: engine.OpDelete, ID: r.PathValue("id"), Pre: pre}, nil)
+	h.s.write(w, r, []engine.Op{op}, nil, h.recordRenderer(r, nil, nil))
 }
 
 // recordRenderer renders a single write: the record with its ETag (and Location, for a
-// create), 204 for a delete, or the problem document.
-func (h resourceHandler) recordRenderer(r *http.Request) renderer {
+// create), 204 for a delete, or the problem document; with the deprecated fields body sent,
+// and in the version's names, keeping refused (the version's own field errors) as they are.
+func (h resourceHandler) recordRenderer(r *http.Request, body map[string]any, refused []fault.FieldError) renderer {
+	deprecated := deprecatedFields(h.r.Fields, body)
 	return func(recs []*store.Record, err error) response {
-		var be *engine.BatchError
-		if errors.As(err, &be) {
-			err = be.Err // one operation alone has no index to report
-		}
-		if err != nil {
-			return h.s.errorResponse(r, err)
-		}
-		rec := recs[0]
-		if rec == nil {
-			return response{status: http.StatusNoContent, header: map[string]string{}}
-		}
-		resp := response{status: http.StatusOK, body: codec.AppendRecord(nil, h.r, rec, nil),
-			header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
-		if r.Method == http.MethodPost {
-			resp.status = http.StatusCreated
-			resp.header["Location"] = h.s.prefix + "/" + h.r.Name + "/" + rec.ID
+		resp := h.recordResponse(r, recs, err, refused)
+		if deprecated != nil {
+			resp.header[deprecatedFieldsHeader] = strings.Join(deprecated, ", ")
 		}
 		return resp
 	}
+}
+
+func (h resourceHandler) recordResponse(r *http.Request, recs []*store.Record, err error, refused []fault.FieldError) response {
+	var be *engine.BatchError
+	if errors.As(err, &be) {
+		err = be.Err // one operation alone has no index to report
+	}
+	if err != nil {
+		return h.s.errorResponse(r, h.fault(err, refused))
+	}
+	rec := recs[0]
+	if rec == nil {
+		return response{status: http.StatusNoContent, header: map[string]string{}}
+	}
+	resp := response{status: http.StatusOK, body: codec.AppendRecord(nil, h.r, h.record(rec), nil),
+		header: map[string]string{"Content-Type": "application/json", "ETag": etagOf(rec)}}
+	if r.Method == http.MethodPost {
+		resp.status = http.StatusCreated
+		resp.header["Location"] = h.prefix + "/" + h.r.Name + "/" + rec.ID
+	}
+	return resp
 }
 
 // write applies ops, under the request's Idempotency-Key when it has one. The key is scoped to

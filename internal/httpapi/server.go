@@ -18,12 +18,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/openapi"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/version"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
@@ -66,10 +69,8 @@ type Server struct {
 	mux      *http.ServeMux
 	prefix   string
 	webhooks Webhooks
-	// contractJSON and contractYAML render the OpenAPI document of the routes, which New
-	// builds; each is rendered once, when it is first asked for, as rendering costs more than
-	// building (tens of milliseconds against a few).
-	contractJSON, contractYAML func() ([]byte, error)
+	// apis are the versions served: the current one, then the older ones, newest first.
+	apis []*api
 }
 
 // New returns a Server with every route of the engine's model registered.
@@ -87,6 +88,11 @@ func New(cfg Config) (*Server, error) {
 		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
 		webhooks: cfg.Webhooks,
 	}
+	s.apis = []*api{{s: s, prefix: s.prefix}}
+	for _, v := range cfg.Engine.Model().Versions {
+		old := version.New(cfg.Engine.Model(), v)
+		s.apis = append(s.apis, &api{s: s, prefix: old.Prefix(), v: old})
+	}
 	if cfg.Pprof {
 		s.profiler()
 	}
@@ -97,41 +103,84 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// document builds the OpenAPI document of the routes New registers, from the same model.
+// api is one version of the API as served: the current one, or an older one (v) whose
+// requests and answers internal/version translates.
+type api struct {
+	s      *Server
+	prefix string
+	v      *version.API // nil for the current version
+	// contractJSON and contractYAML render the version's OpenAPI document, which New builds;
+	// each is rendered once, when it is first asked for, as rendering costs more than
+	// building (tens of milliseconds against a few).
+	contractJSON, contractYAML func() ([]byte, error)
+}
+
+// document builds the OpenAPI document of each version's routes, from the same model: the
+// current version's, and each older one's from its view.
 func (s *Server) document(cfg Config) error {
-	doc, err := openapi.Document(s.engine.Model(), openapi.Options{Webhooks: cfg.Webhooks != nil, Pprof: cfg.Pprof, MaxBody: s.maxBody})
-	if err != nil {
-		return fmt.Errorf("httpapi: the OpenAPI document: %w", err)
+	for _, a := range s.apis {
+		var doc *openapi3.T
+		var err error
+		if a.v == nil {
+			doc, err = openapi.Document(s.engine.Model(), openapi.Options{Webhooks: cfg.Webhooks != nil, Pprof: cfg.Pprof, MaxBody: s.maxBody})
+		} else {
+			doc, err = a.v.Document(s.maxBody)
+		}
+		if err != nil {
+			return fmt.Errorf("httpapi: the OpenAPI document of %s: %w", a.prefix, err)
+		}
+		a.contractJSON = sync.OnceValues(func() ([]byte, error) { return openapi.JSON(doc) })
+		a.contractYAML = sync.OnceValues(func() ([]byte, error) { return openapi.YAML(doc) })
 	}
-	s.contractJSON = sync.OnceValues(func() ([]byte, error) { return openapi.JSON(doc) })
-	s.contractYAML = sync.OnceValues(func() ([]byte, error) { return openapi.YAML(doc) })
 	return nil
 }
 
 func (s *Server) routes() {
-	for _, r := range s.engine.Model().Resources {
-		h := resourceHandler{s: s, r: r}
-		base := s.prefix + "/" + r.Name
-		s.mux.HandleFunc("GET "+base, h.list)
-		s.mux.HandleFunc("POST "+base, h.create)
-		s.mux.HandleFunc("GET "+base+"/{id}", h.get)
-		s.mux.HandleFunc("PATCH "+base+"/{id}", h.patch)
-		s.mux.HandleFunc("PUT "+base+"/{id}", h.put)
-		s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
+	for _, a := range s.apis {
+		if a.v == nil {
+			for _, r := range s.engine.Model().Resources {
+				a.resource(resourceHandler{api: *a, r: r, cur: r})
+			}
+		} else {
+			for _, m := range a.v.Maps() {
+				a.resource(resourceHandler{api: *a, r: m.Old, cur: m.Current, m: m})
+			}
+		}
+		a.collections()
 	}
-	s.mux.HandleFunc("POST "+s.prefix+"/batch", s.batch)
-	s.mux.HandleFunc("GET "+s.prefix+"/events", s.events)
 	if s.webhooks != nil {
 		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks", s.webhookStatus)
 		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks/dead", s.deadLetters)
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/replay", s.replay)
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/discard", s.discard)
 	}
-	s.mux.HandleFunc("GET /openapi.json", s.serveContract("application/json", s.contractJSON))
-	s.mux.HandleFunc("GET /openapi.yaml", s.serveContract("application/yaml", s.contractYAML))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/", s.notFound)
+}
+
+// resource registers the routes of one resource.
+func (a api) resource(h resourceHandler) {
+	base := a.prefix + "/" + h.r.Name
+	a.s.mux.HandleFunc("GET "+base, h.list)
+	a.s.mux.HandleFunc("POST "+base, h.create)
+	a.s.mux.HandleFunc("GET "+base+"/{id}", h.get)
+	a.s.mux.HandleFunc("PATCH "+base+"/{id}", h.patch)
+	a.s.mux.HandleFunc("PUT "+base+"/{id}", h.put)
+	a.s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
+}
+
+// collections registers the routes over every resource: the batch, the change feed, and the
+// version's OpenAPI document (the current one's at the root, /openapi.json).
+func (a api) collections() {
+	a.s.mux.HandleFunc("POST "+a.prefix+"/batch", a.batch)
+	a.s.mux.HandleFunc("GET "+a.prefix+"/events", a.events)
+	base := ""
+	if a.v != nil {
+		base = a.prefix
+	}
+	a.s.mux.HandleFunc("GET "+base+"/openapi.json", a.s.serveContract("application/json", a.contractJSON))
+	a.s.mux.HandleFunc("GET "+base+"/openapi.yaml", a.s.serveContract("application/yaml", a.contractYAML))
 }
 
 // ServeHTTP runs the middleware chain around the router.
@@ -164,6 +213,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.String("sub", engine.PrincipalFrom(served.Context()).Subject))
 		}
 	}()
+	if v := s.olderVersion(r.URL.Path); v != nil && !s.deprecated(rec, r, v) {
+		return
+	}
 	if r2, ok := s.authenticate(rec, r); ok {
 		served = r2
 		s.mux.ServeHTTP(rec, r2)

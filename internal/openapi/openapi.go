@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v3"
@@ -47,6 +48,19 @@ type Options struct {
 	// MaxBody is the largest request body the server reads, in bytes; zero leaves the number
 	// out of the document.
 	MaxBody int64
+	// Retiring makes the document that of an older version of the API, served beside the
+	// current one (the model is its spec.Version's View): its operations are deprecated, its
+	// answers carry Deprecation, Sunset and Link, 410 version-sunset is among them, and the
+	// document itself is served under the version's prefix. Nil for the current version.
+	Retiring *Retiring
+}
+
+// Retiring says when an older version of the API was deprecated and when it sunsets, and
+// where the current version serves each of its paths.
+type Retiring struct {
+	Deprecated, Sunset time.Time
+	// Successor is the path of the current version that serves what a path of this one does.
+	Successor func(path string) string
 }
 
 // Document builds the OpenAPI 3.1 document of the API the server serves for m with opts. Its
@@ -100,6 +114,9 @@ func Document(m *spec.Model, opts Options) (*openapi3.T, error) {
 	b.contract()
 	if opts.Pprof {
 		b.profiler()
+	}
+	if opts.Retiring != nil {
+		b.retiring()
 	}
 	b.tags()
 	b.prune()

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -40,6 +41,10 @@ func (b *builder) memberSchemas() map[string]*openapi3.Schema {
 			Description: "`cascade-too-large`: how many records one delete may reach besides its own."},
 		"max_depth": {Type: types("integer"), Min: ptr(0.0),
 			Description: "`cascade-too-large`: how many references deep one delete may follow."},
+		"successor": {Type: types("string"), Format: "uri-reference",
+			Description: "`version-sunset`: the same path under the current version of the API."},
+		"sunset": {Type: types("string"), Format: "date-time",
+			Description: "`version-sunset`: when the version was retired."},
 	}
 }
 
@@ -54,7 +59,7 @@ func (b *builder) problemSchema() error {
 			"field": {Value: &openapi3.Schema{Type: types("string"),
 				Description: "Where: a member's path such as items[0].quantity, or a query parameter's name."}},
 			"code": {Value: &openapi3.Schema{Type: types("string"),
-				Description: "What, as a stable code: required, null, type, unknown, read_only, immutable, min_length, max_length, pattern, format, enum, initial, min, max, min_items, max_items, not_found, unique, transition; for query parameters also invalid, range, unsortable, duplicate and not_ref."}},
+				Description: "What, as a stable code: required, null, type, unknown, read_only, immutable, min_length, max_length, pattern, format, enum, initial, min, max, min_items, max_items, not_found, unique, transition; for query parameters also invalid, range, unsortable, duplicate and not_ref; in an older version of the API also removed (a field it reads as a constant)."}},
 			"message": {Value: &openapi3.Schema{Type: types("string"), Description: "The same, in a sentence for people."}},
 		},
 	})
@@ -288,6 +293,9 @@ func (p *problems) add(ts ...fault.Type) {
 // before routing) and 500 for a bug.
 func (b *builder) problemResponses(rs *openapi3.Responses, p problems) {
 	p.add(fault.TypeUnauthorized, fault.TypeInternal)
+	if b.opts.Retiring != nil && strings.HasPrefix(p.instance, b.prefix+"/") {
+		p.add(fault.TypeVersionSunset)
+	}
 	byStatus := map[int][]fault.Type{}
 	var statuses []int
 	for _, t := range p.types {
@@ -356,6 +364,11 @@ func (b *builder) problemExample(t fault.Type, p problems) map[string]any {
 	}
 	if eff := b.effectNaming(t); eff != nil && eff.Message != "" {
 		doc["detail"] = eff.Message
+	}
+	if t == fault.TypeVersionSunset {
+		successor := b.opts.Retiring.Successor(p.instance)
+		doc["successor"], doc["sunset"] = successor, b.opts.Retiring.Sunset.Format(time.RFC3339)
+		doc["detail"] = fmt.Sprintf("v%d was retired on %s; the current version serves this at %s", b.m.Version, doc["sunset"], successor)
 	}
 	if p.batch && !slices.Contains(batchLevel, t) {
 		doc["index"] = 0

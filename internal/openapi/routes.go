@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -354,9 +356,13 @@ func (b *builder) health() {
 // contract adds /openapi.json and /openapi.yaml: this document.
 func (b *builder) contract() {
 	example := map[string]any{"openapi": Version, "info": map[string]any{"title": b.m.Name, "version": fmt.Sprint(b.m.Version)}, "paths": map[string]any{}}
+	base := "" // the current version's document is at the root, an older one's under its prefix
+	if b.opts.Retiring != nil {
+		base = b.prefix
+	}
 	for _, f := range []struct{ path, media, id string }{
-		{"/openapi.json", "application/json", "openapi.json"},
-		{"/openapi.yaml", "application/yaml", "openapi.yaml"},
+		{base + "/openapi.json", "application/json", "openapi.json"},
+		{base + "/openapi.yaml", "application/yaml", "openapi.yaml"},
 	} {
 		s := &openapi3.Schema{Type: types("object"), Description: "An OpenAPI 3.1 document."}
 		var ex any = example
@@ -372,6 +378,41 @@ func (b *builder) contract() {
 			Content: openapi3.Content{f.media: {Schema: prop(s), Example: ex}}}})
 		b.problemResponses(op.Responses, problems{instance: f.path})
 		b.add(f.path, http.MethodGet, op)
+	}
+}
+
+// retiring marks the document as an older version's: every operation under its prefix is
+// deprecated, and every answer says when the version sunsets and where its successor is.
+func (b *builder) retiring() {
+	rt := b.opts.Retiring
+	b.doc.Info.Description = fmt.Sprintf("**Deprecated** since %s: this version is served until its sunset, %s, and answers 410 `version-sunset` from then on. "+
+		"Every answer names the same path under the current version in a `successor-version` Link.\n\n",
+		rt.Deprecated.Format(time.DateOnly), rt.Sunset.Format(time.RFC3339)) + b.doc.Info.Description
+	headers := map[string]*openapi3.Header{
+		"Deprecation": {Parameter: openapi3.Parameter{Required: true, Schema: prop(&openapi3.Schema{Type: types("string"), Enum: []any{"@" + strconv.FormatInt(rt.Deprecated.Unix(), 10)}}),
+			Description: "RFC 9745: this version is deprecated, since the date given in Unix seconds."}},
+		"Sunset": {Parameter: openapi3.Parameter{Required: true, Schema: prop(&openapi3.Schema{Type: types("string"), Enum: []any{rt.Sunset.UTC().Format(http.TimeFormat)}}),
+			Description: "RFC 8594: when this version stops answering (410 from then on)."}},
+		"Link": {Parameter: openapi3.Parameter{Required: true, Schema: prop(&openapi3.Schema{Type: types("string"), Pattern: `^<[^>]+>; rel="successor-version"$`}),
+			Description: "The same path under the current version, as `rel=\"successor-version\"`."}},
+	}
+	for name, h := range headers {
+		b.doc.Components.Headers[name] = &openapi3.HeaderRef{Value: h}
+	}
+	for path, item := range b.doc.Paths.Map() {
+		if !strings.HasPrefix(path, b.prefix+"/") {
+			continue
+		}
+		for _, op := range item.Operations() {
+			op.Deprecated = true
+			for status, resp := range op.Responses.Map() {
+				for name := range headers {
+					if status != "410" || name == "Link" {
+						resp.Value.Headers[name] = b.header(name)
+					}
+				}
+			}
+		}
 	}
 }
 

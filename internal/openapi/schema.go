@@ -140,7 +140,7 @@ func (b *builder) expandSchema(r *spec.Resource) *openapi3.Schema {
 
 // fieldSchema is f, at pl, in a body of shape sh.
 func (b *builder) fieldSchema(f *spec.Field, sh shape, pl place) *openapi3.SchemaRef {
-	s := &openapi3.Schema{Description: describe(f, sh, pl)}
+	s := &openapi3.Schema{Description: describe(f, sh, pl), Deprecated: f.Deprecated}
 	switch f.Type {
 	case spec.TypeString:
 		s.Type = types("string")

@@ -104,7 +104,8 @@ func fieldEnv(level []*Field) (*cel.Env, error) {
 
 // filterEnv is the environment of the list filter parameter: every column as a bare variable.
 func filterEnv(r *Resource) (*cel.Env, error) {
-	opts := coreEnvOptions()
+	// Macro calls are kept, so that an older version's translated filter prints as written.
+	opts := append(coreEnvOptions(), cel.EnableMacroCallTracking())
 	for _, s := range SystemFields {
 		opts = append(opts, cel.Variable(s.Name, (&Field{Type: s.Type}).celType()))
 	}

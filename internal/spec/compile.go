@@ -36,6 +36,8 @@ type compiler struct {
 	rules map[*Rule]site
 	// root is the whole document, for the checks that read every value.
 	root *yaml.Node
+	// versionsN is the `versions:` section, compiled once the current Model is.
+	versionsN *yaml.Node
 }
 
 // Compile parses and checks the spec in src, read from file (used in positions). It returns
@@ -59,6 +61,9 @@ func Compile(file string, src []byte) (*Model, Diagnostics) {
 	}
 	c.references()
 	c.renames()
+	if c.versionsN != nil && !c.diags.HasErrors() {
+		c.versions(c.versionsN) // derived from the current Model, which must be whole
+	}
 	reviewed := !c.diags.HasErrors()
 	if reviewed {
 		c.review()
@@ -84,7 +89,7 @@ func yamlError(file string, err error) Diagnostic {
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "auth", "resources", "webhooks", "schedules")
+	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "versions", "auth", "resources", "webhooks", "schedules")
 	if !ok {
 		return
 	}
@@ -119,6 +124,7 @@ func (c *compiler) top(n *yaml.Node) {
 			c.model.Version = i
 		}
 	}
+	c.versionsN = have["versions"]
 	if v, ok := have["auth"]; ok {
 		c.auth(v)
 	}
@@ -303,7 +309,7 @@ func (c *compiler) listOptions(r *Resource, n *yaml.Node) {
 
 var fieldKeys = []string{"type", "required", "unique", "immutable", "min_length", "max_length", "pattern",
 	"format", "min", "max", "values", "transitions", "initial", "resource", "of", "min_items", "max_items", "fields",
-	"default", "computed", "description", "on_delete", "example", "renamed_from"}
+	"default", "computed", "description", "on_delete", "example", "renamed_from", "deprecated"}
 
 // fields parses a mapping of field name to field declaration.
 func (c *compiler) fields(n *yaml.Node, owner string, depth int) []*Field {
@@ -417,6 +423,8 @@ func (c *compiler) fieldOption(f *Field, e entry, what, owner string, depth int)
 	case "type":
 	case "description":
 		f.Description, _ = c.str(v, what+".description")
+	case "deprecated":
+		f.Deprecated, _ = c.boolean(v, what+".deprecated")
 	case "required":
 		f.Required, _ = c.boolean(v, what+".required")
 	case "unique":

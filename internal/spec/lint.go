@@ -44,6 +44,7 @@ var checks = []check{
 	{"owner-field-mutable", ownerFieldMutable},
 	{"effects-without-idempotency", effectsWithoutIdempotency},
 	{"example-not-derivable", exampleNotDerivable},
+	{"version-past-sunset", versionPastSunset},
 }
 
 // review is one run of the checks over a spec that compiled without errors.

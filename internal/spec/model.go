@@ -22,6 +22,8 @@ type Model struct {
 	Resources []*Resource // in declaration order
 	Webhooks  []*Webhook  // in declaration order
 	Schedules []*Schedule // in declaration order
+	// Versions are the older majors still served beside this one, newest first (see Version).
+	Versions []*Version
 
 	byName    map[string]*Resource
 	referrers map[string][]Referrer // top-level ref fields by the resource they refer to
@@ -106,10 +108,9 @@ type Resource struct {
 // by bare name, e.g. `price_cents > 500 && name.startsWith("A")`. The error is a sentence
 // about the client's own expression, safe to show to them.
 func (r *Resource) CompileFilter(src string) (*query.Plan, error) {
-	checked, iss := r.filterEnv.Compile(src)
-	if iss != nil && iss.Err() != nil {
-		e := iss.Errors()[0]
-		return nil, fmt.Errorf("at character %d: %s", e.Location.Column()+1, e.Message)
+	checked, err := r.CheckFilter(src)
+	if err != nil {
+		return nil, err
 	}
 	plan, err := query.Compile(r.filterEnv, checked, r.QueryFields(), query.Options{Bare: true, Untrusted: true})
 	var qe *query.Error
@@ -120,6 +121,18 @@ func (r *Resource) CompileFilter(src string) (*query.Plan, error) {
 		return nil, errors.New("this filter cannot be used")
 	}
 	return plan, nil
+}
+
+// CheckFilter parses and type-checks a list filter written by a client, without planning it
+// for the database: an older version checks its clients' filters against its own fields
+// this way before translating them. The error is a sentence about the client's expression.
+func (r *Resource) CheckFilter(src string) (*cel.Ast, error) {
+	checked, iss := r.filterEnv.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		e := iss.Errors()[0]
+		return nil, fmt.Errorf("at character %d: %s", e.Location.Column()+1, e.Message)
+	}
+	return checked, nil
 }
 
 // Field returns the user field with the given name.
@@ -261,6 +274,9 @@ type Field struct {
 
 	Default  *Default
 	Computed *Expr
+	// Deprecated marks a field clients should stop sending: documentation says so, and a
+	// response to a write that sends it names it in the Plinth-Deprecated-Fields header.
+	Deprecated bool
 	// Example is the spec's `example:`, a value of the field's type that satisfies its
 	// constraints (the compiler checks it), in the Go types records hold; nil when the spec
 	// gives none. Documentation shows it instead of a value derived from the constraints

@@ -83,20 +83,14 @@ func (c *compiler) checkOnDelete(f *Field, what string, byKey map[string]entry) 
 // top-level ref that declares none, indexes the refs by the resource they refer to, and refuses
 // cascades that go round a cycle of resources.
 func (c *compiler) references() {
-	c.model.referrers = map[string][]Referrer{}
 	for _, r := range c.model.Resources {
 		for _, f := range r.Fields {
-			if f.Type != TypeRef {
-				continue
-			}
-			if f.OnDelete == "" {
+			if f.Type == TypeRef && f.OnDelete == "" {
 				f.OnDelete = OnDeleteRestrict
-			}
-			if _, ok := c.model.Resource(f.Ref); ok {
-				c.model.referrers[f.Ref] = append(c.model.referrers[f.Ref], Referrer{Resource: r, Field: f})
 			}
 		}
 	}
+	c.model.indexReferrers(func(*Resource, *Field) bool { return true })
 	for _, r := range c.model.Resources {
 		for _, f := range r.Fields {
 			if f.OnDelete != OnDeleteCascade || f.Ref == r.Name {
@@ -106,6 +100,19 @@ func (c *compiler) references() {
 				cycle := append([]string{f.Ref}, path...)
 				c.errorf(c.fieldDecl[f]["on_delete"].Value, "%s.%s: on_delete: cascade makes a cycle (%s): deleting a record could cascade back to its own resource; use restrict or set_null on one of these refs (only a resource's reference to itself may cascade)",
 					r.Name, f.Name, strings.Join(cycle, " → "))
+			}
+		}
+	}
+}
+
+// indexReferrers indexes the top-level ref fields of m for which stored holds by the
+// resource they refer to (ReferencedBy).
+func (m *Model) indexReferrers(stored func(*Resource, *Field) bool) {
+	m.referrers = map[string][]Referrer{}
+	for _, r := range m.Resources {
+		for _, f := range r.Fields {
+			if _, ok := m.Resource(f.Ref); ok && f.Type == TypeRef && stored(r, f) {
+				m.referrers[f.Ref] = append(m.referrers[f.Ref], Referrer{Resource: r, Field: f})
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -73,6 +74,29 @@ func describe(m *Model) string {
 	for _, sch := range m.Schedules {
 		fmt.Fprintf(&b, "\nschedule %s every=%s resource=%s where=%s set=%v limit=%d\n", sch.Name, sch.Every, sch.Resource, sch.WhereSrc, sch.Set, sch.Limit)
 	}
+	for _, v := range m.Versions {
+		fmt.Fprintf(&b, "\nversion %d deprecated=%s sunset=%s\n", v.Number, v.Deprecated.Format(time.RFC3339), v.Sunset.Format(time.RFC3339))
+		for _, rm := range v.Maps() {
+			fmt.Fprintf(&b, "  resource %s -> %s\n", rm.Old.Name, rm.Current.Name)
+			for _, fm := range rm.Fields {
+				describeField(&b, fm.Old, "    ")
+				switch {
+				case fm.Current == nil:
+					fmt.Fprintf(&b, "      reads as %#v\n", fm.ReadsAs)
+				case fm.ToCurrent != nil:
+					fmt.Fprintf(&b, "      -> %s writes %s reads %s\n", fm.Current.Name, sortedPairs(fm.ToCurrent), sortedPairs(fm.ToOld))
+				default:
+					fmt.Fprintf(&b, "      -> %s\n", fm.Current.Name)
+				}
+			}
+			for _, h := range rm.Hidden {
+				fmt.Fprintf(&b, "    hidden %s fills=%v writes_as=%#v\n", h.Field.Name, h.Fills, h.WritesAs)
+			}
+			for _, ix := range rm.Old.Indexes {
+				fmt.Fprintf(&b, "    index %s unique=%v\n", strings.Join(ix.Fields, ","), ix.Unique)
+			}
+		}
+	}
 	for _, w := range m.Webhooks {
 		fmt.Fprintf(&b, "\nwebhook %s url=%s%s secret=$%s on=%v attempts=%d initial=%s max=%s timeout=%s breaker=%d/%s",
 			w.Name, w.URL, w.URLEnv, w.SecretEnv, w.On, w.MaxAttempts, w.Initial, w.Max, w.Timeout, w.BreakerFailures, w.BreakerDelay)
@@ -82,6 +106,19 @@ func describe(m *Model) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// sortedPairs renders a map of enum values as a=b pairs in key order.
+func sortedPairs(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + m[k]
+	}
+	return strings.Join(keys, ",")
 }
 
 func describeField(b *strings.Builder, f *Field, indent string) {
@@ -147,6 +184,9 @@ func describeField(b *strings.Builder, f *Field, indent string) {
 	}
 	if f.Computed != nil {
 		add("computed=%s", f.Computed.Source)
+	}
+	if f.Deprecated {
+		add("deprecated")
 	}
 	if f.Example != nil {
 		add("example=%#v", f.Example)
