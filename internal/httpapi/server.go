@@ -70,6 +70,8 @@ type Server struct {
 	// builds; each is rendered once, when it is first asked for, as rendering costs more than
 	// building (tens of milliseconds against a few).
 	contractJSON, contractYAML func() ([]byte, error)
+	// reference renders the document as the HTML page served at /docs.
+	reference func() ([]byte, error)
 }
 
 // New returns a Server with every route of the engine's model registered.
@@ -105,6 +107,7 @@ func (s *Server) document(cfg Config) error {
 	}
 	s.contractJSON = sync.OnceValues(func() ([]byte, error) { return openapi.JSON(doc) })
 	s.contractYAML = sync.OnceValues(func() ([]byte, error) { return openapi.YAML(doc) })
+	s.reference = sync.OnceValues(func() ([]byte, error) { return openapi.Reference(doc) })
 	return nil
 }
 
@@ -129,6 +132,7 @@ func (s *Server) routes() {
 	}
 	s.mux.HandleFunc("GET /openapi.json", s.serveContract("application/json", s.contractJSON))
 	s.mux.HandleFunc("GET /openapi.yaml", s.serveContract("application/yaml", s.contractYAML))
+	s.mux.HandleFunc("GET /docs", s.serveContract("text/html; charset=utf-8", s.reference))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/", s.notFound)
@@ -272,7 +276,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ready"}))
 }
 
-// serveContract answers with the OpenAPI document as render gives it in mediaType. It changes
+// serveContract answers with the OpenAPI document as render gives it in mediaType (or its
+// reference page, which needs nothing but itself: the policy says so to the browser). It changes
 // only when the server restarts with another spec, so clients revalidate rather than trust a
 // copy.
 func (s *Server) serveContract(mediaType string, render func() ([]byte, error)) http.HandlerFunc {
@@ -284,6 +289,9 @@ func (s *Server) serveContract(mediaType string, render func() ([]byte, error)) 
 		}
 		w.Header().Set("Content-Type", mediaType)
 		w.Header().Set("Cache-Control", "no-cache")
+		// The reference page is self-contained: the browser may load nothing from elsewhere,
+		// which also keeps it working with no network at all.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 		w.Write(body)
 	}
 }

@@ -351,7 +351,7 @@ func (b *builder) health() {
 	b.add("/readyz", http.MethodGet, ready)
 }
 
-// contract adds /openapi.json and /openapi.yaml: this document.
+// contract adds /openapi.json and /openapi.yaml, this document, and /docs, its reference page.
 func (b *builder) contract() {
 	example := map[string]any{"openapi": Version, "info": map[string]any{"title": b.m.Name, "version": fmt.Sprint(b.m.Version)}, "paths": map[string]any{}}
 	for _, f := range []struct{ path, media, id string }{
@@ -373,6 +373,14 @@ func (b *builder) contract() {
 		b.problemResponses(op.Responses, problems{instance: f.path})
 		b.add(f.path, http.MethodGet, op)
 	}
+	op := &openapi3.Operation{Tags: []string{"Contract"}, OperationID: "docs", Summary: "This document, as a page to read",
+		Description: "A reference of this document for people: every operation with its parameters, bodies, responses and examples, and every schema, with a filter. The page loads nothing from elsewhere, so it works with no network.",
+		Parameters:  openapi3.Parameters{b.param("X-Request-Id")}, Responses: openapi3.NewResponses()}
+	op.Responses.Set("200", &openapi3.ResponseRef{Value: &openapi3.Response{Description: ptr("The page."),
+		Headers: openapi3.Headers{"X-Request-Id": b.header("X-Request-Id")},
+		Content: openapi3.Content{"text/html": {Schema: prop(&openapi3.Schema{Type: types("string")})}}}})
+	b.problemResponses(op.Responses, problems{instance: "/docs"})
+	b.add("/docs", http.MethodGet, op)
 }
 
 // profiler adds Go's profiler under /debug/pprof/, for role admin.
