@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -106,6 +111,43 @@ func TestGeneratedGoClient(t *testing.T) {
 	changed, err := admin.ProductsPatchWithResponse(ctx, mug, &gen.ProductsPatchParams{IfMatch: &etag}, gen.ProductsPatch{Stock: ptrTo[int64](20)})
 	if err != nil || changed.JSON200 == nil || changed.JSON200.Stock != 20 {
 		t.Fatalf("a current If-Match: %v, %d %s", err, changed.StatusCode(), changed.Body)
+	}
+}
+
+// tsClient is the TypeScript client's folder: openapi-typescript's types of the golden
+// document and a program that uses them through openapi-fetch.
+const tsClient = "../../clients/ts"
+
+// TestTypeScriptClient compiles clients/ts (tsc, strict) and runs its program with node
+// against a live shop server: the same products, idempotent order, paged list and stale
+// If-Match as TestGeneratedGoClient, through openapi-fetch with openapi-typescript's types of
+// the golden document. It fails, rather than skips, when the folder's packages are not
+// installed (npm ci --prefix clients/ts, which .ci/run does).
+func TestTypeScriptClient(t *testing.T) {
+	tsc := filepath.Join(tsClient, "node_modules", ".bin", "tsc")
+	if _, err := os.Stat(tsc); err != nil {
+		t.Fatalf("the TypeScript client's packages are not installed: run npm ci --prefix clients/ts (%v)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := func(env []string, name string, args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir, cmd.Env = tsClient, append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// The program is built into the folder's dist/ (ignored by git), where node finds the
+	// folder's packages.
+	run(nil, filepath.Join("node_modules", ".bin", "tsc"))
+	srv := startServer(t, shopSpec, t.TempDir())
+	out := run([]string{"PLINTH_URL=" + srv.url, "PLINTH_ADMIN_TOKEN=" + srv.token("root", "admin"), "PLINTH_CUSTOMER_TOKEN=" + srv.token("alice", "customer")},
+		"node", filepath.Join("dist", "main.js"))
+	if !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("the TypeScript client printed %q", out)
 	}
 }
 
