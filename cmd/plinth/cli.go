@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinth-dev/plinth"
+	"github.com/plinth-dev/plinth/internal/apidiff"
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/logsink"
@@ -59,7 +60,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr), openapiCmd(stdout), initCmd(stdout), tokenCmd(stdout), webhooksCmd(stdout), versionCmd(stdout))
+	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr, apidiff.Compare), openapiCmd(stdout), initCmd(stdout), tokenCmd(stdout), webhooksCmd(stdout), versionCmd(stdout))
 	return root
 }
 
