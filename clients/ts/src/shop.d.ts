@@ -1893,13 +1893,16 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example openapi: 3.1.0
-                     *     info:
-                     *       title: shop
-                     *       version: "1"
-                     *     paths: {}
+                     * @example {
+                     *       "info": {
+                     *         "title": "shop",
+                     *         "version": "1"
+                     *       },
+                     *       "openapi": "3.1.0",
+                     *       "paths": {}
+                     *     }
                      */
-                    "application/yaml": string;
+                    "application/yaml": Record<string, never>;
                 };
             };
             /** @description - `unauthorized`: no credentials where the rule needs them, or a malformed, invalid or expired bearer token; with `WWW-Authenticate` */

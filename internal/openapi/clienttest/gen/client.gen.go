@@ -6927,7 +6927,7 @@ type OpenapiYamlResp struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// YAML200 the response for an HTTP 200 `application/yaml` response
-	YAML200 *string
+	YAML200 *map[string]interface{}
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -6941,7 +6941,7 @@ type OpenapiYamlResp struct {
 }
 
 // GetYAML200 returns the response for an HTTP 200 `application/yaml` response
-func (r OpenapiYamlResp) GetYAML200() *string {
+func (r OpenapiYamlResp) GetYAML200() *map[string]interface{} {
 	return r.YAML200
 }
 
@@ -11941,7 +11941,7 @@ func ParseOpenapiYamlResp(rsp *http.Response) (*OpenapiYamlResp, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "yaml") && rsp.StatusCode == 200:
-		var dest string
+		var dest map[string]interface{}
 		if err := yaml.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
