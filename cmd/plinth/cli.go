@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinth-dev/plinth"
+	"github.com/plinth-dev/plinth/internal/apidiff"
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/logsink"
@@ -61,7 +62,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr), openapiCmd(stdout), initCmd(stdout), tokenCmd(stdout),
+	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr, apidiff.Compare), openapiCmd(stdout), initCmd(stdout), tokenCmd(stdout),
 		webhooksCmd(stdout), migrateCmd(stdout, stderr), versionCmd(stdout))
 	return root
 }

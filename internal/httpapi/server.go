@@ -113,6 +113,9 @@ type api struct {
 	// each is rendered once, when it is first asked for, as rendering costs more than
 	// building (tens of milliseconds against a few).
 	contractJSON, contractYAML func() ([]byte, error)
+	// reference renders the document as the HTML page served at /docs (an older version's at
+	// its prefix), likewise once.
+	reference func() ([]byte, error)
 }
 
 // document builds the OpenAPI document of each version's routes, from the same model: the
@@ -131,6 +134,7 @@ func (s *Server) document(cfg Config) error {
 		}
 		a.contractJSON = sync.OnceValues(func() ([]byte, error) { return openapi.JSON(doc) })
 		a.contractYAML = sync.OnceValues(func() ([]byte, error) { return openapi.YAML(doc) })
+		a.reference = sync.OnceValues(func() ([]byte, error) { return openapi.Reference(doc) })
 	}
 	return nil
 }
@@ -171,7 +175,8 @@ func (a api) resource(h resourceHandler) {
 }
 
 // collections registers the routes over every resource: the batch, the change feed, and the
-// version's OpenAPI document (the current one's at the root, /openapi.json).
+// version's OpenAPI document and reference page (the current one's at the root,
+// /openapi.json and /docs).
 func (a api) collections() {
 	a.s.mux.HandleFunc("POST "+a.prefix+"/batch", a.batch)
 	a.s.mux.HandleFunc("GET "+a.prefix+"/events", a.events)
@@ -181,6 +186,7 @@ func (a api) collections() {
 	}
 	a.s.mux.HandleFunc("GET "+base+"/openapi.json", a.s.serveContract("application/json", a.contractJSON))
 	a.s.mux.HandleFunc("GET "+base+"/openapi.yaml", a.s.serveContract("application/yaml", a.contractYAML))
+	a.s.mux.HandleFunc("GET "+base+"/docs", a.s.serveContract("text/html; charset=utf-8", a.reference))
 }
 
 // ServeHTTP runs the middleware chain around the router.
@@ -324,7 +330,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ready"}))
 }
 
-// serveContract answers with the OpenAPI document as render gives it in mediaType. It changes
+// serveContract answers with the OpenAPI document as render gives it in mediaType (or its
+// reference page, which needs nothing but itself: the policy says so to the browser). It changes
 // only when the server restarts with another spec, so clients revalidate rather than trust a
 // copy.
 func (s *Server) serveContract(mediaType string, render func() ([]byte, error)) http.HandlerFunc {
@@ -336,6 +343,9 @@ func (s *Server) serveContract(mediaType string, render func() ([]byte, error)) 
 		}
 		w.Header().Set("Content-Type", mediaType)
 		w.Header().Set("Cache-Control", "no-cache")
+		// The reference page is self-contained: the browser may load nothing from elsewhere,
+		// which also keeps it working with no network at all.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 		w.Write(body)
 	}
 }

@@ -151,7 +151,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	resourceRoutes := func(r string) []string {
 		return []string{"GET /v1/" + r, "POST /v1/" + r, "GET /v1/" + r + "/{id}", "PATCH /v1/" + r + "/{id}", "PUT /v1/" + r + "/{id}", "DELETE /v1/" + r + "/{id}"}
 	}
-	base := []string{"POST /v1/batch", "GET /v1/events", "GET /healthz", "GET /readyz", "GET /openapi.json", "GET /openapi.yaml"}
+	base := []string{"POST /v1/batch", "GET /v1/events", "GET /healthz", "GET /readyz", "GET /openapi.json", "GET /openapi.yaml", "GET /docs"}
 	for _, r := range m.Resources {
 		base = append(base, resourceRoutes(r.Name)...)
 	}

@@ -353,7 +353,7 @@ func (b *builder) health() {
 	b.add("/readyz", http.MethodGet, ready)
 }
 
-// contract adds /openapi.json and /openapi.yaml: this document.
+// contract adds /openapi.json and /openapi.yaml, this document, and /docs, its reference page.
 func (b *builder) contract() {
 	example := map[string]any{"openapi": Version, "info": map[string]any{"title": b.m.Name, "version": fmt.Sprint(b.m.Version)}, "paths": map[string]any{}}
 	base := "" // the current version's document is at the root, an older one's under its prefix
@@ -364,12 +364,10 @@ func (b *builder) contract() {
 		{base + "/openapi.json", "application/json", "openapi.json"},
 		{base + "/openapi.yaml", "application/yaml", "openapi.yaml"},
 	} {
+		// A schema describes the body as decoded, so the YAML one is an object too, as
+		// validators (openapi3filter) decode it.
 		s := &openapi3.Schema{Type: types("object"), Description: "An OpenAPI 3.1 document."}
 		var ex any = example
-		if f.media == "application/yaml" {
-			s = &openapi3.Schema{Type: types("string"), Description: "An OpenAPI 3.1 document, as YAML."}
-			ex = fmt.Sprintf("openapi: %s\ninfo:\n  title: %s\n  version: \"%d\"\npaths: {}\n", Version, b.m.Name, b.m.Version)
-		}
 		op := &openapi3.Operation{Tags: []string{"Contract"}, OperationID: f.id, Summary: "This document, as " + strings.ToUpper(f.media[len("application/"):]),
 			Description: "The OpenAPI 3.1 document of this API, built when the server started from the spec it serves.",
 			Parameters:  openapi3.Parameters{b.param("X-Request-Id")}, Responses: openapi3.NewResponses()}
@@ -379,6 +377,14 @@ func (b *builder) contract() {
 		b.problemResponses(op.Responses, problems{instance: f.path})
 		b.add(f.path, http.MethodGet, op)
 	}
+	op := &openapi3.Operation{Tags: []string{"Contract"}, OperationID: "docs", Summary: "This document, as a page to read",
+		Description: "A reference of this document for people: every operation with its parameters, bodies, responses and examples, and every schema, with a filter. The page loads nothing from elsewhere, so it works with no network.",
+		Parameters:  openapi3.Parameters{b.param("X-Request-Id")}, Responses: openapi3.NewResponses()}
+	op.Responses.Set("200", &openapi3.ResponseRef{Value: &openapi3.Response{Description: ptr("The page."),
+		Headers: openapi3.Headers{"X-Request-Id": b.header("X-Request-Id")},
+		Content: openapi3.Content{"text/html": {Schema: prop(&openapi3.Schema{Type: types("string")})}}}})
+	b.problemResponses(op.Responses, problems{instance: base + "/docs"})
+	b.add(base+"/docs", http.MethodGet, op)
 }
 
 // retiring marks the document as an older version's: every operation under its prefix is

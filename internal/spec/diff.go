@@ -115,10 +115,13 @@ type Report struct {
 }
 
 // Compare runs Diff, then each of more, and merges what they find into one report. A change
-// found by a later comparison is left out when an earlier one reported the same verdict on
-// the same field (a field removed is one change, though an OpenAPI comparison sees it in
-// every operation), or reported its whole resource removed or added. The error is the first
-// comparison's that failed.
+// found by a later comparison is left out when an earlier one reported a change of the same
+// field (a field removed is one change, though an OpenAPI comparison sees it in every
+// operation), or reported its whole resource removed or added. The earlier verdict stands:
+// Diff judges a field by the rules of docs/contract.md, while an OpenAPI comparison judges
+// each place the field shows (a max_length raised is breaking in a response to oasdiff, as a
+// client validating responses could fail, though the field accepts more). The error is the
+// first comparison's that failed.
 func Compare(old, new *Model, more ...Comparison) (Report, error) {
 	rep := Report{OldVersion: old.Version, NewVersion: new.Version}
 	for _, compare := range append([]Comparison{Diff}, more...) {
@@ -145,7 +148,7 @@ func (c Change) coveredBy(earlier Change) bool {
 	if earlier.Kind == "resource-removed" || earlier.Kind == "resource-added" {
 		return true
 	}
-	return c.Field != "" && c.Field == earlier.Field && c.Breaking == earlier.Breaking
+	return c.Field != "" && c.Field == earlier.Field
 }
 
 // Breaking counts the breaking changes.
