@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"cel.dev/cel-go/cel"
 )
@@ -224,9 +225,14 @@ func (d *differ) version() {
 	old, new := strconv.Itoa(o), strconv.Itoa(n)
 	switch {
 	case n > o:
+		note := fmt.Sprintf("/v%d is no longer served: its clients need the old major declared under `versions:` to keep working until they move", o)
+		if i := slices.IndexFunc(d.new.Versions, func(v *Version) bool { return v.Number == o }); i >= 0 {
+			note = fmt.Sprintf("/v%d is still served, translated through `versions:`, until its sunset on %s", o,
+				d.new.Versions[i].Sunset.UTC().Format(time.RFC3339))
+		}
 		d.add(Change{Kind: "version-raised", Old: old, New: new, Location: at,
 			Reason: fmt.Sprintf("version rose from %d to %d: the API moves from /v%d to /v%d, so breaking changes are allowed", o, n, o, n),
-			Note:   fmt.Sprintf("/v%d is no longer served: its clients need the old major declared under `versions:` to keep working until they move", o)})
+			Note:   note})
 	case n < o:
 		d.add(Change{Kind: "version-lowered", Old: old, New: new, Location: at,
 			Reason: fmt.Sprintf("version fell from %d to %d: the API moves from /v%d to /v%d, and its clients lose it", o, n, o, n)})
