@@ -724,7 +724,7 @@ export interface components {
         };
         /** @description One invalid field or parameter. */
         FieldError: {
-            /** @description What, as a stable code: required, null, type, unknown, read_only, immutable, min_length, max_length, pattern, format, enum, initial, min, max, min_items, max_items, not_found, unique, transition; for query parameters also invalid, range, unsortable, duplicate and not_ref. */
+            /** @description What, as a stable code: required, null, type, unknown, read_only, immutable, min_length, max_length, pattern, format, enum, initial, min, max, min_items, max_items, not_found, unique, transition; for query parameters also invalid, range, unsortable, duplicate and not_ref; in an older version of the API also removed (a field it reads as a constant). */
             code: string;
             /** @description Where: a member's path such as items[0].quantity, or a query parameter's name. */
             field: string;
@@ -773,6 +773,16 @@ export interface components {
             resource?: string;
             /** @description The HTTP status, the same as the response's. */
             status: number;
+            /**
+             * Format: uri-reference
+             * @description `version-sunset`: the same path under the current version of the API.
+             */
+            successor?: string;
+            /**
+             * Format: date-time
+             * @description `version-sunset`: when the version was retired.
+             */
+            sunset?: string;
             /** @description The type's title, the same for every problem of the type. */
             title: string;
             /** @description `invalid-transition`: the state the write asked for (null to clear). */
@@ -804,6 +814,7 @@ export interface components {
              *     | `cascade-too-large` | 409 | Cascade too large | deleting the record would delete or change more records through `on_delete` than the limit (1,000, 32 levels deep); `found` counts those found before stopping | found, limit, max_depth |
              *     | `idempotency-key-in-flight` | 409 | Request in flight | a request with the same `Idempotency-Key` is still running; with `Retry-After` |  |
              *     | `stale-version` | 412 | Stale version | `If-Match` names a version other than the record's | current_version |
+             *     | `version-sunset` | 410 | Version retired | the path is under an older version of the API whose sunset has passed; `successor` is the same path under the current version, `sunset` when it was retired | successor, sunset |
              *     | `too-large` | 413 | Body too large | the body is over the size limit (1 MiB unless configured otherwise) |  |
              *     | `unsupported-media-type` | 415 | Unsupported media type | the body is not sent as `application/json` (or `application/merge-patch+json`, for PATCH) |  |
              *     | `validation` | 422 | Invalid fields | fields of the body are invalid: every one is listed in `errors` | errors |
@@ -816,7 +827,7 @@ export interface components {
              *     | `out-of-stock` | 409 | Refused by an effect | an effect of this spec refused the write (orders.reserve_stock); as `guard-failed` | effect, resource, id, errors |
              * @enum {string}
              */
-            type: "urn:plinth:problem:invalid" | "urn:plinth:problem:malformed-json" | "urn:plinth:problem:invalid-query" | "urn:plinth:problem:invalid-precondition" | "urn:plinth:problem:invalid-batch" | "urn:plinth:problem:invalid-replay" | "urn:plinth:problem:invalid-discard" | "urn:plinth:problem:idempotency-key-missing" | "urn:plinth:problem:idempotency-key-invalid" | "urn:plinth:problem:unauthorized" | "urn:plinth:problem:forbidden" | "urn:plinth:problem:not-found" | "urn:plinth:problem:method-not-allowed" | "urn:plinth:problem:conflict" | "urn:plinth:problem:invalid-transition" | "urn:plinth:problem:unique" | "urn:plinth:problem:referenced" | "urn:plinth:problem:guard-failed" | "urn:plinth:problem:cascade-too-large" | "urn:plinth:problem:idempotency-key-in-flight" | "urn:plinth:problem:stale-version" | "urn:plinth:problem:too-large" | "urn:plinth:problem:unsupported-media-type" | "urn:plinth:problem:validation" | "urn:plinth:problem:expression-failed" | "urn:plinth:problem:idempotency-key-reused" | "urn:plinth:problem:precondition-required" | "urn:plinth:problem:internal" | "urn:plinth:problem:unavailable" | "urn:plinth:problem:product-inactive" | "urn:plinth:problem:out-of-stock";
+            type: "urn:plinth:problem:invalid" | "urn:plinth:problem:malformed-json" | "urn:plinth:problem:invalid-query" | "urn:plinth:problem:invalid-precondition" | "urn:plinth:problem:invalid-batch" | "urn:plinth:problem:invalid-replay" | "urn:plinth:problem:invalid-discard" | "urn:plinth:problem:idempotency-key-missing" | "urn:plinth:problem:idempotency-key-invalid" | "urn:plinth:problem:unauthorized" | "urn:plinth:problem:forbidden" | "urn:plinth:problem:not-found" | "urn:plinth:problem:method-not-allowed" | "urn:plinth:problem:conflict" | "urn:plinth:problem:invalid-transition" | "urn:plinth:problem:unique" | "urn:plinth:problem:referenced" | "urn:plinth:problem:guard-failed" | "urn:plinth:problem:cascade-too-large" | "urn:plinth:problem:idempotency-key-in-flight" | "urn:plinth:problem:stale-version" | "urn:plinth:problem:version-sunset" | "urn:plinth:problem:too-large" | "urn:plinth:problem:unsupported-media-type" | "urn:plinth:problem:validation" | "urn:plinth:problem:expression-failed" | "urn:plinth:problem:idempotency-key-reused" | "urn:plinth:problem:precondition-required" | "urn:plinth:problem:internal" | "urn:plinth:problem:unavailable" | "urn:plinth:problem:product-inactive" | "urn:plinth:problem:out-of-stock";
         };
         /**
          * @description Every webhook of the spec, with its circuit breaker and its deliveries.

@@ -315,6 +315,7 @@ const (
 	UrnPlinthProblemUnique                 ProblemType = "urn:plinth:problem:unique"
 	UrnPlinthProblemUnsupportedMediaType   ProblemType = "urn:plinth:problem:unsupported-media-type"
 	UrnPlinthProblemValidation             ProblemType = "urn:plinth:problem:validation"
+	UrnPlinthProblemVersionSunset          ProblemType = "urn:plinth:problem:version-sunset"
 )
 
 // Valid indicates whether the value is a known member of the ProblemType enum.
@@ -381,6 +382,8 @@ func (e ProblemType) Valid() bool {
 	case UrnPlinthProblemUnsupportedMediaType:
 		return true
 	case UrnPlinthProblemValidation:
+		return true
+	case UrnPlinthProblemVersionSunset:
 		return true
 	default:
 		return false
@@ -1084,7 +1087,7 @@ type EventsPage struct {
 
 // FieldError One invalid field or parameter.
 type FieldError struct {
-	// Code What, as a stable code: required, null, type, unknown, read_only, immutable, min_length, max_length, pattern, format, enum, initial, min, max, min_items, max_items, not_found, unique, transition; for query parameters also invalid, range, unsortable, duplicate and not_ref.
+	// Code What, as a stable code: required, null, type, unknown, read_only, immutable, min_length, max_length, pattern, format, enum, initial, min, max, min_items, max_items, not_found, unique, transition; for query parameters also invalid, range, unsortable, duplicate and not_ref; in an older version of the API also removed (a field it reads as a constant).
 	Code string `json:"code"`
 
 	// Field Where: a member's path such as items[0].quantity, or a query parameter's name.
@@ -1147,6 +1150,12 @@ type Problem struct {
 	// Status The HTTP status, the same as the response's.
 	Status int `json:"status"`
 
+	// Successor `version-sunset`: the same path under the current version of the API.
+	Successor *string `json:"successor,omitempty"`
+
+	// Sunset `version-sunset`: when the version was retired.
+	Sunset *time.Time `json:"sunset,omitempty"`
+
 	// Title The type's title, the same for every problem of the type.
 	Title string `json:"title"`
 
@@ -1178,6 +1187,7 @@ type Problem struct {
 	// | `cascade-too-large` | 409 | Cascade too large | deleting the record would delete or change more records through `on_delete` than the limit (1,000, 32 levels deep); `found` counts those found before stopping | found, limit, max_depth |
 	// | `idempotency-key-in-flight` | 409 | Request in flight | a request with the same `Idempotency-Key` is still running; with `Retry-After` |  |
 	// | `stale-version` | 412 | Stale version | `If-Match` names a version other than the record's | current_version |
+	// | `version-sunset` | 410 | Version retired | the path is under an older version of the API whose sunset has passed; `successor` is the same path under the current version, `sunset` when it was retired | successor, sunset |
 	// | `too-large` | 413 | Body too large | the body is over the size limit (1 MiB unless configured otherwise) |  |
 	// | `unsupported-media-type` | 415 | Unsupported media type | the body is not sent as `application/json` (or `application/merge-patch+json`, for PATCH) |  |
 	// | `validation` | 422 | Invalid fields | fields of the body are invalid: every one is listed in `errors` | errors |
@@ -1216,6 +1226,7 @@ type Problem struct {
 // | `cascade-too-large` | 409 | Cascade too large | deleting the record would delete or change more records through `on_delete` than the limit (1,000, 32 levels deep); `found` counts those found before stopping | found, limit, max_depth |
 // | `idempotency-key-in-flight` | 409 | Request in flight | a request with the same `Idempotency-Key` is still running; with `Retry-After` |  |
 // | `stale-version` | 412 | Stale version | `If-Match` names a version other than the record's | current_version |
+// | `version-sunset` | 410 | Version retired | the path is under an older version of the API whose sunset has passed; `successor` is the same path under the current version, `sunset` when it was retired | successor, sunset |
 // | `too-large` | 413 | Body too large | the body is over the size limit (1 MiB unless configured otherwise) |  |
 // | `unsupported-media-type` | 415 | Unsupported media type | the body is not sent as `application/json` (or `application/merge-patch+json`, for PATCH) |  |
 // | `validation` | 422 | Invalid fields | fields of the body are invalid: every one is listed in `errors` | errors |
