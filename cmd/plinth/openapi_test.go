@@ -245,10 +245,15 @@ func (s sent) want(status int) response {
 }
 
 // probe sends a request the document may call valid or not: if it calls it invalid, the
-// server must refuse it (4xx); either way, the answer must be one the document gives.
+// server must refuse it (4xx); either way, the answer must be one the document gives, and no
+// mistake of the client's may be answered as the server's (5xx), though the document lists
+// 500 and 503 for every operation.
 func (c conformance) probe(method, path, token, body string, headers ...string) {
 	c.t.Helper()
 	valid, res := c.exchange(method, path, token, body, headers...)
+	if res.response.status >= 500 {
+		c.t.Errorf("%s: a client's mistake answered %d: %s", res.what, res.response.status, res.response.raw)
+	}
 	if !valid && (res.response.status < 400 || res.response.status > 499) {
 		c.t.Errorf("%s: the document refuses the request, the server answered %d: %s", res.what, res.response.status, res.response.raw)
 	}
