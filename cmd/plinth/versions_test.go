@@ -395,7 +395,7 @@ func testVersionDocuments(t *testing.T, db database) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := conformance{t: t, srv: srv, router: router}
+	c := conformance{t: t, srv: srv, router: router, driven: map[string]bool{}}
 	admin, alice := srv.token("root", "admin"), srv.token("alice", "customer")
 	item := c.send(true, "POST", "/v1/items", admin, `{"sku": "MUG-1", "name": "Mug", "price": 1200, "legacy_code": "M"}`).want(201)
 	id := item.body["id"].(string)
