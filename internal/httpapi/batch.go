@@ -149,7 +149,7 @@ func (a api) handler(name string) (resourceHandler, bool) {
 func (a api) batchRenderer(r *http.Request, ops []batchOp) renderer {
 	var deprecated []string
 	for _, o := range ops {
-		for _, name := range deprecatedFields(o.h.r.Fields, o.body) {
+		for _, name := range o.h.deprecatedFields(o.body) {
 			if !slices.Contains(deprecated, name) {
 				deprecated = append(deprecated, name)
 			}

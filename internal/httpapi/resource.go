@@ -237,7 +237,7 @@ func (h resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
 // create), 204 for a delete, or the problem document; with the deprecated fields body sent,
 // and in the version's names, keeping refused (the version's own field errors) as they are.
 func (h resourceHandler) recordRenderer(r *http.Request, body map[string]any, refused []fault.FieldError) renderer {
-	deprecated := deprecatedFields(h.r.Fields, body)
+	deprecated := h.deprecatedFields(body)
 	return func(recs []*store.Record, err error) response {
 		resp := h.recordResponse(r, recs, err, refused)
 		if deprecated != nil {

@@ -71,6 +71,9 @@ type Server struct {
 	webhooks Webhooks
 	// apis are the versions served: the current one, then the older ones, newest first.
 	apis []*api
+	// deprecating holds the resources, of every version served, with fields marked
+	// deprecated, found once when their routes are registered.
+	deprecating map[*spec.Resource]bool
 }
 
 // New returns a Server with every route of the engine's model registered.
@@ -165,6 +168,12 @@ func (s *Server) routes() {
 
 // resource registers the routes of one resource.
 func (a api) resource(h resourceHandler) {
+	if hasDeprecated(h.r.Fields) {
+		if a.s.deprecating == nil {
+			a.s.deprecating = map[*spec.Resource]bool{}
+		}
+		a.s.deprecating[h.r] = true
+	}
 	base := a.prefix + "/" + h.r.Name
 	a.s.mux.HandleFunc("GET "+base, h.list)
 	a.s.mux.HandleFunc("POST "+base, h.create)

@@ -45,9 +45,23 @@ func (s *Server) deprecated(w http.ResponseWriter, r *http.Request, v *version.A
 // deprecatedFieldsHeader names the deprecated fields a write's body sent.
 const deprecatedFieldsHeader = "Plinth-Deprecated-Fields"
 
+// hasDeprecated reports whether any of fields, at any depth, is marked `deprecated: true`.
+func hasDeprecated(fields []*spec.Field) bool {
+	for _, f := range fields {
+		if f.Deprecated || hasDeprecated(f.Fields) || (f.Of != nil && hasDeprecated([]*spec.Field{f.Of})) {
+			return true
+		}
+	}
+	return false
+}
+
 // deprecatedFields lists the fields marked `deprecated: true` that body sends, at any depth
-// (items[].code for a member of an array's objects), sorted; nil when it sends none.
-func deprecatedFields(fields []*spec.Field, body map[string]any) []string {
+// (items[].code for a member of an array's objects), sorted; nil when it sends none. A
+// resource without deprecated fields, nearly every one, costs its writes one map look-up.
+func (h resourceHandler) deprecatedFields(body map[string]any) []string {
+	if !h.s.deprecating[h.r] {
+		return nil
+	}
 	var out []string
 	var walk func(fields []*spec.Field, obj map[string]any, path string)
 	walk = func(fields []*spec.Field, obj map[string]any, path string) {
@@ -74,7 +88,7 @@ func deprecatedFields(fields []*spec.Field, body map[string]any) []string {
 			}
 		}
 	}
-	walk(fields, body, "")
+	walk(h.r.Fields, body, "")
 	slices.Sort(out)
 	return out
 }
