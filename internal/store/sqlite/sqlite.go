@@ -55,10 +55,16 @@ type DB struct {
 	log    *slog.Logger
 	tables map[string]*table
 
-	writes        chan *writeReq
-	stopping      chan struct{} // closed by Close
-	stopped       chan struct{} // closed when the writer has returned
-	writerStarted bool          // set by Open once everything else succeeded
+	writes   chan *writeReq
+	stopping chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the writer has returned
+
+	// The checkpointer's connection; committed wakes it after a group commits, and
+	// checkpointed is closed when it has returned.
+	ckpt          *sql.DB
+	committed     chan struct{}
+	checkpointed  chan struct{}
+	writerStarted bool // set by Open once everything else succeeded
 	closeOnce     sync.Once
 
 	// Statements of the internal tables, prepared once like those of the records.
@@ -92,7 +98,8 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	path := filepath.Join(dir, FileName)
 	busy := cmp.Or(opts.BusyWait, 5*time.Second)
 	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{},
-		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{})}
+		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{}),
+		committed: make(chan struct{}, 1), checkpointed: make(chan struct{})}
 	db.Queue = sqlstore.NewQueue(&internalDialect, model, db.runner())
 	var err error
 	// The writer keeps its temporary files in memory: group commit gives every write its own
@@ -117,6 +124,11 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	}
 	db.read.SetMaxOpenConns(readers)
 	db.read.SetMaxIdleConns(readers)
+	if db.ckpt, err = sql.Open("sqlite", dsn(path, busy)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.ckpt.SetMaxOpenConns(1)
 	if err := migrate(ctx, db.write, model, opts, db.log); err != nil {
 		db.Close()
 		return nil, err
@@ -170,6 +182,7 @@ func (db *DB) Close() error {
 		close(db.stopping)
 		if db.writerStarted {
 			<-db.stopped
+			<-db.checkpointed
 		}
 	})
 	var errs []error
@@ -186,6 +199,9 @@ func (db *DB) Close() error {
 	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
+	}
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.Close())
 	}
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
@@ -279,6 +295,7 @@ func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
 func (db *DB) startWriter() {
 	db.writerStarted = true
 	go db.writer()
+	go db.checkpointer()
 }
 
 // writer runs every write, in groups, until Close.
@@ -302,6 +319,10 @@ func (db *DB) writer() {
 			}
 		}
 		db.commitGroup(batch)
+		select {
+		case db.committed <- struct{}{}:
+		default: // the checkpointer is already due
+		}
 	}
 }
 
