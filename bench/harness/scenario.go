@@ -28,9 +28,11 @@ const (
 
 // scenario is one kind of request, sent by every connection in a closed loop.
 type scenario struct {
-	name    string
-	kind    string
-	request string // what is sent, for the report
+	name string
+	kind string
+	// sqliteRPS is the target on SQLite: at least this fraction of the reference's req/s.
+	sqliteRPS float64
+	request   string // what is sent, for the report
 	// workers prepares a round against t and returns the constructor of its workers.
 	workers func(ctx context.Context, t *target, conns int) (func(id int) Worker, error)
 }
@@ -48,7 +50,7 @@ var listQuery = url.Values{"filter": {"price_cents > 500"}, "sort": {"-price_cen
 func scenarios(seq *atomic.Int64) []scenario {
 	return []scenario{
 		{
-			name: "read", kind: kindRead,
+			name: "read", kind: kindRead, sqliteRPS: 0.85,
 			request: "GET /v1/products/{id} as a customer, cycling over 1,000 ids",
 			workers: func(_ context.Context, t *target, _ int) (func(int) Worker, error) {
 				ids := t.ids[:min(readIDs, len(t.ids))]
@@ -56,7 +58,7 @@ func scenarios(seq *atomic.Int64) []scenario {
 			},
 		},
 		{
-			name: "list", kind: kindRead,
+			name: "list", kind: kindRead, sqliteRPS: 0.85,
 			request: "GET /v1/products?" + listQuery + " (anonymous)",
 			workers: func(_ context.Context, t *target, _ int) (func(int) Worker, error) {
 				req := appendRequest(nil, "GET", "/v1/products?"+listQuery, t.proc.addr, "", nil, nil)
@@ -64,14 +66,14 @@ func scenarios(seq *atomic.Int64) []scenario {
 			},
 		},
 		{
-			name: "create", kind: kindWrite,
+			name: "create", kind: kindWrite, sqliteRPS: 0.8,
 			request: "POST /v1/products as admin, unique sku, with an Idempotency-Key",
 			workers: func(_ context.Context, t *target, _ int) (func(int) Worker, error) {
 				return func(int) Worker { return &createWorker{t: t, seq: seq} }, nil
 			},
 		},
 		{
-			name: "order", kind: kindWrite,
+			name: "order", kind: kindWrite, sqliteRPS: 0.75,
 			request: `POST /v1/orders as a customer, {"items":[{"product_id":ID,"quantity":1}]}, with an Idempotency-Key`,
 			workers: func(_ context.Context, t *target, _ int) (func(int) Worker, error) {
 				ids := t.ids[:min(readIDs, len(t.ids))]
@@ -79,7 +81,7 @@ func scenarios(seq *atomic.Int64) []scenario {
 			},
 		},
 		{
-			name: "update", kind: kindWrite,
+			name: "update", kind: kindWrite, sqliteRPS: 0.8,
 			request: `PATCH /v1/products/{id} {"stock":N} as admin with If-Match; each connection owns 8 products`,
 			workers: func(ctx context.Context, t *target, conns int) (func(int) Worker, error) {
 				return updateWorkers(ctx, t, conns, seq)
