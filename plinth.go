@@ -23,6 +23,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
@@ -68,7 +69,26 @@ type Options struct {
 	// AutoMigrate says whether New makes the schema changes a start may make itself: new
 	// tables, columns and indexes, and literal defaults filled in.
 	AutoMigrate AutoMigrate
+	// DisableMetrics turns the Prometheus metrics off entirely: nothing is counted, and
+	// /metrics is not served.
+	DisableMetrics bool
+	// MetricsAccess says who may read GET /metrics on Handler; App.MetricsHandler serves
+	// them to anyone, for a listener of their own.
+	MetricsAccess MetricsAccess
 }
+
+// MetricsAccess says who may read GET /metrics on the API's handler
+// (docs/observability.md).
+type MetricsAccess int
+
+const (
+	// MetricsAdmin serves /metrics to bearer tokens of role admin only.
+	MetricsAdmin MetricsAccess = iota
+	// MetricsOpen serves /metrics to anyone: for a listener that only the scraper can reach.
+	MetricsOpen
+	// MetricsOff does not serve /metrics on the API's handler; App.MetricsHandler still does.
+	MetricsOff
+)
 
 // AutoMigrate says whether a start changes the schema itself (see Options.AutoMigrate). Any
 // other change — a rename, a retype, a field dropped — needs a planned migration whatever
@@ -86,6 +106,9 @@ const (
 	AutoMigrateOff
 )
 
+// readyTimeout bounds the readiness check of a scrape (plinth_ready).
+const readyTimeout = 2 * time.Second
+
 // sweepInterval is how often expired idempotency keys and events are deleted.
 const sweepInterval = time.Minute
 
@@ -94,6 +117,7 @@ type App struct {
 	model   *spec.Model
 	db      store.DB
 	handler http.Handler
+	metrics *obs.Metrics // nil when turned off
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
 }
@@ -122,6 +146,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	model, diags := spec.Compile(name, src)
 	if diags.HasErrors() {
 		return nil, &SpecError{Diagnostics: diags}
+	}
+	var metrics *obs.Metrics
+	if !opts.DisableMetrics {
+		metrics = obs.New(obs.Options{Spec: model.Name, Logger: log.With("component", "metrics")})
 	}
 	dataDir := cmp.Or(opts.DataDir, DefaultDataDir)
 	if opts.Database != "" && os.Getenv(auth.SecretEnv) == "" && (model.Auth.JWT == nil || model.Auth.JWT.SecretEnv == "") {
@@ -156,19 +184,20 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	eng, err := engine.New(engine.Config{Model: model, Store: db, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
 		EventRetention: opts.EventRetention, Committed: hooks.Wake,
-		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
+		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors"), Metrics: metrics})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	metrics.WatchReady(db.Ping, readyTimeout)
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: db.Ping})
+		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: httpapi.MetricsAccess(opts.MetricsAccess)})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	bg, stop := context.WithCancel(context.Background())
-	app := &App{model: model, db: db, handler: api, stop: stop, done: make(chan struct{})}
+	app := &App{model: model, db: db, handler: api, metrics: metrics, stop: stop, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
@@ -185,6 +214,16 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 // Handler serves the API.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// MetricsHandler serves the Prometheus metrics to anyone, in the text format or in
+// OpenMetrics: for a listener of its own, which only the scraper reaches. Nil when metrics
+// are turned off.
+func (a *App) MetricsHandler() http.Handler {
+	if a.metrics == nil {
+		return nil
+	}
+	return a.metrics.Handler()
+}
 
 // Name is the served spec's name.
 func (a *App) Name() string { return a.model.Name }
