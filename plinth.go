@@ -106,8 +106,12 @@ const (
 	AutoMigrateOff
 )
 
-// readyTimeout bounds the readiness check of a scrape (plinth_ready).
-const readyTimeout = 2 * time.Second
+// readyTimeout bounds the readiness check of a scrape (plinth_ready), and scrapeTimeout
+// its reading of the outbox.
+const (
+	readyTimeout  = 2 * time.Second
+	scrapeTimeout = 2 * time.Second
+)
 
 // sweepInterval is how often expired idempotency keys and events are deleted.
 const sweepInterval = time.Minute
@@ -117,7 +121,7 @@ type App struct {
 	model   *spec.Model
 	db      store.DB
 	handler http.Handler
-	metrics *obs.Metrics // nil when turned off
+	metrics *obs.Metrics       // nil when turned off
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
 }
@@ -168,13 +172,21 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		on := opts.AutoMigrate == AutoMigrateOn
 		auto = &on
 	}
+	var observer store.Observer
+	if metrics != nil {
+		observer = metrics
+	}
 	db, err := open.Open(ctx, model, open.Options{Database: opts.Database, DataDir: dataDir, Schema: opts.DatabaseSchema,
-		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log, Migrations: migrations, AutoMigrate: auto})
+		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log, Migrations: migrations, AutoMigrate: auto,
+		Observer: observer})
 	if err != nil {
 		return nil, err
 	}
+	if p, ok := db.(store.Pooled); ok {
+		metrics.WatchPool(func() obs.PoolStats { return obs.PoolStats(p.PoolStats()) })
+	}
 	hooks, err := worker.New(worker.Config{Model: model, Store: db, Now: opts.Now, Getenv: opts.Getenv,
-		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient})
+		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient, Metrics: metrics})
 	if err == nil {
 		err = hooks.Subscribe(ctx)
 	}
@@ -190,6 +202,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 	metrics.WatchReady(db.Ping, readyTimeout)
+	metrics.WatchOutbox(hooks.Outbox, scrapeTimeout)
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
 		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: httpapi.MetricsAccess(opts.MetricsAccess)})
 	if err != nil {
@@ -204,7 +217,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if l, ok := db.(store.Listener); ok {
 		wg.Go(func() { l.Listen(bg, hooks.Wake) })
 	}
-	wg.Go(func() { worker.NewScheduler(model, eng, db, log.With("component", "schedules"), opts.Now).Run(bg) })
+	wg.Go(func() {
+		worker.NewScheduler(model, eng, db, log.With("component", "schedules"), opts.Now, metrics).Run(bg)
+	})
 	go func() {
 		wg.Wait()
 		close(app.done)
