@@ -244,3 +244,43 @@ func TestMetricsAccess(t *testing.T) {
 		t.Errorf("with metrics disabled, the API answers %d", st)
 	}
 }
+
+// BenchmarkRequest measures a read of one product through the whole handler, with metrics
+// on and off (docs/performance.md).
+func BenchmarkRequest(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts plinth.Options
+	}{{"metrics=on", plinth.Options{}}, {"metrics=off", plinth.Options{DisableMetrics: true}}} {
+		b.Run(c.name, func(b *testing.B) {
+			dir := b.TempDir()
+			c.opts.SpecFile, c.opts.DataDir = "../../examples/shop/plinth.yaml", dir
+			app, err := plinth.New(context.Background(), c.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer app.Close()
+			signer, _, _ := auth.ForModel(&spec.Model{}, dir, nil)
+			admin, _ := signer.Sign("root", "admin", 3600e9)
+			req := httptest.NewRequest("POST", "/v1/products", strings.NewReader(`{"sku":"MUG-01","name":"Mug","price_cents":1200}`))
+			req.Header.Set("Authorization", "Bearer "+admin)
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			app.Handler().ServeHTTP(rec, req)
+			body := rec.Body.String()
+			if rec.Code != 201 {
+				b.Fatalf("create: %d %s", rec.Code, body)
+			}
+			path := "/v1/products/" + body[strings.Index(body, `"id":"`)+6:][:36]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				app.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+				if rec.Code != 200 {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
+}
