@@ -79,15 +79,13 @@ type Options struct {
 
 // MetricsAccess says who may read GET /metrics on the API's handler
 // (docs/observability.md).
-type MetricsAccess int
+type MetricsAccess = httpapi.MetricsAccess
 
+// Who may read /metrics on the API's handler; App.MetricsHandler serves them to anyone.
 const (
-	// MetricsAdmin serves /metrics to bearer tokens of role admin only.
-	MetricsAdmin MetricsAccess = iota
-	// MetricsOpen serves /metrics to anyone: for a listener that only the scraper can reach.
-	MetricsOpen
-	// MetricsOff does not serve /metrics on the API's handler; App.MetricsHandler still does.
-	MetricsOff
+	MetricsAdmin = httpapi.MetricsAdmin // bearer tokens of role admin only (the default)
+	MetricsOpen  = httpapi.MetricsOpen  // anyone: for a listener only the scraper reaches
+	MetricsOff   = httpapi.MetricsOff   // not served
 )
 
 // AutoMigrate says whether a start changes the schema itself (see Options.AutoMigrate). Any
@@ -204,7 +202,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	metrics.WatchReady(db.Ping, readyTimeout)
 	metrics.WatchOutbox(hooks.Outbox, scrapeTimeout)
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: httpapi.MetricsAccess(opts.MetricsAccess)})
+		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess})
 	if err != nil {
 		db.Close()
 		return nil, err

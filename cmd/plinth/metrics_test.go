@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/plinth-dev/plinth"
@@ -68,5 +71,23 @@ func testMetricsOnTheirListener(t *testing.T, db database) {
 		}
 	} else if m.Value("plinth_postgres_pool_connections", "state", "max") < 1 {
 		t.Errorf("the pool's bound: %v", m.Series("plinth_postgres_pool_connections"))
+	}
+}
+
+// TestMetricsFlagsRefused: a --metrics-access that is not one of the three, and a metrics
+// listener with metrics turned off, stop serve before it starts.
+func TestMetricsFlagsRefused(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--metrics-access", "public"}, `--metrics-access: "public" is not admin, open or off`},
+		{[]string{"--metrics=false", "--metrics-addr", "127.0.0.1:0"}, "--metrics-addr serves the metrics, which --metrics=false turns off"},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"serve", "--spec", shopSpec, "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, c.args...)
+		if code := Main(context.Background(), args, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", c.args, code, errOut.String(), c.want)
+		}
 	}
 }

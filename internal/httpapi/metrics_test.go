@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,60 +17,28 @@ import (
 
 // metricsShop is the shop served on real HTTP with the options given.
 type metricsShop struct {
-	t                    *testing.T
-	url                  string
-	api                  *httpapi.Server
-	app                  *plinth.App
-	admin, alice, carlos string
-	client               *http.Client
+	*problemServer // its admin, and member for a customer
+	api            *httpapi.Server
+	app            *plinth.App
 }
 
 func startMetricsShop(t *testing.T, opts plinth.Options) *metricsShop {
 	t.Helper()
-	dir := t.TempDir()
-	opts.SpecFile, opts.DataDir = "../../examples/shop/plinth.yaml", dir
-	app, err := plinth.New(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
-	api := app.Handler().(*httpapi.Server)
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	signer, _, err := auth.ForModel(&spec.Model{}, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := signer.Sign("root", "admin", 3600e9)
-	alice, _ := signer.Sign("alice", "customer", 3600e9)
-	return &metricsShop{t: t, url: srv.URL, api: api, app: app, admin: admin, alice: alice, client: srv.Client()}
+	opts.SpecFile = "../../examples/shop/plinth.yaml"
+	p, app := serveApp(t, opts, "customer")
+	return &metricsShop{problemServer: p, api: app.Handler().(*httpapi.Server), app: app}
 }
 
-// do sends a request and returns its status and body; headers come in name, value pairs.
-func (s *metricsShop) do(method, path, token, body string, headers ...string) (int, string) {
+// send sends a request and returns its status and body; headers come in name, value pairs.
+func (s *metricsShop) send(method, path, token, body string, headers ...string) (int, string) {
 	s.t.Helper()
-	req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(raw)
+	a := s.do(method, path, token, body, headers...)
+	return a.status, string(a.raw)
 }
 
 func (s *metricsShop) scrape() obstest.Scrape {
 	s.t.Helper()
-	m, _ := obstest.Get(s.t, s.client, s.url+"/metrics", s.admin, "")
+	m, _ := obstest.Get(s.t, http.DefaultClient, s.url+"/metrics", s.admin, "")
 	return m
 }
 
@@ -83,35 +50,35 @@ func TestHTTPMetrics(t *testing.T) {
 	s.api.ServeError("/boom", errors.New("a bug"))
 
 	product := `{"sku":"MUG-01","name":"Mug","price_cents":1200,"stock":10}`
-	if st, body := s.do("POST", "/v1/products", s.admin, product); st != 201 {
+	if st, body := s.send("POST", "/v1/products", s.admin, product); st != 201 {
 		t.Fatalf("create product: %d %s", st, body)
 	}
-	_, body := s.do("GET", "/v1/products", "", "")
+	_, body := s.send("GET", "/v1/products", "", "")
 	pid := body[strings.Index(body, `"id":"`)+6:][:36]
 	order := `{"items":[{"product_id":"` + pid + `","quantity":1}]}`
 	for range 2 { // the second is a replay
-		if st, body := s.do("POST", "/v1/orders", s.alice, order, "Idempotency-Key", "order-1"); st != 201 {
+		if st, body := s.send("POST", "/v1/orders", s.member, order, "Idempotency-Key", "order-1"); st != 201 {
 			t.Fatalf("order: %d %s", st, body)
 		}
 	}
-	if st, _ := s.do("POST", "/v1/orders", s.alice, `{"items":[]}`, "Idempotency-Key", "order-2"); st != 422 && st != 400 {
+	if st, _ := s.send("POST", "/v1/orders", s.member, `{"items":[]}`, "Idempotency-Key", "order-2"); st != 422 && st != 400 {
 		t.Fatalf("invalid order answered %d", st)
 	}
-	if st, _ := s.do("POST", "/v1/orders", s.alice, `{"items":[{"product_id":"`+pid+`","quantity":50}]}`, "Idempotency-Key", "order-3"); st != 409 {
+	if st, _ := s.send("POST", "/v1/orders", s.member, `{"items":[{"product_id":"`+pid+`","quantity":50}]}`, "Idempotency-Key", "order-3"); st != 409 {
 		t.Fatalf("an order beyond the stock answered %d", st)
 	}
-	if st, _ := s.do("GET", "/boom", "", ""); st != 500 {
+	if st, _ := s.send("GET", "/boom", "", ""); st != 500 {
 		t.Fatalf("/boom answered %d", st)
 	}
 	const ids = 1000
 	for i := range ids {
-		if st, _ := s.do("GET", "/v1/products/"+strings.Repeat("0", 8)+"-0000-7000-8000-"+padded(i), "", ""); st != 404 {
+		if st, _ := s.send("GET", "/v1/products/"+strings.Repeat("0", 8)+"-0000-7000-8000-"+padded(i), "", ""); st != 404 {
 			t.Fatalf("a missing product answered %d", st)
 		}
 	}
-	s.do("GET", "/no/such/path/1", "", "")
-	s.do("GET", "/no/such/path/2", "", "")
-	s.do("GET", "/v1/products", "Bearer-less nonsense", "") // refused before routing
+	s.send("GET", "/no/such/path/1", "", "")
+	s.send("GET", "/no/such/path/2", "", "")
+	s.send("GET", "/v1/products", "Bearer-less nonsense", "") // refused before routing
 
 	m := s.scrape()
 	const requests = "plinth_http_requests_total"
@@ -202,17 +169,17 @@ func itoa(i int) string {
 // asks for it.
 func TestMetricsAccess(t *testing.T) {
 	s := startMetricsShop(t, plinth.Options{})
-	if st, _ := s.do("GET", "/metrics", "", ""); st != 401 {
+	if st, _ := s.send("GET", "/metrics", "", ""); st != 401 {
 		t.Errorf("anonymous: %d, want 401", st)
 	}
-	if st, _ := s.do("GET", "/metrics", s.alice, ""); st != 403 {
+	if st, _ := s.send("GET", "/metrics", s.member, ""); st != 403 {
 		t.Errorf("a customer: %d, want 403", st)
 	}
-	_, res := obstest.Get(t, s.client, s.url+"/metrics", s.admin, "application/openmetrics-text; version=1.0.0")
+	_, res := obstest.Get(t, http.DefaultClient, s.url+"/metrics", s.admin, "application/openmetrics-text; version=1.0.0")
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") {
 		t.Errorf("OpenMetrics asked, %q served", ct)
 	}
-	_, res = obstest.Get(t, s.client, s.url+"/metrics", s.admin, "")
+	_, res = obstest.Get(t, http.DefaultClient, s.url+"/metrics", s.admin, "")
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("the text format by default, %q served", ct)
 	}
@@ -223,10 +190,10 @@ func TestMetricsAccess(t *testing.T) {
 	}
 
 	open := startMetricsShop(t, plinth.Options{MetricsAccess: plinth.MetricsOpen})
-	obstest.Get(t, open.client, open.url+"/metrics", "", "")
+	obstest.Get(t, http.DefaultClient, open.url+"/metrics", "", "")
 
 	off := startMetricsShop(t, plinth.Options{MetricsAccess: plinth.MetricsOff})
-	if st, _ := off.do("GET", "/metrics", off.admin, ""); st != 404 {
+	if st, _ := off.send("GET", "/metrics", off.admin, ""); st != 404 {
 		t.Errorf("with access off: %d, want 404", st)
 	}
 	if off.app.MetricsHandler() == nil {
@@ -234,13 +201,13 @@ func TestMetricsAccess(t *testing.T) {
 	}
 
 	none := startMetricsShop(t, plinth.Options{DisableMetrics: true})
-	if st, _ := none.do("GET", "/metrics", none.admin, ""); st != 404 {
+	if st, _ := none.send("GET", "/metrics", none.admin, ""); st != 404 {
 		t.Errorf("with metrics disabled: %d, want 404", st)
 	}
 	if none.app.MetricsHandler() != nil {
 		t.Error("with metrics disabled, MetricsHandler is not nil")
 	}
-	if st, _ := none.do("GET", "/v1/products", "", ""); st != 200 {
+	if st, _ := none.send("GET", "/v1/products", "", ""); st != 200 {
 		t.Errorf("with metrics disabled, the API answers %d", st)
 	}
 }
