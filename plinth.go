@@ -23,6 +23,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
@@ -68,7 +69,24 @@ type Options struct {
 	// AutoMigrate says whether New makes the schema changes a start may make itself: new
 	// tables, columns and indexes, and literal defaults filled in.
 	AutoMigrate AutoMigrate
+	// DisableMetrics turns the Prometheus metrics off entirely: nothing is counted, and
+	// /metrics is not served.
+	DisableMetrics bool
+	// MetricsAccess says who may read GET /metrics on Handler; App.MetricsHandler serves
+	// them to anyone, for a listener of their own.
+	MetricsAccess MetricsAccess
 }
+
+// MetricsAccess says who may read GET /metrics on the API's handler
+// (docs/observability.md).
+type MetricsAccess = httpapi.MetricsAccess
+
+// Who may read /metrics on the API's handler; App.MetricsHandler serves them to anyone.
+const (
+	MetricsAdmin = httpapi.MetricsAdmin // bearer tokens of role admin only (the default)
+	MetricsOpen  = httpapi.MetricsOpen  // anyone: for a listener only the scraper reaches
+	MetricsOff   = httpapi.MetricsOff   // not served
+)
 
 // AutoMigrate says whether a start changes the schema itself (see Options.AutoMigrate). Any
 // other change — a rename, a retype, a field dropped — needs a planned migration whatever
@@ -86,6 +104,13 @@ const (
 	AutoMigrateOff
 )
 
+// readyTimeout bounds the readiness check of a scrape (plinth_ready), and scrapeTimeout
+// its reading of the outbox.
+const (
+	readyTimeout  = 2 * time.Second
+	scrapeTimeout = 2 * time.Second
+)
+
 // sweepInterval is how often expired idempotency keys and events are deleted.
 const sweepInterval = time.Minute
 
@@ -94,6 +119,7 @@ type App struct {
 	model   *spec.Model
 	db      store.DB
 	handler http.Handler
+	metrics *obs.Metrics       // nil when turned off
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
 }
@@ -123,6 +149,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if diags.HasErrors() {
 		return nil, &SpecError{Diagnostics: diags}
 	}
+	var metrics *obs.Metrics
+	if !opts.DisableMetrics {
+		metrics = obs.New(obs.Options{Spec: model.Name, Logger: log.With("component", "metrics")})
+	}
 	dataDir := cmp.Or(opts.DataDir, DefaultDataDir)
 	if opts.Database != "" && os.Getenv(auth.SecretEnv) == "" && (model.Auth.JWT == nil || model.Auth.JWT.SecretEnv == "") {
 		return nil, fmt.Errorf("with a shared database every process must accept the same tokens: set %s (32 characters or more)", auth.SecretEnv)
@@ -140,13 +170,21 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		on := opts.AutoMigrate == AutoMigrateOn
 		auto = &on
 	}
+	var observer store.Observer
+	if metrics != nil {
+		observer = metrics
+	}
 	db, err := open.Open(ctx, model, open.Options{Database: opts.Database, DataDir: dataDir, Schema: opts.DatabaseSchema,
-		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log, Migrations: migrations, AutoMigrate: auto})
+		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log, Migrations: migrations, AutoMigrate: auto,
+		Observer: observer})
 	if err != nil {
 		return nil, err
 	}
+	if p, ok := db.(store.Pooled); ok {
+		metrics.WatchPool(func() obs.PoolStats { return obs.PoolStats(p.PoolStats()) })
+	}
 	hooks, err := worker.New(worker.Config{Model: model, Store: db, Now: opts.Now, Getenv: opts.Getenv,
-		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient})
+		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient, Metrics: metrics})
 	if err == nil {
 		err = hooks.Subscribe(ctx)
 	}
@@ -156,26 +194,30 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	eng, err := engine.New(engine.Config{Model: model, Store: db, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
 		EventRetention: opts.EventRetention, Committed: hooks.Wake,
-		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
+		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors"), Metrics: metrics})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	metrics.WatchReady(db.Ping, readyTimeout)
+	metrics.WatchOutbox(hooks.Outbox, scrapeTimeout)
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: db.Ping})
+		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	bg, stop := context.WithCancel(context.Background())
-	app := &App{model: model, db: db, handler: api, stop: stop, done: make(chan struct{})}
+	app := &App{model: model, db: db, handler: api, metrics: metrics, stop: stop, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
 	if l, ok := db.(store.Listener); ok {
 		wg.Go(func() { l.Listen(bg, hooks.Wake) })
 	}
-	wg.Go(func() { worker.NewScheduler(model, eng, db, log.With("component", "schedules"), opts.Now).Run(bg) })
+	wg.Go(func() {
+		worker.NewScheduler(model, eng, db, log.With("component", "schedules"), opts.Now, metrics).Run(bg)
+	})
 	go func() {
 		wg.Wait()
 		close(app.done)
@@ -185,6 +227,16 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 // Handler serves the API.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// MetricsHandler serves the Prometheus metrics to anyone, in the text format or in
+// OpenMetrics: for a listener of its own, which only the scraper reaches. Nil when metrics
+// are turned off.
+func (a *App) MetricsHandler() http.Handler {
+	if a.metrics == nil {
+		return nil
+	}
+	return a.metrics.Handler()
+}
 
 // Name is the served spec's name.
 func (a *App) Name() string { return a.model.Name }

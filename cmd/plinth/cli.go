@@ -69,8 +69,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	s := &server{}
-	var level string
-	var auto bool
+	var level, access string
+	var auto, metrics bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a spec's API over HTTP",
@@ -86,6 +86,11 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			sink := logsink.New(stderr)
 			defer sink.Close()
 			s.Logger = slog.New(logsink.Handler(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}), sink, slog.LevelWarn))
+			s.DisableMetrics = !metrics
+			var err error
+			if s.MetricsAccess, err = parseMetricsAccess(access); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("auto-migrate") {
 				s.AutoMigrate = plinth.AutoMigrateOff
 				if auto {
@@ -115,9 +120,26 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
 	f.BoolVar(&s.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ to role admin")
+	f.BoolVar(&metrics, "metrics", true, "count Prometheus metrics (--metrics=false turns them off entirely)")
+	f.StringVar(&access, "metrics-access", "admin", "who may read /metrics on --addr: admin (bearer tokens of role admin), "+
+		"open (anyone: for a network-restricted listener) or off")
+	f.StringVar(&s.MetricsAddr, "metrics-addr", "", "also serve /metrics, to anyone, on this address (a listener of its own)")
 	f.BoolVar(&auto, "auto-migrate", false, "make the schema changes a start may make (new tables, columns, indexes); "+
 		"default: on until the spec's migrations folder has planned migrations for the database")
 	return cmd
+}
+
+// parseMetricsAccess reads --metrics-access.
+func parseMetricsAccess(v string) (plinth.MetricsAccess, error) {
+	switch v {
+	case "admin":
+		return plinth.MetricsAdmin, nil
+	case "open":
+		return plinth.MetricsOpen, nil
+	case "off":
+		return plinth.MetricsOff, nil
+	}
+	return 0, fmt.Errorf("--metrics-access: %q is not admin, open or off", v)
 }
 
 // reportSpecError prints every diagnostic of a bad spec; other errors pass through.

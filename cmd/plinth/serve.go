@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,26 +25,47 @@ type server struct {
 	ShutdownTimeout time.Duration
 	Pprof           bool
 	AutoMigrate     plinth.AutoMigrate
+	DisableMetrics  bool
+	MetricsAccess   plinth.MetricsAccess
+	MetricsAddr     string // a listener of its own for /metrics; empty for none
 	Logger          *slog.Logger
 	Now             func() time.Time // the clock; nil for the system's (tests move it)
 
 	app  *plinth.App
 	ln   net.Listener
 	http *http.Server
+	// metricsLn and metrics serve /metrics on MetricsAddr; nil without it.
+	metricsLn net.Listener
+	metrics   *http.Server
 }
 
 // Open compiles the spec, opens the database and binds the address.
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
 		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger,
-		AutoMigrate: s.AutoMigrate, Now: s.Now})
+		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess})
 	if err != nil {
 		return err
+	}
+	if s.MetricsAddr != "" && s.DisableMetrics {
+		app.Close()
+		return errors.New("--metrics-addr serves the metrics, which --metrics=false turns off")
 	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		app.Close()
 		return err
+	}
+	if s.MetricsAddr != "" {
+		if s.metricsLn, err = net.Listen("tcp", s.MetricsAddr); err != nil {
+			ln.Close()
+			app.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", app.MetricsHandler())
+		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}
 	}
 	s.app, s.ln = app, ln
 	s.http = &http.Server{
@@ -61,11 +83,17 @@ func (s *server) Open(ctx context.Context) error {
 // URL is the base URL the server answers on.
 func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
 
+// MetricsURL is the URL of /metrics on MetricsAddr.
+func (s *server) MetricsURL() string { return "http://" + s.metricsLn.Addr().String() + "/metrics" }
+
 // Run serves until ctx is done, then stops accepting, lets in-flight requests finish within
 // ShutdownTimeout, and closes the database.
 func (s *server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
+	if s.metrics != nil {
+		go s.metrics.Serve(s.metricsLn)
+	}
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -83,6 +111,9 @@ func (s *server) Run(ctx context.Context) error {
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
+	}
+	if s.metrics != nil {
+		s.metrics.Close() // before the database closes; a scrape has nothing worth draining
 	}
 	return errors.Join(serveErr, s.app.Close())
 }

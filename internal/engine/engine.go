@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
@@ -52,6 +53,8 @@ type Config struct {
 	// MaxCascade bounds the records one delete may delete or change through on_delete
 	// besides its own; default DefaultMaxCascade.
 	MaxCascade int
+	// Metrics counts the callers' operations by outcome, and effect conflicts; nil for none.
+	Metrics *obs.Metrics
 }
 
 // Engine is the service layer: every read and write of every transport goes through it, so
@@ -69,6 +72,7 @@ type Engine struct {
 	eventRetention time.Duration
 	inflight       inflight
 	maxCascade     int
+	metrics        *obs.Metrics
 }
 
 // New returns an engine for cfg.
@@ -98,6 +102,7 @@ func New(cfg Config) (*Engine, error) {
 		eventRetention: cmp.Or(cfg.EventRetention, DefaultEventRetention),
 		committed:      cfg.Committed,
 		maxCascade:     cmp.Or(cfg.MaxCascade, DefaultMaxCascade),
+		metrics:        cfg.Metrics,
 	}, nil
 }
 

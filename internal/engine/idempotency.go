@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 )
@@ -50,12 +51,24 @@ type Renderer func(records []*store.Record, err error) []byte
 // client's fault (4xx) are stored and replayed too; failures on our side (5xx) are not, so the
 // client may retry them. When replayed is false, the bytes returned are those of render's last
 // call, so a transport may send the response it rendered last without reading them back.
-func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) ([]byte, bool, error) {
+func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyKey, render Renderer) (resp []byte, replayed bool, err error) {
+	var answered error // the failure a response was rendered of, which err does not carry
+	defer func() {
+		switch {
+		case replayed:
+			e.countOutcome(ctx, ops, obs.OutcomeReplayed)
+		case err != nil:
+			e.countWrite(ctx, ops, err)
+		default:
+			e.countWrite(ctx, ops, answered)
+		}
+	}()
 	if idempotencyOff(ops, e.model) {
-		recs, err := e.Apply(ctx, ops)
+		recs, err := e.apply(ctx, ops, false, nil)
 		if err != nil && !clientFault(err) {
 			return nil, false, err
 		}
+		answered = err
 		return render(recs, err), false, nil
 	}
 	if err := checkKey(key.Key); err != nil {
@@ -80,7 +93,7 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 	now := e.clock()
 	stored := store.Outcome{Scope: scope, Operation: key.Operation, Key: key.Key,
 		Fingerprint: key.Fingerprint, CreatedAt: now, ExpiresAt: now.Add(e.idemTTL)}
-	_, err := e.apply(ctx, ops, true, func(tx store.Tx, recs []*store.Record) error {
+	_, err = e.apply(ctx, ops, true, func(tx store.Tx, recs []*store.Record) error {
 		stored.Response = render(recs, nil)
 		return tx.PutOutcome(ctx, stored)
 	})
@@ -98,6 +111,7 @@ func (e *Engine) ApplyIdempotent(ctx context.Context, ops []Op, key IdempotencyK
 		}
 		return nil, false, err
 	}
+	answered = err
 	stored.Response = render(nil, err)
 	err = e.db.Write(ctx, func(tx store.Tx) error { return tx.PutOutcome(ctx, stored) })
 	if store.IsKeyTaken(err) {

@@ -50,9 +50,10 @@ type Precondition struct {
 	Version int64
 }
 
-// applyOne runs one operation through Apply and returns its error as is, not as a BatchError.
+// applyOne runs one operation as Apply does, uncounted (the system's writes are not a
+// caller's operations), and returns its error as is, not as a BatchError.
 func (e *Engine) applyOne(ctx context.Context, op Op) (*store.Record, error) {
-	recs, err := e.Apply(ctx, []Op{op})
+	recs, err := e.apply(ctx, []Op{op}, false, nil)
 	if err != nil {
 		var be *BatchError
 		if errors.As(err, &be) {
@@ -87,7 +88,9 @@ func (e *BatchError) Unwrap() error { return e.Err }
 //     cascade too large, or an effect's guard; PreconditionFailed or PreconditionNeeded for
 //     If-Match; Invalid (expression-failed) for an expression of the spec that failed.
 func (e *Engine) Apply(ctx context.Context, ops []Op) ([]*store.Record, error) {
-	return e.apply(ctx, ops, false, nil)
+	recs, err := e.apply(ctx, ops, false, nil)
+	e.countWrite(ctx, ops, err)
+	return recs, err
 }
 
 // apply is Apply with the idempotency hooks: keyed says a key protects the request, and
@@ -125,6 +128,11 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(st
 		return nil
 	})
 	if err != nil {
+		if f := fault.As(err); f != nil && f.Code == fault.Conflict {
+			if effect, ok := f.Extra["effect"].(string); ok {
+				e.metrics.EffectConflict(effect)
+			}
+		}
 		return nil, err
 	}
 	if e.committed != nil {

@@ -189,22 +189,29 @@ func checkProblem(t *testing.T, what string, a answer, want fault.Type) {
 }
 
 func startProblems(t *testing.T) (*problemServer, *httpapi.Server) {
-	dir := t.TempDir()
-	app, err := plinth.New(context.Background(), plinth.Options{Spec: []byte(problemSpec), DataDir: dir})
+	p, app := serveApp(t, plinth.Options{Spec: []byte(problemSpec)}, "member")
+	return p, app.Handler().(*httpapi.Server)
+}
+
+// serveApp serves an App made with opts, in a temporary data folder, on real HTTP, with
+// tokens it accepts for an admin and for a member of role memberRole.
+func serveApp(t *testing.T, opts plinth.Options, memberRole string) (*problemServer, *plinth.App) {
+	t.Helper()
+	opts.DataDir = t.TempDir()
+	app, err := plinth.New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { app.Close() })
-	api := app.Handler().(*httpapi.Server)
-	srv := httptest.NewServer(api)
+	srv := httptest.NewServer(app.Handler())
 	t.Cleanup(srv.Close)
-	signer, _, err := auth.ForModel(&spec.Model{}, dir, nil)
+	signer, _, err := auth.ForModel(&spec.Model{}, opts.DataDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	admin, _ := signer.Sign("root", "admin", 3600e9)
-	member, _ := signer.Sign("mia", "member", 3600e9)
-	return &problemServer{t: t, url: srv.URL, admin: admin, member: member}, api
+	member, _ := signer.Sign("mia", memberRole, 3600e9)
+	return &problemServer{t: t, url: srv.URL, admin: admin, member: member}, app
 }
 
 // TestEveryProblemIsCatalogued walks the errors of the router, the transport, the engine and

@@ -23,6 +23,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/openapi"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
@@ -56,7 +57,28 @@ type Config struct {
 	Logger  *slog.Logger
 	MaxBody int64                           // default DefaultMaxBody
 	Ready   func(ctx context.Context) error // backs /readyz; nil means always ready
+	// Metrics receives the HTTP metrics of every request; nil for none. Unless MetricsAccess
+	// is MetricsOff, GET /metrics serves them.
+	Metrics       *obs.Metrics
+	MetricsAccess MetricsAccess
 }
+
+// MetricsAccess says who may read GET /metrics on the API's own listener.
+type MetricsAccess int
+
+const (
+	// MetricsAdmin serves /metrics to role admin only: metrics tell of traffic and of the
+	// data's shape, which the API's callers need not know.
+	MetricsAdmin MetricsAccess = iota
+	// MetricsOpen serves /metrics to anyone, for a listener only a network-restricted
+	// scraper reaches.
+	MetricsOpen
+	// MetricsOff does not serve /metrics on the API's listener (a separate one may).
+	MetricsOff
+)
+
+// metricsPattern is the route of the metrics.
+const metricsPattern = "GET /metrics"
 
 // Server is the REST transport. It holds no business rules: it parses, calls the engine,
 // and writes what the engine answers.
@@ -66,8 +88,9 @@ type Server struct {
 	log      *slog.Logger
 	maxBody  int64
 	ready    func(ctx context.Context) error
-	mux      *http.ServeMux
+	mux      *router
 	prefix   string
+	metrics  *obs.Metrics
 	webhooks Webhooks
 	// apis are the versions served: the current one, then the older ones, newest first.
 	apis []*api
@@ -87,9 +110,10 @@ func New(cfg Config) (*Server, error) {
 		log:      cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		maxBody:  cmp.Or(cfg.MaxBody, DefaultMaxBody),
 		ready:    cfg.Ready,
-		mux:      http.NewServeMux(),
+		mux:      &router{ServeMux: http.NewServeMux(), metrics: cfg.Metrics},
 		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
 		webhooks: cfg.Webhooks,
+		metrics:  cfg.Metrics,
 	}
 	s.apis = []*api{{s: s, prefix: s.prefix}}
 	for _, v := range cfg.Engine.Model().Versions {
@@ -103,6 +127,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.routes()
+	if cfg.Metrics != nil && cfg.MetricsAccess != MetricsOff {
+		s.mux.Handle(metricsPattern, s.serveMetrics(cfg.MetricsAccess))
+	}
 	return s, nil
 }
 
@@ -207,6 +234,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(engine.WithRequestID(r.Context(), id))
 	rec := &statusRecorder{ResponseWriter: w}
+	var body *countingBody // the request's body when its length is not known beforehand
+	if s.metrics != nil {
+		s.metrics.Begin()
+		defer s.metrics.End()
+		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+			body = &countingBody{ReadCloser: r.Body}
+			r.Body = body
+		}
+	}
 	h := rec.Header()
 	h["X-Request-Id"] = []string{id}
 	h["X-Content-Type-Options"] = nosniff
@@ -221,8 +257,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(rec, r, errors.New("panic"))
 			}
 		}
-		if s.log.Enabled(r.Context(), slog.LevelInfo) {
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
+		if s.metrics != nil {
+			s.observe(r, served.Pattern, rec, body, time.Since(start))
+		}
+		// A scrape every few seconds would drown the requests in the access log.
+		level := slog.LevelInfo
+		if served.Pattern == metricsPattern {
+			level = slog.LevelDebug
+		}
+		if s.log.Enabled(r.Context(), level) {
+			s.log.LogAttrs(r.Context(), level, "request", slog.String("request_id", id),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", served.Pattern),
 				slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("sub", engine.PrincipalFrom(served.Context()).Subject))
@@ -276,11 +320,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 	return r.WithContext(engine.WithPrincipal(r.Context(), p)), true
 }
 
-// statusRecorder remembers the status for the access log.
+// statusRecorder remembers the status for the access log, and the size of the body for the
+// metrics.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	size   int64
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -294,7 +340,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	if !r.wrote {
 		r.status, r.wrote = http.StatusOK, true
 	}
-	return r.ResponseWriter.Write(b)
+	n, err := r.ResponseWriter.Write(b)
+	r.size += int64(n)
+	return n, err
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

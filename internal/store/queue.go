@@ -85,4 +85,21 @@ type Queue interface {
 	Counts(ctx context.Context) (map[string]map[State]int, error)
 	// SweepDeliveries deletes up to limit delivered deliveries last touched before before.
 	SweepDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
+	// Backlog reads the outbox's head and how far behind each subscription is, with a few
+	// indexed queries: cheap enough for every scrape of the metrics.
+	Backlog(ctx context.Context) (Backlog, error)
+}
+
+// Backlog is the outbox's head and each stored subscription's position behind it.
+type Backlog struct {
+	Head          int64 // the sequence number of the last event; 0 when there is none
+	Subscriptions map[string]SubscriptionBacklog
+}
+
+// SubscriptionBacklog is how far behind the outbox's head a subscription is.
+type SubscriptionBacklog struct {
+	Cursor int64
+	// Oldest is the time of the first event after the cursor; zero when there is none.
+	Oldest time.Time
+	Dead   int // its dead deliveries
 }

@@ -171,6 +171,42 @@ type Leaser interface {
 	Cut(ctx context.Context, name, owner string, now, until time.Time) error
 }
 
+// Observer is told what a driver measures, for metrics (internal/obs implements it). Its
+// methods must be cheap and safe for concurrent use.
+type Observer interface {
+	// Transaction observes a read of records (write false) or a write transaction (a SQLite
+	// group commit is one) that took d.
+	Transaction(write bool, d time.Duration)
+	// Retry counts a write transaction of database (a driver's name) run again after a busy
+	// database or a serialization failure.
+	Retry(database string)
+	// WriterWait observes how long a write waited for a single writer before it ran.
+	WriterWait(d time.Duration)
+	// GroupSize observes how many writes one group commit carried.
+	GroupSize(n int)
+}
+
+// NopObserver observes nothing: the drivers' default.
+type NopObserver struct{}
+
+func (NopObserver) Transaction(bool, time.Duration) {}
+func (NopObserver) Retry(string)                    {}
+func (NopObserver) WriterWait(time.Duration)        {}
+func (NopObserver) GroupSize(int)                   {}
+
+// Pooled is a database with a pool of connections whose use can be read at any moment
+// (PostgreSQL).
+type Pooled interface {
+	PoolStats() PoolStats
+}
+
+// PoolStats is the use of a connection pool.
+type PoolStats struct {
+	Acquired, Idle, Constructing, Max int32
+	AcquireWait                       time.Duration // total time spent waiting for a connection
+	EmptyAcquires                     int64         // acquisitions that had to wait for one
+}
+
 // Listener is a database that tells every process when any of them commits events
 // (PostgreSQL's LISTEN/NOTIFY), so that their webhook workers need not wait for a poll. A
 // driver without it is polled.

@@ -7,6 +7,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/store"
 )
 
@@ -90,4 +91,35 @@ func (w *Worker) Discard(ctx context.Context, ids []string) (int, error) {
 		return 0, err
 	}
 	return w.queue.Discard(ctx, ids)
+}
+
+// Outbox reads the outbox's head and, for each webhook of the model, its lag, dead letters
+// and the state of its destination's breaker, for the metrics (obs.Metrics.WatchOutbox). A
+// webhook that has never run counts as caught up.
+func (w *Worker) Outbox(ctx context.Context) (obs.Outbox, error) {
+	b, err := w.queue.Backlog(ctx)
+	if err != nil {
+		return obs.Outbox{}, err
+	}
+	now := w.now()
+	out := obs.Outbox{Head: b.Head, Webhooks: make([]obs.Webhook, 0, len(w.order))}
+	for _, s := range w.order {
+		hook := obs.Webhook{Name: s.spec.Name}
+		if sb, ok := b.Subscriptions[s.spec.Name]; ok {
+			hook.LagEvents, hook.Dead = max(b.Head-sb.Cursor, 0), sb.Dead
+			if !sb.Oldest.IsZero() {
+				hook.LagSeconds = max(now.Sub(sb.Oldest).Seconds(), 0)
+			}
+		}
+		if s.enabled {
+			switch w.breaker(s).State() {
+			case circuitbreaker.OpenState:
+				hook.Breaker = obs.BreakerOpen
+			case circuitbreaker.HalfOpenState:
+				hook.Breaker = obs.BreakerHalfOpen
+			}
+		}
+		out.Webhooks = append(out.Webhooks, hook)
+	}
+	return out, nil
 }

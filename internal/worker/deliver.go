@@ -21,6 +21,7 @@ import (
 
 	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/store"
 )
 
@@ -242,6 +243,15 @@ func (w *Worker) deliver(ctx context.Context, d store.Delivery) {
 			d.LastError = fmt.Sprintf("the receiver answered %d", status)
 		}
 		d.NextAt = now.Add(backoff(s.spec.Initial, s.spec.Max, d.Attempts, retryAfter))
+	}
+	w.metrics.Attempt(s.spec.Name)
+	switch d.State {
+	case store.Delivered:
+		w.metrics.Delivery(s.spec.Name, obs.DeliveryDelivered)
+	case store.Dead:
+		w.metrics.Delivery(s.spec.Name, obs.DeliveryDead)
+	default:
+		w.metrics.Delivery(s.spec.Name, obs.DeliveryFailed)
 	}
 	w.log.InfoContext(ctx, "webhook attempt", "webhook", s.spec.Name, "event", d.EventID, "attempt", d.Attempts,
 		"status", status, "latency_ms", float64(latency.Microseconds())/1000, "state", string(d.State), "error", d.LastError)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 )
@@ -29,17 +30,19 @@ type Scheduler struct {
 	owner     string
 	log       *slog.Logger
 	now       func() time.Time
+	metrics   *obs.Metrics
 }
 
-// NewScheduler returns a scheduler for the model's schedules.
-func NewScheduler(model *spec.Model, runner Runner, leaser store.Leaser, log *slog.Logger, now func() time.Time) *Scheduler {
+// NewScheduler returns a scheduler for the model's schedules; metrics (nil for none) counts
+// its runs.
+func NewScheduler(model *spec.Model, runner Runner, leaser store.Leaser, log *slog.Logger, now func() time.Time, metrics *obs.Metrics) *Scheduler {
 	b := make([]byte, 8)
 	rand.Read(b)
 	if now == nil {
 		now = time.Now
 	}
 	return &Scheduler{schedules: model.Schedules, runner: runner, leaser: leaser, owner: hex.EncodeToString(b),
-		log: cmp.Or(log, slog.New(slog.DiscardHandler)), now: now}
+		log: cmp.Or(log, slog.New(slog.DiscardHandler)), now: now, metrics: metrics}
 }
 
 // Run runs every schedule until ctx ends. The database keeps when each schedule may run next
@@ -88,7 +91,11 @@ func (s *Scheduler) tick(ctx context.Context, sch *spec.Schedule) {
 	var renewing sync.WaitGroup
 	renewed := false
 	renewing.Go(func() { renewed = s.hold(held, sch, next) })
+	started := time.Now()
 	n, err := s.runner.RunSchedule(ctx, sch)
+	if ctx.Err() == nil {
+		s.metrics.ScheduleRun(sch.Name, err == nil, time.Since(started))
+	}
 	release()
 	renewing.Wait()
 	if end := s.now(); renewed && ctx.Err() == nil {
@@ -122,6 +129,7 @@ func (s *Scheduler) hold(ctx context.Context, sch *spec.Schedule, until time.Tim
 			}
 		case !ok:
 			s.log.WarnContext(ctx, "a schedule run outlived its lease; another process may run it too", "schedule", sch.Name)
+			s.metrics.LeaseTakeover(sch.Name)
 			return false
 		default:
 			until, renewed = now.Add(3*step), true

@@ -91,7 +91,7 @@ func runSchedulers(model *spec.Model, runner worker.Runner, leaser store.Leaser,
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range n {
-		s := worker.NewScheduler(model, runner, leaser, nil, nil)
+		s := worker.NewScheduler(model, runner, leaser, nil, nil, nil)
 		wg.Go(func() { s.Run(ctx) })
 	}
 	time.Sleep(d) // in the bubble: d of fake time passes once every scheduler waits
@@ -110,7 +110,7 @@ func TestScheduleSurvivesRestarts(t *testing.T) {
 			// and waits for its next one.
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
-			go func() { worker.NewScheduler(model, runner, db, nil, nil).Run(ctx); close(done) }()
+			go func() { worker.NewScheduler(model, runner, db, nil, nil, nil).Run(ctx); close(done) }()
 			synctest.Wait()
 			cancel()
 			<-done
@@ -194,10 +194,10 @@ func TestAFailedRenewalIsRetriedInTime(t *testing.T) {
 		flaky := &failingRenewal{Leaser: db}
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
-		first := worker.NewScheduler(model, runner, flaky, nil, nil)
+		first := worker.NewScheduler(model, runner, flaky, nil, nil, nil)
 		wg.Go(func() { first.Run(ctx) })
 		time.Sleep(950 * time.Millisecond) // past the end of the first run's original lease
-		second := worker.NewScheduler(model, runner, db, nil, nil)
+		second := worker.NewScheduler(model, runner, db, nil, nil, nil)
 		wg.Go(func() { second.Run(ctx) })
 		time.Sleep(2050 * time.Millisecond) // fake time: past the end of the first, renewed run
 		cancel()

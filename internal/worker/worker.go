@@ -20,6 +20,7 @@ import (
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
+	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	// Retention is how long delivered deliveries are kept; default 7 days. Dead ones are kept
 	// until they are replayed.
 	Retention time.Duration
+	// Metrics counts attempts and deliveries by outcome; nil for none.
+	Metrics *obs.Metrics
 }
 
 // Worker matches outbox events to webhooks and delivers them.
@@ -60,6 +63,8 @@ type Worker struct {
 	order     []*subscription // declaration order, for stable output
 	wake      chan struct{}   // new events were committed
 	due       chan struct{}   // deliveries may be due: a slot came free or dead ones were replayed
+
+	metrics *obs.Metrics
 
 	mu       sync.Mutex
 	breakers map[string]circuitbreaker.CircuitBreaker[any] // per destination host
@@ -101,6 +106,7 @@ func New(cfg Config) (*Worker, error) {
 		wake:      make(chan struct{}, 1),
 		due:       make(chan struct{}, 1),
 		breakers:  map[string]circuitbreaker.CircuitBreaker[any]{},
+		metrics:   cfg.Metrics,
 	}
 	if w.now == nil {
 		w.now = time.Now

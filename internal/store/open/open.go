@@ -30,6 +30,8 @@ type Options struct {
 	// columns and indexes). Nil means yes, unless the folder has planned migrations for the
 	// kind of database: a team that plans its migrations has them reviewed, every one.
 	AutoMigrate *bool
+	// Observer is told what the driver measures; default none.
+	Observer store.Observer
 	// BatchSize is how many rows a backfill of a planned migration changes at once (Migrator).
 	BatchSize int
 }
@@ -78,9 +80,11 @@ func Open(ctx context.Context, model *spec.Model, o Options) (store.DB, error) {
 	}
 	if kind == postgres.Driver {
 		return postgres.Open(ctx, o.Database, model, postgres.Options{Logger: log.With("component", "postgres"),
-			Schema: o.Schema, MaxConns: o.Pool, StatementTimeout: o.StatementTimeout, Planned: files, PlannedOnly: plannedOnly})
+			Schema: o.Schema, MaxConns: o.Pool, StatementTimeout: o.StatementTimeout, Planned: files, PlannedOnly: plannedOnly,
+			Observer: o.Observer})
 	}
-	return sqlite.Open(ctx, o.DataDir, model, sqlite.Options{Logger: log.With("component", "sqlite"), Planned: files, PlannedOnly: plannedOnly})
+	return sqlite.Open(ctx, o.DataDir, model, sqlite.Options{Logger: log.With("component", "sqlite"), Planned: files,
+		PlannedOnly: plannedOnly, Observer: o.Observer})
 }
 
 // Migrator opens the database for planned migrations (see sqlstore.Migrator); close

@@ -48,6 +48,9 @@ type Options struct {
 	// PlannedOnly makes Open refuse any change to the schema, rather than make the changes
 	// a start may make (new tables, columns and indexes).
 	PlannedOnly bool
+	// Observer is told the durations of reads and write transactions, and retries; default
+	// none.
+	Observer store.Observer
 }
 
 // DB is a Plinth store on PostgreSQL.
@@ -56,6 +59,7 @@ type DB struct {
 
 	pool   *pgxpool.Pool
 	log    *slog.Logger
+	obs    store.Observer
 	schema string
 	tables map[string]*table
 
@@ -66,6 +70,7 @@ type DB struct {
 }
 
 var (
+	_ store.Pooled = (*DB)(nil)
 	_ store.Store  = (*DB)(nil)
 	_ store.Queue  = (*DB)(nil) // by its sqlstore.Queue
 	_ store.Leaser = (*DB)(nil)
@@ -96,6 +101,10 @@ func Open(ctx context.Context, url string, model *spec.Model, opts Options) (*DB
 		outcomes:   quote(schema) + "." + quote(sqlstore.OutcomesTable),
 		internal:   internalDialect(schema),
 		eventsLock: lockKey("events", schema),
+		obs:        opts.Observer,
+	}
+	if db.obs == nil {
+		db.obs = store.NopObserver{}
 	}
 	db.getOutcome, db.putOutcome = sqlstore.OutcomeSQL(db.outcomes, dialect.Placeholder)
 	db.Queue = sqlstore.NewQueue(db.internal, model, db.runner())
@@ -134,8 +143,25 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
 
+// observeRead observes a read of records that started at start.
+func (db *DB) observeRead(start time.Time) { db.obs.Transaction(false, time.Since(start)) }
+
+// observeWrite observes a write transaction that started at start.
+func (db *DB) observeWrite(start time.Time) { db.obs.Transaction(true, time.Since(start)) }
+
+// retried counts a write transaction run again.
+func (db *DB) retried() { db.obs.Retry(Driver) }
+
+// PoolStats implements store.Pooled.
+func (db *DB) PoolStats() store.PoolStats {
+	s := db.pool.Stat()
+	return store.PoolStats{Acquired: s.AcquiredConns(), Idle: s.IdleConns(), Constructing: s.ConstructingConns(),
+		Max: s.MaxConns(), AcquireWait: s.AcquireDuration(), EmptyAcquires: s.EmptyAcquireCount()}
+}
+
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
+	defer db.observeRead(time.Now())
 	t := db.table(r)
 	if !sqlstore.Storable(id) {
 		return nil, fault.New(fault.NotFound, "no such record")
@@ -147,6 +173,7 @@ func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Reco
 
 // GetMany implements store.Store. The records come in id order.
 func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*store.Record, error) {
+	defer db.observeRead(time.Now())
 	t := db.table(r)
 	keep := storableIDs(ids)
 	if len(keep) == 0 {
@@ -162,6 +189,7 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*s
 
 // List implements store.Store.
 func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]*store.Record, error) {
+	defer db.observeRead(time.Now())
 	return db.list(ctx, db.pool, r, q)
 }
 
@@ -205,7 +233,8 @@ func orderSQL(s query.Sort) string {
 // sqlstore.MaxAttempts times; then the error is Unavailable. A connection lost during COMMIT
 // is not retried, since the write may have been applied: it is Unavailable at once.
 func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
-	return sqlstore.Retry(ctx, db.log, "the database is busy or unreachable; try again shortly", func() (bool, error) {
+	return sqlstore.Retry(ctx, db.log, "the database is busy or unreachable; try again shortly", db.retried, func() (bool, error) {
+		defer db.observeWrite(time.Now())
 		return db.writeOnce(ctx, fn)
 	})
 }

@@ -44,6 +44,9 @@ type Options struct {
 	// PlannedOnly makes Open refuse any change to the schema, rather than make the changes
 	// a start may make (new tables, columns and indexes).
 	PlannedOnly bool
+	// Observer is told the durations of reads and group commits, the writer's queue and
+	// retries; default none.
+	Observer store.Observer
 }
 
 // DB is a Plinth store on SQLite.
@@ -54,6 +57,7 @@ type DB struct {
 	read   *sql.DB
 	log    *slog.Logger
 	tables map[string]*table
+	obs    store.Observer
 
 	writes   chan *writeReq
 	stopping chan struct{} // closed by Close
@@ -97,9 +101,12 @@ func Open(ctx context.Context, dir string, model *spec.Model, opts Options) (*DB
 	}
 	path := filepath.Join(dir, FileName)
 	busy := cmp.Or(opts.BusyWait, 5*time.Second)
-	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{},
+	db := &DB{log: cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)), tables: map[string]*table{}, obs: opts.Observer,
 		writes: make(chan *writeReq), stopping: make(chan struct{}), stopped: make(chan struct{}),
 		committed: make(chan struct{}, 1), checkpointed: make(chan struct{})}
+	if db.obs == nil {
+		db.obs = store.NopObserver{}
+	}
 	db.Queue = sqlstore.NewQueue(&internalDialect, model, db.runner())
 	var err error
 	// The writer keeps its temporary files in memory: group commit gives every write its own
@@ -216,8 +223,12 @@ func (db *DB) Ping(ctx context.Context) error {
 
 func (db *DB) table(r *spec.Resource) *table { return db.tables[r.Name] }
 
+// observeRead observes a read of records that started at start.
+func (db *DB) observeRead(start time.Time) { db.obs.Transaction(false, time.Since(start)) }
+
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Record, error) {
+	defer db.observeRead(time.Now())
 	t := db.table(r)
 	rec, err := t.scanOne(t.getRead.QueryContext(ctx, id))
 	return rec, db.classify(err, t)
@@ -225,6 +236,7 @@ func (db *DB) Get(ctx context.Context, r *spec.Resource, id string) (*store.Reco
 
 // GetMany implements store.Store.
 func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*store.Record, error) {
+	defer db.observeRead(time.Now())
 	t := db.table(r)
 	var out []*store.Record
 	const chunk = 500
@@ -248,6 +260,7 @@ func (db *DB) GetMany(ctx context.Context, r *spec.Resource, ids []string) ([]*s
 
 // List implements store.Store.
 func (db *DB) List(ctx context.Context, r *spec.Resource, q query.Select) ([]*store.Record, error) {
+	defer db.observeRead(time.Now())
 	t := db.table(r)
 	stmt, args, err := t.listSQL(q)
 	if err != nil {
@@ -267,9 +280,10 @@ const maxGroup = 64
 
 // writeReq is one Write waiting for the writer.
 type writeReq struct {
-	ctx  context.Context
-	fn   func(store.Tx) error
-	done chan error
+	ctx    context.Context
+	fn     func(store.Tx) error
+	done   chan error
+	queued time.Time // when it was handed to the writer
 }
 
 // Write implements store.Store. Writes queue for the one writer goroutine, which commits
@@ -279,7 +293,7 @@ type writeReq struct {
 // the cost of a commit instead of paying it one after another; a lone writer waits for no one.
 // A transaction that meets another process's lock is retried with jittered backoff.
 func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), queued: time.Now()}
 	select {
 	case db.writes <- req:
 	case <-ctx.Done():
@@ -329,12 +343,18 @@ func (db *DB) writer() {
 // commitGroup runs a group, again while it meets another process's lock, and answers each of
 // its writes.
 func (db *DB) commitGroup(writes []*writeReq) {
+	start := time.Now()
+	for _, w := range writes {
+		db.obs.WriterWait(start.Sub(w.queued))
+	}
+	db.obs.GroupSize(len(writes))
 	results := make([]error, len(writes))
 	// The group's transaction outlives any one request.
-	err := sqlstore.Retry(context.Background(), db.log, "the database is busy; try again shortly", func() (bool, error) {
+	err := sqlstore.Retry(context.Background(), db.log, "the database is busy; try again shortly", db.retried, func() (bool, error) {
 		err := db.runGroup(writes, results)
 		return isBusy(err), err
 	})
+	db.obs.Transaction(true, time.Since(start))
 	if err != nil {
 		// Nothing of the group committed, so every write may be retried.
 		if fault.As(err) == nil {
@@ -351,6 +371,9 @@ func (db *DB) commitGroup(writes []*writeReq) {
 	}
 	db.keepStatements()
 }
+
+// retried counts a group run again.
+func (db *DB) retried() { db.obs.Retry(Driver) }
 
 // keepStatements prepares on the writer's connection, now free, the statements the last
 // group prepared inside its transaction.

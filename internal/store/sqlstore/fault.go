@@ -72,8 +72,9 @@ const MaxAttempts = 6
 // the transaction did not commit, and the cause may be gone on the next attempt — after a
 // jittered pause that doubles from 5ms, up to MaxAttempts runs in all. It returns try's
 // last error; a transient one is Unavailable, with busy as the message once the attempts are
-// spent, and as a cancelled request when ctx ends first.
-func Retry(ctx context.Context, log *slog.Logger, busy string, try func() (retry bool, err error)) error {
+// spent, and as a cancelled request when ctx ends first. retried is called before each run
+// after the first.
+func Retry(ctx context.Context, log *slog.Logger, busy string, retried func(), try func() (retry bool, err error)) error {
 	backoff := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		retry, err := try()
@@ -93,5 +94,6 @@ func Retry(ctx context.Context, log *slog.Logger, busy string, try func() (retry
 		case <-time.After(backoff/2 + rand.N(backoff)):
 		}
 		backoff *= 2
+		retried()
 	}
 }

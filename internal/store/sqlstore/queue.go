@@ -266,6 +266,52 @@ func scanCounts(rows Rows) (map[string]map[store.State]int, error) {
 	return out, rows.Err()
 }
 
+// Backlog implements store.Queue.
+func (q *Queue) Backlog(ctx context.Context) (store.Backlog, error) {
+	b := store.Backlog{Subscriptions: map[string]store.SubscriptionBacklog{}}
+	err := q.run.Read.Query(ctx, func(rows Rows) error {
+		if rows.Next() {
+			if err := rows.Scan(&b.Head); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}, `SELECT coalesce(max("seq"), 0) FROM `+q.events)
+	if err != nil {
+		return b, err
+	}
+	err = q.run.Read.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var name string
+			var s store.SubscriptionBacklog
+			if err := rows.Scan(&name, &s.Cursor, q.scanTime(&s.Oldest)); err != nil {
+				return err
+			}
+			b.Subscriptions[name] = s
+		}
+		return rows.Err()
+	}, `SELECT s."name", s."cursor", (SELECT e."time" FROM `+q.events+` e WHERE e."seq" > s."cursor" ORDER BY e."seq" LIMIT 1)
+		FROM `+q.subscriptions+` s`)
+	if err != nil {
+		return b, err
+	}
+	err = q.run.Read.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var name string
+			var n int
+			if err := rows.Scan(&name, &n); err != nil {
+				return err
+			}
+			if s, ok := b.Subscriptions[name]; ok {
+				s.Dead = n
+				b.Subscriptions[name] = s
+			}
+		}
+		return rows.Err()
+	}, `SELECT "subscription", count(*) FROM `+q.deliveries+` WHERE "state" = 'dead' GROUP BY 1`)
+	return b, err
+}
+
 // SweepDeliveries implements store.Queue.
 func (q *Queue) SweepDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
 	n, err := q.run.Alone.Exec(ctx, `DELETE FROM `+q.deliveries+` WHERE "id" IN (

@@ -567,6 +567,36 @@ func testQueueDeadLetters(t *testing.T, open Opener) {
 	q.checkCounts("dead letters", map[string]map[store.State]int{"a": {store.Dead: 2}})
 }
 
+// testQueueBacklog: the backlog reads the outbox's head, each subscription's cursor, the
+// time of the first event it has not taken, and its dead letters.
+func testQueueBacklog(t *testing.T, open Opener) {
+	q := newQueue(t, open)
+	empty, err := q.q.Backlog(q.ctx)
+	if err != nil || empty.Head != 0 || len(empty.Subscriptions) != 0 {
+		t.Fatalf("the backlog of an empty outbox: %+v, %v", empty, err)
+	}
+	q.subscription("caught-up")
+	q.subscription("behind")
+	seqs := q.newEvents(3)
+	q.enqueue("behind", dead(q.delivery("x", "behind", "r1", seqs[0], q.now)))
+	if err := q.q.Enqueue(q.ctx, "caught-up", 0, seqs[2], nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := q.q.Backlog(q.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Head != seqs[2] {
+		t.Errorf("head %d, want %d", b.Head, seqs[2])
+	}
+	if s := b.Subscriptions["caught-up"]; s.Cursor != seqs[2] || !s.Oldest.IsZero() || s.Dead != 0 {
+		t.Errorf("a subscription caught up: %+v", s)
+	}
+	if s := b.Subscriptions["behind"]; s.Cursor != 0 || !s.Oldest.Equal(q.now.Truncate(time.Microsecond)) || s.Dead != 1 {
+		t.Errorf("a subscription behind by three events, one dead letter: %+v (events at %s)", s, q.now)
+	}
+}
+
 // testQueueReplay: a replayed dead letter is pending again, due at the replay with its
 // attempts counted from zero, once; replaying a delivery that is not dead changes nothing.
 func testQueueReplay(t *testing.T, open Opener) {

@@ -70,6 +70,7 @@ func Run(t *testing.T, open Opener) {
 		{"QueueOrder", testQueueOrder},
 		{"QueueRetry", testQueueRetry},
 		{"QueueDeadLetters", testQueueDeadLetters},
+		{"QueueBacklog", testQueueBacklog},
 		{"QueueReplay", testQueueReplay},
 		{"QueueDisable", testQueueDisable},
 		{"QueueDiscard", testQueueDiscard},
