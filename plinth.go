@@ -23,6 +23,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
+	"github.com/plinth-dev/plinth/internal/slo"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
@@ -161,8 +162,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	objectives := slo.New(slo.Config{SLOs: model.SLOs, Now: opts.Now, Logger: log.With("component", "slo")})
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: db.Ping})
+		Logger: log.With("component", "http"), Ready: db.Ping, SLOs: objectives})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -200,20 +200,24 @@ func (o *objective) report(now time.Time) Report {
 	sec := now.Unix()
 	allowed := 1 - o.slo.Objective
 	for i, w := range Windows {
-		var good, total int64
-		if w.Span <= fine*time.Duration(fineBuckets) {
-			good, total = o.minutes.sum(sec, int(w.Span/fine))
-		} else {
-			good, total = o.hours.sum(sec, int(w.Span/coarse))
-		}
+		good, total := o.sum(sec, w.Span)
 		rep.Burn[i] = burn(good, total, allowed)
 	}
-	rep.Good, rep.Total = o.hours.sum(sec, int(o.slo.Window/coarse))
+	rep.Good, rep.Total = o.sum(sec, o.slo.Window)
 	rep.BudgetRemaining = 1 - burn(rep.Good, rep.Total, allowed)
 	b := rep.Burn
 	rep.Page = (b[w1h] > 14.4 && b[w5m] > 14.4) || (b[w6h] > 6 && b[w30m] > 6)
 	rep.Ticket = (b[w1d] > 3 && b[w2h] > 3) || (b[w3d] > 1 && b[w6h] > 1)
 	return rep
+}
+
+// sum counts the requests of the last span up to sec: by the minute up to 6 hours, by the
+// hour beyond, the current minute or hour included however far it has gone.
+func (o *objective) sum(sec int64, span time.Duration) (good, total int64) {
+	if span <= fine*time.Duration(fineBuckets) {
+		return o.minutes.sum(sec, int(span/fine))
+	}
+	return o.hours.sum(sec, int(span/coarse))
 }
 
 func burn(good, total int64, allowed float64) float64 {
