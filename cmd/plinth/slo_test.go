@@ -4,13 +4,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/plinth-dev/plinth/internal/store/pgtest"
 )
 
 // sloClock is the server's clock in the SLO test: it stands still, or, while slow, moves on
@@ -59,20 +56,13 @@ slos:
 // objective's burn rates, counts, budget and status move at /v1/_slo; each objective's page
 // is logged once, and once more when an hour later it is over.
 func TestSLOBurnAtTheStatusRoute(t *testing.T) {
-	raw := pgtest.URL(t)
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px := startProxy(t, u.Host)
-	u.Host = px.ln.Addr().String()
-	t.Setenv("PLINTH_JWT_SECRET", strings.Repeat("s", 40))
 	// A minute ahead of the wall clock, so that the tokens `plinth token` mints are valid.
 	start := time.Now().Truncate(time.Minute).Add(time.Minute)
 	clock := &sloClock{t: start}
 	logs := &lockedWriter{}
-	srv := startServerWith(t, &server{SpecFile: writeSpec(t, sloSpec), DataDir: t.TempDir(), Database: u.String(),
-		DatabaseSchema: pgtest.Schema(t, raw), Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	cfg := &server{SpecFile: writeSpec(t, sloSpec), Now: clock.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	px := behindProxy(t, cfg)
+	srv := startServerWith(t, cfg)
 	admin := srv.token("root", "admin")
 
 	srv.do("GET", "/v1/_slo", "", nil).expect(t, 401)
@@ -85,6 +75,7 @@ func TestSLOBurnAtTheStatusRoute(t *testing.T) {
 		}
 	}
 	type objective struct {
+		Name      string             `json:"name"`
 		Status    string             `json:"status"`
 		BurnRates map[string]float64 `json:"burn_rates"`
 		Good      int64              `json:"good"`
@@ -98,17 +89,13 @@ func TestSLOBurnAtTheStatusRoute(t *testing.T) {
 	status := func() map[string]objective {
 		t.Helper()
 		res := srv.do("GET", "/v1/_slo", admin, nil).expect(t, 200)
-		var body struct{ Items []json.RawMessage }
+		var body struct{ Items []objective }
 		if err := json.Unmarshal(res.raw, &body); err != nil {
 			t.Fatal(err)
 		}
 		out := map[string]objective{}
-		for _, raw := range body.Items {
-			var o objective
-			var name struct{ Name string }
-			json.Unmarshal(raw, &o)
-			json.Unmarshal(raw, &name)
-			out[name.Name] = o
+		for _, o := range body.Items {
+			out[o.Name] = o
 		}
 		return out
 	}
