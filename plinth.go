@@ -24,6 +24,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/obs"
+	"github.com/plinth-dev/plinth/internal/slo"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
@@ -151,7 +152,13 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	var metrics *obs.Metrics
 	if !opts.DisableMetrics {
-		metrics = obs.New(obs.Options{Spec: model.Name, Logger: log.With("component", "metrics")})
+		var thresholds []time.Duration
+		for _, o := range model.SLOs {
+			if o.Latency > 0 {
+				thresholds = append(thresholds, o.Latency)
+			}
+		}
+		metrics = obs.New(obs.Options{Spec: model.Name, Logger: log.With("component", "metrics"), LatencyThresholds: thresholds})
 	}
 	dataDir := cmp.Or(opts.DataDir, DefaultDataDir)
 	if opts.Database != "" && os.Getenv(auth.SecretEnv) == "" && (model.Auth.JWT == nil || model.Auth.JWT.SecretEnv == "") {
@@ -201,8 +208,15 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	metrics.WatchReady(db.Ping, readyTimeout)
 	metrics.WatchOutbox(hooks.Outbox, scrapeTimeout)
+	objectives := slo.New(slo.Config{SLOs: model.SLOs, Now: opts.Now, Logger: log.With("component", "slo")})
+	if metrics != nil {
+		if err := objectives.Register(metrics.Registry()); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess})
+		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess, SLOs: objectives})
 	if err != nil {
 		db.Close()
 		return nil, err

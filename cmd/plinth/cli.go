@@ -279,7 +279,7 @@ func openapiCmd(stdout io.Writer) *cobra.Command {
 // one for 0 or m.Version.
 func document(m *spec.Model, number int) (*openapi3.T, error) {
 	if number == 0 || number == m.Version {
-		return openapi.Document(m, openapi.Options{Webhooks: true, MaxBody: httpapi.DefaultMaxBody})
+		return openapi.Document(m, openapi.Options{Webhooks: true, SLOs: true, MaxBody: httpapi.DefaultMaxBody})
 	}
 	served := []string{strconv.Itoa(m.Version)}
 	for _, v := range m.Versions {

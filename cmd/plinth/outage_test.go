@@ -76,7 +76,9 @@ func (p *proxy) restore() {
 
 // TestDatabaseOutage: while PostgreSQL cannot be reached, requests get 503 with Retry-After
 // promptly instead of hanging, /readyz says not ready, and service resumes by itself.
-func TestDatabaseOutage(t *testing.T) {
+// behindProxy is a server on the test's PostgreSQL, in a schema of its own, reached through a
+// proxy the test can cut.
+func behindProxy(t *testing.T, s *server) *proxy {
 	raw := pgtest.URL(t)
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -85,7 +87,14 @@ func TestDatabaseOutage(t *testing.T) {
 	px := startProxy(t, u.Host)
 	u.Host = px.ln.Addr().String()
 	t.Setenv("PLINTH_JWT_SECRET", strings.Repeat("o", 40))
-	srv := startServerWith(t, &server{SpecFile: shopSpec, DataDir: t.TempDir(), Database: u.String(), DatabaseSchema: pgtest.Schema(t, raw)})
+	s.DataDir, s.Database, s.DatabaseSchema = t.TempDir(), u.String(), pgtest.Schema(t, raw)
+	return px
+}
+
+func TestDatabaseOutage(t *testing.T) {
+	s := &server{SpecFile: shopSpec}
+	px := behindProxy(t, s)
+	srv := startServerWith(t, s)
 	admin := srv.token("root", "admin")
 	srv.do("POST", "/v1/products", admin, productBody("UP-1")).expect(t, 201)
 

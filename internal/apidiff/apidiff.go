@@ -38,7 +38,7 @@ var _ spec.Comparison = Compare
 func Compare(old, new *spec.Model) ([]spec.Change, error) {
 	var infos [2]*load.SpecInfo
 	for i, m := range []*spec.Model{old, new} {
-		doc, err := openapi.Document(m, openapi.Options{Webhooks: true})
+		doc, err := openapi.Document(m, openapi.Options{Webhooks: true, SLOs: true})
 		if err != nil {
 			return nil, fmt.Errorf("apidiff: %w", err)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/openapi"
+	"github.com/plinth-dev/plinth/internal/slo"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/version"
@@ -61,6 +62,9 @@ type Config struct {
 	// is MetricsOff, GET /metrics serves them.
 	Metrics       *obs.Metrics
 	MetricsAccess MetricsAccess
+	// SLOs is fed every request and shown to admins at /vN/_slo; optional: without it, the
+	// route is not served.
+	SLOs *slo.Evaluator
 }
 
 // MetricsAccess says who may read GET /metrics on the API's own listener.
@@ -92,6 +96,7 @@ type Server struct {
 	prefix   string
 	metrics  *obs.Metrics
 	webhooks Webhooks
+	slo      *slo.Evaluator
 	// apis are the versions served: the current one, then the older ones, newest first.
 	apis []*api
 	// deprecating holds the resources, of every version served, with fields marked
@@ -114,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
 		webhooks: cfg.Webhooks,
 		metrics:  cfg.Metrics,
+		slo:      cfg.SLOs,
 	}
 	s.apis = []*api{{s: s, prefix: s.prefix}}
 	for _, v := range cfg.Engine.Model().Versions {
@@ -155,7 +161,7 @@ func (s *Server) document(cfg Config) error {
 		var doc *openapi3.T
 		var err error
 		if a.v == nil {
-			doc, err = openapi.Document(s.engine.Model(), openapi.Options{Webhooks: cfg.Webhooks != nil, Pprof: cfg.Pprof, MaxBody: s.maxBody})
+			doc, err = openapi.Document(s.engine.Model(), openapi.Options{Webhooks: cfg.Webhooks != nil, SLOs: cfg.SLOs != nil, Pprof: cfg.Pprof, MaxBody: s.maxBody})
 		} else {
 			doc, err = a.v.Document(s.maxBody)
 		}
@@ -187,6 +193,9 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("GET "+s.prefix+"/_webhooks/dead", s.deadLetters)
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/replay", s.replay)
 		s.mux.HandleFunc("POST "+s.prefix+"/_webhooks/discard", s.discard)
+	}
+	if s.slo != nil {
+		s.mux.HandleFunc("GET "+s.prefix+"/_slo", s.objectives)
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -227,7 +236,7 @@ func (a api) collections() {
 
 // ServeHTTP runs the middleware chain around the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start, began := time.Now(), s.slo.Now()
 	id := r.Header.Get("X-Request-Id")
 	if !requestIDPattern.MatchString(id) {
 		id = newRequestID()
@@ -271,6 +280,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("sub", engine.PrincipalFrom(served.Context()).Subject))
 		}
+		s.slo.Observe(served.Pattern, rec.status, began)
 	}()
 	if v := s.olderVersion(r.URL.Path); v != nil && !s.deprecated(rec, r, v) {
 		return

@@ -196,6 +196,7 @@ var tagDescriptions = map[string]string{
 	"Batch":     "Several writes in one transaction: all of them, or none.",
 	"Events":    "The change feed: every committed write, in commit order, resumable.",
 	"Webhooks":  "Webhook administration, for role admin: status, dead letters, replay and discard.",
+	"SLOs":      "The spec's service level objectives, for role admin: status, burn rates and error budget.",
 	"Health":    "Liveness and readiness.",
 	"Contract":  "This document.",
 	"Profiling": "Go's profiler, for role admin.",

@@ -43,6 +43,9 @@ type Options struct {
 	// Webhooks documents the webhook administration under /vN/_webhooks, which a server with
 	// a webhook worker serves (`plinth serve` always does).
 	Webhooks bool
+	// SLOs documents GET /vN/_slo, the evaluation of the spec's objectives, which a server
+	// with an SLO evaluator serves (`plinth serve` always does, whatever the spec declares).
+	SLOs bool
 	// Pprof documents Go's profiler under /debug/pprof/ (`plinth serve --pprof`).
 	Pprof bool
 	// MaxBody is the largest request body the server reads, in bytes; zero leaves the number
@@ -109,6 +112,9 @@ func Document(m *spec.Model, opts Options) (*openapi3.T, error) {
 	b.events()
 	if opts.Webhooks {
 		b.webhooks()
+	}
+	if opts.SLOs {
+		b.objectives()
 	}
 	b.health()
 	b.contract()

@@ -25,8 +25,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden documents in testdata")
 
 // servedOptions are the options of the document `plinth serve` serves (and `plinth openapi`
-// prints): webhook administration on, the default body limit.
-var servedOptions = openapi.Options{Webhooks: true, MaxBody: httpapi.DefaultMaxBody}
+// prints): webhook administration and the SLO status on, the default body limit.
+var servedOptions = openapi.Options{Webhooks: true, SLOs: true, MaxBody: httpapi.DefaultMaxBody}
 
 const shopSpec = "../../examples/shop/plinth.yaml"
 
@@ -121,7 +121,7 @@ func TestDocumentsAreValidOpenAPI31(t *testing.T) {
 	ctx := context.Background()
 	for name, m := range specs(t) {
 		t.Run(name, func(t *testing.T) {
-			doc, err := openapi.Document(m, openapi.Options{Webhooks: true, Pprof: true, MaxBody: 1 << 20})
+			doc, err := openapi.Document(m, openapi.Options{Webhooks: true, SLOs: true, Pprof: true, MaxBody: 1 << 20})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,6 +164,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		{openapi.Options{}, base},
 		{openapi.Options{Webhooks: true}, append(append([]string{}, base...), webhooks...)},
 		{openapi.Options{Pprof: true}, append(append([]string{}, base...), pprof...)},
+		{openapi.Options{SLOs: true}, append(append([]string{}, base...), "GET /v1/_slo")},
 	} {
 		doc, err := openapi.Document(m, c.opts)
 		if err != nil {
@@ -253,7 +254,7 @@ func (e example) check() error {
 func TestExamplesValidateAgainstTheirSchemas(t *testing.T) {
 	for name, m := range specs(t) {
 		t.Run(name, func(t *testing.T) {
-			doc := load(t, render(t, m, openapi.Options{Webhooks: true, Pprof: true}))
+			doc := load(t, render(t, m, openapi.Options{Webhooks: true, SLOs: true, Pprof: true}))
 			list := examples(doc)
 			if len(list) < 50 {
 				t.Fatalf("found only %d examples", len(list))

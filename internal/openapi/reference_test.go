@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/openapi"
 )
 
@@ -15,7 +14,7 @@ import (
 // itself, and the same document renders to the same bytes. (cmd/plinth's TestDocsPageInBrowser
 // loads it in Chromium.)
 func TestReferenceListsTheDocument(t *testing.T) {
-	doc, err := openapi.Document(compile(t, shopSpec), openapi.Options{Webhooks: true, MaxBody: httpapi.DefaultMaxBody})
+	doc, err := openapi.Document(compile(t, shopSpec), servedOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

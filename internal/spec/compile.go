@@ -89,7 +89,7 @@ func yamlError(file string, err error) Diagnostic {
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "versions", "auth", "resources", "webhooks", "schedules")
+	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "versions", "auth", "resources", "webhooks", "schedules", "slos")
 	if !ok {
 		return
 	}
@@ -148,6 +148,9 @@ func (c *compiler) top(n *yaml.Node) {
 	}
 	if v, ok := have["schedules"]; ok {
 		c.schedules(v)
+	}
+	if v, ok := have["slos"]; ok {
+		c.slos(v)
 	}
 }
 

@@ -22,6 +22,7 @@ type Model struct {
 	Resources []*Resource // in declaration order
 	Webhooks  []*Webhook  // in declaration order
 	Schedules []*Schedule // in declaration order
+	SLOs      []*SLO      // in declaration order; not part of the API contract
 	// Versions are the older majors still served beside this one, newest first (see Version).
 	Versions []*Version
 

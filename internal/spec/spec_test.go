@@ -105,6 +105,14 @@ func describe(m *Model) string {
 		}
 		b.WriteString("\n")
 	}
+	for _, o := range m.SLOs {
+		fmt.Fprintf(&b, "\nslo %s %s=%s routes=%s objective=%v window=%s", o.Name, o.SelectorKey, o.Selector,
+			strings.Join(o.Routes, ","), o.Objective, o.WindowText())
+		if o.Latency > 0 {
+			fmt.Fprintf(&b, " latency=%s", o.Latency)
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 

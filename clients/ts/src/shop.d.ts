@@ -104,6 +104,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/_slo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Show the service level objectives
+         * @description Evaluates every objective of the spec now: status, burn rates, requests and error budget. Role admin only.
+         */
+        get: operations["slos.status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/_webhooks": {
         parameters: {
             query?: never;
@@ -828,6 +848,77 @@ export interface components {
              * @enum {string}
              */
             type: "urn:plinth:problem:invalid" | "urn:plinth:problem:malformed-json" | "urn:plinth:problem:invalid-query" | "urn:plinth:problem:invalid-precondition" | "urn:plinth:problem:invalid-batch" | "urn:plinth:problem:invalid-replay" | "urn:plinth:problem:invalid-discard" | "urn:plinth:problem:idempotency-key-missing" | "urn:plinth:problem:idempotency-key-invalid" | "urn:plinth:problem:unauthorized" | "urn:plinth:problem:forbidden" | "urn:plinth:problem:not-found" | "urn:plinth:problem:method-not-allowed" | "urn:plinth:problem:conflict" | "urn:plinth:problem:invalid-transition" | "urn:plinth:problem:unique" | "urn:plinth:problem:referenced" | "urn:plinth:problem:guard-failed" | "urn:plinth:problem:cascade-too-large" | "urn:plinth:problem:idempotency-key-in-flight" | "urn:plinth:problem:stale-version" | "urn:plinth:problem:version-sunset" | "urn:plinth:problem:too-large" | "urn:plinth:problem:unsupported-media-type" | "urn:plinth:problem:validation" | "urn:plinth:problem:expression-failed" | "urn:plinth:problem:idempotency-key-reused" | "urn:plinth:problem:precondition-required" | "urn:plinth:problem:internal" | "urn:plinth:problem:unavailable" | "urn:plinth:problem:product-inactive" | "urn:plinth:problem:out-of-stock";
+        };
+        /**
+         * @description Every objective of the spec's `slos:`, evaluated when asked, over the requests this process served.
+         * @example {
+         *       "items": [
+         *         {
+         *           "burn_rates": {
+         *             "1d": 0.5,
+         *             "1h": 0.5,
+         *             "2h": 0.5,
+         *             "30m": 0.5,
+         *             "3d": 0.5,
+         *             "5m": 0.5,
+         *             "6h": 0.5
+         *           },
+         *           "error_budget_remaining": 0.5,
+         *           "good": 19990,
+         *           "latency": null,
+         *           "name": "order-create-availability",
+         *           "objective": 0.999,
+         *           "routes": [
+         *             "POST /v1/orders"
+         *           ],
+         *           "selector": {
+         *             "operation": "orders.create"
+         *           },
+         *           "status": "ok",
+         *           "total": 20000,
+         *           "window": "28d"
+         *         }
+         *       ]
+         *     }
+         */
+        SLOStatus: {
+            items: {
+                /** @description The burn rate over each window: the share of bad requests over what the objective allows. */
+                burn_rates: {
+                    "1d": number;
+                    "1h": number;
+                    "2h": number;
+                    "30m": number;
+                    "3d": number;
+                    "5m": number;
+                    "6h": number;
+                };
+                /** @description The share of the window's error budget left: 1 untouched, 0 spent, negative when overspent. */
+                error_budget_remaining: number;
+                /** @description Good requests over the window. */
+                good: number;
+                /** @description A latency objective's threshold, such as 200ms; null for an availability objective. */
+                latency: string | null;
+                /** @description The objective's name in the spec. */
+                name: string;
+                /** @description The share of requests that must be good, e.g. 0.999. */
+                objective: number;
+                /** @description The routes it covers, as METHOD /path. */
+                routes: string[];
+                /** @description How the spec names its requests: one of operation, resource or route. */
+                selector: {
+                    [key: string]: string;
+                };
+                /**
+                 * @description The multi-window burn-rate alert that fires: page, ticket, or ok when none does.
+                 * @enum {string}
+                 */
+                status: "ok" | "ticket" | "page";
+                /** @description Requests over the window. */
+                total: number;
+                /** @description The span the error budget is counted over, such as 28d. */
+                window: string;
+            }[];
         };
         /**
          * @description Every webhook of the spec, with its circuit breaker and its deliveries.
@@ -1994,6 +2085,92 @@ export interface operations {
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "slos.status": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description An id for the request, echoed in the response and the server's log when it is 1 to 64 letters, digits, dots, underscores and hyphens; otherwise the server makes one. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The objectives. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "burn_rates": {
+                     *             "1d": 0.5,
+                     *             "1h": 0.5,
+                     *             "2h": 0.5,
+                     *             "30m": 0.5,
+                     *             "3d": 0.5,
+                     *             "5m": 0.5,
+                     *             "6h": 0.5
+                     *           },
+                     *           "error_budget_remaining": 0.5,
+                     *           "good": 19990,
+                     *           "latency": null,
+                     *           "name": "order-create-availability",
+                     *           "objective": 0.999,
+                     *           "routes": [
+                     *             "POST /v1/orders"
+                     *           ],
+                     *           "selector": {
+                     *             "operation": "orders.create"
+                     *           },
+                     *           "status": "ok",
+                     *           "total": 20000,
+                     *           "window": "28d"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SLOStatus"];
+                };
+            };
+            /** @description - `unauthorized`: no credentials where the rule needs them, or a malformed, invalid or expired bearer token; with `WWW-Authenticate` */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `forbidden`: the rule denies a caller who may know the record exists, or the route is for role admin */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description - `internal`: a bug or an unexpected failure: the document carries only the request id, and the cause is logged */
+            500: {
+                headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };

@@ -390,6 +390,27 @@ func (e ProblemType) Valid() bool {
 	}
 }
 
+// Defines values for SLOStatusItemsStatus.
+const (
+	SLOStatusItemsStatusOk     SLOStatusItemsStatus = "ok"
+	SLOStatusItemsStatusPage   SLOStatusItemsStatus = "page"
+	SLOStatusItemsStatusTicket SLOStatusItemsStatus = "ticket"
+)
+
+// Valid indicates whether the value is a known member of the SLOStatusItemsStatus enum.
+func (e SLOStatusItemsStatus) Valid() bool {
+	switch e {
+	case SLOStatusItemsStatusOk:
+		return true
+	case SLOStatusItemsStatusPage:
+		return true
+	case SLOStatusItemsStatusTicket:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookStatusItemsBreaker.
 const (
 	Closed   WebhookStatusItemsBreaker = "closed"
@@ -632,13 +653,13 @@ func (e ProductsEventType) Valid() bool {
 
 // Defines values for Healthz200JSONResponseBodyStatus.
 const (
-	Ok Healthz200JSONResponseBodyStatus = "ok"
+	Healthz200JSONResponseBodyStatusOk Healthz200JSONResponseBodyStatus = "ok"
 )
 
 // Valid indicates whether the value is a known member of the Healthz200JSONResponseBodyStatus enum.
 func (e Healthz200JSONResponseBodyStatus) Valid() bool {
 	switch e {
-	case Ok:
+	case Healthz200JSONResponseBodyStatusOk:
 		return true
 	default:
 		return false
@@ -1239,6 +1260,57 @@ type Problem struct {
 // | `out-of-stock` | 409 | Refused by an effect | an effect of this spec refused the write (orders.reserve_stock); as `guard-failed` | effect, resource, id, errors |
 type ProblemType string
 
+// SLOStatus Every objective of the spec's `slos:`, evaluated when asked, over the requests this process served.
+//
+// Examples: {"items":[{"burn_rates":{"1d":0.5,"1h":0.5,"2h":0.5,"30m":0.5,"3d":0.5,"5m":0.5,"6h":0.5},"error_budget_remaining":0.5,"good":19990,"latency":null,"name":"order-create-availability","objective":0.999,"routes":["POST /v1/orders"],"selector":{"operation":"orders.create"},"status":"ok","total":20000,"window":"28d"}]}
+type SLOStatus struct {
+	Items []struct {
+		// BurnRates The burn rate over each window: the share of bad requests over what the objective allows.
+		BurnRates struct {
+			N1d  float32 `json:"1d"`
+			N1h  float32 `json:"1h"`
+			N2h  float32 `json:"2h"`
+			N30m float32 `json:"30m"`
+			N3d  float32 `json:"3d"`
+			N5m  float32 `json:"5m"`
+			N6h  float32 `json:"6h"`
+		} `json:"burn_rates"`
+
+		// ErrorBudgetRemaining The share of the window's error budget left: 1 untouched, 0 spent, negative when overspent.
+		ErrorBudgetRemaining float32 `json:"error_budget_remaining"`
+
+		// Good Good requests over the window.
+		Good int `json:"good"`
+
+		// Latency A latency objective's threshold, such as 200ms; null for an availability objective.
+		Latency *string `json:"latency"`
+
+		// Name The objective's name in the spec.
+		Name string `json:"name"`
+
+		// Objective The share of requests that must be good, e.g. 0.999.
+		Objective float32 `json:"objective"`
+
+		// Routes The routes it covers, as METHOD /path.
+		Routes []string `json:"routes"`
+
+		// Selector How the spec names its requests: one of operation, resource or route.
+		Selector map[string]string `json:"selector"`
+
+		// Status The multi-window burn-rate alert that fires: page, ticket, or ok when none does.
+		Status SLOStatusItemsStatus `json:"status"`
+
+		// Total Requests over the window.
+		Total int `json:"total"`
+
+		// Window The span the error budget is counted over, such as 28d.
+		Window string `json:"window"`
+	} `json:"items"`
+}
+
+// SLOStatusItemsStatus The multi-window burn-rate alert that fires: page, ticket, or ok when none does.
+type SLOStatusItemsStatus string
+
 // WebhookStatus Every webhook of the spec, with its circuit breaker and its deliveries.
 //
 // Examples: {"items":[{"breaker":"closed","dead":1,"delivered":12,"destination":"fulfil.example.com","disabled_at":null,"enabled":true,"name":"fulfillment","pending":0}]}
@@ -1822,6 +1894,12 @@ type ReadyzParams struct {
 
 // Readyz200JSONResponseBodyStatus defines parameters for Readyz.
 type Readyz200JSONResponseBodyStatus string
+
+// SlosStatusParams defines parameters for SlosStatus.
+type SlosStatusParams struct {
+	// XRequestId An id for the request, echoed in the response and the server's log when it is 1 to 64 letters, digits, dots, underscores and hyphens; otherwise the server makes one.
+	XRequestId *XRequestId `json:"X-Request-Id,omitempty"`
+}
 
 // WebhooksStatusParams defines parameters for WebhooksStatus.
 type WebhooksStatusParams struct {
@@ -2874,6 +2952,13 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, params *ReadyzParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SlosStatus Show the service level objectives
+	//
+	// Evaluates every objective of the spec now: status, burn rates, requests and error budget. Role admin only.
+	//
+	// Corresponds with GET /v1/_slo (the `SlosStatus` operationId).
+	SlosStatus(ctx context.Context, params *SlosStatusParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// WebhooksStatus Show the webhooks
 	//
 	// Lists every webhook with its circuit breaker and delivery counts. Role admin only.
@@ -3337,6 +3422,23 @@ func (c *Client) OpenapiYaml(ctx context.Context, params *OpenapiYamlParams, req
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, params *ReadyzParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReadyzRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlosStatus Show the service level objectives
+//
+// Evaluates every objective of the spec now: status, burn rates, requests and error budget. Role admin only.
+//
+// Corresponds with GET /v1/_slo (the `SlosStatus` operationId).
+func (c *Client) SlosStatus(ctx context.Context, params *SlosStatusParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlosStatusRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4302,6 +4404,48 @@ func NewReadyzRequest(server string, params *ReadyzParams) (*http.Request, error
 	}
 
 	operationPath := fmt.Sprintf("/readyz")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSlosStatusRequest constructs an http.Request for the SlosStatus method
+func NewSlosStatusRequest(server string, params *SlosStatusParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/_slo")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6278,6 +6422,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	ReadyzWithResponse(ctx context.Context, params *ReadyzParams, reqEditors ...RequestEditorFn) (*ReadyzResp, error)
 
+	// SlosStatusWithResponse Show the service level objectives
+	//
+	// Evaluates every objective of the spec now: status, burn rates, requests and error budget. Role admin only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/_slo (the `SlosStatus` operationId).
+	SlosStatusWithResponse(ctx context.Context, params *SlosStatusParams, reqEditors ...RequestEditorFn) (*SlosStatusResp, error)
+
 	// WebhooksStatusWithResponse Show the webhooks
 	//
 	// Lists every webhook with its circuit breaker and delivery counts. Role admin only.
@@ -7085,6 +7238,97 @@ func (r ReadyzResp) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadyzResp) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlosStatusResp200Headers the declared response headers of an HTTP 200 response for SlosStatus
+type SlosStatusResp200Headers struct {
+	XRequestId string
+}
+
+// SlosStatusResp401Headers the declared response headers of an HTTP 401 response for SlosStatus
+type SlosStatusResp401Headers struct {
+	WWWAuthenticate string
+	XRequestId      string
+}
+
+// SlosStatusResp403Headers the declared response headers of an HTTP 403 response for SlosStatus
+type SlosStatusResp403Headers struct {
+	XRequestId string
+}
+
+// SlosStatusResp500Headers the declared response headers of an HTTP 500 response for SlosStatus
+type SlosStatusResp500Headers struct {
+	XRequestId string
+}
+
+type SlosStatusResp struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SLOStatus
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SlosStatusResp200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SlosStatusResp401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SlosStatusResp403Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SlosStatusResp500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlosStatusResp) GetJSON200() *SLOStatus {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SlosStatusResp) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SlosStatusResp) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SlosStatusResp) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SlosStatusResp) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlosStatusResp) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlosStatusResp) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlosStatusResp) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11057,6 +11301,21 @@ func (c *ClientWithResponses) ReadyzWithResponse(ctx context.Context, params *Re
 	return ParseReadyzResp(rsp)
 }
 
+// SlosStatusWithResponse Show the service level objectives
+//
+// Evaluates every objective of the spec now: status, burn rates, requests and error budget. Role admin only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/_slo (the `SlosStatus` operationId).
+func (c *ClientWithResponses) SlosStatusWithResponse(ctx context.Context, params *SlosStatusParams, reqEditors ...RequestEditorFn) (*SlosStatusResp, error) {
+	rsp, err := c.SlosStatus(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlosStatusResp(rsp)
+}
+
 // WebhooksStatusWithResponse Show the webhooks
 //
 // Lists every webhook with its circuit breaker and delivery counts. Role admin only.
@@ -12118,6 +12377,103 @@ func ParseReadyzResp(rsp *http.Response) (*ReadyzResp, error) {
 			headers.XRequestId = value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlosStatusResp parses an HTTP response from a SlosStatusWithResponse call
+func ParseSlosStatusResp(rsp *http.Response) (*SlosStatusResp, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlosStatusResp{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SLOStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SlosStatusResp200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers SlosStatusResp401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SlosStatusResp403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 500:
+		var headers SlosStatusResp500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
 	}
 
 	return response, nil
