@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,12 +21,15 @@ import (
 	"sync"
 	"time"
 
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
+	"github.com/plinth-dev/plinth/internal/trace"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
@@ -68,6 +72,12 @@ type Options struct {
 	// AutoMigrate says whether New makes the schema changes a start may make itself: new
 	// tables, columns and indexes, and literal defaults filled in.
 	AutoMigrate AutoMigrate
+	// TracerProvider makes the App's spans. When nil, the App makes its own, exporting over
+	// OTLP when Getenv gives OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT
+	// (OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf, the default, or grpc; OTEL_SERVICE_NAME,
+	// default the spec's name), and none at all otherwise. A provider given here is used as it
+	// is, and Close leaves it running.
+	TracerProvider oteltrace.TracerProvider
 }
 
 // AutoMigrate says whether a start changes the schema itself (see Options.AutoMigrate). Any
@@ -96,6 +106,7 @@ type App struct {
 	handler http.Handler
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
+	tracing *trace.Tracing
 }
 
 // SpecError is returned by New when the spec does not compile; it lists every diagnostic.
@@ -140,35 +151,47 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		on := opts.AutoMigrate == AutoMigrateOn
 		auto = &on
 	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	tracing, err := trace.New(ctx, trace.Config{Getenv: getenv, Service: model.Name, Provider: opts.TracerProvider})
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
 	db, err := open.Open(ctx, model, open.Options{Database: opts.Database, DataDir: dataDir, Schema: opts.DatabaseSchema,
 		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log, Migrations: migrations, AutoMigrate: auto})
 	if err != nil {
+		tracing.Shutdown(ctx)
 		return nil, err
 	}
-	hooks, err := worker.New(worker.Config{Model: model, Store: db, Now: opts.Now, Getenv: opts.Getenv,
-		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient})
+	// fail undoes what New made before err.
+	fail := func(err error) (*App, error) {
+		db.Close()
+		tracing.Shutdown(ctx)
+		return nil, err
+	}
+	hooks, err := worker.New(worker.Config{Model: model, Store: db, Now: opts.Now, Getenv: getenv,
+		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient, Tracing: tracing})
 	if err == nil {
 		err = hooks.Subscribe(ctx)
 	}
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fail(err)
 	}
 	eng, err := engine.New(engine.Config{Model: model, Store: db, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
 		EventRetention: opts.EventRetention, Committed: hooks.Wake,
 		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors")})
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fail(err)
 	}
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: db.Ping})
+		Logger: log.With("component", "http"), Ready: db.Ping, Tracing: tracing})
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fail(err)
 	}
 	bg, stop := context.WithCancel(context.Background())
-	app := &App{model: model, db: db, handler: api, stop: stop, done: make(chan struct{})}
+	app := &App{model: model, db: db, handler: api, stop: stop, done: make(chan struct{}), tracing: tracing}
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
@@ -190,11 +213,15 @@ func (a *App) Handler() http.Handler { return a.handler }
 func (a *App) Name() string { return a.model.Name }
 
 // Close stops the background work (webhook deliveries in flight finish, within their
-// timeout) and closes the database. Stop serving requests first.
+// timeout), closes the database, and flushes the spans not yet exported (within 5 seconds).
+// Stop serving requests first.
 func (a *App) Close() error {
 	a.stop()
 	<-a.done
-	return a.db.Close()
+	err := a.db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(err, a.tracing.Shutdown(ctx))
 }
 
 // derive makes a purpose-specific key, so that one secret never serves two purposes.

@@ -9,6 +9,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // Limits on list parameters, so that no request can ask for unbounded work. Lists answer
@@ -22,7 +23,9 @@ const (
 // Get returns the record id if the caller may read it; NotFound otherwise, whether it is
 // missing or hidden, so that existence does not leak. A caller whom the read rule refuses
 // whatever the record gets Unauthorized (anonymous) or Forbidden, for every id alike.
-func (e *Engine) Get(ctx context.Context, resource, id string) (*store.Record, error) {
+func (e *Engine) Get(ctx context.Context, resource, id string) (_ *store.Record, err error) {
+	ctx, span := startOp(ctx, "get", resource)
+	defer func() { trace.End(span, err) }()
 	r, err := e.resource(resource)
 	if err != nil {
 		return nil, err
@@ -70,7 +73,9 @@ type Item struct {
 // list rule and the filter both run in the database; no row is filtered in memory.
 // Errors: Invalid for a bad filter, sort, limit, cursor, fields or expand; Unauthorized or
 // Forbidden when the list rule excludes the caller whatever the record.
-func (e *Engine) List(ctx context.Context, resource string, p ListParams) (*Page, error) {
+func (e *Engine) List(ctx context.Context, resource string, p ListParams) (_ *Page, err error) {
+	ctx, span := startOp(ctx, "list", resource)
+	defer func() { trace.End(span, err) }()
 	r, err := e.resource(resource)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,31 @@
+package engine
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
+	"github.com/plinth-dev/plinth/internal/trace"
+)
+
+// opNames are the operations' names in spans, as the metrics name them too.
+var opNames = [...]string{OpCreate: "create", OpUpdate: "update", OpReplace: "replace", OpDelete: "delete"}
+
+// startOp starts the span of one engine operation on a resource ("create orders"), a child of
+// the request's span; it costs nothing when the request is not traced.
+func startOp(ctx context.Context, op, resource string) (context.Context, oteltrace.Span) {
+	return trace.Start(ctx, op+" "+resource, attribute.String("plinth.operation", op), attribute.String("plinth.resource", resource))
+}
+
+// startApply starts the span of an Apply: the operation's, or "batch" for several.
+func startApply(ctx context.Context, ops []Op) (context.Context, oteltrace.Span) {
+	if len(ops) != 1 {
+		return trace.Start(ctx, "batch", attribute.String("plinth.operation", "batch"), attribute.Int("plinth.batch_size", len(ops)))
+	}
+	name := "write"
+	if int(ops[0].Kind) < len(opNames) && opNames[ops[0].Kind] != "" {
+		name = opNames[ops[0].Kind]
+	}
+	return startOp(ctx, name, ops[0].Resource)
+}
