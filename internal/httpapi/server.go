@@ -236,9 +236,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(rec, r, errors.New("panic"))
 			}
 		}
-		if span != nil {
-			endServerSpan(span, served.Pattern, rec.status)
-		}
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			attrs := []slog.Attr{slog.String("request_id", id),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", served.Pattern),
@@ -248,6 +245,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				attrs = append(attrs, slog.String("trace_id", traceID), slog.String("span_id", spanID))
 			}
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		}
+		if span != nil {
+			endServerSpan(span, served.Pattern, rec.status)
 		}
 	}()
 	if v := s.olderVersion(r.URL.Path); v != nil && !s.deprecated(rec, r, v) {
