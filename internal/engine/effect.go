@@ -96,13 +96,14 @@ func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, 
 // effect applies eff for each of its items, under a span of its own ("effect reserve_stock").
 func (e *Engine) effect(ctx, sysCtx context.Context, tx store.Tx, eff *spec.Effect, vars map[string]any, items []any,
 	lookup lookupFunc, failed func(*spec.Expr, error) error) (err error) {
-	ctx, span := trace.Start(ctx, "effect "+eff.Name, attribute.String("plinth.effect", eff.Name),
-		attribute.String("plinth.resource", eff.Target), attribute.Int("plinth.effect.items", len(items)))
-	defer func() { trace.End(span, err) }()
-	if span.IsRecording() {
+	span := trace.None
+	if trace.Recording(ctx) {
+		ctx, span = trace.Start(ctx, "effect "+eff.Name, attribute.String("plinth.effect", eff.Name),
+			attribute.String("plinth.resource", eff.Target), attribute.Int("plinth.effect.items", len(items)))
 		// The effect's own writes (and their events) belong to its span.
 		sysCtx = oteltrace.ContextWithSpan(sysCtx, span)
 	}
+	defer func() { trace.End(span, err) }()
 	for _, item := range items {
 		if err := e.applyEffect(ctx, sysCtx, tx, eff, vars, item, lookup, failed); err != nil {
 			return err

@@ -133,18 +133,19 @@ func Inject(ctx context.Context, h http.Header) {
 	propagator.Inject(ctx, propagation.HeaderCarrier(h))
 }
 
-// Start starts a span named name as a child of ctx's span, on the same provider. When ctx's
-// span is not recording (tracing off, or the trace not sampled) it makes nothing and returns
-// ctx as it is, so that code below a request pays for no span it would not export.
-func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, oteltrace.Span) {
-	parent := oteltrace.SpanFromContext(ctx)
-	if !parent.IsRecording() {
-		return ctx, noopSpan
-	}
-	return parent.TracerProvider().Tracer(Name).Start(ctx, name, oteltrace.WithAttributes(attrs...))
-}
+// Recording says whether ctx's span records: only then does a layer below the server start
+// a span of its own (Start), so that the name and attributes of a span that would not be
+// made cost nothing, not even an allocation, when the request is not traced.
+func Recording(ctx context.Context) bool { return oteltrace.SpanFromContext(ctx).IsRecording() }
 
-var noopSpan oteltrace.Span = noop.Span{}
+// None is the span of an operation that is not traced: every method of it does nothing.
+var None oteltrace.Span = noop.Span{}
+
+// Start starts a span named name as a child of ctx's span, on the same provider; the caller
+// checks Recording first.
+func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, oteltrace.Span) {
+	return oteltrace.SpanFromContext(ctx).TracerProvider().Tracer(Name).Start(ctx, name, oteltrace.WithAttributes(attrs...))
+}
 
 // End ends span, marking it failed when err is not nil (see Fail).
 func End(span oteltrace.Span, err error) {

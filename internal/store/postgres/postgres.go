@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
@@ -208,12 +209,15 @@ func orderSQL(s query.Sort) string {
 // is not retried, since the write may have been applied: it is Unavailable at once. Its span
 // ("store write") counts the attempts (plinth.store.attempts).
 func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) (err error) {
-	ctx, span := trace.Start(ctx, "store write", attribute.String("db.system.name", "postgresql"))
 	attempts := 0
-	defer func() {
-		span.SetAttributes(attribute.Int("plinth.store.attempts", attempts))
-		trace.End(span, err)
-	}()
+	if trace.Recording(ctx) {
+		var span oteltrace.Span
+		ctx, span = trace.Start(ctx, "store write", attribute.String("db.system.name", "postgresql"))
+		defer func() {
+			span.SetAttributes(attribute.Int("plinth.store.attempts", attempts))
+			trace.End(span, err)
+		}()
+	}
 	return sqlstore.Retry(ctx, db.log, "the database is busy or unreachable; try again shortly", func() (bool, error) {
 		attempts++
 		return db.writeOnce(ctx, fn)

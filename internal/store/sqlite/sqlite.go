@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -284,11 +285,11 @@ type groupInfo struct {
 // (plinth.sqlite.wait_ms) and the group it was committed in: the group's number, its size and
 // the write's place in it, so that writes of one group can be found together.
 func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) (err error) {
-	ctx, span := trace.Start(ctx, "store write", attribute.String("db.system.name", "sqlite"))
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), traced: span.IsRecording()}
-	var queued time.Time
+	req := &writeReq{fn: fn, done: make(chan error, 1), traced: trace.Recording(ctx)}
 	if req.traced {
-		queued = time.Now()
+		var span oteltrace.Span
+		ctx, span = trace.Start(ctx, "store write", attribute.String("db.system.name", "sqlite"))
+		queued := time.Now()
 		defer func() {
 			if !req.began.IsZero() {
 				span.SetAttributes(attribute.Float64("plinth.sqlite.wait_ms", float64(req.began.Sub(queued).Microseconds())/1000),
@@ -298,6 +299,7 @@ func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) (err error) {
 			trace.End(span, err)
 		}()
 	}
+	req.ctx = ctx
 	select {
 	case db.writes <- req:
 	case <-ctx.Done():
