@@ -3,9 +3,6 @@ package plinth_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -24,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plinth-dev/plinth"
+	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/store/pgtest"
 )
 
@@ -361,14 +359,17 @@ func decode(t *testing.T, rec *httptest.ResponseRecorder, v any) {
 	}
 }
 
-// token signs an HS256 JWT as `plinth token` does.
+// token signs a token as `plinth token` does, with the key the App reads from
+// PLINTH_JWT_SECRET.
 func token(t *testing.T, sub, role string) string {
 	t.Helper()
-	enc := base64.RawURLEncoding
-	now := time.Now().Unix()
-	claims, _ := json.Marshal(map[string]any{"sub": sub, "role": role, "iat": now, "nbf": now, "exp": now + 3600})
-	msg := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(claims)
-	m := hmac.New(sha256.New, []byte(jwtSecret))
-	m.Write([]byte(msg))
-	return msg + "." + enc.EncodeToString(m.Sum(nil))
+	signer, err := auth.NewHS256(auth.Config{Key: []byte(jwtSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := signer.Sign(sub, role, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
