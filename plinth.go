@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
@@ -28,6 +31,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
+	"github.com/plinth-dev/plinth/internal/trace"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
 
@@ -76,6 +80,12 @@ type Options struct {
 	// MetricsAccess says who may read GET /metrics on Handler; App.MetricsHandler serves
 	// them to anyone, for a listener of their own.
 	MetricsAccess MetricsAccess
+	// TracerProvider makes the App's spans. When nil, the App makes its own, exporting over
+	// OTLP when Getenv gives OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT
+	// (OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf, the default, or grpc; OTEL_SERVICE_NAME,
+	// default the spec's name), and none at all otherwise. A provider given here is used as it
+	// is, and Close leaves it running.
+	TracerProvider oteltrace.TracerProvider
 }
 
 // MetricsAccess says who may read GET /metrics on the API's handler
@@ -123,6 +133,7 @@ type App struct {
 	metrics *obs.Metrics       // nil when turned off
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
+	tracing *trace.Tracing
 }
 
 // SpecError is returned by New when the spec does not compile; it lists every diagnostic.
@@ -181,48 +192,60 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if metrics != nil {
 		observer = metrics
 	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	tracing, err := trace.New(ctx, trace.Config{Getenv: getenv, Service: model.Name, Provider: opts.TracerProvider})
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
 	db, err := open.Open(ctx, model, open.Options{Database: opts.Database, DataDir: dataDir, Schema: opts.DatabaseSchema,
 		Pool: opts.DatabasePool, StatementTimeout: opts.StatementTimeout, Logger: log, Migrations: migrations, AutoMigrate: auto,
 		Observer: observer})
 	if err != nil {
+		tracing.Shutdown(ctx)
 		return nil, err
 	}
 	if p, ok := db.(store.Pooled); ok {
 		metrics.WatchPool(func() obs.PoolStats { return obs.PoolStats(p.PoolStats()) })
 	}
-	hooks, err := worker.New(worker.Config{Model: model, Store: db, Now: opts.Now, Getenv: opts.Getenv,
-		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient, Metrics: metrics})
+	// fail undoes what New made before err.
+	fail := func(err error) (*App, error) {
+		db.Close()
+		tracing.Shutdown(ctx)
+		return nil, err
+	}
+	hooks, err := worker.New(worker.Config{Model: model, Store: db, Now: opts.Now, Getenv: getenv,
+		Logger: log.With("component", "webhooks"), Client: opts.WebhookClient, Tracing: tracing, Metrics: metrics})
 	if err == nil {
 		err = hooks.Subscribe(ctx)
 	}
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fail(err)
 	}
 	eng, err := engine.New(engine.Config{Model: model, Store: db, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
 		EventRetention: opts.EventRetention, Committed: hooks.Wake,
 		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors"), Metrics: metrics})
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fail(err)
 	}
 	metrics.WatchReady(db.Ping, readyTimeout)
 	metrics.WatchOutbox(hooks.Outbox, scrapeTimeout)
 	objectives := slo.New(slo.Config{SLOs: model.SLOs, Now: opts.Now, Logger: log.With("component", "slo")})
 	if metrics != nil {
 		if err := objectives.Register(metrics.Registry()); err != nil {
-			db.Close()
-			return nil, err
+			return fail(err)
 		}
 	}
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess, SLOs: objectives})
+		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess, SLOs: objectives,
+		Tracing: tracing})
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fail(err)
 	}
 	bg, stop := context.WithCancel(context.Background())
-	app := &App{model: model, db: db, handler: api, metrics: metrics, stop: stop, done: make(chan struct{})}
+	app := &App{model: model, db: db, handler: api, metrics: metrics, stop: stop, done: make(chan struct{}), tracing: tracing}
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
@@ -256,11 +279,15 @@ func (a *App) MetricsHandler() http.Handler {
 func (a *App) Name() string { return a.model.Name }
 
 // Close stops the background work (webhook deliveries in flight finish, within their
-// timeout) and closes the database. Stop serving requests first.
+// timeout), closes the database, and flushes the spans not yet exported (within 5 seconds).
+// Stop serving requests first.
 func (a *App) Close() error {
 	a.stop()
 	<-a.done
-	return a.db.Close()
+	err := a.db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(err, a.tracing.Shutdown(ctx))
 }
 
 // derive makes a purpose-specific key, so that one secret never serves two purposes.

@@ -32,8 +32,15 @@ type shop struct {
 
 func newShop(b *testing.B, products int) *shop {
 	b.Helper()
+	return newShopWith(b, products, plinth.Options{})
+}
+
+// newShopWith is newShop with opts, whose spec and data folder it sets.
+func newShopWith(b *testing.B, products int, opts plinth.Options) *shop {
+	b.Helper()
 	b.Setenv("PLINTH_JWT_SECRET", secret)
-	app, err := plinth.New(context.Background(), plinth.Options{SpecFile: shopSpec, DataDir: b.TempDir()})
+	opts.SpecFile, opts.DataDir = shopSpec, b.TempDir()
+	app, err := plinth.New(context.Background(), opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,10 +7,13 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // maxEffectDepth bounds effects that trigger effects, so that a cycle in a spec cannot loop.
@@ -83,10 +86,27 @@ func (e *Engine) runEffects(ctx context.Context, tx store.Tx, r *spec.Resource, 
 				items = append(items, v)
 			}
 		}
-		for _, item := range items {
-			if err := e.applyEffect(ctx, sysCtx, tx, eff, vars, item, lookup, failed); err != nil {
-				return err
-			}
+		if err := e.effect(ctx, sysCtx, tx, eff, vars, items, lookup, failed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// effect applies eff for each of its items, under a span of its own ("effect reserve_stock").
+func (e *Engine) effect(ctx, sysCtx context.Context, tx store.Tx, eff *spec.Effect, vars map[string]any, items []any,
+	lookup lookupFunc, failed func(*spec.Expr, error) error) (err error) {
+	span := trace.None
+	if trace.Recording(ctx) {
+		ctx, span = trace.Start(ctx, "effect "+eff.Name, attribute.String("plinth.effect", eff.Name),
+			attribute.String("plinth.resource", eff.Target), attribute.Int("plinth.effect.items", len(items)))
+		// The effect's own writes (and their events) belong to its span.
+		sysCtx = oteltrace.ContextWithSpan(sysCtx, span)
+	}
+	defer func() { trace.End(span, err) }()
+	for _, item := range items {
+		if err := e.applyEffect(ctx, sysCtx, tx, eff, vars, item, lookup, failed); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // Every committed write appends an event to an outbox in the same transaction, with a
@@ -34,7 +35,7 @@ func (e *Engine) emit(ctx context.Context, tx store.Tx, r *spec.Resource, kind s
 		return err
 	}
 	return tx.AppendEvent(ctx, r, store.Event{ID: id, Type: r.Name + "." + kind, Resource: r.Name,
-		RecordID: rec.ID, Time: e.clock(), Actor: PrincipalFrom(ctx).Subject, Record: rec, Old: old})
+		RecordID: rec.ID, Time: e.clock(), Actor: PrincipalFrom(ctx).Subject, Record: rec, Old: old, Trace: trace.Parent(ctx)})
 }
 
 // EventParams select events: those after a sequence number, optionally of some resources.

@@ -12,7 +12,7 @@ import (
 // outcome of an idempotent write known whole (a replay, or a failure rendered into a stored
 // response that the transport receives as bytes).
 
-// The operation labels of reads; writes are named by their kind (opNames), and a write of
+// The operation labels of reads; writes are named by their kind (OpKind.String), and a write of
 // several operations is a batch.
 const (
 	opGet   = "get"
@@ -21,8 +21,6 @@ const (
 	// batchResource is the resource label of a batch, whose operations may span several.
 	batchResource = "*"
 )
-
-var opNames = map[OpKind]string{OpCreate: "create", OpUpdate: "update", OpReplace: "replace", OpDelete: "delete"}
 
 // count counts a caller's operation on resource that ended with err. The system's own work
 // (schedules) is counted by its own metrics.
@@ -48,7 +46,7 @@ func (e *Engine) countOutcome(ctx context.Context, ops []Op, result string) {
 		e.metrics.Operation(batchResource, opBatch, result)
 		return
 	}
-	e.metrics.Operation(ops[0].Resource, opNames[ops[0].Kind], result)
+	e.metrics.Operation(ops[0].Resource, ops[0].Kind.String(), result)
 }
 
 // outcome names what err says of an operation, as plinth_engine_operations_total counts it.

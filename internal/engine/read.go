@@ -9,6 +9,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/query"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // Limits on list parameters, so that no request can ask for unbounded work. Lists answer
@@ -23,6 +24,8 @@ const (
 // missing or hidden, so that existence does not leak. A caller whom the read rule refuses
 // whatever the record gets Unauthorized (anonymous) or Forbidden, for every id alike.
 func (e *Engine) Get(ctx context.Context, resource, id string) (_ *store.Record, err error) {
+	ctx, span := startOp(ctx, "get", resource)
+	defer func() { trace.End(span, err) }()
 	defer func() { e.count(ctx, resource, opGet, err) }()
 	r, err := e.resource(resource)
 	if err != nil {
@@ -72,6 +75,8 @@ type Item struct {
 // Errors: Invalid for a bad filter, sort, limit, cursor, fields or expand; Unauthorized or
 // Forbidden when the list rule excludes the caller whatever the record.
 func (e *Engine) List(ctx context.Context, resource string, p ListParams) (_ *Page, err error) {
+	ctx, span := startOp(ctx, "list", resource)
+	defer func() { trace.End(span, err) }()
 	defer func() { e.count(ctx, resource, opList, err) }()
 	r, err := e.resource(resource)
 	if err != nil {

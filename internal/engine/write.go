@@ -13,6 +13,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // OpKind is what a write does.
@@ -25,6 +26,17 @@ const (
 	OpReplace        // the body is the whole record: omitted fields become null
 	OpDelete
 )
+
+// opNames are the kinds' names, as metrics and spans show them.
+var opNames = [...]string{OpCreate: "create", OpUpdate: "update", OpReplace: "replace", OpDelete: "delete"}
+
+// String names the kind: create, update, replace or delete; "write" for another value.
+func (k OpKind) String() string {
+	if k > 0 && int(k) < len(opNames) {
+		return opNames[k]
+	}
+	return "write"
+}
 
 // Op is one write: what to do, to which record, with which body.
 type Op struct {
@@ -95,7 +107,9 @@ func (e *Engine) Apply(ctx context.Context, ops []Op) ([]*store.Record, error) {
 
 // apply is Apply with the idempotency hooks: keyed says a key protects the request, and
 // finish runs last inside the transaction, to store the response with the write.
-func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(store.Tx, []*store.Record) error) ([]*store.Record, error) {
+func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(store.Tx, []*store.Record) error) (out []*store.Record, err error) {
+	ctx, span := startApply(ctx, ops)
+	defer func() { trace.End(span, err) }()
 	if len(ops) == 0 || len(ops) > MaxBatch {
 		return nil, &fault.Error{Code: fault.Invalid, Type: fault.TypeInvalidBatch, Message: fmt.Sprintf("a batch has 1 to %d operations", MaxBatch)}
 	}
@@ -112,8 +126,7 @@ func (e *Engine) apply(ctx context.Context, ops []Op, keyed bool, finish func(st
 		}
 		prepared[i] = p
 	}
-	var out []*store.Record
-	err := e.db.Write(ctx, func(tx store.Tx) error {
+	err = e.db.Write(ctx, func(tx store.Tx) error {
 		out = make([]*store.Record, len(ops))
 		for i, p := range prepared {
 			rec, err := e.run(ctx, tx, p)

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
@@ -28,6 +31,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/slo"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/trace"
 	"github.com/plinth-dev/plinth/internal/version"
 	"github.com/plinth-dev/plinth/internal/worker"
 )
@@ -65,6 +69,8 @@ type Config struct {
 	// SLOs is fed every request and shown to admins at /vN/_slo; optional: without it, the
 	// route is not served.
 	SLOs *slo.Evaluator
+	// Tracing makes a server span per request; nil is tracing off.
+	Tracing *trace.Tracing
 }
 
 // MetricsAccess says who may read GET /metrics on the API's own listener.
@@ -92,6 +98,7 @@ type Server struct {
 	log      *slog.Logger
 	maxBody  int64
 	ready    func(ctx context.Context) error
+	tracing  *trace.Tracing
 	mux      *router
 	prefix   string
 	metrics  *obs.Metrics
@@ -115,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		maxBody:  cmp.Or(cfg.MaxBody, DefaultMaxBody),
 		ready:    cfg.Ready,
+		tracing:  cfg.Tracing,
 		mux:      &router{ServeMux: http.NewServeMux(), metrics: cfg.Metrics},
 		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
 		webhooks: cfg.Webhooks,
@@ -241,7 +249,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !requestIDPattern.MatchString(id) {
 		id = newRequestID()
 	}
-	r = r.WithContext(engine.WithRequestID(r.Context(), id))
+	ctx := engine.WithRequestID(r.Context(), id)
+	var span oteltrace.Span
+	if s.tracing.On() {
+		ctx, span = s.tracing.Tracer().Start(trace.Extract(ctx, r.Header), r.Method, oteltrace.WithSpanKind(oteltrace.SpanKindServer),
+			oteltrace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+				attribute.String("plinth.request_id", id)))
+	}
+	r = r.WithContext(ctx)
 	rec := &statusRecorder{ResponseWriter: w}
 	var body *countingBody // the request's body when its length is not known beforehand
 	if s.metrics != nil {
@@ -275,10 +290,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			level = slog.LevelDebug
 		}
 		if s.log.Enabled(r.Context(), level) {
-			s.log.LogAttrs(r.Context(), level, "request", slog.String("request_id", id),
+			attrs := []slog.Attr{slog.String("request_id", id),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", served.Pattern),
 				slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.String("sub", engine.PrincipalFrom(served.Context()).Subject))
+				slog.String("sub", engine.PrincipalFrom(served.Context()).Subject)}
+			if traceID, spanID := trace.IDs(r.Context()); traceID != "" {
+				attrs = append(attrs, slog.String("trace_id", traceID), slog.String("span_id", spanID))
+			}
+			s.log.LogAttrs(r.Context(), level, "request", attrs...)
+		}
+		if span != nil {
+			endServerSpan(span, served.Pattern, rec.status)
 		}
 		s.slo.Observe(served.Pattern, rec.status, began)
 	}()
@@ -289,6 +311,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		served = r2
 		s.mux.ServeHTTP(rec, r2)
 	}
+}
+
+// endServerSpan names the request's span after the route that matched ("GET /v1/orders/{id}"),
+// or after its method alone when none did, so that span names stay few; a 5xx fails it.
+func endServerSpan(span oteltrace.Span, route string, status int) {
+	if route != "" && route != "/" {
+		span.SetName(route)
+		span.SetAttributes(attribute.String("http.route", route))
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
 }
 
 // Header values every response shares. Header values are only ever replaced or appended to,

@@ -26,6 +26,7 @@ type Delivery struct {
 	Resource     string
 	RecordID     string
 	Payload      []byte // the event document, exactly as it is sent
+	Trace        string // the event's Trace
 	Attempts     int
 	State        State
 	NextAt       time.Time

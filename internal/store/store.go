@@ -29,6 +29,9 @@ type Event struct {
 	Actor    string  // the caller's subject; empty for anonymous callers
 	Record   *Record // the record after the change; for a delete, as it was
 	Old      *Record // the record before an update; nil otherwise
+	// Trace is the W3C traceparent of the write that made the event, "" when it was not
+	// traced: a webhook delivery's span links to it.
+	Trace string
 }
 
 // Outcome is what a write made under an idempotency key answered, kept so that a retry of it

@@ -18,11 +18,15 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/plinth-dev/plinth/internal/codec"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // matchBatch is how many outbox events one matching step reads.
@@ -156,7 +160,7 @@ func (w *Worker) delivery(s *subscription, ev store.Event) (store.Delivery, erro
 	}
 	now := w.now()
 	return store.Delivery{ID: id.String(), Subscription: s.spec.Name, EventID: ev.ID, EventSeq: ev.Seq, EventType: ev.Type,
-		Resource: ev.Resource, RecordID: ev.RecordID, Payload: codec.AppendEvent(nil, w.resource(ev.Resource), ev),
+		Resource: ev.Resource, RecordID: ev.RecordID, Payload: codec.AppendEvent(nil, w.resource(ev.Resource), ev), Trace: ev.Trace,
 		State: store.Pending, NextAt: now, CreatedAt: now, UpdatedAt: now}, nil
 }
 
@@ -209,9 +213,16 @@ func (w *Worker) deliver(ctx context.Context, d store.Delivery) {
 	// An attempt under way finishes even when the worker is stopping (it is bounded by the
 	// webhook's timeout), so that its outcome is recorded rather than sent again.
 	ctx = context.WithoutCancel(ctx)
+	var span oteltrace.Span
+	if w.tracing.On() {
+		ctx, span = w.startAttempt(ctx, d)
+	}
 	start := time.Now()
 	status, retryAfter, err := w.send(ctx, s, d)
 	latency := time.Since(start)
+	if span != nil {
+		endAttempt(span, status, err)
+	}
 	failed := err != nil || status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
 	if failed {
 		cb.RecordFailure()
@@ -302,7 +313,11 @@ func (w *Worker) send(ctx context.Context, s *subscription, d store.Delivery) (i
 	req.Header.Set("webhook-id", d.EventID)
 	req.Header.Set("webhook-timestamp", ts)
 	req.Header.Set("webhook-signature", Sign(s.secrets, d.EventID, ts, d.Payload))
-	req.Header.Set("traceparent", newTraceparent())
+	if oteltrace.SpanContextFromContext(ctx).IsValid() {
+		trace.Inject(ctx, req.Header)
+	} else {
+		req.Header.Set("traceparent", newTraceparent())
+	}
 	res, err := w.client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -343,7 +358,35 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// newTraceparent starts a W3C trace for one attempt, so that receivers can correlate logs.
+// startAttempt starts the span of one delivery attempt: a new trace, since the attempt is
+// not part of the request that made the event (it may come hours later, or be one of many
+// retries), linked to that request's trace when the event carries it.
+func (w *Worker) startAttempt(ctx context.Context, d store.Delivery) (context.Context, oteltrace.Span) {
+	opts := []oteltrace.SpanStartOption{oteltrace.WithNewRoot(), oteltrace.WithSpanKind(oteltrace.SpanKindClient),
+		oteltrace.WithAttributes(attribute.String("plinth.webhook", d.Subscription), attribute.String("plinth.event.id", d.EventID),
+			attribute.String("plinth.event.type", d.EventType), attribute.Int("plinth.webhook.attempt", d.Attempts+1))}
+	if link, ok := trace.Link(d.Trace); ok {
+		opts = append(opts, oteltrace.WithLinks(link))
+	}
+	return w.tracing.Tracer().Start(ctx, "webhook "+d.Subscription, opts...)
+}
+
+// endAttempt ends an attempt's span with the receiver's status, failed when the attempt was.
+func endAttempt(span oteltrace.Span, status int, err error) {
+	if status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+	}
+	switch {
+	case err != nil:
+		span.SetStatus(codes.Error, err.Error())
+	case status < 200 || status >= 300:
+		span.SetStatus(codes.Error, fmt.Sprintf("the receiver answered %d", status))
+	}
+	span.End()
+}
+
+// newTraceparent starts a W3C trace for one attempt when tracing is off, so that receivers
+// can correlate logs all the same.
 func newTraceparent() string {
 	b := make([]byte, 24)
 	rand.Read(b)

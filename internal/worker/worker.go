@@ -23,6 +23,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/spec"
 	"github.com/plinth-dev/plinth/internal/store"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // Config holds what a Worker needs. Model and Store are required.
@@ -45,6 +46,9 @@ type Config struct {
 	Retention time.Duration
 	// Metrics counts attempts and deliveries by outcome; nil for none.
 	Metrics *obs.Metrics
+	// Tracing makes a span per attempt, linked to the trace of the write that made the event;
+	// nil is tracing off.
+	Tracing *trace.Tracing
 }
 
 // Worker matches outbox events to webhooks and delivers them.
@@ -54,6 +58,7 @@ type Worker struct {
 	log       *slog.Logger
 	now       func() time.Time
 	client    *http.Client
+	tracing   *trace.Tracing
 	poll      time.Duration
 	retention time.Duration
 	claimFor  time.Duration  // how long a claimed delivery is this process's: the longest attempt and a margin
@@ -99,6 +104,7 @@ func New(cfg Config) (*Worker, error) {
 		log:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:       cfg.Now,
 		client:    cfg.Client,
+		tracing:   cfg.Tracing,
 		poll:      cmp.Or(cfg.Poll, time.Second),
 		retention: cmp.Or(cfg.Retention, 7*24*time.Hour),
 		slots:     make(chan struct{}, cmp.Or(cfg.Parallel, 8)),

@@ -120,8 +120,8 @@ func prepare(ctx context.Context, tx pgx.Tx, schema string, log *slog.Logger) er
 	if err := ensureSchema(ctx, tx, schema, log); err != nil {
 		return err
 	}
-	for _, ddl := range []string{outcomesTable, outcomesIndex, eventsTable, fieldsTable, addNoNulls, addRetired,
-		subscriptionsTable, deliveriesTable, deliveriesDueIndex, deliveriesRecordIndex, leasesTable, migrationsTable} {
+	for _, ddl := range []string{outcomesTable, outcomesIndex, eventsTable, addEventsTrace, fieldsTable, addNoNulls, addRetired,
+		subscriptionsTable, deliveriesTable, addDeliveriesTrace, deliveriesDueIndex, deliveriesRecordIndex, leasesTable, migrationsTable} {
 		if _, err := tx.Exec(ctx, strings.ReplaceAll(ddl, "{schema}", quote(schema))); err != nil {
 			return err
 		}
@@ -148,6 +148,15 @@ const fieldsTable = `CREATE TABLE IF NOT EXISTS {schema}."_plinth_fields" (
 const (
 	addNoNulls = `ALTER TABLE {schema}."_plinth_fields" ADD COLUMN IF NOT EXISTS "no_nulls" BOOLEAN NOT NULL DEFAULT FALSE`
 	addRetired = `ALTER TABLE {schema}."_plinth_fields" ADD COLUMN IF NOT EXISTS "retired" BOOLEAN NOT NULL DEFAULT FALSE`
+)
+
+// addEventsTrace and addDeliveriesTrace give the outbox and the deliveries the trace context
+// of the write that made each event (sqlstore.TraceColumn), null in the rows of before. The
+// tables are made without it, so that a database from before it and a new one take the same
+// path.
+const (
+	addEventsTrace     = `ALTER TABLE {schema}.` + sqlstore.Events + ` ADD COLUMN IF NOT EXISTS "` + sqlstore.TraceColumn + `" TEXT COLLATE "C"`
+	addDeliveriesTrace = `ALTER TABLE {schema}.` + sqlstore.Deliveries + ` ADD COLUMN IF NOT EXISTS "` + sqlstore.TraceColumn + `" TEXT COLLATE "C"`
 )
 
 // migrationsTable records the planned migrations applied, and how far an interrupted one got.

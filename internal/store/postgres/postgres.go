@@ -21,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/plinth-dev/plinth/internal/fault"
 	"github.com/plinth-dev/plinth/internal/query"
@@ -28,6 +30,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // Options tune the driver. The zero value is a sensible default.
@@ -231,9 +234,20 @@ func orderSQL(s query.Sort) string {
 // Write implements store.Store: fn runs in one READ COMMITTED transaction, run again with
 // jittered backoff after a serialization failure, a deadlock or a lost connection, up to
 // sqlstore.MaxAttempts times; then the error is Unavailable. A connection lost during COMMIT
-// is not retried, since the write may have been applied: it is Unavailable at once.
-func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
+// is not retried, since the write may have been applied: it is Unavailable at once. Its span
+// ("store write") counts the attempts (plinth.store.attempts).
+func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) (err error) {
+	attempts := 0
+	if trace.Recording(ctx) {
+		var span oteltrace.Span
+		ctx, span = trace.Start(ctx, "store write", attribute.String("db.system.name", "postgresql"))
+		defer func() {
+			span.SetAttributes(attribute.Int("plinth.store.attempts", attempts))
+			trace.End(span, err)
+		}()
+	}
 	return sqlstore.Retry(ctx, db.log, "the database is busy or unreachable; try again shortly", db.retried, func() (bool, error) {
+		attempts++
 		defer db.observeWrite(time.Now())
 		return db.writeOnce(ctx, fn)
 	})

@@ -50,8 +50,13 @@ func prepare(ctx context.Context, tx *sql.Tx) error {
 	if err := convertOutcomes(ctx, tx); err != nil {
 		return fmt.Errorf("convert outcomes: %w", err)
 	}
-	for _, col := range []string{"no_nulls", "retired"} {
-		if err := addFlag(ctx, tx, col); err != nil {
+	for _, col := range []struct{ table, name, decl string }{
+		{"_plinth_fields", "no_nulls", "INTEGER NOT NULL DEFAULT 0"},
+		{"_plinth_fields", "retired", "INTEGER NOT NULL DEFAULT 0"},
+		{"_plinth_events", sqlstore.TraceColumn, "TEXT"},
+		{"_plinth_deliveries", sqlstore.TraceColumn, "TEXT"},
+	} {
+		if err := addColumn(ctx, tx, col.table, col.name, col.decl); err != nil {
 			return err
 		}
 	}
@@ -76,16 +81,17 @@ const migrationsTable = `CREATE TABLE IF NOT EXISTS "_plinth_migrations" (
   "applied_at" TEXT
 ) STRICT`
 
-// addFlag gives "_plinth_fields" a flag column (see sqlstore.Catalog.ScanFields), false in
-// every row. fieldsTable is made without them, so that a database from before them and a new
-// one take the same path.
-func addFlag(ctx context.Context, tx *sql.Tx, name string) error {
+// addColumn gives an internal table a column it lacks, declared as decl: the flags of
+// "_plinth_fields" (see sqlstore.Catalog.ScanFields), false in every row, and the trace
+// context of events and deliveries, null in every row. The tables are made without them, so
+// that a database from before them and a new one take the same path.
+func addColumn(ctx context.Context, tx *sql.Tx, table, name, decl string) error {
 	var has bool
-	err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_table_info('_plinth_fields') WHERE "name" = ?`, name).Scan(&has)
+	err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_table_info(?) WHERE "name" = ?`, table, name).Scan(&has)
 	if has || err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `ALTER TABLE "_plinth_fields" ADD COLUMN `+quote(name)+` INTEGER NOT NULL DEFAULT 0`)
+	_, err = tx.ExecContext(ctx, `ALTER TABLE `+quote(table)+` ADD COLUMN `+quote(name)+` `+decl)
 	return err
 }
 

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/sqlstore"
 	"github.com/plinth-dev/plinth/internal/store/sqlwhere"
+	"github.com/plinth-dev/plinth/internal/trace"
 )
 
 // FileName is the database file inside the data folder.
@@ -81,6 +84,9 @@ type DB struct {
 	// goroutine touches them.
 	kept   map[string]*sql.Stmt
 	toKeep []string
+	// groups counts the group transactions begun, to number them in spans; only the writer
+	// goroutine touches it.
+	groups uint64
 }
 
 // maxKeptStmts bounds the statements kept for the writer; past it, groups prepare afresh.
@@ -284,6 +290,18 @@ type writeReq struct {
 	fn     func(store.Tx) error
 	done   chan error
 	queued time.Time // when it was handed to the writer
+	// traced says the write has a span, for which the writer notes when the write's turn came
+	// (began) and the group it was committed in; the writer sets them before done.
+	traced bool
+	began  time.Time
+	group  groupInfo
+}
+
+// groupInfo is a group commit as the span of each of its writes shows it.
+type groupInfo struct {
+	seq  uint64 // the group's number since Open
+	size int    // its writes
+	pos  int    // the write's place in it, from 0
 }
 
 // Write implements store.Store. Writes queue for the one writer goroutine, which commits
@@ -292,8 +310,25 @@ type writeReq struct {
 // write is answered only after the commit that makes it durable. Concurrent writers thus share
 // the cost of a commit instead of paying it one after another; a lone writer waits for no one.
 // A transaction that meets another process's lock is retried with jittered backoff.
-func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), queued: time.Now()}
+//
+// Its span ("store write") shows how long the write waited for its turn
+// (plinth.sqlite.wait_ms) and the group it was committed in: the group's number, its size and
+// the write's place in it, so that writes of one group can be found together.
+func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) (err error) {
+	req := &writeReq{fn: fn, done: make(chan error, 1), queued: time.Now(), traced: trace.Recording(ctx)}
+	if req.traced {
+		var span oteltrace.Span
+		ctx, span = trace.Start(ctx, "store write", attribute.String("db.system.name", "sqlite"))
+		defer func() {
+			if !req.began.IsZero() {
+				span.SetAttributes(attribute.Float64("plinth.sqlite.wait_ms", float64(req.began.Sub(req.queued).Microseconds())/1000),
+					attribute.Int64("plinth.sqlite.group", int64(req.group.seq)), attribute.Int("plinth.sqlite.group_size", req.group.size),
+					attribute.Int("plinth.sqlite.group_position", req.group.pos))
+			}
+			trace.End(span, err)
+		}()
+	}
+	req.ctx = ctx
 	select {
 	case db.writes <- req:
 	case <-ctx.Done():
@@ -405,9 +440,13 @@ func (db *DB) runGroup(writes []*writeReq, results []error) error {
 	}
 	defer sqlTx.Rollback()
 	g := &group{db: db, tx: sqlTx}
+	db.groups++
 	committed := false
 	for i, r := range writes {
 		results[i] = nil
+		if r.traced {
+			r.began, r.group = time.Now(), groupInfo{seq: db.groups, size: len(writes), pos: i}
+		}
 		if err := r.ctx.Err(); err != nil {
 			results[i] = fault.Wrap(fault.Unavailable, err, "the request was cancelled")
 			continue

@@ -72,7 +72,7 @@ func eventRecord(res *spec.Resource, v any) *store.Record {
 // Events implements store.Store: the events after a sequence number, of some resources or
 // all, with their records conformed to the model.
 func (q *Queue) Events(ctx context.Context, after int64, resources []string, limit int) ([]store.Event, error) {
-	query := `SELECT "seq", "id", "type", "resource", "record_id", "time", "actor", "data" FROM ` + q.events + ` WHERE "seq" > ` + q.p(1)
+	query := `SELECT "seq", "id", "type", "resource", "record_id", "time", "actor", "data", "trace" FROM ` + q.events + ` WHERE "seq" > ` + q.p(1)
 	args := []any{after}
 	if len(resources) > 0 {
 		query += ` AND ` + q.d.In(`"resource"`, 2)
@@ -87,7 +87,7 @@ func (q *Queue) Events(ctx context.Context, after int64, resources []string, lim
 		for rows.Next() {
 			var ev store.Event
 			var body []byte
-			if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Resource, &ev.RecordID, q.scanTime(&ev.Time), &ev.Actor, &body); err != nil {
+			if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Resource, &ev.RecordID, q.scanTime(&ev.Time), &ev.Actor, &body, nullText{&ev.Trace}); err != nil {
 				return err
 			}
 			out, bodies = append(out, ev), append(bodies, body)
@@ -122,12 +122,42 @@ func (q *Queue) SweepEvents(ctx context.Context, before time.Time, limit int) (i
 // AppendEventSQL is the statement that appends an event to the outbox, with EventArgs'
 // parameters. Sequence numbers are the database's.
 func (d *Dialect) AppendEventSQL() string {
-	return `INSERT INTO ` + d.Table(Events) + ` ("id", "type", "resource", "record_id", "time", "actor", "data")
-VALUES (` + params(d, 7) + `)`
+	return `INSERT INTO ` + d.Table(Events) + ` ("id", "type", "resource", "record_id", "time", "actor", "data", "trace")
+VALUES (` + params(d, 8) + `)`
 }
 
 // EventArgs are the parameters of AppendEventSQL for ev, whose body data is (see
 // AppendEventData).
 func (d *Dialect) EventArgs(ev store.Event, data string) []any {
-	return []any{ev.ID, ev.Type, ev.Resource, ev.RecordID, d.Time(ev.Time), ev.Actor, data}
+	return []any{ev.ID, ev.Type, ev.Resource, ev.RecordID, d.Time(ev.Time), ev.Actor, data, textOrNull(ev.Trace)}
+}
+
+// TraceColumn is the outbox's and the deliveries' column of the W3C traceparent of the write
+// that made the event (store.Event.Trace): nullable, and added to the tables of databases
+// made before it, so that they upgrade on start; NULL for a write not traced.
+const TraceColumn = "trace"
+
+// textOrNull is s as a parameter of a nullable text column: NULL for "".
+func textOrNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullText scans a nullable text column into s: "" for NULL.
+type nullText struct{ s *string }
+
+func (t nullText) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*t.s = ""
+	case string:
+		*t.s = v
+	case []byte:
+		*t.s = string(v)
+	default:
+		return fmt.Errorf("a text column holds %T", v)
+	}
+	return nil
 }

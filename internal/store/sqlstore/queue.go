@@ -103,12 +103,12 @@ func (q *Queue) subscription(ctx context.Context, name string) (sub store.Subscr
 
 // deliveryColumns are the deliveries' columns, in the order of deliveryArgs and scanDeliveries.
 const deliveryColumns = `"id", "subscription", "event_id", "event_seq", "event_type", "resource", "record_id", "payload",
-  "attempts", "state", "next_at", "last_status", "last_error", "created_at", "updated_at"`
+  "attempts", "state", "next_at", "last_status", "last_error", "created_at", "updated_at", "trace"`
 
 // deliveryArgs are d's columns as parameters.
 func (q *Queue) deliveryArgs(d store.Delivery) []any {
 	return []any{d.ID, d.Subscription, d.EventID, d.EventSeq, d.EventType, d.Resource, d.RecordID, d.Payload,
-		d.Attempts, string(d.State), q.d.Time(d.NextAt), d.LastStatus, d.LastError, q.d.Time(d.CreatedAt), q.d.Time(d.UpdatedAt)}
+		d.Attempts, string(d.State), q.d.Time(d.NextAt), d.LastStatus, d.LastError, q.d.Time(d.CreatedAt), q.d.Time(d.UpdatedAt), textOrNull(d.Trace)}
 }
 
 // scanDeliveries reads rows of deliveryColumns.
@@ -118,7 +118,7 @@ func (q *Queue) scanDeliveries(rows Rows) ([]store.Delivery, error) {
 		var d store.Delivery
 		var state string
 		if err := rows.Scan(&d.ID, &d.Subscription, &d.EventID, &d.EventSeq, &d.EventType, &d.Resource, &d.RecordID,
-			&d.Payload, &d.Attempts, &state, q.scanTime(&d.NextAt), &d.LastStatus, &d.LastError, q.scanTime(&d.CreatedAt), q.scanTime(&d.UpdatedAt)); err != nil {
+			&d.Payload, &d.Attempts, &state, q.scanTime(&d.NextAt), &d.LastStatus, &d.LastError, q.scanTime(&d.CreatedAt), q.scanTime(&d.UpdatedAt), nullText{&d.Trace}); err != nil {
 			return nil, err
 		}
 		d.State = store.State(state)
@@ -137,7 +137,7 @@ func (q *Queue) Enqueue(ctx context.Context, name string, from, after int64, ds 
 		if n == 0 {
 			return store.ErrCursorMoved
 		}
-		insert := `INSERT INTO ` + q.deliveries + ` (` + deliveryColumns + `) VALUES (` + params(q.d, 15) + `)`
+		insert := `INSERT INTO ` + q.deliveries + ` (` + deliveryColumns + `) VALUES (` + params(q.d, 16) + `)`
 		for _, d := range ds {
 			if _, err := c.Exec(ctx, insert, q.deliveryArgs(d)...); err != nil {
 				return err

@@ -47,7 +47,7 @@ func eventIDs(evs []store.Event) []string {
 func checkEvent(t *testing.T, want store.Event, wantRecord, wantOld row, got store.Event) {
 	t.Helper()
 	if got.ID != want.ID || got.Type != want.Type || got.Resource != want.Resource ||
-		got.RecordID != want.RecordID || got.Actor != want.Actor {
+		got.RecordID != want.RecordID || got.Actor != want.Actor || got.Trace != want.Trace {
 		t.Errorf("event %s read back as %+v", want.ID, got)
 	}
 	if !got.Time.Equal(stored(want.Time)) || got.Time.Location() != time.UTC {
@@ -90,7 +90,8 @@ func testEvents(t *testing.T, open Opener) {
 	created := store.Event{ID: "e1", Type: "things.created", Resource: "things", RecordID: "t1",
 		Time: baseTime, Actor: "alice", Record: store.FromMap(rec)}
 	change := store.Event{ID: "e2", Type: "things.updated", Resource: "things", RecordID: "t1",
-		Time: baseTime.Add(time.Second), Actor: "", Record: store.FromMap(updated), Old: store.FromMap(rec)}
+		Time: baseTime.Add(time.Second), Actor: "", Record: store.FromMap(updated), Old: store.FromMap(rec),
+		Trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} // the write's trace context comes back as it was
 	ownerEv := store.Event{ID: "e3", Type: "owners.created", Resource: "owners", RecordID: "o1",
 		Time: baseTime.Add(2 * time.Second), Actor: "bob", Record: store.FromMap(owner)}
 	deleted := store.Event{ID: "e4", Type: "things.deleted", Resource: "things", RecordID: "t1",

@@ -63,6 +63,7 @@ func RunMigrations(t *testing.T, newDB NewDatabase) {
 		{"FieldGainsLiteralDefault", testGainsLiteralDefault},
 		{"FieldNullableAgain", testNullableAgain},
 		{"KnownNoNulls", testKnownNoNulls},
+		{"TraceColumnAdded", testTraceColumnAdded},
 		{"Indexes", testIndexes},
 		{"UniqueOnDuplicates", testUniqueOnDuplicates},
 		{"RefAdded", testRefAdded},
@@ -435,6 +436,42 @@ func testKnownNoNulls(t *testing.T, newDB func() *migrationDB) {
 	db.open(required, func(*fixture) {})
 	db.exec(`ALTER TABLE "_plinth_fields" DROP COLUMN "no_nulls"`)
 	wantProblems(t, db.refused(required), "things.count is now required, but it is null in 1 record")
+}
+
+// testTraceColumnAdded: a database from before events and deliveries kept the trace context
+// of their write gains the column on start, null for the rows it had.
+func testTraceColumnAdded(t *testing.T, newDB func() *migrationDB) {
+	db := newDB()
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	event := func(id, trace string) store.Event {
+		return store.Event{ID: id, Type: "things.created", Resource: "things", RecordID: "a", Time: baseTime,
+			Record: store.FromMap(newRecord("a", baseTime, nil)), Trace: trace}
+	}
+	db.open(migrationSpec, func(f *fixture) { f.appendEvents(f.res("things"), event("old", "")) })
+	db.exec(`ALTER TABLE "_plinth_events" DROP COLUMN "trace"`)
+	db.exec(`ALTER TABLE "_plinth_deliveries" DROP COLUMN "trace"`)
+	db.open(migrationSpec, func(f *fixture) {
+		f.appendEvents(f.res("things"), event("new", traceparent))
+		evs := f.events(0, nil, 10)
+		if len(evs) != 2 || evs[0].Trace != "" || evs[1].Trace != traceparent {
+			t.Fatalf("events after the upgrade = %+v, want the old one without a trace and the new one with %s", evs, traceparent)
+		}
+		q := f.store.(store.Queue)
+		d := store.Delivery{ID: "d1", Subscription: "s", EventID: "new", EventSeq: evs[1].Seq, EventType: "things.created",
+			Resource: "things", RecordID: "a", Payload: []byte(`{}`), State: store.Pending, NextAt: baseTime,
+			CreatedAt: baseTime, UpdatedAt: baseTime, Trace: traceparent}
+		sub, err := q.Subscription(f.ctx, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Enqueue(f.ctx, "s", sub.Cursor, sub.Cursor, []store.Delivery{d}); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := q.Deliveries(f.ctx, store.Pending, 10)
+		if err != nil || len(ds) != 1 || ds[0].Trace != traceparent {
+			t.Fatalf("deliveries after the upgrade = %+v, %v; want one with trace %s", ds, err, traceparent)
+		}
+	})
 }
 
 // testIndexes adds an index, an index on two fields and a unique field, then removes them:

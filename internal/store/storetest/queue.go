@@ -38,12 +38,17 @@ func newQueue(t *testing.T, open Opener) *queue {
 }
 
 // delivery returns a pending delivery of sub for the event at seq of record, due at next,
-// last touched seq microseconds after the check started (so that listings have an order).
+// last touched seq microseconds after the check started (so that listings have an order);
+// the delivery of an event at an even seq carries a trace context, the others none.
 func (q *queue) delivery(id, sub, record string, seq int64, next time.Time) store.Delivery {
-	return store.Delivery{ID: id, Subscription: sub, EventID: fmt.Sprintf("ev-%s-%d", record, seq), EventSeq: seq,
+	d := store.Delivery{ID: id, Subscription: sub, EventID: fmt.Sprintf("ev-%s-%d", record, seq), EventSeq: seq,
 		EventType: "things.updated", Resource: "things", RecordID: record,
 		Payload: []byte(fmt.Sprintf(`{"id":"ev-%d","type":"things.updated","data":{"record":{"s":"ü 日本語 \"q\""}}}`, seq)),
 		State:   store.Pending, NextAt: next, CreatedAt: q.now, UpdatedAt: q.now.Add(time.Duration(seq) * time.Microsecond)}
+	if seq%2 == 0 {
+		d.Trace = fmt.Sprintf("00-4bf92f3577b34da6a3ce929d0e0e%04x-00f067aa0ba902b7-01", seq)
+	}
+	return d
 }
 
 // dead returns d as the last failed attempt left it.
