@@ -9,7 +9,7 @@ import (
 // test feeds it: firing makes it fire at evalTime, healthy keeps it silent.
 type serviceAlert struct {
 	name, severity, expr, forDuration string
-	summary, description               string
+	summary, description              string
 	// Test data: series values at a 1m interval, the labels the alert carries besides
 	// alertname and severity, and what $value renders as in the firing test.
 	series          string

@@ -25,7 +25,7 @@ func Write(dir string, m *spec.Model, objectives []Objective, opts Options) erro
 	if err != nil {
 		return err
 	}
-	dashboard, err := Dashboard(m, opts)
+	dashboard, err := Dashboard(m)
 	if err != nil {
 		return err
 	}
