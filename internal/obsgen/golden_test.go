@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/plinth-dev/plinth/internal/obsgen"
@@ -92,6 +93,32 @@ func TestRoutes(t *testing.T) {
 	for _, bad := range [][2]string{{"nope", ""}, {"orders", "archive"}} {
 		if _, err := obsgen.Routes(m, bad[0], bad[1]); err == nil {
 			t.Errorf("Routes(%s, %s): no error", bad[0], bad[1])
+		}
+	}
+}
+
+// TestRunbooksExist: every alert's runbook_url is a heading of docs/operations.md.
+func TestRunbooksExist(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for line := range strings.Lines(string(doc)) {
+		if heading, ok := strings.CutPrefix(line, "### "); ok {
+			anchors[strings.ToLower(strings.TrimSpace(heading))] = true
+		}
+	}
+	_, g := generate(t)
+	for _, group := range g.rules.Groups {
+		for _, r := range group.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			anchor, ok := strings.CutPrefix(r.Annotations["runbook_url"], obsgen.DefaultRunbook+"#")
+			if !ok || !anchors[anchor] {
+				t.Errorf("alert %s: runbook %q is not a heading of docs/operations.md", r.Alert, r.Annotations["runbook_url"])
+			}
 		}
 	}
 }

@@ -19,7 +19,10 @@ import (
 type generated struct {
 	rules struct {
 		Groups []struct {
-			Rules []struct{ Record, Alert, Expr string }
+			Rules []struct {
+				Record, Alert, Expr string
+				Annotations         map[string]string
+			}
 		}
 	}
 	dashboard struct {
