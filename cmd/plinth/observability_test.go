@@ -22,7 +22,6 @@ import (
 	"github.com/plinth-dev/plinth/internal/obsgen"
 )
 
-
 // TestDeployHoldsWhatObservabilityWrites: deploy/observability is what `plinth observability`
 // writes for the shop now (regenerate it with the command in the failure message).
 func TestDeployHoldsWhatObservabilityWrites(t *testing.T) {
