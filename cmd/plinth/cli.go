@@ -63,7 +63,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(stdout, stderr), checkCmd(stdout), diffCmd(stdout, stderr, apidiff.Compare), openapiCmd(stdout), initCmd(stdout), tokenCmd(stdout),
-		webhooksCmd(stdout), migrateCmd(stdout, stderr), versionCmd(stdout))
+		webhooksCmd(stdout), migrateCmd(stdout, stderr), observabilityCmd(stdout), healthcheckCmd(stdout), versionCmd(stdout))
 	return root
 }
 
