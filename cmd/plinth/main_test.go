@@ -173,9 +173,10 @@ func (r *running) send(req *http.Request) (response, error) {
 		return response{}, err
 	}
 	out := response{status: res.StatusCode, header: res.Header, raw: raw}
-	// The contract's YAML and its reference page are the only answers that are not JSON.
+	// The contract's YAML, its reference page and the metrics are the only answers that are
+	// not JSON.
 	ct := res.Header.Get("Content-Type")
-	if len(raw) > 0 && !strings.HasPrefix(ct, "application/yaml") && !strings.HasPrefix(ct, "text/html") {
+	if len(raw) > 0 && !strings.HasPrefix(ct, "application/yaml") && !strings.HasPrefix(ct, "text/html") && !strings.HasPrefix(ct, "text/plain") {
 		if err := json.Unmarshal(raw, &out.body); err != nil {
 			return out, fmt.Errorf("%s %s: body is not a JSON object: %s", method, path, raw)
 		}

@@ -10,13 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinth-dev/plinth/internal/obsgen"
-	"github.com/plinth-dev/plinth/internal/spec"
 )
-
-// specObjectives returns the service-level objectives of m for the generated rules. The
-// spec's slos: section is not compiled yet, so there are none; when Model.SLOs lands this
-// converts each one (obsgen.Routes turns its operation or resource into routes).
-func specObjectives(*spec.Model) ([]obsgen.Objective, error) { return nil, nil }
 
 func observabilityCmd(stdout io.Writer) *cobra.Command {
 	var file, out string
@@ -33,10 +27,7 @@ func observabilityCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			objectives, err := specObjectives(m)
-			if err != nil {
-				return err
-			}
+			objectives := obsgen.Objectives(m)
 			if err := obsgen.Write(out, m, objectives, opts); err != nil {
 				return err
 			}

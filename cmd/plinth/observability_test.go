@@ -129,9 +129,9 @@ func TestHealthcheck(t *testing.T) {
 // scrapeFamilies returns the metric families of a server's /metrics, by name, with their type.
 func scrapeFamilies(t *testing.T, r *running) map[string]string {
 	t.Helper()
-	res := r.do("GET", "/metrics", "", nil)
+	res := r.do("GET", "/metrics", r.token("prometheus", "admin"), nil)
 	if res.status != http.StatusOK {
-		t.Fatalf("GET /metrics: %d (it needs internal/obs, issue 13's metrics): %s", res.status, res.raw)
+		t.Fatalf("GET /metrics as an admin: %d: %s", res.status, res.raw)
 	}
 	families := map[string]string{}
 	for line := range strings.Lines(string(res.raw)) {
@@ -254,19 +254,18 @@ func (p *prometheus) query(q string) ([]map[string]string, error) {
 	return samples, nil
 }
 
-// TestPrometheusScrapesAndRecords starts Prometheus against a live shop with the rules
-// plinth observability writes for an objective on product lists, and waits until it answers
-// the objective's recorded error ratio: 0, since every list succeeds. It needs the shop's
-// /metrics (internal/obs, issue 13's metrics).
+// TestPrometheusScrapesAndRecords starts Prometheus against a live shop, scraping its
+// /metrics with an admin's token, with the rules plinth observability writes for the shop's
+// objectives, and waits until it answers the product list objective's recorded error ratio:
+// 0, since every list succeeds.
 func TestPrometheusScrapesAndRecords(t *testing.T) {
 	r := startServer(t, shopSpec, t.TempDir())
 	rulesDir := t.TempDir()
-	objectives := []obsgen.Objective{{Name: "product-list-availability", Routes: []string{"GET /v1/products"}, Objective: 0.999}}
 	m, err := compileSpec(shopSpec, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := obsgen.Write(rulesDir, m, objectives, obsgen.Options{}); err != nil {
+	if err := obsgen.Write(rulesDir, m, obsgen.Objectives(m), obsgen.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	target := strings.TrimPrefix(r.url, "http://")
@@ -274,10 +273,11 @@ func TestPrometheusScrapesAndRecords(t *testing.T) {
 rule_files: [%q]
 scrape_configs:
   - job_name: plinth
+    authorization: {credentials: %q}
     static_configs: [{targets: [%q]}]
-`, filepath.Join(rulesDir, obsgen.RulesFile), target))
+`, filepath.Join(rulesDir, obsgen.RulesFile), r.token("prometheus", "admin"), target))
 
-	q := `plinth:slo_error_ratio:rate5m{slo="product-list-availability"}`
+	q := `plinth:slo_error_ratio:rate5m{slo="catalogue-availability"}`
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	for {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -71,29 +70,6 @@ func TestObjectivesAreValidated(t *testing.T) {
 	}
 	if _, err := obsgen.Rules([]obsgen.Objective{ok}, obsgen.Options{}); err != nil {
 		t.Errorf("a valid objective: %v", err)
-	}
-}
-
-// TestRoutes: an operation is its route in the current version, a resource all its routes.
-func TestRoutes(t *testing.T) {
-	m := compileShop(t)
-	for _, tc := range []struct {
-		resource, operation string
-		want                []string
-	}{
-		{"orders", "create", []string{"POST /v1/orders"}},
-		{"orders", "read", []string{"GET /v1/orders/{id}"}},
-		{"products", "", []string{"GET /v1/products", "POST /v1/products", "GET /v1/products/{id}", "PATCH /v1/products/{id}", "PUT /v1/products/{id}", "DELETE /v1/products/{id}"}},
-	} {
-		got, err := obsgen.Routes(m, tc.resource, tc.operation)
-		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("Routes(%s, %s) = %v, %v; want %v", tc.resource, tc.operation, got, err, tc.want)
-		}
-	}
-	for _, bad := range [][2]string{{"nope", ""}, {"orders", "archive"}} {
-		if _, err := obsgen.Routes(m, bad[0], bad[1]); err == nil {
-			t.Errorf("Routes(%s, %s): no error", bad[0], bad[1])
-		}
 	}
 }
 

@@ -12,7 +12,7 @@ type Objective struct {
 	// Name is the objective's name, [a-z0-9-]+; it is the slo label of every series and alert.
 	Name string
 	// Routes are the ServeMux patterns whose requests count, as the route label carries them
-	// ("POST /v1/orders"); see Routes.
+	// ("POST /v1/orders").
 	Routes []string
 	// Objective is the ratio of requests that must be good, in (0, 1): 0.999 for 99.9%.
 	Objective float64
@@ -27,46 +27,13 @@ type Objective struct {
 // DefaultWindow is an objective's window when it names none.
 const DefaultWindow = 28 * 24 * time.Hour
 
-// routePatterns are the routes of a resource as internal/httpapi registers them, by operation.
-var routePatterns = []struct{ operation, method, suffix string }{
-	{"list", "GET", ""},
-	{"create", "POST", ""},
-	{"get", "GET", "/{id}"},
-	{"update", "PATCH", "/{id}"},
-	{"replace", "PUT", "/{id}"},
-	{"delete", "DELETE", "/{id}"},
-}
-
-// Routes returns the ServeMux patterns that serve operation of resource in the current version
-// of m, or all the resource's routes when operation is empty. Operations are named as in the
-// engine's metrics: list, get (or read), create, update, replace, delete. An unknown resource
-// or operation is an error naming it.
-func Routes(m *spec.Model, resource, operation string) ([]string, error) {
-	if _, ok := m.Resource(resource); !ok {
-		return nil, fmt.Errorf("no resource %q", resource)
+// Objectives are the objectives of m's slos: section, as the rules see them.
+func Objectives(m *spec.Model) []Objective {
+	var out []Objective
+	for _, o := range m.SLOs {
+		out = append(out, Objective{Name: o.Name, Routes: o.Routes, Objective: o.Objective, Latency: o.Latency, Window: o.Window})
 	}
-	if operation == "read" {
-		operation = "get"
-	}
-	base := fmt.Sprintf("/v%d/%s", m.Version, resource)
-	var routes []string
-	for _, p := range routePatterns {
-		if operation == "" || operation == p.operation {
-			routes = append(routes, p.method+" "+base+p.suffix)
-		}
-	}
-	if routes == nil {
-		return nil, fmt.Errorf("no operation %q: operations are %s", operation, operationNames())
-	}
-	return routes, nil
-}
-
-func operationNames() []string {
-	var names []string
-	for _, p := range routePatterns {
-		names = append(names, p.operation)
-	}
-	return names
+	return out
 }
 
 // validate reports the first objective that cannot be turned into rules.

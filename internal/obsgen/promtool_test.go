@@ -6,29 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/plinth-dev/plinth/internal/obsgen"
 )
 
-// shopObjectives are the objectives the tests generate for the shop: the two of the
-// observability contract's example, and one over every route of a resource.
+// shopObjectives are the objectives of the shop's spec.
 func shopObjectives(t *testing.T) []obsgen.Objective {
 	t.Helper()
-	m := compileShop(t)
-	create, err := obsgen.Routes(m, "orders", "create")
-	if err != nil {
-		t.Fatal(err)
-	}
-	products, err := obsgen.Routes(m, "products", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []obsgen.Objective{
-		{Name: "order-create-availability", Routes: create, Objective: 0.999},
-		{Name: "order-create-latency", Routes: create, Objective: 0.99, Latency: 200 * time.Millisecond},
-		{Name: "products-latency", Routes: products, Objective: 0.995, Latency: time.Second, Window: 7 * 24 * time.Hour},
-	}
+	return obsgen.Objectives(compileShop(t))
 }
 
 // promtool is the path of Prometheus's promtool, which scripts/test and .ci/run install
