@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.Results, "out", "", `the JSON report, relative to the repository (default bench/results/latest.json, or smoke.json with -smoke; "-" for none)`)
 	fs.StringVar(&cfg.WorkDir, "work", "", "keep binaries, databases and server logs in this folder (default a temporary one, removed)")
 	fs.StringVar(&serveFlags, "serve-flags", "", `extra flags for "plinth serve", space-separated, e.g. "--log-level=warn"`)
+	fs.BoolVar(&cfg.NoCost, "no-cost", false, "skip the cost pass: Plinth with metrics and traces off, metrics on, and both on, on SQLite")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -49,6 +49,7 @@ type Config struct {
 	Profile     string    // when set, serve Plinth from bench/profserver and write CPU profiles here
 	Results     string    // when set, write the report as JSON here; relative to the module root
 	ServeArgs   []string  // extra flags for `plinth serve`, for experiments such as --log-level=warn
+	NoCost      bool      // skip the cost pass (what metrics and traces cost a request, on SQLite)
 	Log         io.Writer // progress lines; default discard
 }
 
@@ -169,13 +170,14 @@ func (b *bench) stopAll() error {
 	return errors.Join(errs...)
 }
 
-func (b *bench) start(ctx context.Context, db *backend, name, bin string, args ...string) (*process, error) {
+// start starts bin as server name on db, with env added to db's.
+func (b *bench) start(ctx context.Context, db *backend, name, bin string, env []string, args ...string) (*process, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	args = append(args, "--addr", addr, "--data", filepath.Join(db.dir, name+"-data"))
-	p, err := start(ctx, name, bin, addr, filepath.Join(db.dir, name+".log"), 30*time.Second, db.env, args...)
+	p, err := start(ctx, name, bin, addr, filepath.Join(db.dir, name+".log"), 30*time.Second, append(slices.Clip(db.env), env...), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -185,20 +187,21 @@ func (b *bench) start(ctx context.Context, db *backend, name, bin string, args .
 
 func (b *bench) specFile() string { return filepath.Join(b.root, "examples", "shop", "plinth.yaml") }
 
-func (b *bench) startPlinth(ctx context.Context, db *backend) (*process, error) {
-	args := append([]string{"--spec", b.specFile()}, db.plinthArgs()...)
+// startPlinth starts Plinth on db serving the shop, with more flags and environment.
+func (b *bench) startPlinth(ctx context.Context, db *backend, flags, env []string) (*process, error) {
+	args := append(append([]string{"--spec", b.specFile()}, db.plinthArgs()...), flags...)
 	if b.profBin != "" {
 		pprofAddr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		p, err := b.start(ctx, db, "plinth", b.profBin, append(args, "--pprof", pprofAddr)...)
+		p, err := b.start(ctx, db, "plinth", b.profBin, env, append(args, "--pprof", pprofAddr)...)
 		if p != nil {
 			p.pprofAddr = pprofAddr
 		}
 		return p, err
 	}
-	return b.start(ctx, db, "plinth", b.plinthBin, append(append([]string{"serve"}, args...), b.cfg.ServeArgs...)...)
+	return b.start(ctx, db, "plinth", b.plinthBin, env, append(append([]string{"serve"}, args...), b.cfg.ServeArgs...)...)
 }
 
 func (b *bench) run(ctx context.Context) (*Report, error) {
@@ -248,12 +251,12 @@ func (b *bench) database(ctx context.Context, name string) (_ *DatabaseReport, e
 	if db.conn != nil {
 		rep.Schemas = []string{db.schema, db.schema + "_ref"}
 	}
-	pl, err := b.startPlinth(ctx, db)
+	pl, err := b.startPlinth(ctx, db, nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	rep.StartToReady.FreshMS = ms(pl.ready)
-	ref, err := b.start(ctx, db, "reference", b.refBin, db.refArgs()...)
+	ref, err := b.start(ctx, db, "reference", b.refBin, nil, db.refArgs()...)
 	if err != nil {
 		return nil, err
 	}
@@ -297,8 +300,13 @@ func (b *bench) database(ctx context.Context, name string) (_ *DatabaseReport, e
 	if err := pl.stop(); err != nil {
 		rep.Failures = append(rep.Failures, "plinth did not stop cleanly on SIGTERM: "+err.Error())
 	}
+	if b.costPass(name) {
+		if rep.Cost, err = b.cost(ctx, db, plinth); err != nil {
+			return rep, fmt.Errorf("cost pass: %w", err)
+		}
+	}
 	for range b.cfg.Restarts {
-		p, err := b.startPlinth(ctx, db)
+		p, err := b.startPlinth(ctx, db, nil, nil)
 		if err != nil {
 			return rep, fmt.Errorf("restart plinth: %w", err)
 		}
@@ -342,62 +350,21 @@ func (b *bench) scenario(ctx context.Context, db *backend, sc scenario, targets 
 	if db.name == dbPostgres {
 		sr.TargetRPS = targetPostgresRPS
 	}
-	results := make([]*Result, len(targets))
-	cpu := make([]time.Duration, len(targets))
-	dbCPU := make([]time.Duration, len(targets))
-	disk := make([]int64, len(targets))
+	tallies := make([]*tally, len(targets))
 	for i, t := range targets {
-		results[i] = &Result{Statuses: map[int]int64{}}
+		tallies[i] = newTally()
 		t.proc.resetPeakRSS()
 	}
 	for round := range b.cfg.Rounds {
 		for i, t := range targets {
-			if !t.proc.alive() {
-				return sr, fmt.Errorf("%s has exited (%v); its log:\n%s", t.name, t.proc.err, tail(t.proc.logPath))
-			}
-			newWorker, err := sc.workers(ctx, t, b.cfg.Conns)
-			if err != nil {
+			if err := b.measure(ctx, db, sc, t, tallies[i], round == 0); err != nil {
 				return sr, err
 			}
-			load := Load{Addr: t.proc.addr, Conns: b.cfg.Conns, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration,
-				MaxRequests: 50_000_000, NewWorker: newWorker}
-			var prof chan error
-			if t.proc.pprofAddr != "" && round == 0 {
-				prof = make(chan error, 1)
-				go func() { prof <- b.profile(ctx, t.proc, filepath.Join(db.name, sc.name)) }()
-			}
-			cpu0, cpuErr0 := t.proc.cpuTime()
-			disk0, diskErr0 := t.proc.diskWrites()
-			backends0 := db.backendCPU(ctx, t.app)
-			res, err := load.Run(ctx)
-			if err != nil {
-				return sr, err
-			}
-			cpu1, cpuErr1 := t.proc.cpuTime()
-			disk1, diskErr1 := t.proc.diskWrites()
-			dbCPU[i] += db.backendCPU(ctx, t.app).since(backends0)
-			if cpuErr0 == nil && cpuErr1 == nil {
-				cpu[i] += cpu1 - cpu0
-			}
-			if diskErr0 == nil && diskErr1 == nil {
-				disk[i] += disk1 - disk0
-			}
-			if prof != nil {
-				if err := <-prof; err != nil {
-					return sr, err
-				}
-			}
-			results[i].Merge(res)
 		}
 	}
 	sides := make([]Side, len(targets))
 	for i, t := range targets {
-		sides[i] = side(results[i])
-		if results[i].Sent > 0 {
-			sides[i].CPUPerRequestUS = round(float64(cpu[i].Microseconds())/float64(results[i].Sent), 1)
-			sides[i].DBCPUPerRequestUS = round(float64(dbCPU[i].Microseconds())/float64(results[i].Sent), 1)
-			sides[i].DiskKBPerRequest = round(float64(disk[i])/1024/float64(results[i].Sent), 1)
-		}
+		sides[i] = tallies[i].side()
 		if rss, err := t.proc.peakRSS(); err == nil {
 			sides[i].PeakRSSMB = round(float64(rss)/(1<<20), 1)
 		}
@@ -411,6 +378,68 @@ func (b *bench) scenario(ctx context.Context, db *backend, sc scenario, targets 
 		DBCPU:     ratio(sr.Plinth.DBCPUPerRequestUS, sr.Reference.DBCPUPerRequestUS),
 	}
 	return sr, nil
+}
+
+// tally is one server's measurements in a scenario, summed over rounds.
+type tally struct {
+	res        *Result
+	cpu, dbCPU time.Duration
+	disk       int64
+}
+
+func newTally() *tally { return &tally{res: &Result{Statuses: map[int]int64{}}} }
+
+// measure runs one round of sc against t and adds it to acc; with profile, and a server
+// that serves profiles, it records a CPU profile of the round too.
+func (b *bench) measure(ctx context.Context, db *backend, sc scenario, t *target, acc *tally, profile bool) error {
+	if !t.proc.alive() {
+		return fmt.Errorf("%s has exited (%v); its log:\n%s", t.name, t.proc.err, tail(t.proc.logPath))
+	}
+	newWorker, err := sc.workers(ctx, t, b.cfg.Conns)
+	if err != nil {
+		return err
+	}
+	load := Load{Addr: t.proc.addr, Conns: b.cfg.Conns, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration,
+		MaxRequests: 50_000_000, NewWorker: newWorker}
+	var prof chan error
+	if t.proc.pprofAddr != "" && profile {
+		prof = make(chan error, 1)
+		go func() { prof <- b.profile(ctx, t.proc, filepath.Join(db.name, sc.name)) }()
+	}
+	cpu0, cpuErr0 := t.proc.cpuTime()
+	disk0, diskErr0 := t.proc.diskWrites()
+	backends0 := db.backendCPU(ctx, t.app)
+	res, err := load.Run(ctx)
+	if err != nil {
+		return err
+	}
+	cpu1, cpuErr1 := t.proc.cpuTime()
+	disk1, diskErr1 := t.proc.diskWrites()
+	acc.dbCPU += db.backendCPU(ctx, t.app).since(backends0)
+	if cpuErr0 == nil && cpuErr1 == nil {
+		acc.cpu += cpu1 - cpu0
+	}
+	if diskErr0 == nil && diskErr1 == nil {
+		acc.disk += disk1 - disk0
+	}
+	if prof != nil {
+		if err := <-prof; err != nil {
+			return err
+		}
+	}
+	acc.res.Merge(res)
+	return nil
+}
+
+// side is what acc holds, per request.
+func (acc *tally) side() Side {
+	s := side(acc.res)
+	if n := acc.res.Sent; n > 0 {
+		s.CPUPerRequestUS = round(float64(acc.cpu.Microseconds())/float64(n), 1)
+		s.DBCPUPerRequestUS = round(float64(acc.dbCPU.Microseconds())/float64(n), 1)
+		s.DiskKBPerRequest = round(float64(acc.disk)/1024/float64(n), 1)
+	}
+	return s
 }
 
 // profile records a CPU profile of Plinth during the measured part of a round, into

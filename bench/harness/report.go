@@ -31,6 +31,7 @@ type DatabaseReport struct {
 	Schemas      []string         `json:"schemas,omitempty"` // PostgreSQL: the two schemas the servers used, dropped at the end
 	Seed         Seed             `json:"seed"`
 	Scenarios    []ScenarioReport `json:"scenarios"`
+	Cost         []CostReport     `json:"cost,omitempty"` // what metrics and traces cost Plinth (SQLite)
 	StartToReady StartToReady     `json:"start_to_ready"`
 	Targets      []Check          `json:"targets"`
 	Failures     []string         `json:"failures,omitempty"`
@@ -184,6 +185,18 @@ func (d *DatabaseReport) finish() {
 			}
 		}
 	}
+	for _, c := range d.Cost {
+		for _, v := range c.Variants {
+			if v.Variant == "metrics" {
+				d.Targets = append(d.Targets, Check{Name: c.Scenario + " CPU/req, metrics on vs off", Want: fmt.Sprintf("<= %.2fx", targetMetricsCPU),
+					Got: v.CPURatio, Met: v.CPURatio <= targetMetricsCPU})
+			}
+			if v.Errors > 0 || v.Non2xx > 0 {
+				d.Failures = append(d.Failures, fmt.Sprintf("%s on plinth with %s: %d errors, %d non-2xx: %s",
+					c.Scenario, v.Variant, v.Errors, v.Non2xx, strings.Join(v.Samples, "; ")))
+			}
+		}
+	}
 	if len(d.Scenarios) > 0 {
 		d.Targets = append(d.Targets, Check{Name: "plinth peak RSS (MB)", Want: fmt.Sprintf("<= %d", targetRSS>>20), Got: peak, Met: peak <= targetRSS>>20})
 	}
@@ -243,6 +256,9 @@ func (d *DatabaseReport) writeText(w io.Writer) {
 		fmt.Fprintln(tw, "\t\t\t\t")
 	}
 	tw.Flush()
+	if len(d.Cost) > 0 {
+		d.writeCost(w)
+	}
 	fmt.Fprintf(w, "\nseed: %d products, %s — plinth %.0f/s, reference %.0f/s\n", d.Seed.Products, d.Seed.Method, d.Seed.PerSecond["plinth"], d.Seed.PerSecond["reference"])
 	fmt.Fprintf(w, "plinth start to ready: %.1f ms on a fresh database; %v ms on the existing one (median %.1f ms)\n\n",
 		d.StartToReady.FreshMS, d.StartToReady.ExistingMS, d.StartToReady.MedianMS)
