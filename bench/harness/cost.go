@@ -70,8 +70,11 @@ func (b *bench) cost(ctx context.Context, db *backend, base *target) ([]CostRepo
 			tallies[i][j] = newTally()
 		}
 	}
-	for range b.cfg.Rounds {
-		for j, v := range variants {
+	for round := range b.cfg.Rounds {
+		// Each round starts with another variant, so that drift within a round falls on each.
+		for k := range variants {
+			j := (k + round) % len(variants)
+			v := variants[j]
 			var env []string
 			if v.traces {
 				env = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + sink.addr, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"}

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +53,7 @@ type Metrics struct {
 	httpRespSize *prometheus.HistogramVec
 
 	operations      *prometheus.CounterVec
+	opCounters      sync.Map // opKey → the operations child, found once rather than per request
 	effectConflicts *prometheus.CounterVec
 
 	txRead, txWrite prometheus.Observer
