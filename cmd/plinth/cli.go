@@ -86,6 +86,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			sink := logsink.New(stderr)
 			defer sink.Close()
 			s.Logger = slog.New(logsink.Handler(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}), sink, slog.LevelWarn))
+			s.AccessLog = sink
 			s.DisableMetrics = !metrics
 			var err error
 			if s.MetricsAccess, err = parseMetricsAccess(access); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +30,7 @@ type server struct {
 	MetricsAccess   plinth.MetricsAccess
 	MetricsAddr     string // a listener of its own for /metrics; empty for none
 	Logger          *slog.Logger
+	AccessLog       io.Writer        // the access log's lines, written by hand (plinth.Options.AccessLog); nil for Logger
 	Now             func() time.Time // the clock; nil for the system's (tests move it)
 
 	app  *plinth.App
@@ -42,7 +44,7 @@ type server struct {
 // Open compiles the spec, opens the database and binds the address.
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
-		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger,
+		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger, AccessLog: s.AccessLog,
 		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess})
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -218,7 +220,13 @@ func BenchmarkRequest(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		opts plinth.Options
-	}{{"metrics=on", plinth.Options{}}, {"metrics=off", plinth.Options{DisableMetrics: true}}} {
+	}{
+		{"metrics=on", plinth.Options{}},
+		{"metrics=off", plinth.Options{DisableMetrics: true}},
+		// The access line costs only when the logger takes info lines.
+		{"log=slog", plinth.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}},
+		{"log=hand", plinth.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: io.Discard}},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			dir := b.TempDir()
 			c.opts.SpecFile, c.opts.DataDir = "../../examples/shop/plinth.yaml", dir

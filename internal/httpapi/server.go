@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -62,6 +63,11 @@ type Config struct {
 	Logger  *slog.Logger
 	MaxBody int64                           // default DefaultMaxBody
 	Ready   func(ctx context.Context) error // backs /readyz; nil means always ready
+	// AccessLog, when set, receives the access log's lines (one JSON object a line, as Logger's
+	// JSON handler would write them, with "component":"http"), written by hand rather than
+	// through Logger, whose level still decides; it must take concurrent writes. Nil sends
+	// them through Logger.
+	AccessLog io.Writer
 	// Metrics receives the HTTP metrics of every request; nil for none. Unless MetricsAccess
 	// is MetricsOff, GET /metrics serves them.
 	Metrics       *obs.Metrics
@@ -96,14 +102,16 @@ type Server struct {
 	engine   *engine.Engine
 	verifier Verifier
 	log      *slog.Logger
-	maxBody  int64
-	ready    func(ctx context.Context) error
-	tracing  *trace.Tracing
-	mux      *router
-	prefix   string
-	metrics  *obs.Metrics
-	webhooks Webhooks
-	slo      *slo.Evaluator
+	// accessLog is Config.AccessLog.
+	accessLog io.Writer
+	maxBody   int64
+	ready     func(ctx context.Context) error
+	tracing   *trace.Tracing
+	mux       *router
+	prefix    string
+	metrics   *obs.Metrics
+	webhooks  Webhooks
+	slo       *slo.Evaluator
 	// apis are the versions served: the current one, then the older ones, newest first.
 	apis []*api
 	// deprecating holds the resources, of every version served, with fields marked
@@ -117,17 +125,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("httpapi: Engine and Verifier are required")
 	}
 	s := &Server{
-		engine:   cfg.Engine,
-		verifier: cfg.Verifier,
-		log:      cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		maxBody:  cmp.Or(cfg.MaxBody, DefaultMaxBody),
-		ready:    cfg.Ready,
-		tracing:  cfg.Tracing,
-		mux:      &router{ServeMux: http.NewServeMux(), metrics: cfg.Metrics},
-		prefix:   fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
-		webhooks: cfg.Webhooks,
-		metrics:  cfg.Metrics,
-		slo:      cfg.SLOs,
+		engine:    cfg.Engine,
+		verifier:  cfg.Verifier,
+		log:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		accessLog: cfg.AccessLog,
+		maxBody:   cmp.Or(cfg.MaxBody, DefaultMaxBody),
+		ready:     cfg.Ready,
+		tracing:   cfg.Tracing,
+		mux:       &router{ServeMux: http.NewServeMux(), metrics: cfg.Metrics},
+		prefix:    fmt.Sprintf("/v%d", cfg.Engine.Model().Version),
+		webhooks:  cfg.Webhooks,
+		metrics:   cfg.Metrics,
+		slo:       cfg.SLOs,
 	}
 	s.apis = []*api{{s: s, prefix: s.prefix}}
 	for _, v := range cfg.Engine.Model().Versions {
@@ -290,14 +299,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			level = slog.LevelDebug
 		}
 		if s.log.Enabled(r.Context(), level) {
-			attrs := []slog.Attr{slog.String("request_id", id),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", served.Pattern),
-				slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.String("sub", engine.PrincipalFrom(served.Context()).Subject)}
-			if traceID, spanID := trace.IDs(r.Context()); traceID != "" {
-				attrs = append(attrs, slog.String("trace_id", traceID), slog.String("span_id", spanID))
-			}
-			s.log.LogAttrs(r.Context(), level, "request", attrs...)
+			a := access{level: level, requestID: id, method: r.Method, path: r.URL.Path, route: served.Pattern,
+				status: rec.status, duration: time.Since(start), sub: engine.PrincipalFrom(served.Context()).Subject}
+			a.traceID, a.spanID = trace.IDs(r.Context())
+			s.logAccess(r.Context(), &a)
 		}
 		if span != nil {
 			endServerSpan(span, served.Pattern, rec.status)
