@@ -59,8 +59,8 @@ type Options struct {
 	// CacheSize bounds the memory of the read cache of records, in bytes; zero means
 	// DefaultCacheSize, and a negative size turns the cache off (docs/load.md).
 	CacheSize int64
-	Logger           *slog.Logger     // defaults to a logger that discards
-	Now              func() time.Time // the clock; defaults to time.Now
+	Logger    *slog.Logger     // defaults to a logger that discards
+	Now       func() time.Time // the clock; defaults to time.Now
 	// IdempotencyTTL is how long Idempotency-Keys are remembered; default 24 hours.
 	IdempotencyTTL time.Duration
 	// EventRetention is how long events stay in the outbox; default 7 days.
