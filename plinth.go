@@ -25,6 +25,7 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/plinth-dev/plinth/internal/auth"
+	"github.com/plinth-dev/plinth/internal/cache"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
 	"github.com/plinth-dev/plinth/internal/obs"
@@ -56,7 +57,10 @@ type Options struct {
 	DatabasePool int
 	// StatementTimeout bounds every PostgreSQL statement; zero keeps the server's setting.
 	StatementTimeout time.Duration
-	Logger           *slog.Logger // defaults to a logger that discards
+	// CacheSize bounds the memory of the read cache of records, in bytes; zero means
+	// DefaultCacheSize, and a negative size turns the cache off (docs/load.md).
+	CacheSize int64
+	Logger    *slog.Logger // defaults to a logger that discards
 	// AccessLog, when set, receives the access log's lines directly: JSON objects, one a
 	// line, as Logger's slog.JSONHandler would write them, at a fifth of slog's cost; it must
 	// take concurrent writes. Logger's level still decides. Nil logs them through Logger, which
@@ -120,6 +124,9 @@ const (
 	// AutoMigrateOff refuses to start while the spec asks any change of the schema.
 	AutoMigrateOff
 )
+
+// DefaultCacheSize is the read cache's memory when Options.CacheSize is zero.
+const DefaultCacheSize = cache.DefaultSize
 
 // readyTimeout bounds the readiness check of a scrape (plinth_ready), and scrapeTimeout
 // its reading of the outbox.
@@ -230,7 +237,19 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
-	eng, err := engine.New(engine.Config{Model: model, Store: db, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
+	var records *cache.Cache
+	engineStore := store.Store(db)
+	if opts.CacheSize >= 0 {
+		_, listens := db.(store.Listener)
+		records, err = cache.New(cache.Config{Store: db, Size: opts.CacheSize, Listens: listens, Observer: metrics,
+			Logger: log.With("component", "cache")})
+		if err != nil {
+			return fail(err)
+		}
+		metrics.WatchCache(records.Bytes, records.Lag)
+		engineStore = records
+	}
+	eng, err := engine.New(engine.Config{Model: model, Store: engineStore, Now: opts.Now, IdempotencyTTL: opts.IdempotencyTTL,
 		EventRetention: opts.EventRetention, Committed: hooks.Wake,
 		Logger: log.With("component", "engine"), CursorKey: derive(key, "plinth list cursors"), Metrics: metrics})
 	if err != nil {
@@ -255,8 +274,14 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
+	wake, up := hooks.Wake, func(bool) {}
+	if records != nil {
+		wg.Go(func() { records.Run(bg) })
+		wake = func() { hooks.Wake(); records.Wake() }
+		up = records.Listening
+	}
 	if l, ok := db.(store.Listener); ok {
-		wg.Go(func() { l.Listen(bg, hooks.Wake) })
+		wg.Go(func() { l.Listen(bg, wake, up) })
 	}
 	wg.Go(func() {
 		worker.NewScheduler(model, eng, db, log.With("component", "schedules"), opts.Now, metrics).Run(bg)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/spf13/cobra"
 
@@ -69,7 +71,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	s := &server{}
-	var level, access string
+	var level, access, cacheSize string
 	var auto, metrics bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -90,6 +92,9 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			s.DisableMetrics = !metrics
 			var err error
 			if s.MetricsAccess, err = parseMetricsAccess(access); err != nil {
+				return err
+			}
+			if s.CacheSize, err = parseCacheSize(cacheSize); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("auto-migrate") {
@@ -118,6 +123,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&s.DatabaseSchema, "database-schema", "public", "the PostgreSQL schema that holds the tables")
 	f.IntVar(&s.DatabasePool, "database-pool", 0, "PostgreSQL connections per process (default max(4, CPUs); application_name and other settings go in the URL)")
 	f.DurationVar(&s.StatementTO, "statement-timeout", 0, "bound on every PostgreSQL statement (default: the server's)")
+	f.StringVar(&cacheSize, "cache-size", "64MB", "memory of the read cache of records, such as 64MB or 1GiB; 0 turns it off")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
 	f.BoolVar(&s.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ to role admin")
@@ -128,6 +134,18 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&auto, "auto-migrate", false, "make the schema changes a start may make (new tables, columns, indexes); "+
 		"default: on until the spec's migrations folder has planned migrations for the database")
 	return cmd
+}
+
+// parseCacheSize reads --cache-size: 0 is plinth.Options' "off", a negative size.
+func parseCacheSize(v string) (int64, error) {
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n > math.MaxInt64 {
+		return 0, fmt.Errorf("--cache-size: %q is not a size such as 64MB", v)
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return int64(n), nil
 }
 
 // parseMetricsAccess reads --metrics-access.

@@ -23,6 +23,7 @@ type server struct {
 	DatabaseSchema  string
 	DatabasePool    int
 	StatementTO     time.Duration
+	CacheSize       int64 // plinth.Options.CacheSize
 	ShutdownTimeout time.Duration
 	Pprof           bool
 	AutoMigrate     plinth.AutoMigrate
@@ -44,7 +45,7 @@ type server struct {
 // Open compiles the spec, opens the database and binds the address.
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
-		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger, AccessLog: s.AccessLog,
+		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, CacheSize: s.CacheSize, Pprof: s.Pprof, Logger: s.Logger, AccessLog: s.AccessLog,
 		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess})
 	if err != nil {
 		return err

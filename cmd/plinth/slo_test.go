@@ -146,9 +146,9 @@ func TestSLOBurnAtTheStatusRoute(t *testing.T) {
 	expect("slow creates", s["items-up"], 20, 20, "ok")
 	expect("slow creates", s["items-fast"], 10, 20, "page") // 50% slow: a burn of 50
 
-	px.cut()
+	px.Cut()
 	create(5, 503)
-	px.restore()
+	px.Restore()
 	s = status()
 	expect("failed creates", s["items-up"], 20, 25, "page") // 20% failed: a burn of 20
 	expect("failed creates", s["items-fast"], 15, 25, "page")

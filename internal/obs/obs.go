@@ -66,6 +66,8 @@ type Metrics struct {
 	scheduleRuns    *prometheus.CounterVec
 	scheduleSeconds *prometheus.HistogramVec
 	takeovers       *prometheus.CounterVec
+
+	cacheHits, cacheMisses, cacheInvalidations prometheus.Counter
 }
 
 // DurationBuckets are the classic bucket boundaries of plinth_http_request_duration_seconds,
@@ -120,6 +122,10 @@ func New(o Options) *Metrics {
 	m.takeovers = f.counterVec("plinth_schedule_lease_takeovers_total",
 		"Schedule runs that outlived their lease, which another process may then have taken.", "schedule")
 
+	m.cacheHits = f.counter("plinth_cache_hits_total", "Records read from the read cache.")
+	m.cacheMisses = f.counter("plinth_cache_misses_total", "Records the read cache had to read from the database.")
+	m.cacheInvalidations = f.counter("plinth_cache_invalidations_total", "Records dropped from the read cache because they changed.")
+
 	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/allocs:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -135,6 +141,12 @@ type factory struct{ reg prometheus.Registerer }
 
 func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	f.reg.MustRegister(c)
 	return c
 }

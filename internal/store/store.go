@@ -214,6 +214,8 @@ type PoolStats struct {
 // (PostgreSQL's LISTEN/NOTIFY), so that their webhook workers need not wait for a poll. A
 // driver without it is polled.
 type Listener interface {
-	// Listen calls wake after each commit of events, by any process, until ctx ends.
-	Listen(ctx context.Context, wake func())
+	// Listen calls wake after each commit of events, by any process, until ctx ends. It
+	// calls up(true) once it listens, and up(false) when it stops (a lost connection), so
+	// that the read cache knows when wake-ups may have been missed.
+	Listen(ctx context.Context, wake func(), up func(listening bool))
 }

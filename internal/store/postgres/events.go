@@ -94,10 +94,11 @@ func (db *DB) channel() string { return "plinth_events_" + strconv.FormatInt(db.
 
 // Listen calls wake whenever any process commits events to this schema's outbox, until ctx
 // ends. It holds one connection of its own, and reconnects after a lost connection; between
-// notifications the worker's poll still runs, so a missed one only delays.
-func (db *DB) Listen(ctx context.Context, wake func()) {
+// notifications the worker's poll still runs, so a missed one only delays. up says when it
+// listens and when it stops.
+func (db *DB) Listen(ctx context.Context, wake func(), up func(listening bool)) {
 	for ctx.Err() == nil {
-		if err := db.listen(ctx, wake); err != nil && ctx.Err() == nil {
+		if err := db.listen(ctx, wake, up); err != nil && ctx.Err() == nil {
 			db.log.WarnContext(ctx, "listening for events failed; retrying", "err", err)
 			select {
 			case <-ctx.Done():
@@ -107,7 +108,7 @@ func (db *DB) Listen(ctx context.Context, wake func()) {
 	}
 }
 
-func (db *DB) listen(ctx context.Context, wake func()) error {
+func (db *DB) listen(ctx context.Context, wake func(), up func(bool)) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -119,6 +120,8 @@ func (db *DB) listen(ctx context.Context, wake func()) error {
 	// In a closure: a deferred method call evaluates its receiver at once, which would send
 	// UNLISTEN now and hold the connection busy until the deferred Close.
 	defer func() { conn.Conn().PgConn().Exec(context.Background(), "UNLISTEN *").Close() }()
+	up(true)
+	defer up(false)
 	for {
 		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
 			return err

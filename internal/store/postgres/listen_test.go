@@ -30,7 +30,7 @@ func TestListenWakesOnAnotherProcessesEvents(t *testing.T) {
 			case woken <- struct{}{}:
 			default:
 			}
-		})
+		}, func(bool) {})
 	}()
 	defer func() { cancel(); <-done }()
 
