@@ -46,7 +46,8 @@ func (s *metricsShop) scrape() obstest.Scrape {
 // relies on: series labelled by route template, never by path; statuses by class; engine
 // outcomes of creates, replays and failures; sizes; and the process's own collectors.
 func TestHTTPMetrics(t *testing.T) {
-	s := startMetricsShop(t, plinth.Options{})
+	// A thousand anonymous reads from one address in a moment are over the default limit.
+	s := startMetricsShop(t, plinth.Options{DisableRateLimits: true})
 	s.api.ServeError("/boom", errors.New("a bug"))
 
 	product := `{"sku":"MUG-01","name":"Mug","price_cents":1200,"stock":10}`
@@ -218,7 +219,7 @@ func BenchmarkRequest(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		opts plinth.Options
-	}{{"metrics=on", plinth.Options{}}, {"metrics=off", plinth.Options{DisableMetrics: true}}} {
+	}{{"metrics=on", plinth.Options{DisableRateLimits: true}}, {"metrics=off", plinth.Options{DisableMetrics: true, DisableRateLimits: true}}} {
 		b.Run(c.name, func(b *testing.B) {
 			dir := b.TempDir()
 			c.opts.SpecFile, c.opts.DataDir = "../../examples/shop/plinth.yaml", dir

@@ -64,6 +64,8 @@ type Metrics struct {
 	scheduleRuns    *prometheus.CounterVec
 	scheduleSeconds *prometheus.HistogramVec
 	takeovers       *prometheus.CounterVec
+
+	rateLimited *prometheus.CounterVec
 }
 
 // DurationBuckets are the classic bucket boundaries of plinth_http_request_duration_seconds,
@@ -117,6 +119,9 @@ func New(o Options) *Metrics {
 		Help: "Duration of schedule runs.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, "schedule")
 	m.takeovers = f.counterVec("plinth_schedule_lease_takeovers_total",
 		"Schedule runs that outlived their lease, which another process may then have taken.", "schedule")
+
+	m.rateLimited = f.counterVec("plinth_ratelimit_limited_total",
+		"Requests refused with 429 by a rate limit, by route template and policy (the limit's name).", "route", "policy")
 
 	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/allocs:bytes$`)})),
