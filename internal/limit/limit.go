@@ -29,7 +29,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxKeys      = 100_000
-	DefaultRedisTimeout = 50 * time.Millisecond
+	DefaultRedisTimeout = 100 * time.Millisecond
 	DefaultBreakerDelay = 5 * time.Second
 	DefaultPrefix       = "plinth:"
 )
@@ -254,3 +254,12 @@ func (l *Limiter) takeLocal(r *rule, key string) (State, time.Duration) {
 }
 
 func seconds(s float64) time.Duration { return max(time.Duration(s*float64(time.Second)), 0) }
+
+// Buckets counts the per-process buckets kept, over every rule.
+func (l *Limiter) Buckets() int {
+	n := 0
+	for _, r := range l.rules {
+		n += r.buckets.Len()
+	}
+	return n
+}
