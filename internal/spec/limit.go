@@ -184,19 +184,8 @@ func (c *compiler) limitRule(n *yaml.Node, i int, seen map[string]Pos) *Limit {
 		return nil
 	}
 	l := &Limit{Pos: c.pos(n)}
-	good := true
-	if name, ok := c.str(by["name"].Value, what+".name"); !ok {
-		good = false
-	} else if !sloNamePattern.MatchString(name) || len(name) > maxNameLength {
-		c.errorf(by["name"].Value, "%s.name %q must be lowercase letters, digits and hyphens, starting with a letter", what, name)
-		good = false
-	} else if first, dup := seen[name]; dup {
-		c.errorf(by["name"].Value, "%s.name: %q is already the name of the rate limit at line %d", what, name, first.Line)
-		good = false
-	} else {
-		seen[name] = c.pos(by["name"].Value)
-		l.Name = name
-	}
+	var good bool
+	l.Name, good = c.itemName(by["name"].Value, what, "rate limit", seen)
 	if e, ok := by["roles"]; ok {
 		good = c.limitRoles(l, e.Value, what+".roles") && good
 	}

@@ -89,19 +89,8 @@ func (c *compiler) slo(n *yaml.Node, i int, seen map[string]Pos) *SLO {
 		return nil
 	}
 	s := &SLO{Pos: c.pos(n), Window: DefaultSLOWindow}
-	good := true
-	if name, ok := c.str(by["name"].Value, what+".name"); !ok {
-		good = false
-	} else if !sloNamePattern.MatchString(name) || len(name) > maxNameLength {
-		c.errorf(by["name"].Value, "%s.name %q must be lowercase letters, digits and hyphens, starting with a letter", what, name)
-		good = false
-	} else if first, dup := seen[name]; dup {
-		c.errorf(by["name"].Value, "%s.name: %q is already the name of the objective at line %d", what, name, first.Line)
-		good = false
-	} else {
-		seen[name] = c.pos(by["name"].Value)
-		s.Name = name
-	}
+	var good bool
+	s.Name, good = c.itemName(by["name"].Value, what, "objective", seen)
 	selectors := selectorEntries(by)
 	if len(selectors) == 0 {
 		c.errorf(n, "%s: name the requests with one of `operation`, `resource` or `route`", what)
@@ -136,6 +125,25 @@ func (c *compiler) slo(n *yaml.Node, i int, seen map[string]Pos) *SLO {
 		return nil
 	}
 	return s
+}
+
+// itemName reads the name of a list section's item (an objective, a rate limit), unique
+// among the kind's names seen so far.
+func (c *compiler) itemName(n *yaml.Node, what, kind string, seen map[string]Pos) (string, bool) {
+	name, ok := c.str(n, what+".name")
+	if !ok {
+		return "", false
+	}
+	if !sloNamePattern.MatchString(name) || len(name) > maxNameLength {
+		c.errorf(n, "%s.name %q must be lowercase letters, digits and hyphens, starting with a letter", what, name)
+		return "", false
+	}
+	if first, dup := seen[name]; dup {
+		c.errorf(n, "%s.name: %q is already the name of the %s at line %d", what, name, kind, first.Line)
+		return "", false
+	}
+	seen[name] = c.pos(n)
+	return name, true
 }
 
 // percentRatio is the percentage v, written as src, as a ratio: 99.9 is 0.999, where v/100
