@@ -9,7 +9,6 @@ package limit
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -224,9 +223,6 @@ func (l *Limiter) takeShared(ctx context.Context, r *rule, key string) (State, t
 	res, err := l.gcra.Allow(ctx, l.prefix+r.Name+":"+key, r.gcra)
 	if err != nil {
 		return State{}, 0, err
-	}
-	if res == nil {
-		return State{}, 0, errors.New("no answer")
 	}
 	st := State{Limit: r.Limit, Remaining: res.Remaining, Reset: max(res.ResetAfter, 0)}
 	if res.Allowed == 0 {
