@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/cache"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/httpapi"
+	"github.com/plinth-dev/plinth/internal/limit"
 	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/slo"
 	"github.com/plinth-dev/plinth/internal/spec"
@@ -96,6 +98,15 @@ type Options struct {
 	// default the spec's name), and none at all otherwise. A provider given here is used as it
 	// is, and Close leaves it running.
 	TracerProvider oteltrace.TracerProvider
+	// RedisURL shares the rate limits' buckets between the processes that name the same Redis
+	// (redis:// or rediss://); it overrides the spec's `limits.redis`. Without either, each
+	// process limits its own requests. A Redis that does not answer is no error: the limits
+	// are kept per process until it answers again (docs/load.md).
+	RedisURL string
+	// RedisPrefix begins the rate limits' Redis keys; default "plinth:" and the spec's name.
+	RedisPrefix string
+	// DisableRateLimits turns the spec's rate limits, and the defaults, off.
+	DisableRateLimits bool
 }
 
 // MetricsAccess says who may read GET /metrics on the API's handler
@@ -147,6 +158,7 @@ type App struct {
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
 	tracing *trace.Tracing
+	limits  *limit.Limiter // nil when turned off
 }
 
 // SpecError is returned by New when the spec does not compile; it lists every diagnostic.
@@ -263,14 +275,23 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			return fail(err)
 		}
 	}
-	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
-		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess, SLOs: objectives,
-		Tracing: tracing, AccessLog: opts.AccessLog})
+	limits, err := rateLimits(model, opts, getenv, log)
 	if err != nil {
 		return fail(err)
 	}
+	if limits.Shared() {
+		metrics.WatchRateLimitRedis(limits.RedisUp)
+	}
+	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
+		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess, SLOs: objectives,
+		Tracing: tracing, Limits: limits, AccessLog: opts.AccessLog})
+	if err != nil {
+		limits.Close()
+		return fail(err)
+	}
 	bg, stop := context.WithCancel(context.Background())
-	app := &App{model: model, db: db, handler: api, metrics: metrics, stop: stop, done: make(chan struct{}), tracing: tracing}
+	app := &App{model: model, db: db, handler: api, metrics: metrics, stop: stop, done: make(chan struct{}), tracing: tracing,
+		limits: limits}
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.RunSweeper(bg, sweepInterval) })
 	wg.Go(func() { hooks.Run(bg) })
@@ -315,11 +336,32 @@ func (a *App) Name() string { return a.model.Name }
 func (a *App) Close() error {
 	a.stop()
 	<-a.done
-	err := a.db.Close()
+	err := errors.Join(a.db.Close(), a.limits.Close())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, a.tracing.Shutdown(ctx))
 }
+
+// rateLimits is the limiter of the spec's rate limits; nil when they are turned off.
+func rateLimits(model *spec.Model, opts Options, getenv func(string) string, log *slog.Logger) (*limit.Limiter, error) {
+	if opts.DisableRateLimits || len(model.Limits) == 0 {
+		return nil, nil
+	}
+	url := opts.RedisURL
+	if url == "" && model.LimitsRedis != "" {
+		url = model.LimitsRedis
+		if m := envRef.FindStringSubmatch(url); m != nil {
+			if url = getenv(m[1]); url == "" {
+				return nil, fmt.Errorf("limits.redis names ${%s}, which is not set", m[1])
+			}
+		}
+	}
+	return limit.New(limit.Config{Limits: model.Limits, RedisURL: url, Prefix: cmp.Or(opts.RedisPrefix, limit.DefaultPrefix+model.Name+":"),
+		Now: opts.Now, Logger: log.With("component", "limits")})
+}
+
+// envRef is a ${NAME} reference to the environment.
+var envRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
 
 // derive makes a purpose-specific key, so that one secret never serves two purposes.
 func derive(key []byte, purpose string) []byte {

@@ -72,7 +72,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	s := &server{}
 	var level, access, cacheSize string
-	var auto, metrics bool
+	var auto, metrics, limits bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a spec's API over HTTP",
@@ -89,7 +89,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			defer sink.Close()
 			s.Logger = slog.New(logsink.Handler(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}), sink, slog.LevelWarn))
 			s.AccessLog = sink
-			s.DisableMetrics = !metrics
+			s.DisableMetrics, s.DisableRateLimits = !metrics, !limits
 			var err error
 			if s.MetricsAccess, err = parseMetricsAccess(access); err != nil {
 				return err
@@ -131,6 +131,9 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&access, "metrics-access", "admin", "who may read /metrics on --addr: admin (bearer tokens of role admin), "+
 		"open (anyone: for a network-restricted listener) or off")
 	f.StringVar(&s.MetricsAddr, "metrics-addr", "", "also serve /metrics, to anyone, on this address (a listener of its own)")
+	f.StringVar(&s.RedisURL, "redis", os.Getenv("PLINTH_REDIS"), "a redis:// URL to share the rate limits between replicas (default $PLINTH_REDIS, else the spec's limits.redis; "+
+		"empty: limits per process)")
+	f.BoolVar(&limits, "rate-limits", true, "enforce the spec's rate limits and the defaults (--rate-limits=false turns them off)")
 	f.BoolVar(&auto, "auto-migrate", false, "make the schema changes a start may make (new tables, columns, indexes); "+
 		"default: on until the spec's migrations folder has planned migrations for the database")
 	return cmd

@@ -141,7 +141,8 @@ func TestKillDuringKeyedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	p := startProcess(t, bin, specFile, data)
+	// Hundreds of anonymous creates from one address at once are over the default rate limit.
+	p := startProcess(t, bin, specFile, data, "--rate-limits=false")
 	client := &http.Client{Timeout: 5 * time.Second}
 	post := func(url, key string) (int, []byte, http.Header, error) {
 		req, _ := http.NewRequest("POST", url+"/v1/notes", bytes.NewReader([]byte(`{"title":"`+key+`"}`)))
@@ -194,7 +195,7 @@ func TestKillDuringKeyedWrites(t *testing.T) {
 		t.Fatalf("%d of %d creates were acknowledged; the kill did not land mid-stream", len(acked), total)
 	}
 
-	p2 := startProcess(t, bin, specFile, data)
+	p2 := startProcess(t, bin, specFile, data, "--rate-limits=false")
 	for _, k := range keys {
 		status, body, header, err := post(p2.url, k)
 		if err != nil || status != 201 {

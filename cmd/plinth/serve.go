@@ -16,23 +16,26 @@ import (
 // server is `plinth serve`: Open binds and migrates, Run serves until ctx ends and then
 // drains in-flight requests. Tests drive it directly on 127.0.0.1:0.
 type server struct {
-	SpecFile        string
-	Addr            string
-	DataDir         string
-	Database        string // a postgres:// URL, or empty for SQLite in DataDir
-	DatabaseSchema  string
-	DatabasePool    int
-	StatementTO     time.Duration
-	CacheSize       int64 // plinth.Options.CacheSize
-	ShutdownTimeout time.Duration
-	Pprof           bool
-	AutoMigrate     plinth.AutoMigrate
-	DisableMetrics  bool
-	MetricsAccess   plinth.MetricsAccess
-	MetricsAddr     string // a listener of its own for /metrics; empty for none
-	Logger          *slog.Logger
-	AccessLog       io.Writer        // the access log's lines, written by hand (plinth.Options.AccessLog); nil for Logger
-	Now             func() time.Time // the clock; nil for the system's (tests move it)
+	SpecFile          string
+	Addr              string
+	DataDir           string
+	Database          string // a postgres:// URL, or empty for SQLite in DataDir
+	DatabaseSchema    string
+	DatabasePool      int
+	StatementTO       time.Duration
+	CacheSize         int64 // plinth.Options.CacheSize
+	ShutdownTimeout   time.Duration
+	Pprof             bool
+	AutoMigrate       plinth.AutoMigrate
+	DisableMetrics    bool
+	MetricsAccess     plinth.MetricsAccess
+	MetricsAddr       string // a listener of its own for /metrics; empty for none
+	RedisURL          string // shares the rate limits; empty for the spec's, or limits per process
+	RedisPrefix       string // begins the rate limits' Redis keys; empty for the default
+	DisableRateLimits bool
+	Logger            *slog.Logger
+	AccessLog         io.Writer        // the access log's lines, written by hand (plinth.Options.AccessLog); nil for Logger
+	Now               func() time.Time // the clock; nil for the system's (tests move it)
 
 	app  *plinth.App
 	ln   net.Listener
@@ -46,7 +49,8 @@ type server struct {
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
 		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, CacheSize: s.CacheSize, Pprof: s.Pprof, Logger: s.Logger, AccessLog: s.AccessLog,
-		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess})
+		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess,
+		RedisURL: s.RedisURL, RedisPrefix: s.RedisPrefix, DisableRateLimits: s.DisableRateLimits})
 	if err != nil {
 		return err
 	}

@@ -163,6 +163,8 @@ var (
 		"the `Idempotency-Key` was used before with another body")
 	TypePreconditionRequired = define("precondition-required", http.StatusPreconditionRequired, "Precondition required",
 		"a PATCH, PUT or DELETE to a resource with `concurrency: required` has no `If-Match`")
+	TypeRateLimited = define("rate-limited", http.StatusTooManyRequests, "Rate limited",
+		"the caller has used its requests under a rate limit of the spec, which `detail` and `RateLimit-Policy` name; with `Retry-After` and `RateLimit`")
 	TypeInternal = define("internal", http.StatusInternalServerError, "Internal error",
 		"a bug or an unexpected failure: the document carries only the request id, and the cause is logged")
 	TypeUnavailable = define("unavailable", http.StatusServiceUnavailable, "Unavailable",

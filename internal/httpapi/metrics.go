@@ -15,9 +15,14 @@ type router struct {
 	*http.ServeMux
 	metrics *obs.Metrics
 	routes  map[string]*obs.Route // by pattern; the catch-all "/" is obs.Unmatched
+	// wrap, when set, wraps the handler of each route as it is registered (the rate limits).
+	wrap func(pattern string, h http.Handler) http.Handler
 }
 
 func (m *router) Handle(pattern string, h http.Handler) {
+	if m.wrap != nil {
+		h = m.wrap(pattern, h)
+	}
 	m.ServeMux.Handle(pattern, h)
 	if m.metrics == nil {
 		return

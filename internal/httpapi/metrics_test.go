@@ -48,7 +48,8 @@ func (s *metricsShop) scrape() obstest.Scrape {
 // relies on: series labelled by route template, never by path; statuses by class; engine
 // outcomes of creates, replays and failures; sizes; and the process's own collectors.
 func TestHTTPMetrics(t *testing.T) {
-	s := startMetricsShop(t, plinth.Options{})
+	// A thousand anonymous reads from one address in a moment are over the default limit.
+	s := startMetricsShop(t, plinth.Options{DisableRateLimits: true})
 	s.api.ServeError("/boom", errors.New("a bug"))
 
 	product := `{"sku":"MUG-01","name":"Mug","price_cents":1200,"stock":10}`
@@ -221,11 +222,11 @@ func BenchmarkRequest(b *testing.B) {
 		name string
 		opts plinth.Options
 	}{
-		{"metrics=on", plinth.Options{}},
-		{"metrics=off", plinth.Options{DisableMetrics: true}},
+		{"metrics=on", plinth.Options{DisableRateLimits: true}},
+		{"metrics=off", plinth.Options{DisableMetrics: true, DisableRateLimits: true}},
 		// The access line costs only when the logger takes info lines.
-		{"log=slog", plinth.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}},
-		{"log=hand", plinth.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: io.Discard}},
+		{"log=slog", plinth.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DisableRateLimits: true}},
+		{"log=hand", plinth.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: io.Discard, DisableRateLimits: true}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			dir := b.TempDir()

@@ -27,6 +27,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/auth"
 	"github.com/plinth-dev/plinth/internal/engine"
 	"github.com/plinth-dev/plinth/internal/fault"
+	"github.com/plinth-dev/plinth/internal/limit"
 	"github.com/plinth-dev/plinth/internal/obs"
 	"github.com/plinth-dev/plinth/internal/openapi"
 	"github.com/plinth-dev/plinth/internal/slo"
@@ -77,6 +78,9 @@ type Config struct {
 	SLOs *slo.Evaluator
 	// Tracing makes a server span per request; nil is tracing off.
 	Tracing *trace.Tracing
+	// Limits are the rate limits every route but /healthz, /readyz and /metrics is checked
+	// against; nil for none.
+	Limits *limit.Limiter
 }
 
 // MetricsAccess says who may read GET /metrics on the API's own listener.
@@ -112,6 +116,7 @@ type Server struct {
 	metrics   *obs.Metrics
 	webhooks  Webhooks
 	slo       *slo.Evaluator
+	limits    *limit.Limiter
 	// apis are the versions served: the current one, then the older ones, newest first.
 	apis []*api
 	// deprecating holds the resources, of every version served, with fields marked
@@ -137,6 +142,10 @@ func New(cfg Config) (*Server, error) {
 		webhooks:  cfg.Webhooks,
 		metrics:   cfg.Metrics,
 		slo:       cfg.SLOs,
+		limits:    cfg.Limits,
+	}
+	if cfg.Limits != nil {
+		s.mux.wrap = s.limited
 	}
 	s.apis = []*api{{s: s, prefix: s.prefix}}
 	for _, v := range cfg.Engine.Model().Versions {
@@ -435,7 +444,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ready"}))
+	body := map[string]any{"status": "ready"}
+	if s.limits.Shared() {
+		// A Redis that does not answer leaves the limits per process: worth knowing, not a
+		// reason to take the server out of service.
+		redis := "up"
+		if !s.limits.RedisUp() {
+			redis = "down: limiting per process"
+		}
+		body["details"] = map[string]any{"rate_limits": map[string]string{"redis": redis}}
+	}
+	writeJSON(w, http.StatusOK, marshal(body))
 }
 
 // serveContract answers with the OpenAPI document as render gives it in mediaType (or its

@@ -68,6 +68,7 @@ type Metrics struct {
 	takeovers       *prometheus.CounterVec
 
 	cacheHits, cacheMisses, cacheInvalidations prometheus.Counter
+	rateLimited                                *prometheus.CounterVec
 }
 
 // DurationBuckets are the classic bucket boundaries of plinth_http_request_duration_seconds,
@@ -125,6 +126,8 @@ func New(o Options) *Metrics {
 	m.cacheHits = f.counter("plinth_cache_hits_total", "Records read from the read cache.")
 	m.cacheMisses = f.counter("plinth_cache_misses_total", "Records the read cache had to read from the database.")
 	m.cacheInvalidations = f.counter("plinth_cache_invalidations_total", "Records dropped from the read cache because they changed.")
+	m.rateLimited = f.counterVec("plinth_ratelimit_limited_total",
+		"Requests refused with 429 by a rate limit, by route template and policy (the limit's name).", "route", "policy")
 
 	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/allocs:bytes$`)})),

@@ -89,7 +89,7 @@ func yamlError(file string, err error) Diagnostic {
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "versions", "auth", "resources", "webhooks", "schedules", "slos")
+	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "versions", "auth", "resources", "webhooks", "schedules", "slos", "limits")
 	if !ok {
 		return
 	}
@@ -152,6 +152,7 @@ func (c *compiler) top(n *yaml.Node) {
 	if v, ok := have["slos"]; ok {
 		c.slos(v)
 	}
+	c.limits(have["limits"])
 }
 
 func (c *compiler) auth(n *yaml.Node) {

@@ -23,6 +23,12 @@ type Model struct {
 	Webhooks  []*Webhook  // in declaration order
 	Schedules []*Schedule // in declaration order
 	SLOs      []*SLO      // in declaration order; not part of the API contract
+	// Limits are the rate limits: the spec's in declaration order, then the defaults it did not
+	// override or turn off; not part of the API contract.
+	Limits []*Limit
+	// LimitsRedis is the Redis URL the rate limits are shared through, as written (a ${NAME}
+	// reference is resolved where the server runs); empty for limits per process.
+	LimitsRedis string
 	// Versions are the older majors still served beside this one, newest first (see Version).
 	Versions []*Version
 

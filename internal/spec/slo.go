@@ -76,7 +76,7 @@ func (c *compiler) slos(n *yaml.Node) {
 }
 
 func (c *compiler) slo(n *yaml.Node, i int, seen map[string]Pos) *SLO {
-	what := sloLabel(n, i)
+	what := itemLabel("slos", n, i)
 	entries, ok := c.mapping(n, what, sloKeys...)
 	if !ok {
 		return nil
@@ -89,34 +89,15 @@ func (c *compiler) slo(n *yaml.Node, i int, seen map[string]Pos) *SLO {
 		return nil
 	}
 	s := &SLO{Pos: c.pos(n), Window: DefaultSLOWindow}
-	good := true
-	if name, ok := c.str(by["name"].Value, what+".name"); !ok {
-		good = false
-	} else if !sloNamePattern.MatchString(name) || len(name) > maxNameLength {
-		c.errorf(by["name"].Value, "%s.name %q must be lowercase letters, digits and hyphens, starting with a letter", what, name)
-		good = false
-	} else if first, dup := seen[name]; dup {
-		c.errorf(by["name"].Value, "%s.name: %q is already the name of the objective at line %d", what, name, first.Line)
-		good = false
-	} else {
-		seen[name] = c.pos(by["name"].Value)
-		s.Name = name
-	}
-	var selectors []entry
-	for _, k := range sloSelectors {
-		if e, ok := by[k]; ok {
-			selectors = append(selectors, e)
-		}
-	}
-	switch len(selectors) {
-	case 0:
+	var good bool
+	s.Name, good = c.itemName(by["name"].Value, what, "objective", seen)
+	selectors := selectorEntries(by)
+	if len(selectors) == 0 {
 		c.errorf(n, "%s: name the requests with one of `operation`, `resource` or `route`", what)
 		good = false
-	case 1:
-		good = c.sloRoutes(s, selectors[0], what) && good
-	default:
-		c.errorf(selectors[1].KeyN, "%s: give one of `operation`, `resource` or `route`, not both `%s` and `%s`",
-			what, selectors[0].Key, selectors[1].Key)
+	} else if sel, ok := c.selection(by, what); ok {
+		s.SelectorKey, s.Selector, s.Routes = sel.Key, sel.Value, sel.Routes
+	} else {
 		good = false
 	}
 	if v, ok := c.number(by["objective"].Value, what+".objective"); !ok {
@@ -144,6 +125,25 @@ func (c *compiler) slo(n *yaml.Node, i int, seen map[string]Pos) *SLO {
 		return nil
 	}
 	return s
+}
+
+// itemName reads the name of a list section's item (an objective, a rate limit), unique
+// among the kind's names seen so far.
+func (c *compiler) itemName(n *yaml.Node, what, kind string, seen map[string]Pos) (string, bool) {
+	name, ok := c.str(n, what+".name")
+	if !ok {
+		return "", false
+	}
+	if !sloNamePattern.MatchString(name) || len(name) > maxNameLength {
+		c.errorf(n, "%s.name %q must be lowercase letters, digits and hyphens, starting with a letter", what, name)
+		return "", false
+	}
+	if first, dup := seen[name]; dup {
+		c.errorf(n, "%s.name: %q is already the name of the %s at line %d", what, name, kind, first.Line)
+		return "", false
+	}
+	seen[name] = c.pos(n)
+	return name, true
 }
 
 // percentRatio is the percentage v, written as src, as a ratio: 99.9 is 0.999, where v/100
@@ -175,32 +175,62 @@ func (c *compiler) sloWindow(n *yaml.Node, what string) (time.Duration, bool) {
 	return 0, false
 }
 
-// sloRoutes resolves the objective's selector to the routes of the current version it covers.
-func (c *compiler) sloRoutes(s *SLO, sel entry, what string) bool {
+// Selection is the requests a section's item names (an objective's, a rate limit's): by
+// operation, resource or route, and the routes of the current version they cover.
+type Selection struct {
+	// Key (operation, resource or route) and Value are the selector as written.
+	Key, Value string
+	// Routes are the ServeMux patterns of the current version's routes selected, as the
+	// router records them ("POST /v1/orders"); a request is matched by the pattern it matched.
+	Routes []string
+}
+
+// selectorEntries are the selector keys an item gives, in the order of sloSelectors.
+func selectorEntries(by map[string]entry) []entry {
+	var out []entry
+	for _, k := range sloSelectors {
+		if e, ok := by[k]; ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// selection resolves the one selector among an item's entries to the routes of the current
+// version it covers; it reports more than one, and an unknown operation, resource or route.
+// The caller reports none.
+func (c *compiler) selection(by map[string]entry, what string) (Selection, bool) {
+	selectors := selectorEntries(by)
+	if len(selectors) > 1 {
+		c.errorf(selectors[1].KeyN, "%s: give one of `operation`, `resource` or `route`, not both `%s` and `%s`",
+			what, selectors[0].Key, selectors[1].Key)
+		return Selection{}, false
+	}
+	sel := selectors[0]
 	val, ok := c.str(sel.Value, what+"."+sel.Key)
 	if !ok {
-		return false
+		return Selection{}, false
 	}
-	s.SelectorKey, s.Selector = sel.Key, val
+	out := Selection{Key: sel.Key, Value: val}
 	prefix := fmt.Sprintf("/v%d", c.model.Version)
 	switch sel.Key {
 	case "resource":
 		r, ok := c.sloResource(sel.Value, what+".resource", val)
 		if !ok {
-			return false
+			return Selection{}, false
 		}
 		for _, op := range sloOperations {
-			s.Routes = append(s.Routes, operationRoutes(prefix, r.Name, Operation(op))...)
+			out.Routes = append(out.Routes, operationRoutes(prefix, r.Name, Operation(op))...)
 		}
 	case "operation":
 		res, op, found := strings.Cut(val, ".")
 		if !found {
 			c.errorf(sel.Value, "%s.operation %q must be resource.operation, like orders.create", what, val)
-			return false
+			return Selection{}, false
 		}
 		r, ok := c.sloResource(sel.Value, what+".operation", res)
 		if !ok {
-			return false
+			return Selection{}, false
 		}
 		if !slices.Contains(sloOperations, op) {
 			msg := fmt.Sprintf("%s.operation: %q is not an operation: write list, read, create, update or delete", what, op)
@@ -208,9 +238,9 @@ func (c *compiler) sloRoutes(s *SLO, sel entry, what string) bool {
 				msg += fmt.Sprintf(" (did you mean %q?)", r.Name+"."+sug)
 			}
 			c.errorf(sel.Value, "%s", msg)
-			return false
+			return Selection{}, false
 		}
-		s.Routes = operationRoutes(prefix, r.Name, Operation(op))
+		out.Routes = operationRoutes(prefix, r.Name, Operation(op))
 	case "route":
 		routes := c.modelRoutes(prefix)
 		if !slices.Contains(routes, val) {
@@ -219,27 +249,15 @@ func (c *compiler) sloRoutes(s *SLO, sel entry, what string) bool {
 				msg += fmt.Sprintf(" (did you mean %q?)", sug)
 			}
 			c.errorf(sel.Value, "%s", msg)
-			return false
+			return Selection{}, false
 		}
-		s.Routes = []string{val}
+		out.Routes = []string{val}
 	}
-	return true
+	return out, true
 }
 
 // sloAliases are the words for an operation that a reader of the HTTP routes may reach for.
 var sloAliases = map[string]string{"get": "read", "replace": "update", "patch": "update", "post": "create"}
-
-// sloLabel names the i-th objective in messages: by its name when it has a well-formed one.
-func sloLabel(n *yaml.Node, i int) string {
-	if n != nil && n.Kind == yaml.MappingNode {
-		for j := 0; j+1 < len(n.Content); j += 2 {
-			if v := deref(n.Content[j+1]); n.Content[j].Value == "name" && v.Kind == yaml.ScalarNode && sloNamePattern.MatchString(v.Value) {
-				return "slos." + v.Value
-			}
-		}
-	}
-	return fmt.Sprintf("slos[%d]", i)
-}
 
 func (c *compiler) sloResource(n *yaml.Node, what, name string) (*Resource, bool) {
 	r, ok := c.model.Resource(name)

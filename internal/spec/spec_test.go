@@ -113,6 +113,17 @@ func describe(m *Model) string {
 		}
 		b.WriteString("\n")
 	}
+	if m.LimitsRedis != "" {
+		fmt.Fprintf(&b, "\nlimits redis=%s\n", m.LimitsRedis)
+	}
+	for _, l := range m.Limits {
+		fmt.Fprintf(&b, "\nlimit %s default=%v roles=%s per=%s rate=%s burst=%d window=%s", l.Name, l.Default,
+			strings.Join(l.Roles, ","), l.Per, l.RateText(), l.Burst, l.Window())
+		if l.Selection.Key != "" {
+			fmt.Fprintf(&b, " %s=%s routes=%s", l.Selection.Key, l.Selection.Value, strings.Join(l.Selection.Routes, ","))
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 

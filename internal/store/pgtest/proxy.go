@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// Proxy forwards TCP connections to PostgreSQL until it is cut, as a network between Plinth
-// and its database would.
+// Proxy forwards TCP connections to a server (PostgreSQL, Redis) until it is cut, as a
+// network between Plinth and that server would.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -18,8 +18,8 @@ type Proxy struct {
 	down   bool
 }
 
-// BehindProxy starts a proxy to the database of url and returns it with url rewritten to
-// reach the database through it.
+// BehindProxy starts a proxy to the host of url and returns it with url rewritten to reach
+// the host through it.
 func BehindProxy(t testing.TB, raw string) (*Proxy, string) {
 	t.Helper()
 	u, err := url.Parse(raw)

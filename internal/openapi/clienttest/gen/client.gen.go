@@ -307,6 +307,7 @@ const (
 	UrnPlinthProblemOutOfStock             ProblemType = "urn:plinth:problem:out-of-stock"
 	UrnPlinthProblemPreconditionRequired   ProblemType = "urn:plinth:problem:precondition-required"
 	UrnPlinthProblemProductInactive        ProblemType = "urn:plinth:problem:product-inactive"
+	UrnPlinthProblemRateLimited            ProblemType = "urn:plinth:problem:rate-limited"
 	UrnPlinthProblemReferenced             ProblemType = "urn:plinth:problem:referenced"
 	UrnPlinthProblemStaleVersion           ProblemType = "urn:plinth:problem:stale-version"
 	UrnPlinthProblemTooLarge               ProblemType = "urn:plinth:problem:too-large"
@@ -366,6 +367,8 @@ func (e ProblemType) Valid() bool {
 	case UrnPlinthProblemPreconditionRequired:
 		return true
 	case UrnPlinthProblemProductInactive:
+		return true
+	case UrnPlinthProblemRateLimited:
 		return true
 	case UrnPlinthProblemReferenced:
 		return true
@@ -1215,6 +1218,7 @@ type Problem struct {
 	// | `expression-failed` | 422 | Expression failed | an expression of the spec (a default, a computed field, an effect's `when`, `for_each`, `id`, `guard` or `set`) could not be evaluated for this record; `expression` names its place in the spec, `id` the record (absent on a create); the cause is logged with the request id | expression, resource, id |
 	// | `idempotency-key-reused` | 422 | Idempotency-Key reused | the `Idempotency-Key` was used before with another body |  |
 	// | `precondition-required` | 428 | Precondition required | a PATCH, PUT or DELETE to a resource with `concurrency: required` has no `If-Match` |  |
+	// | `rate-limited` | 429 | Rate limited | the caller has used its requests under a rate limit of the spec, which `detail` and `RateLimit-Policy` name; with `Retry-After` and `RateLimit` |  |
 	// | `internal` | 500 | Internal error | a bug or an unexpected failure: the document carries only the request id, and the cause is logged |  |
 	// | `unavailable` | 503 | Unavailable | the database is busy, slow or unreachable, the request was cancelled, or the server is shutting down; with `Retry-After` |  |
 	// | `product-inactive` | 409 | Refused by an effect | an effect of this spec refused the write (orders.require_on_sale); as `guard-failed` | effect, resource, id, errors |
@@ -1254,6 +1258,7 @@ type Problem struct {
 // | `expression-failed` | 422 | Expression failed | an expression of the spec (a default, a computed field, an effect's `when`, `for_each`, `id`, `guard` or `set`) could not be evaluated for this record; `expression` names its place in the spec, `id` the record (absent on a create); the cause is logged with the request id | expression, resource, id |
 // | `idempotency-key-reused` | 422 | Idempotency-Key reused | the `Idempotency-Key` was used before with another body |  |
 // | `precondition-required` | 428 | Precondition required | a PATCH, PUT or DELETE to a resource with `concurrency: required` has no `If-Match` |  |
+// | `rate-limited` | 429 | Rate limited | the caller has used its requests under a rate limit of the spec, which `detail` and `RateLimit-Policy` name; with `Retry-After` and `RateLimit` |  |
 // | `internal` | 500 | Internal error | a bug or an unexpected failure: the document carries only the request id, and the cause is logged |  |
 // | `unavailable` | 503 | Unavailable | the database is busy, slow or unreachable, the request was cancelled, or the server is shutting down; with `Retry-After` |  |
 // | `product-inactive` | 409 | Refused by an effect | an effect of this spec refused the write (orders.require_on_sale); as `guard-failed` | effect, resource, id, errors |
