@@ -123,11 +123,11 @@ func TestRateLimitsInMemory(t *testing.T) {
 	a := startLimited(t, plinth.Options{Now: clk.Now, MetricsAccess: plinth.MetricsOpen})
 	mia, bob := a.token("mia", "member"), a.token("bob", "member")
 	const here = "192.0.2.1"
-	policy := `"note-creates";q=3;w=30, "authenticated";q=100;w=2`
+	policy := `"note-creates";q=3;w=30, "authenticated";q=1000;w=2`
 	for i, remaining := range []string{"2", "1", "0"} {
 		// the bucket refills at one every 10s: full again 10s per spent token later
 		expect(t, "create", a.send("POST", "/v1/notes", mia, here), 201, "RateLimit-Policy", policy,
-			"RateLimit", `"note-creates";r=`+remaining+`;t=`+[]string{"10", "20", "30"}[i]+`, "authenticated";r=`+[]string{"99", "98", "97"}[i]+`;t=1`)
+			"RateLimit", `"note-creates";r=`+remaining+`;t=`+[]string{"10", "20", "30"}[i]+`, "authenticated";r=`+[]string{"999", "998", "997"}[i]+`;t=1`)
 	}
 	refused := a.send("POST", "/v1/notes", mia, here)
 	expect(t, "the fourth create", refused, 429, "Retry-After", "10", "Content-Type", "application/problem+json",
@@ -138,7 +138,7 @@ func TestRateLimitsInMemory(t *testing.T) {
 	}
 	expect(t, "another member", a.send("POST", "/v1/notes", bob, here), 201)
 	expect(t, "a read, limited by another rule", a.send("GET", "/v1/notes", mia, here), 200,
-		"RateLimit-Policy", `"authenticated";q=100;w=2`)
+		"RateLimit-Policy", `"authenticated";q=1000;w=2`)
 	clk.Add(9 * time.Second)
 	expect(t, "after 9s", a.send("POST", "/v1/notes", mia, here), 429, "Retry-After", "1")
 	clk.Add(time.Second)
@@ -206,7 +206,7 @@ func TestRateLimitsSharedThroughRedis(t *testing.T) {
 	other := startLimited(t, plinth.Options{RedisURL: redisURL, RedisPrefix: randomPrefix(t)})
 	sub := "mia"
 	expect(t, "create on one", one.send("POST", "/v1/notes", one.token(sub, "member"), "192.0.2.1"), 201,
-		"RateLimit-Policy", `"note-creates";q=3;w=30, "authenticated";q=100;w=2`)
+		"RateLimit-Policy", `"note-creates";q=3;w=30, "authenticated";q=1000;w=2`)
 	expect(t, "create on two", two.send("POST", "/v1/notes", two.token(sub, "member"), "192.0.2.1"), 201)
 	expect(t, "create on one", one.send("POST", "/v1/notes", one.token(sub, "member"), "192.0.2.1"), 201)
 	refused := two.send("POST", "/v1/notes", two.token(sub, "member"), "192.0.2.1")

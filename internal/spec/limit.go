@@ -92,11 +92,11 @@ func (l *Limit) Applies(anonymous bool, role string) bool {
 
 // DefaultLimits are the limits every spec has unless its `limits:` section overrides one by
 // name or turns them off with `defaults: false`: anonymous callers 100 requests a second per
-// address (bursts of 200), callers with a token 50 a second per subject (bursts of 100).
+// address (bursts of 200), callers with a token 500 a second per subject (bursts of 1,000: a backend job on one service token must not meet a limit meant for abuse).
 func DefaultLimits() []*Limit {
 	return []*Limit{
 		{Name: RoleAnonymous, Default: true, Roles: []string{RoleAnonymous}, Per: CallerAddress, Count: 100, Period: time.Second, Burst: 200},
-		{Name: RoleAuthenticated, Default: true, Roles: []string{RoleAuthenticated}, Per: CallerSubject, Count: 50, Period: time.Second, Burst: 100},
+		{Name: RoleAuthenticated, Default: true, Roles: []string{RoleAuthenticated}, Per: CallerSubject, Count: 500, Period: time.Second, Burst: 1000},
 	}
 }
 
