@@ -86,7 +86,16 @@ type Options struct {
 	// default the spec's name), and none at all otherwise. A provider given here is used as it
 	// is, and Close leaves it running.
 	TracerProvider oteltrace.TracerProvider
+	// DisableShedding turns the adaptive concurrency limit off: every request is served,
+	// however many arrive (docs/load.md).
+	DisableShedding bool
+	// Shedding bounds the adaptive concurrency limit; zero fields take its defaults.
+	Shedding Shedding
 }
+
+// Shedding bounds the adaptive concurrency limit in front of the engine: requests that find
+// it and its short queue full are answered 503 overloaded at once (docs/load.md).
+type Shedding = httpapi.Shedding
 
 // MetricsAccess says who may read GET /metrics on the API's handler
 // (docs/observability.md).
@@ -238,9 +247,13 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			return fail(err)
 		}
 	}
+	var shedding *httpapi.Shedding
+	if !opts.DisableShedding {
+		shedding = &opts.Shedding
+	}
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
 		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess, SLOs: objectives,
-		Tracing: tracing})
+		Tracing: tracing, Shedding: shedding})
 	if err != nil {
 		return fail(err)
 	}

@@ -70,7 +70,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	s := &server{}
 	var level, access string
-	var auto, metrics bool
+	var auto, metrics, shedding bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a spec's API over HTTP",
@@ -87,6 +87,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			defer sink.Close()
 			s.Logger = slog.New(logsink.Handler(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}), sink, slog.LevelWarn))
 			s.DisableMetrics = !metrics
+			s.DisableShedding = !shedding
 			var err error
 			if s.MetricsAccess, err = parseMetricsAccess(access); err != nil {
 				return err
@@ -124,6 +125,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&access, "metrics-access", "admin", "who may read /metrics on --addr: admin (bearer tokens of role admin), "+
 		"open (anyone: for a network-restricted listener) or off")
 	f.StringVar(&s.MetricsAddr, "metrics-addr", "", "also serve /metrics, to anyone, on this address (a listener of its own)")
+	f.BoolVar(&shedding, "shedding", true, "shed what the adaptive concurrency limit cannot take with 503 overloaded (--shedding=false serves everything)")
+	f.UintVar(&s.Shedding.MaxLimit, "max-concurrency", httpapi.DefaultMaxLimit, "the most API requests the adaptive limit lets run at once")
 	f.BoolVar(&auto, "auto-migrate", false, "make the schema changes a start may make (new tables, columns, indexes); "+
 		"default: on until the spec's migrations folder has planned migrations for the database")
 	return cmd

@@ -28,6 +28,8 @@ type server struct {
 	DisableMetrics  bool
 	MetricsAccess   plinth.MetricsAccess
 	MetricsAddr     string // a listener of its own for /metrics; empty for none
+	DisableShedding bool
+	Shedding        plinth.Shedding
 	Logger          *slog.Logger
 	Now             func() time.Time // the clock; nil for the system's (tests move it)
 
@@ -43,7 +45,8 @@ type server struct {
 func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
 		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, Pprof: s.Pprof, Logger: s.Logger,
-		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess})
+		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess,
+		DisableShedding: s.DisableShedding, Shedding: s.Shedding})
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (s *Server) problemResponse(r *http.Request, p problem) response {
 	switch p.Type {
 	case fault.TypeUnauthorized:
 		resp.header["WWW-Authenticate"] = `Bearer realm="plinth"`
-	case fault.TypeUnavailable, fault.TypeIdempotencyKeyInFlight:
+	case fault.TypeUnavailable, fault.TypeOverloaded, fault.TypeTimeout, fault.TypeIdempotencyKeyInFlight:
 		resp.header["Retry-After"] = "1"
 	}
 	return resp

@@ -71,6 +71,8 @@ type Config struct {
 	SLOs *slo.Evaluator
 	// Tracing makes a server span per request; nil is tracing off.
 	Tracing *trace.Tracing
+	// Shedding puts an adaptive concurrency limit in front of the engine; nil is none.
+	Shedding *Shedding
 }
 
 // MetricsAccess says who may read GET /metrics on the API's own listener.
@@ -104,6 +106,7 @@ type Server struct {
 	metrics  *obs.Metrics
 	webhooks Webhooks
 	slo      *slo.Evaluator
+	shedder  *shedder // nil when shedding is off
 	// apis are the versions served: the current one, then the older ones, newest first.
 	apis []*api
 	// deprecating holds the resources, of every version served, with fields marked
@@ -128,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 		webhooks: cfg.Webhooks,
 		metrics:  cfg.Metrics,
 		slo:      cfg.SLOs,
+		shedder:  newShedder(cfg.Shedding, cfg.Metrics),
 	}
 	s.apis = []*api{{s: s, prefix: s.prefix}}
 	for _, v := range cfg.Engine.Model().Versions {
@@ -304,6 +308,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.slo.Observe(served.Pattern, rec.status, began)
 	}()
+	if !ownLane(r.URL.Path) {
+		permit, ok := s.shedder.admit(r)
+		if !ok {
+			s.shed(rec, r)
+			return
+		}
+		if permit != nil {
+			defer permit.Record()
+		}
+	}
 	if v := s.olderVersion(r.URL.Path); v != nil && !s.deprecated(rec, r, v) {
 		return
 	}
