@@ -107,4 +107,3 @@ func testShedsABurst(t *testing.T, db database) {
 		t.Errorf("stock %v, want %d", stock, 100-limit)
 	}
 }
-
