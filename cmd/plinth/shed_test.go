@@ -10,8 +10,9 @@ import (
 
 // holdProduct makes every order of the product wait, until the returned function is called:
 // on SQLite another connection holds the write lock, as another process would; on PostgreSQL
-// another transaction holds the product's row, which an order's stock effect updates.
-func holdProduct(t *testing.T, db database, s *server, id string) func() {
+// another transaction holds the product's row, which an order's stock effect updates, and
+// blocked counts the statements waiting for it.
+func holdProduct(t *testing.T, db database, s *server, id string) (release func(), blocked func() int) {
 	t.Helper()
 	raw, table := openRaw(t, db, s)
 	conn, err := raw.Conn(context.Background())
@@ -31,8 +32,15 @@ func holdProduct(t *testing.T, db database, s *server, id string) func() {
 			t.Fatal(err)
 		}
 	}
+	if db.url != "" {
+		var pid int
+		if err := conn.QueryRowContext(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		blocked = func() int { return blockedBy(t, raw, pid) }
+	}
 	released := false
-	release := func() {
+	release = func() {
 		if !released {
 			released = true
 			conn.ExecContext(context.Background(), "ROLLBACK")
@@ -40,7 +48,7 @@ func holdProduct(t *testing.T, db database, s *server, id string) func() {
 		}
 	}
 	t.Cleanup(release)
-	return release
+	return release, blocked
 }
 
 // TestShedsABurst: with a concurrency limit of two, a burst of order creates against a
@@ -57,7 +65,7 @@ func testShedsABurst(t *testing.T, db database) {
 	admin, alice := srv.token("root", "admin"), srv.token("alice", "customer")
 	pid := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "MUG-01", "name": "Mug", "price_cents": 1200, "stock": 100}).expect(t, 201).body["id"].(string)
 
-	release := holdProduct(t, db, s, pid)
+	release, _ := holdProduct(t, db, s, pid)
 	results := make(chan response, burst)
 	for range burst {
 		go func() {

@@ -223,19 +223,20 @@ func (a api) resource(h resourceHandler) {
 		a.s.deprecating[h.r] = true
 	}
 	base := a.prefix + "/" + h.r.Name
-	a.s.mux.HandleFunc("GET "+base, h.list)
-	a.s.mux.HandleFunc("POST "+base, h.create)
-	a.s.mux.HandleFunc("GET "+base+"/{id}", h.get)
-	a.s.mux.HandleFunc("PATCH "+base+"/{id}", h.patch)
-	a.s.mux.HandleFunc("PUT "+base+"/{id}", h.put)
-	a.s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
+	read, write := h.cur.Timeouts.Read, h.cur.Timeouts.Write
+	a.s.mux.HandleFunc("GET "+base, within(read, h.list))
+	a.s.mux.HandleFunc("POST "+base, within(write, h.create))
+	a.s.mux.HandleFunc("GET "+base+"/{id}", within(read, h.get))
+	a.s.mux.HandleFunc("PATCH "+base+"/{id}", within(write, h.patch))
+	a.s.mux.HandleFunc("PUT "+base+"/{id}", within(write, h.put))
+	a.s.mux.HandleFunc("DELETE "+base+"/{id}", within(write, h.delete))
 }
 
 // collections registers the routes over every resource: the batch, the change feed, and the
 // version's OpenAPI document and reference page (the current one's at the root,
 // /openapi.json and /docs).
 func (a api) collections() {
-	a.s.mux.HandleFunc("POST "+a.prefix+"/batch", a.batch)
+	a.s.mux.HandleFunc("POST "+a.prefix+"/batch", within(a.s.engine.Model().Timeouts.Write, a.batch))
 	a.s.mux.HandleFunc("GET "+a.prefix+"/events", a.events)
 	base := ""
 	if a.v != nil {

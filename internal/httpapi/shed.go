@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -89,4 +90,16 @@ func (s *Server) shed(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.Shed(pattern)
 	s.simpleProblem(w, r, fault.TypeOverloaded, "the server is at capacity; try again shortly")
+}
+
+// within runs h with a deadline d on its request's context, which the engine and the
+// database statements it runs inherit (docs/load.md). A request past its deadline is
+// answered 503 timeout (problemFor), and changes nothing: a write's commit, once begun, is
+// the one thing a deadline does not cut short.
+func within(d time.Duration, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	}
 }
