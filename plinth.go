@@ -138,7 +138,7 @@ const sweepInterval = time.Minute
 type App struct {
 	model   *spec.Model
 	db      store.DB
-	handler http.Handler
+	handler *httpapi.Server
 	metrics *obs.Metrics       // nil when turned off
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
@@ -277,6 +277,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 // Handler serves the API.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// Drain marks the App as shutting down: /readyz answers 503 from now on, so that load
+// balancers stop sending it requests, while it goes on serving those that still arrive. Call
+// it before http.Server.Shutdown, then Close.
+func (a *App) Drain() { a.handler.Drain() }
 
 // MetricsHandler serves the Prometheus metrics to anyone, in the text format or in
 // OpenMetrics: for a listener of its own, which only the scraper reaches. Nil when metrics

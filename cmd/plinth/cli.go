@@ -120,6 +120,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&s.StatementTO, "statement-timeout", 0, "bound on every PostgreSQL statement (default: the server's)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
+	f.DurationVar(&s.DrainDelay, "drain-delay", 0, "on shutdown, how long /readyz answers 503 while requests are still accepted, before the listener closes")
 	f.BoolVar(&s.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ to role admin")
 	f.BoolVar(&metrics, "metrics", true, "count Prometheus metrics (--metrics=false turns them off entirely)")
 	f.StringVar(&access, "metrics-access", "admin", "who may read /metrics on --addr: admin (bearer tokens of role admin), "+

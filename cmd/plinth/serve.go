@@ -23,6 +23,9 @@ type server struct {
 	DatabasePool    int
 	StatementTO     time.Duration
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long /readyz answers 503 on shutdown before the listener closes, for
+	// load balancers to stop sending requests first.
+	DrainDelay time.Duration
 	Pprof           bool
 	AutoMigrate     plinth.AutoMigrate
 	DisableMetrics  bool
@@ -101,7 +104,9 @@ func (s *server) Run(ctx context.Context) error {
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
-		s.Logger.Info("shutting down", "timeout", s.ShutdownTimeout.String())
+		s.Logger.Info("shutting down", "drain_delay", s.DrainDelay.String(), "timeout", s.ShutdownTimeout.String())
+		s.app.Drain()
+		time.Sleep(s.DrainDelay)
 		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 		serveErr = s.http.Shutdown(sctx)
 		cancel()

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -107,6 +108,7 @@ type Server struct {
 	webhooks Webhooks
 	slo      *slo.Evaluator
 	shedder  *shedder // nil when shedding is off
+	draining atomic.Bool
 	// apis are the versions served: the current one, then the older ones, newest first.
 	apis []*api
 	// deprecating holds the resources, of every version served, with fields marked
@@ -434,7 +436,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ok"}))
 }
 
+// Drain makes /readyz answer 503 from now on, so that load balancers stop sending requests
+// to a server about to shut down; the server goes on serving what still arrives.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		w.Header().Set("Retry-After", "1")
+		s.simpleProblem(w, r, fault.TypeUnavailable, "the server is shutting down")
+		return
+	}
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
