@@ -25,7 +25,7 @@ type server struct {
 	ShutdownTimeout time.Duration
 	// DrainDelay is how long /readyz answers 503 on shutdown before the listener closes, for
 	// load balancers to stop sending requests first.
-	DrainDelay time.Duration
+	DrainDelay      time.Duration
 	Pprof           bool
 	AutoMigrate     plinth.AutoMigrate
 	DisableMetrics  bool
