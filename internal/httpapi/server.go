@@ -278,6 +278,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["X-Request-Id"] = []string{id}
 	h["X-Content-Type-Options"] = nosniff
 	served := r // the router records the matched route on the request it serves
+	shed := false
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -291,9 +292,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.metrics != nil {
 			s.observe(r, served.Pattern, rec, body, time.Since(start))
 		}
-		// A scrape every few seconds would drown the requests in the access log.
+		// A scrape every few seconds would drown the requests in the access log, and a line
+		// per shed request would spend on logging what shedding saves (plinth_shed_total
+		// counts them).
 		level := slog.LevelInfo
-		if served.Pattern == metricsPattern {
+		if served.Pattern == metricsPattern || shed {
 			level = slog.LevelDebug
 		}
 		if s.log.Enabled(r.Context(), level) {
@@ -314,6 +317,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ownLane(r.URL.Path) {
 		permit, ok := s.shedder.admit(r)
 		if !ok {
+			shed = true
 			s.shed(rec, r)
 			return
 		}

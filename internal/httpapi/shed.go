@@ -20,7 +20,8 @@ type Shedding struct {
 	// which moves between them as their latency trends up or down; defaults 4, 512 and 64.
 	MinLimit, MaxLimit, InitialLimit uint
 	// MaxWait is the longest a request waits in the queue for a place before it is shed;
-	// default 100ms. The queue holds up to the limit again in requests, fewer as it fills.
+	// default 5ms: long enough to absorb a burst, short enough that the requests admitted
+	// keep their latency. The queue holds up to the limit again in requests.
 	MaxWait time.Duration
 }
 
@@ -29,7 +30,7 @@ const (
 	DefaultMinLimit     = 4
 	DefaultMaxLimit     = 512
 	DefaultInitialLimit = 64
-	DefaultMaxWait      = 100 * time.Millisecond
+	DefaultMaxWait      = 5 * time.Millisecond
 )
 
 // shedder admits API requests under the adaptive limit, and refuses at once what neither
