@@ -51,6 +51,17 @@ func holdProduct(t *testing.T, db database, s *server, id string) (release func(
 	return release, blocked
 }
 
+// orderOne sends an order of one unit of the product, with an Idempotency-Key, and hands
+// its answer to results; it may run on any goroutine.
+func (r *running) orderOne(token, product string, results chan<- response) {
+	res, err := r.try("POST", "/v1/orders", token, map[string]any{"items": []any{map[string]any{"product_id": product, "quantity": 1}}},
+		"Idempotency-Key", newKey())
+	if err != nil {
+		r.t.Error(err)
+	}
+	results <- res
+}
+
 // TestShedsABurst: with a concurrency limit of two, a burst of order creates against a
 // database that makes them wait is answered at once, for all but two, with 503 overloaded
 // and Retry-After, and counted; health, readiness and metrics are still answered while the
@@ -68,14 +79,7 @@ func testShedsABurst(t *testing.T, db database) {
 	release, _ := holdProduct(t, db, s, pid)
 	results := make(chan response, burst)
 	for range burst {
-		go func() {
-			res, err := srv.try("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 1}}},
-				"Idempotency-Key", newKey())
-			if err != nil {
-				t.Error(err)
-			}
-			results <- res
-		}()
+		go srv.orderOne(alice, pid, results)
 	}
 	for range burst - limit {
 		res := <-results

@@ -33,14 +33,7 @@ func testShutdownDrains(t *testing.T, db database) {
 
 	release, _ := holdProduct(t, db, s, pid)
 	inFlight := make(chan response, 1)
-	go func() {
-		res, err := srv.try("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 1}}},
-			"Idempotency-Key", newKey())
-		if err != nil {
-			t.Error(err)
-		}
-		inFlight <- res
-	}()
+	go srv.orderOne(alice, pid, inFlight)
 	waitFor(t, "the order in flight", func() bool {
 		m, _ := obstest.Get(t, newClient(), srv.url+"/metrics", admin, "")
 		return m.Value("plinth_inflight") == 1

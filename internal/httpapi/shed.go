@@ -20,8 +20,9 @@ type Shedding struct {
 	// which moves between them as their latency trends up or down; defaults 4, 512 and 64.
 	MinLimit, MaxLimit, InitialLimit uint
 	// MaxWait is the longest a request waits in the queue for a place before it is shed;
-	// default 5ms: long enough to absorb a burst, short enough that the requests admitted
-	// keep their latency. The queue holds up to the limit again in requests.
+	// default 1s. The queue's size bounds the wait first: it holds at most the limit again
+	// (twice, refusing a growing share), so a queued request waits about one or two
+	// requests' time; MaxWait bounds it when those in flight stall.
 	MaxWait time.Duration
 }
 
@@ -30,7 +31,7 @@ const (
 	DefaultMinLimit     = 4
 	DefaultMaxLimit     = 512
 	DefaultInitialLimit = 64
-	DefaultMaxWait      = 5 * time.Millisecond
+	DefaultMaxWait      = time.Second
 )
 
 // shedder admits API requests under the adaptive limit, and refuses at once what neither
@@ -48,8 +49,11 @@ func newShedder(c *Shedding, m *obs.Metrics) *shedder {
 	initial := min(max(cmp.Or(c.InitialLimit, DefaultInitialLimit), minLimit), maxLimit)
 	minLimit = min(minLimit, maxLimit)
 	// The queue starts refusing some requests once it holds as many as the limit, and
-	// refuses all at twice that: a short queue absorbs a burst, not an overload.
-	l := adaptivelimiter.NewBuilder[any]().WithLimits(minLimit, maxLimit, initial).WithQueueing(1, 2).Build()
+	// refuses all at twice that: a short queue absorbs a burst, not an overload. The limit
+	// may grow to five times the requests in flight, and never has less room than the
+	// initial limit, so that an idle server takes a burst whole.
+	l := adaptivelimiter.NewBuilder[any]().WithLimits(minLimit, maxLimit, initial).WithQueueing(1, 2).
+		WithMaxLimitFunc(func(inflight int) float64 { return float64(max(initial, 5*uint(inflight))) }).Build()
 	m.WatchLimiter(l.Limit, l.Inflight)
 	return &shedder{limiter: l, maxWait: cmp.Or(c.MaxWait, DefaultMaxWait)}
 }
