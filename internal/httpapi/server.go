@@ -133,8 +133,8 @@ func New(cfg Config) (*Server, error) {
 		webhooks: cfg.Webhooks,
 		metrics:  cfg.Metrics,
 		slo:      cfg.SLOs,
-		shedder:  newShedder(cfg.Shedding, cfg.Metrics),
 	}
+	s.shedder = newShedder(cfg.Shedding, cfg.Metrics, s.log)
 	s.apis = []*api{{s: s, prefix: s.prefix}}
 	for _, v := range cfg.Engine.Model().Versions {
 		old := version.New(cfg.Engine.Model(), v)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"cmp"
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ type shedder struct {
 	maxWait time.Duration
 }
 
-func newShedder(c *Shedding, m *obs.Metrics) *shedder {
+func newShedder(c *Shedding, m *obs.Metrics, log *slog.Logger) *shedder {
 	if c == nil {
 		return nil
 	}
@@ -51,9 +52,14 @@ func newShedder(c *Shedding, m *obs.Metrics) *shedder {
 	// The queue starts refusing some requests once it holds as many as the limit, and
 	// refuses all at twice that: a short queue absorbs a burst, not an overload. The limit
 	// may grow to five times the requests in flight, and never has less room than the
-	// initial limit, so that an idle server takes a burst whole.
+	// initial limit, so that an idle server takes a burst whole. The limit moves every 100 ms
+	// (failsafe's default is every second, too slow to follow a spike: it moves by one or
+	// two at a time), against a baseline that remembers 100 of those, the default's ten
+	// seconds.
 	l := adaptivelimiter.NewBuilder[any]().WithLimits(minLimit, maxLimit, initial).WithQueueing(1, 2).
-		WithMaxLimitFunc(func(inflight int) float64 { return float64(max(initial, 5*uint(inflight))) }).Build()
+		WithMaxLimitFunc(func(inflight int) float64 { return float64(max(initial, 5*uint(inflight))) }).
+		WithRecentWindow(100*time.Millisecond, time.Second, 20).WithBaselineWindow(100).
+		WithLogger(log).Build() // each change of the limit, and why, at debug level
 	m.WatchLimiter(l.Limit, l.Inflight)
 	return &shedder{limiter: l, maxWait: cmp.Or(c.MaxWait, DefaultMaxWait)}
 }
