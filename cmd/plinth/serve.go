@@ -115,6 +115,7 @@ func (s *server) Run(ctx context.Context) error {
 			// under them.
 			s.Logger.Warn("in-flight requests outlived the shutdown timeout; closing them")
 			s.http.Close()
+			serveErr = fmt.Errorf("requests still in flight after the shutdown timeout (%s) were cut off", s.ShutdownTimeout)
 		}
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/plinth-dev/plinth/internal/obs/obstest"
+	"github.com/plinth-dev/plinth/internal/store/pgtest"
 )
 
 // TestShutdownDrains: on shutdown /readyz answers 503 at once while requests are still
@@ -80,5 +82,57 @@ func testShutdownDrains(t *testing.T, db database) {
 	var orders int
 	if err := raw.QueryRow("SELECT count(*) FROM " + table("orders")).Scan(&orders); err != nil || orders != 1 {
 		t.Errorf("%d orders committed (%v), want the one in flight", orders, err)
+	}
+}
+
+// TestShutdownBound: a request still in flight when the shutdown timeout ends is cut off, its
+// statement cancelled and its write not committed, and Run returns soon after the bound. The
+// request waits on a PostgreSQL row lock, which only its cancellation ends.
+func TestShutdownBound(t *testing.T) {
+	db := database{name: "postgres", url: pgtest.URL(t)}
+	s := db.server(t, shopSpec)
+	s.Addr, s.ShutdownTimeout = "127.0.0.1:0", 500*time.Millisecond
+	s.Logger = slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	srv := &running{t: t, url: s.URL(), dataDir: s.DataDir, client: newClient()}
+	admin, alice := srv.token("root", "admin"), srv.token("alice", "customer")
+	pid := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "MUG-01", "name": "Mug", "price_cents": 1200, "stock": 10}).expect(t, 201).body["id"].(string)
+
+	release, blocked := holdProduct(t, db, s, pid)
+	stuck := make(chan error, 1)
+	go func() {
+		_, err := srv.try("POST", "/v1/orders", alice, map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 1}}},
+			"Idempotency-Key", newKey())
+		stuck <- err
+	}()
+	waitFor(t, "the order to wait for the row", func() bool { return blocked() == 1 })
+	begun := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "after the shutdown timeout (500ms) were cut off") {
+			t.Fatalf("Run returned %v, want the requests cut off", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its shutdown timeout")
+	}
+	if took := time.Since(begun); took < s.ShutdownTimeout || took > 5*time.Second {
+		t.Errorf("Run returned %s after the shutdown began; the bound is %s", took, s.ShutdownTimeout)
+	}
+	if err := <-stuck; err == nil {
+		t.Error("the request cut off at shutdown was answered")
+	}
+	waitFor(t, "the cut-off statement cancelled", func() bool { return blocked() == 0 })
+	release()
+	raw, table := openRaw(t, db, s)
+	var orders int
+	if err := raw.QueryRow("SELECT count(*) FROM " + table("orders")).Scan(&orders); err != nil || orders != 0 {
+		t.Errorf("%d orders (%v) after the write was cut off, want none", orders, err)
 	}
 }
