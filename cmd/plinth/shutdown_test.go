@@ -12,6 +12,21 @@ import (
 	"github.com/plinth-dev/plinth/internal/store/pgtest"
 )
 
+// startToStop serves s on 127.0.0.1:0 until the test calls stop, whose outcome Run sends to
+// done; unlike startServerWith, the shutdown is the test's to watch.
+func startToStop(t *testing.T, s *server) (srv *running, stop context.CancelFunc, done <-chan error) {
+	t.Helper()
+	s.Addr = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
+	return &running{t: t, url: s.URL(), dataDir: s.DataDir, client: newClient()}, cancel, ran
+}
+
 // TestShutdownDrains: on shutdown /readyz answers 503 at once while requests are still
 // accepted (the drain delay), then new connections are refused, an order in flight
 // completes and is committed, and Run returns within the shutdown timeout.
@@ -19,17 +34,10 @@ func TestShutdownDrains(t *testing.T) { eachDatabase(t, testShutdownDrains) }
 
 func testShutdownDrains(t *testing.T, db database) {
 	s := db.server(t, shopSpec)
-	s.Addr, s.ShutdownTimeout, s.DrainDelay = "127.0.0.1:0", 10*time.Second, time.Second
+	s.ShutdownTimeout, s.DrainDelay = 10*time.Second, time.Second
 	logs := &lockedWriter{}
 	s.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	srv := &running{t: t, url: s.URL(), dataDir: s.DataDir, client: newClient()}
+	srv, cancel, done := startToStop(t, s)
 	admin, alice := srv.token("root", "admin"), srv.token("alice", "customer")
 	pid := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "MUG-01", "name": "Mug", "price_cents": 1200, "stock": 10}).expect(t, 201).body["id"].(string)
 
@@ -91,16 +99,8 @@ func testShutdownDrains(t *testing.T, db database) {
 func TestShutdownBound(t *testing.T) {
 	db := database{name: "postgres", url: pgtest.URL(t)}
 	s := db.server(t, shopSpec)
-	s.Addr, s.ShutdownTimeout = "127.0.0.1:0", 500*time.Millisecond
-	s.Logger = slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	srv := &running{t: t, url: s.URL(), dataDir: s.DataDir, client: newClient()}
+	s.ShutdownTimeout, s.Logger = 500*time.Millisecond, slog.New(slog.DiscardHandler)
+	srv, cancel, done := startToStop(t, s)
 	admin, alice := srv.token("root", "admin"), srv.token("alice", "customer")
 	pid := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "MUG-01", "name": "Mug", "price_cents": 1200, "stock": 10}).expect(t, 201).body["id"].(string)
 
