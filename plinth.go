@@ -107,7 +107,16 @@ type Options struct {
 	RedisPrefix string
 	// DisableRateLimits turns the spec's rate limits, and the defaults, off.
 	DisableRateLimits bool
+	// DisableShedding turns the adaptive concurrency limit off: every request is served,
+	// however many arrive (docs/load.md).
+	DisableShedding bool
+	// Shedding bounds the adaptive concurrency limit; zero fields take its defaults.
+	Shedding Shedding
 }
+
+// Shedding bounds the adaptive concurrency limit in front of the engine: requests that find
+// it and its short queue full are answered 503 overloaded at once (docs/load.md).
+type Shedding = httpapi.Shedding
 
 // MetricsAccess says who may read GET /metrics on the API's handler
 // (docs/observability.md).
@@ -153,7 +162,7 @@ const sweepInterval = time.Minute
 type App struct {
 	model   *spec.Model
 	db      store.DB
-	handler http.Handler
+	handler *httpapi.Server
 	metrics *obs.Metrics       // nil when turned off
 	stop    context.CancelFunc // stops the background work
 	done    chan struct{}      // closed when the background work has stopped
@@ -282,9 +291,13 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if limits.Shared() {
 		metrics.WatchRateLimitRedis(limits.RedisUp)
 	}
+	var shedding *httpapi.Shedding
+	if !opts.DisableShedding {
+		shedding = &opts.Shedding
+	}
 	api, err := httpapi.New(httpapi.Config{Engine: eng, Verifier: tokens, Webhooks: hooks, Pprof: opts.Pprof,
 		Logger: log.With("component", "http"), Ready: db.Ping, Metrics: metrics, MetricsAccess: opts.MetricsAccess, SLOs: objectives,
-		Tracing: tracing, Limits: limits, AccessLog: opts.AccessLog})
+		Tracing: tracing, Limits: limits, AccessLog: opts.AccessLog, Shedding: shedding})
 	if err != nil {
 		limits.Close()
 		return fail(err)
@@ -316,6 +329,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 // Handler serves the API.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// Drain marks the App as shutting down: /readyz answers 503 from now on, so that load
+// balancers stop sending it requests, while it goes on serving those that still arrive. Call
+// it before http.Server.Shutdown, then Close.
+func (a *App) Drain() { a.handler.Drain() }
 
 // MetricsHandler serves the Prometheus metrics to anyone, in the text format or in
 // OpenMetrics: for a listener of its own, which only the scraper reaches. Nil when metrics

@@ -13,7 +13,8 @@ import (
 )
 
 // TestSmoke runs the whole harness briefly, on SQLite and on PostgreSQL: both servers built
-// and started on each, seeded, and every scenario sent for a second to each. Every request
+// and started on each, seeded, every scenario sent for a second to each, and on SQLite the
+// overload pass. Every request
 // must succeed; no timing is asserted. Without PLINTH_TEST_POSTGRES_URL it fails rather than
 // skips, as the other PostgreSQL tests do.
 func TestSmoke(t *testing.T) {
@@ -45,6 +46,20 @@ func TestSmoke(t *testing.T) {
 		}
 		if len(d.StartToReady.ExistingMS) != 1 || d.StartToReady.ExistingMS[0] <= 0 {
 			t.Errorf("%s: start to ready on the existing database was not measured: %v", d.Database, d.StartToReady.ExistingMS)
+		}
+	}
+	// The overload pass runs on SQLite only: each mix at every multiple, shedding on and off.
+	if sq, pg := rep.Databases[0], rep.Databases[1]; len(sq.Overload) != 2 || len(pg.Overload) != 0 {
+		t.Errorf("overload mixes: %d on sqlite, %d on postgres; want 2 and 0", len(sq.Overload), len(pg.Overload))
+	}
+	for _, o := range rep.Databases[0].Overload {
+		if o.CapacityRPS <= 0 || o.UnloadedP99MS <= 0 || len(o.Runs) != 6 {
+			t.Errorf("overload %s: capacity %v, unloaded p99 %v, %d runs; want both measured and 6 runs", o.Mix, o.CapacityRPS, o.UnloadedP99MS, len(o.Runs))
+		}
+		for _, r := range o.Runs {
+			if r.GoodputRPS <= 0 || (!r.Shedding && r.Shed > 0) {
+				t.Errorf("overload %s at %gx, shedding %v: goodput %v/s, shed %d", o.Mix, r.Multiple, r.Shedding, r.GoodputRPS, r.Shed)
+			}
 		}
 	}
 	if len(rep.Failures) > 0 {

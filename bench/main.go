@@ -3,6 +3,7 @@
 //
 //	go run ./bench          # the full run on SQLite and PostgreSQL, about 6 minutes
 //	go run ./bench -smoke   # 1 s per scenario: does everything answer 2xx?
+//	go run ./bench -overload -db sqlite   # only Plinth past its capacity, shedding on and off
 //
 // See docs/performance.md for what it measures and the latest results.
 package main
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.Results, "out", "", `the JSON report, relative to the repository (default bench/results/latest.json, or smoke.json with -smoke; "-" for none)`)
 	fs.StringVar(&cfg.WorkDir, "work", "", "keep binaries, databases and server logs in this folder (default a temporary one, removed)")
 	fs.StringVar(&serveFlags, "serve-flags", "", `extra flags for "plinth serve", space-separated, e.g. "--log-level=warn"`)
+	fs.BoolVar(&cfg.Overload, "overload", false, "run only the overload pass (open loop at 1x, 2x and 4x the capacity, shedding on and off), on every database of -db")
+	fs.BoolVar(&cfg.NoOverload, "no-overload", false, "skip the overload pass that a full run makes on SQLite")
 	fs.BoolVar(&cfg.NoCost, "no-cost", false, "skip the cost pass: Plinth with metrics and traces off, metrics on, and both on, on SQLite")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -142,7 +142,7 @@ func (s *traceSink) close() { s.srv.Close() }
 // SQLite, where Plinth's own share of a request is largest, unless turned off, profiled (the
 // profiling server takes other flags) or left without its scenarios by Config.Only.
 func (b *bench) costPass(name string) bool {
-	if name != dbSQLite || b.cfg.NoCost || b.cfg.Profile != "" {
+	if name != dbSQLite || b.cfg.NoCost || b.cfg.Overload || b.cfg.Profile != "" {
 		return false
 	}
 	return len(b.cfg.Only) == 0 || slices.ContainsFunc(costScenarios, func(s string) bool { return slices.Contains(b.cfg.Only, s) })

@@ -46,11 +46,15 @@ type Config struct {
 	// PostgresURL is the PostgreSQL server for the "postgres" pass, where the run creates two
 	// schemas and drops them at the end; default $PLINTH_TEST_POSTGRES_URL, else DefaultPostgresURL.
 	PostgresURL string
-	Profile     string    // when set, serve Plinth from bench/profserver and write CPU profiles here
-	Results     string    // when set, write the report as JSON here; relative to the module root
-	ServeArgs   []string  // extra flags for `plinth serve`, for experiments such as --log-level=warn
-	NoCost      bool      // skip the cost pass (what metrics and traces cost a request, on SQLite)
-	Log         io.Writer // progress lines; default discard
+	Profile     string   // when set, serve Plinth from bench/profserver and write CPU profiles here
+	Results     string   // when set, write the report as JSON here; relative to the module root
+	ServeArgs   []string // extra flags for `plinth serve`, for experiments such as --log-level=warn
+	NoCost      bool     // skip the cost pass (what metrics and traces cost a request, on SQLite)
+	// Overload runs the overload pass alone (after the seed) on every database of the run;
+	// without it a full run includes the pass on SQLite, unless NoOverload.
+	Overload   bool
+	NoOverload bool
+	Log        io.Writer // progress lines; default discard
 }
 
 func (c Config) withDefaults() Config {
@@ -286,7 +290,7 @@ func (b *bench) database(ctx context.Context, name string) (_ *DatabaseReport, e
 	}
 
 	for _, sc := range scenarios(&b.seq) {
-		if len(b.cfg.Only) > 0 && !slices.Contains(b.cfg.Only, sc.name) {
+		if b.cfg.Overload || (len(b.cfg.Only) > 0 && !slices.Contains(b.cfg.Only, sc.name)) {
 			continue
 		}
 		sr, err := b.scenario(ctx, db, sc, plinth, reference)
@@ -306,6 +310,14 @@ func (b *bench) database(ctx context.Context, name string) (_ *DatabaseReport, e
 		if rep.Cost, err = b.cost(ctx, db, plinth); err != nil {
 			return rep, fmt.Errorf("cost pass: %w", err)
 		}
+	}
+	if b.overloadPass(name) {
+		if rep.Overload, err = b.overload(ctx, db, plinth); err != nil {
+			return rep, fmt.Errorf("overload pass: %w", err)
+		}
+	}
+	if b.cfg.Overload {
+		return rep, nil
 	}
 	for range b.cfg.Restarts {
 		p, err := b.startPlinth(ctx, db, nil, nil)

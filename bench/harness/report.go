@@ -31,7 +31,8 @@ type DatabaseReport struct {
 	Schemas      []string         `json:"schemas,omitempty"` // PostgreSQL: the two schemas the servers used, dropped at the end
 	Seed         Seed             `json:"seed"`
 	Scenarios    []ScenarioReport `json:"scenarios"`
-	Cost         []CostReport     `json:"cost,omitempty"` // what metrics and traces cost Plinth (SQLite)
+	Cost         []CostReport     `json:"cost,omitempty"`     // what metrics and traces cost Plinth (SQLite)
+	Overload     []OverloadReport `json:"overload,omitempty"` // Plinth past its capacity, shedding on and off
 	StartToReady StartToReady     `json:"start_to_ready"`
 	Targets      []Check          `json:"targets"`
 	Failures     []string         `json:"failures,omitempty"`
@@ -197,6 +198,7 @@ func (d *DatabaseReport) finish() {
 			}
 		}
 	}
+	d.overloadTargets()
 	if len(d.Scenarios) > 0 {
 		d.Targets = append(d.Targets, Check{Name: "plinth peak RSS (MB)", Want: fmt.Sprintf("<= %d", targetRSS>>20), Got: peak, Met: peak <= targetRSS>>20})
 	}
@@ -258,6 +260,9 @@ func (d *DatabaseReport) writeText(w io.Writer) {
 	tw.Flush()
 	if len(d.Cost) > 0 {
 		d.writeCost(w)
+	}
+	if len(d.Overload) > 0 {
+		d.writeOverload(w)
 	}
 	fmt.Fprintf(w, "\nseed: %d products, %s — plinth %.0f/s, reference %.0f/s\n", d.Seed.Products, d.Seed.Method, d.Seed.PerSecond["plinth"], d.Seed.PerSecond["reference"])
 	fmt.Fprintf(w, "plinth start to ready: %.1f ms on a fresh database; %v ms on the existing one (median %.1f ms)\n\n",

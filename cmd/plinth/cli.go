@@ -72,7 +72,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	s := &server{}
 	var level, access, cacheSize string
-	var auto, metrics, limits bool
+	var auto, metrics, limits, shedding bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a spec's API over HTTP",
@@ -89,7 +89,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			defer sink.Close()
 			s.Logger = slog.New(logsink.Handler(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}), sink, slog.LevelWarn))
 			s.AccessLog = sink
-			s.DisableMetrics, s.DisableRateLimits = !metrics, !limits
+			s.DisableMetrics, s.DisableRateLimits, s.DisableShedding = !metrics, !limits, !shedding
 			var err error
 			if s.MetricsAccess, err = parseMetricsAccess(access); err != nil {
 				return err
@@ -126,6 +126,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&cacheSize, "cache-size", "64MB", "memory of the read cache of records, such as 64MB or 1GiB; 0 turns it off")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
+	f.DurationVar(&s.DrainDelay, "drain-delay", 0, "on shutdown, how long /readyz answers 503 while requests are still accepted, before the listener closes")
 	f.BoolVar(&s.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ to role admin")
 	f.BoolVar(&metrics, "metrics", true, "count Prometheus metrics (--metrics=false turns them off entirely)")
 	f.StringVar(&access, "metrics-access", "admin", "who may read /metrics on --addr: admin (bearer tokens of role admin), "+
@@ -134,6 +135,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&s.RedisURL, "redis", os.Getenv("PLINTH_REDIS"), "a redis:// URL to share the rate limits between replicas (default $PLINTH_REDIS, else the spec's limits.redis; "+
 		"empty: limits per process)")
 	f.BoolVar(&limits, "rate-limits", true, "enforce the spec's rate limits and the defaults (--rate-limits=false turns them off)")
+	f.BoolVar(&shedding, "shedding", true, "shed what the adaptive concurrency limit cannot take with 503 overloaded (--shedding=false serves everything)")
+	f.UintVar(&s.Shedding.MaxLimit, "max-concurrency", httpapi.DefaultMaxLimit, "the most API requests the adaptive limit lets run at once")
 	f.BoolVar(&auto, "auto-migrate", false, "make the schema changes a start may make (new tables, columns, indexes); "+
 		"default: on until the spec's migrations folder has planned migrations for the database")
 	return cmd

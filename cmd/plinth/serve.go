@@ -16,15 +16,18 @@ import (
 // server is `plinth serve`: Open binds and migrates, Run serves until ctx ends and then
 // drains in-flight requests. Tests drive it directly on 127.0.0.1:0.
 type server struct {
-	SpecFile          string
-	Addr              string
-	DataDir           string
-	Database          string // a postgres:// URL, or empty for SQLite in DataDir
-	DatabaseSchema    string
-	DatabasePool      int
-	StatementTO       time.Duration
-	CacheSize         int64 // plinth.Options.CacheSize
-	ShutdownTimeout   time.Duration
+	SpecFile        string
+	Addr            string
+	DataDir         string
+	Database        string // a postgres:// URL, or empty for SQLite in DataDir
+	DatabaseSchema  string
+	DatabasePool    int
+	StatementTO     time.Duration
+	CacheSize       int64 // plinth.Options.CacheSize
+	ShutdownTimeout time.Duration
+	// DrainDelay is how long /readyz answers 503 on shutdown before the listener closes, for
+	// load balancers to stop sending requests first.
+	DrainDelay        time.Duration
 	Pprof             bool
 	AutoMigrate       plinth.AutoMigrate
 	DisableMetrics    bool
@@ -33,6 +36,8 @@ type server struct {
 	RedisURL          string // shares the rate limits; empty for the spec's, or limits per process
 	RedisPrefix       string // begins the rate limits' Redis keys; empty for the default
 	DisableRateLimits bool
+	DisableShedding   bool
+	Shedding          plinth.Shedding
 	Logger            *slog.Logger
 	AccessLog         io.Writer        // the access log's lines, written by hand (plinth.Options.AccessLog); nil for Logger
 	Now               func() time.Time // the clock; nil for the system's (tests move it)
@@ -50,7 +55,8 @@ func (s *server) Open(ctx context.Context) error {
 	app, err := plinth.New(ctx, plinth.Options{SpecFile: s.SpecFile, DataDir: s.DataDir, Database: s.Database,
 		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, CacheSize: s.CacheSize, Pprof: s.Pprof, Logger: s.Logger, AccessLog: s.AccessLog,
 		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess,
-		RedisURL: s.RedisURL, RedisPrefix: s.RedisPrefix, DisableRateLimits: s.DisableRateLimits})
+		RedisURL: s.RedisURL, RedisPrefix: s.RedisPrefix, DisableRateLimits: s.DisableRateLimits,
+		DisableShedding: s.DisableShedding, Shedding: s.Shedding})
 	if err != nil {
 		return err
 	}
@@ -105,7 +111,9 @@ func (s *server) Run(ctx context.Context) error {
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
-		s.Logger.Info("shutting down", "timeout", s.ShutdownTimeout.String())
+		s.Logger.Info("shutting down", "drain_delay", s.DrainDelay.String(), "timeout", s.ShutdownTimeout.String())
+		s.app.Drain()
+		time.Sleep(s.DrainDelay)
 		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 		serveErr = s.http.Shutdown(sctx)
 		cancel()
@@ -114,6 +122,7 @@ func (s *server) Run(ctx context.Context) error {
 			// under them.
 			s.Logger.Warn("in-flight requests outlived the shutdown timeout; closing them")
 			s.http.Close()
+			serveErr = fmt.Errorf("requests still in flight after the shutdown timeout (%s) were cut off", s.ShutdownTimeout)
 		}
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {

@@ -169,6 +169,10 @@ var (
 		"a bug or an unexpected failure: the document carries only the request id, and the cause is logged")
 	TypeUnavailable = define("unavailable", http.StatusServiceUnavailable, "Unavailable",
 		"the database is busy, slow or unreachable, the request was cancelled, or the server is shutting down; with `Retry-After`")
+	TypeOverloaded = define("overloaded", http.StatusServiceUnavailable, "Overloaded",
+		"the server is at its concurrency limit and its short queue is full: the request was refused before anything was read or done; with `Retry-After`")
+	TypeTimeout = define("timeout", http.StatusServiceUnavailable, "Deadline passed",
+		"the request did not finish within its route's deadline (`timeouts:` in the spec); its statements were cancelled and nothing was changed; with `Retry-After`")
 )
 
 // byCode is the type of an error that names none: the one table from codes to types, and so

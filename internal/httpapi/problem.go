@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -66,6 +67,9 @@ func (s *Server) problemFor(r *http.Request, err error) problem {
 		f = &fault.Error{Code: fault.Internal, Message: "something went wrong on our side; the request id helps us find it"}
 	} else if f.Err != nil && f.Code == fault.Unavailable {
 		s.log.WarnContext(r.Context(), "request unavailable", "err", err, "request_id", requestID(r.Context()))
+		if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != nil {
+			return problem{Type: fault.TypeTimeout, Detail: "the request did not finish within its deadline; nothing was changed"}
+		}
 	}
 	return problem{Type: f.ProblemType(), Detail: f.Message, Errors: f.Fields, Extra: f.Extra}
 }
@@ -85,7 +89,7 @@ func (s *Server) problemResponse(r *http.Request, p problem) response {
 	switch p.Type {
 	case fault.TypeUnauthorized:
 		resp.header["WWW-Authenticate"] = `Bearer realm="plinth"`
-	case fault.TypeUnavailable, fault.TypeIdempotencyKeyInFlight:
+	case fault.TypeUnavailable, fault.TypeOverloaded, fault.TypeTimeout, fault.TypeIdempotencyKeyInFlight:
 		resp.header["Retry-After"] = "1"
 	}
 	return resp

@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -81,6 +82,8 @@ type Config struct {
 	// Limits are the rate limits every route but /healthz, /readyz and /metrics is checked
 	// against; nil for none.
 	Limits *limit.Limiter
+	// Shedding puts an adaptive concurrency limit in front of the engine; nil is none.
+	Shedding *Shedding
 }
 
 // MetricsAccess says who may read GET /metrics on the API's own listener.
@@ -117,6 +120,8 @@ type Server struct {
 	webhooks  Webhooks
 	slo       *slo.Evaluator
 	limits    *limit.Limiter
+	shedder   *shedder // nil when shedding is off
+	draining  atomic.Bool
 	// apis are the versions served: the current one, then the older ones, newest first.
 	apis []*api
 	// deprecating holds the resources, of every version served, with fields marked
@@ -147,6 +152,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Limits != nil {
 		s.mux.wrap = s.limited
 	}
+	s.shedder = newShedder(cfg.Shedding, cfg.Metrics, s.log)
 	s.apis = []*api{{s: s, prefix: s.prefix}}
 	for _, v := range cfg.Engine.Model().Versions {
 		old := version.New(cfg.Engine.Model(), v)
@@ -237,19 +243,20 @@ func (a api) resource(h resourceHandler) {
 		a.s.deprecating[h.r] = true
 	}
 	base := a.prefix + "/" + h.r.Name
-	a.s.mux.HandleFunc("GET "+base, h.list)
-	a.s.mux.HandleFunc("POST "+base, h.create)
-	a.s.mux.HandleFunc("GET "+base+"/{id}", h.get)
-	a.s.mux.HandleFunc("PATCH "+base+"/{id}", h.patch)
-	a.s.mux.HandleFunc("PUT "+base+"/{id}", h.put)
-	a.s.mux.HandleFunc("DELETE "+base+"/{id}", h.delete)
+	read, write := h.cur.Timeouts.Read, h.cur.Timeouts.Write
+	a.s.mux.HandleFunc("GET "+base, within(read, h.list))
+	a.s.mux.HandleFunc("POST "+base, within(write, h.create))
+	a.s.mux.HandleFunc("GET "+base+"/{id}", within(read, h.get))
+	a.s.mux.HandleFunc("PATCH "+base+"/{id}", within(write, h.patch))
+	a.s.mux.HandleFunc("PUT "+base+"/{id}", within(write, h.put))
+	a.s.mux.HandleFunc("DELETE "+base+"/{id}", within(write, h.delete))
 }
 
 // collections registers the routes over every resource: the batch, the change feed, and the
 // version's OpenAPI document and reference page (the current one's at the root,
 // /openapi.json and /docs).
 func (a api) collections() {
-	a.s.mux.HandleFunc("POST "+a.prefix+"/batch", a.batch)
+	a.s.mux.HandleFunc("POST "+a.prefix+"/batch", within(a.s.engine.Model().Timeouts.Write, a.batch))
 	a.s.mux.HandleFunc("GET "+a.prefix+"/events", a.events)
 	base := ""
 	if a.v != nil {
@@ -289,6 +296,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["X-Request-Id"] = []string{id}
 	h["X-Content-Type-Options"] = nosniff
 	served := r // the router records the matched route on the request it serves
+	shed := false
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -302,9 +310,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.metrics != nil {
 			s.observe(r, served.Pattern, rec, body, time.Since(start))
 		}
-		// A scrape every few seconds would drown the requests in the access log.
+		// A scrape every few seconds would drown the requests in the access log, and a line
+		// per shed request would spend on logging what shedding saves (plinth_shed_total
+		// counts them).
 		level := slog.LevelInfo
-		if served.Pattern == metricsPattern {
+		if served.Pattern == metricsPattern || shed {
 			level = slog.LevelDebug
 		}
 		if s.log.Enabled(r.Context(), level) {
@@ -318,6 +328,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.slo.Observe(served.Pattern, rec.status, began)
 	}()
+	if !ownLane(r.URL.Path) {
+		permit, ok := s.shedder.admit(r)
+		if !ok {
+			shed = true
+			s.shed(rec, r)
+			return
+		}
+		if permit != nil {
+			defer permit.Record()
+		}
+	}
 	if v := s.olderVersion(r.URL.Path); v != nil && !s.deprecated(rec, r, v) {
 		return
 	}
@@ -433,7 +454,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, marshal(map[string]string{"status": "ok"}))
 }
 
+// Drain makes /readyz answer 503 from now on, so that load balancers stop sending requests
+// to a server about to shut down; the server goes on serving what still arrives.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		w.Header().Set("Retry-After", "1")
+		s.simpleProblem(w, r, fault.TypeUnavailable, "the server is shutting down")
+		return
+	}
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()

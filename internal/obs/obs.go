@@ -51,6 +51,7 @@ type Metrics struct {
 	httpInFlight prometheus.Gauge
 	httpReqSize  *prometheus.HistogramVec
 	httpRespSize *prometheus.HistogramVec
+	shed         *prometheus.CounterVec
 
 	operations      *prometheus.CounterVec
 	opCounters      sync.Map // opKey → the operations child, found once rather than per request
@@ -96,6 +97,8 @@ func New(o Options) *Metrics {
 		Help: "Size of request bodies, by route template and method.", Buckets: sizes}, "route", "method")
 	m.httpRespSize = f.histogramVec(prometheus.HistogramOpts{Name: "plinth_http_response_size_bytes",
 		Help: "Size of response bodies, by route template and method.", Buckets: sizes}, "route", "method")
+	m.shed = f.counterVec("plinth_shed_total",
+		"Requests refused at once with 503 overloaded because the concurrency limit and its queue were full, by route template.", "route")
 
 	m.operations = f.counterVec("plinth_engine_operations_total",
 		"Engine operations of callers, by resource, operation and outcome.", "resource", "operation", "outcome")

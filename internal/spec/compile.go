@@ -89,7 +89,7 @@ func yamlError(file string, err error) Diagnostic {
 }
 
 func (c *compiler) top(n *yaml.Node) {
-	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "versions", "auth", "resources", "webhooks", "schedules", "slos", "limits")
+	entries, ok := c.mapping(n, "spec", "plinth", "name", "version", "versions", "auth", "resources", "webhooks", "schedules", "slos", "limits", "timeouts")
 	if !ok {
 		return
 	}
@@ -125,6 +125,10 @@ func (c *compiler) top(n *yaml.Node) {
 		}
 	}
 	c.versionsN = have["versions"]
+	c.model.Timeouts = Timeouts{Read: DefaultReadTimeout, Write: DefaultWriteTimeout}
+	if v, ok := have["timeouts"]; ok {
+		c.model.Timeouts = c.timeouts(v, "timeouts", c.model.Timeouts)
+	}
 	if v, ok := have["auth"]; ok {
 		c.auth(v)
 	}
@@ -205,7 +209,7 @@ func (c *compiler) jwt(n *yaml.Node) *JWT {
 	return j
 }
 
-var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "events", "indexes", "list", "effects", "description", "renamed_from"}
+var resourceKeys = []string{"fields", "access", "idempotency", "concurrency", "events", "indexes", "list", "effects", "description", "renamed_from", "timeouts"}
 
 func (c *compiler) resource(e entry) {
 	if !namePattern.MatchString(e.Key) || len(e.Key) > maxNameLength {
@@ -217,7 +221,7 @@ func (c *compiler) resource(e entry) {
 		return
 	}
 	r := &Resource{Name: e.Key, Pos: c.pos(e.KeyN), Idempotency: IdempotencyOptional, Events: true,
-		DefaultLimit: defaultPageSize, MaxLimit: maxPageSize, byName: map[string]*Field{}}
+		DefaultLimit: defaultPageSize, MaxLimit: maxPageSize, Timeouts: c.model.Timeouts, byName: map[string]*Field{}}
 	entries, ok := c.mapping(e.Value, "resource "+r.Name, resourceKeys...)
 	if !ok {
 		return
@@ -268,6 +272,8 @@ func (c *compiler) resource(e entry) {
 			r.Description, _ = c.str(e.Value, "description")
 		case "renamed_from":
 			r.RenamedFrom = c.renamedFrom(e.Value, "resource "+r.Name)
+		case "timeouts":
+			r.Timeouts = c.timeouts(e.Value, "resource "+r.Name+".timeouts", c.model.Timeouts)
 		}
 	}
 	if !hasFields {

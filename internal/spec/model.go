@@ -31,6 +31,9 @@ type Model struct {
 	LimitsRedis string
 	// Versions are the older majors still served beside this one, newest first (see Version).
 	Versions []*Version
+	// Timeouts are the deadlines of requests (`timeouts:`), which each resource may override;
+	// batches take their Write.
+	Timeouts Timeouts
 
 	byName    map[string]*Resource
 	referrers map[string][]Referrer // top-level ref fields by the resource they refer to
@@ -103,6 +106,9 @@ type Resource struct {
 	// RenamedFrom is the name the resource had before, whose table a planned migration
 	// renames (`renamed_from:`); empty when it has not been renamed.
 	RenamedFrom string
+	// Timeouts are the deadlines of the resource's requests: its own `timeouts:`, else the
+	// spec's.
+	Timeouts Timeouts
 
 	byName      map[string]*Field
 	decl        declared

@@ -272,7 +272,9 @@ func (db *DB) writeOnce(ctx context.Context, fn func(store.Tx) error) (retry boo
 		rollback(ctx, pgTx)
 		return transient(err), err
 	}
-	if err := pgTx.Commit(ctx); err != nil {
+	// A commit once begun completes, whether or not its request is still waiting for it: cut
+	// short, it would leave the write's fate unknown.
+	if err := pgTx.Commit(context.WithoutCancel(ctx)); err != nil {
 		if pgconn.SafeToRetry(err) || isCode(err, "40001", "40P01") {
 			return true, err // certainly not committed
 		}

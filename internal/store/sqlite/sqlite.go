@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -295,7 +296,18 @@ type writeReq struct {
 	traced bool
 	began  time.Time
 	group  groupInfo
+	// state is queued until the writer begins the write, or its request gives up first:
+	// whichever comes first wins, so that a write is either abandoned untouched or carried
+	// through its commit.
+	state atomic.Int32
 }
+
+// States of a writeReq.
+const (
+	writeQueued int32 = iota
+	writeBegun
+	writeAbandoned
+)
 
 // groupInfo is a group commit as the span of each of its writes shows it.
 type groupInfo struct {
@@ -336,7 +348,15 @@ func (db *DB) Write(ctx context.Context, fn func(store.Tx) error) (err error) {
 	case <-db.stopping:
 		return fault.New(fault.Unavailable, "the server is shutting down")
 	}
-	return <-req.done
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(writeQueued, writeAbandoned) {
+			return fault.Wrap(fault.Unavailable, ctx.Err(), "the request was cancelled")
+		}
+		return <-req.done // the write has begun: its commit completes, and so is answered
+	}
 }
 
 // startWriter starts the writer goroutine; Open calls it last, so that a failed Open leaves
@@ -447,8 +467,8 @@ func (db *DB) runGroup(writes []*writeReq, results []error) error {
 		if r.traced {
 			r.began, r.group = time.Now(), groupInfo{seq: db.groups, size: len(writes), pos: i}
 		}
-		if err := r.ctx.Err(); err != nil {
-			results[i] = fault.Wrap(fault.Unavailable, err, "the request was cancelled")
+		if err := r.ctx.Err(); err != nil || !r.state.CompareAndSwap(writeQueued, writeBegun) {
+			results[i] = fault.Wrap(fault.Unavailable, cmp.Or(err, context.Canceled), "the request was cancelled")
 			continue
 		}
 		x := &tx{db: db, tx: sqlTx, group: g}

@@ -305,11 +305,13 @@ const (
 	UrnPlinthProblemMethodNotAllowed       ProblemType = "urn:plinth:problem:method-not-allowed"
 	UrnPlinthProblemNotFound               ProblemType = "urn:plinth:problem:not-found"
 	UrnPlinthProblemOutOfStock             ProblemType = "urn:plinth:problem:out-of-stock"
+	UrnPlinthProblemOverloaded             ProblemType = "urn:plinth:problem:overloaded"
 	UrnPlinthProblemPreconditionRequired   ProblemType = "urn:plinth:problem:precondition-required"
 	UrnPlinthProblemProductInactive        ProblemType = "urn:plinth:problem:product-inactive"
 	UrnPlinthProblemRateLimited            ProblemType = "urn:plinth:problem:rate-limited"
 	UrnPlinthProblemReferenced             ProblemType = "urn:plinth:problem:referenced"
 	UrnPlinthProblemStaleVersion           ProblemType = "urn:plinth:problem:stale-version"
+	UrnPlinthProblemTimeout                ProblemType = "urn:plinth:problem:timeout"
 	UrnPlinthProblemTooLarge               ProblemType = "urn:plinth:problem:too-large"
 	UrnPlinthProblemUnauthorized           ProblemType = "urn:plinth:problem:unauthorized"
 	UrnPlinthProblemUnavailable            ProblemType = "urn:plinth:problem:unavailable"
@@ -364,6 +366,8 @@ func (e ProblemType) Valid() bool {
 		return true
 	case UrnPlinthProblemOutOfStock:
 		return true
+	case UrnPlinthProblemOverloaded:
+		return true
 	case UrnPlinthProblemPreconditionRequired:
 		return true
 	case UrnPlinthProblemProductInactive:
@@ -373,6 +377,8 @@ func (e ProblemType) Valid() bool {
 	case UrnPlinthProblemReferenced:
 		return true
 	case UrnPlinthProblemStaleVersion:
+		return true
+	case UrnPlinthProblemTimeout:
 		return true
 	case UrnPlinthProblemTooLarge:
 		return true
@@ -1221,6 +1227,8 @@ type Problem struct {
 	// | `rate-limited` | 429 | Rate limited | the caller has used its requests under a rate limit of the spec, which `detail` and `RateLimit-Policy` name; with `Retry-After` and `RateLimit` |  |
 	// | `internal` | 500 | Internal error | a bug or an unexpected failure: the document carries only the request id, and the cause is logged |  |
 	// | `unavailable` | 503 | Unavailable | the database is busy, slow or unreachable, the request was cancelled, or the server is shutting down; with `Retry-After` |  |
+	// | `overloaded` | 503 | Overloaded | the server is at its concurrency limit and its short queue is full: the request was refused before anything was read or done; with `Retry-After` |  |
+	// | `timeout` | 503 | Deadline passed | the request did not finish within its route's deadline (`timeouts:` in the spec); its statements were cancelled and nothing was changed; with `Retry-After` |  |
 	// | `product-inactive` | 409 | Refused by an effect | an effect of this spec refused the write (orders.require_on_sale); as `guard-failed` | effect, resource, id, errors |
 	// | `out-of-stock` | 409 | Refused by an effect | an effect of this spec refused the write (orders.reserve_stock); as `guard-failed` | effect, resource, id, errors |
 	Type ProblemType `json:"type"`
@@ -1261,6 +1269,8 @@ type Problem struct {
 // | `rate-limited` | 429 | Rate limited | the caller has used its requests under a rate limit of the spec, which `detail` and `RateLimit-Policy` name; with `Retry-After` and `RateLimit` |  |
 // | `internal` | 500 | Internal error | a bug or an unexpected failure: the document carries only the request id, and the cause is logged |  |
 // | `unavailable` | 503 | Unavailable | the database is busy, slow or unreachable, the request was cancelled, or the server is shutting down; with `Retry-After` |  |
+// | `overloaded` | 503 | Overloaded | the server is at its concurrency limit and its short queue is full: the request was refused before anything was read or done; with `Retry-After` |  |
+// | `timeout` | 503 | Deadline passed | the request did not finish within its route's deadline (`timeouts:` in the spec); its statements were cancelled and nothing was changed; with `Retry-After` |  |
 // | `product-inactive` | 409 | Refused by an effect | an effect of this spec refused the write (orders.require_on_sale); as `guard-failed` | effect, resource, id, errors |
 // | `out-of-stock` | 409 | Refused by an effect | an effect of this spec refused the write (orders.reserve_stock); as `guard-failed` | effect, resource, id, errors |
 type ProblemType string
