@@ -78,9 +78,9 @@ func (b *bench) overload(ctx context.Context, db *backend, base *target) ([]Over
 		}
 		rep := OverloadReport{Mix: sc.name, Request: sc.request}
 		for _, shedding := range []bool{true, false} {
-			var flags []string
-			if !shedding {
-				flags = []string{"--shedding=false"}
+			flags := []string{"--shedding=false"}
+			if shedding {
+				flags = []string{"--shedding"}
 			}
 			p, err := b.startPlinth(ctx, db, flags, nil)
 			if err != nil {

@@ -89,7 +89,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			defer sink.Close()
 			s.Logger = slog.New(logsink.Handler(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: lv}), sink, slog.LevelWarn))
 			s.AccessLog = sink
-			s.DisableMetrics, s.DisableRateLimits, s.DisableShedding = !metrics, !limits, !shedding
+			s.DisableMetrics, s.DisableRateLimits, s.EnableShedding = !metrics, !limits, shedding
 			var err error
 			if s.MetricsAccess, err = parseMetricsAccess(access); err != nil {
 				return err
@@ -135,7 +135,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&s.RedisURL, "redis", os.Getenv("PLINTH_REDIS"), "a redis:// URL to share the rate limits between replicas (default $PLINTH_REDIS, else the spec's limits.redis; "+
 		"empty: limits per process)")
 	f.BoolVar(&limits, "rate-limits", true, "enforce the spec's rate limits and the defaults (--rate-limits=false turns them off)")
-	f.BoolVar(&shedding, "shedding", true, "shed what the adaptive concurrency limit cannot take with 503 overloaded (--shedding=false serves everything)")
+	f.BoolVar(&shedding, "shedding", false, "shed what an adaptive concurrency limit cannot take with 503 overloaded (off by default: see docs/load.md)")
 	f.UintVar(&s.Shedding.MaxLimit, "max-concurrency", httpapi.DefaultMaxLimit, "the most API requests the adaptive limit lets run at once")
 	f.BoolVar(&auto, "auto-migrate", false, "make the schema changes a start may make (new tables, columns, indexes); "+
 		"default: on until the spec's migrations folder has planned migrations for the database")

@@ -36,7 +36,7 @@ type server struct {
 	RedisURL          string // shares the rate limits; empty for the spec's, or limits per process
 	RedisPrefix       string // begins the rate limits' Redis keys; empty for the default
 	DisableRateLimits bool
-	DisableShedding   bool
+	EnableShedding    bool
 	Shedding          plinth.Shedding
 	Logger            *slog.Logger
 	AccessLog         io.Writer        // the access log's lines, written by hand (plinth.Options.AccessLog); nil for Logger
@@ -56,7 +56,7 @@ func (s *server) Open(ctx context.Context) error {
 		DatabaseSchema: s.DatabaseSchema, DatabasePool: s.DatabasePool, StatementTimeout: s.StatementTO, CacheSize: s.CacheSize, Pprof: s.Pprof, Logger: s.Logger, AccessLog: s.AccessLog,
 		AutoMigrate: s.AutoMigrate, Now: s.Now, DisableMetrics: s.DisableMetrics, MetricsAccess: s.MetricsAccess,
 		RedisURL: s.RedisURL, RedisPrefix: s.RedisPrefix, DisableRateLimits: s.DisableRateLimits,
-		DisableShedding: s.DisableShedding, Shedding: s.Shedding})
+		EnableShedding: s.EnableShedding, Shedding: s.Shedding})
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func TestShedsABurst(t *testing.T) { eachDatabase(t, testShedsABurst) }
 func testShedsABurst(t *testing.T, db database) {
 	const limit, burst = 2, 12
 	s := db.server(t, shopSpec)
-	s.Shedding = plinth.Shedding{MinLimit: limit, MaxLimit: limit, InitialLimit: limit}
+	s.EnableShedding, s.Shedding = true, plinth.Shedding{MinLimit: limit, MaxLimit: limit, InitialLimit: limit}
 	srv := startServerWith(t, s)
 	admin, alice := srv.token("root", "admin"), srv.token("alice", "customer")
 	pid := srv.do("POST", "/v1/products", admin, map[string]any{"sku": "MUG-01", "name": "Mug", "price_cents": 1200, "stock": 100}).expect(t, 201).body["id"].(string)

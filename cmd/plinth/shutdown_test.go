@@ -46,7 +46,7 @@ func testShutdownDrains(t *testing.T, db database) {
 	go srv.orderOne(alice, pid, inFlight)
 	waitFor(t, "the order in flight", func() bool {
 		m, _ := obstest.Get(t, newClient(), srv.url+"/metrics", admin, "")
-		return m.Value("plinth_inflight") == 1
+		return m.Value("plinth_http_requests_in_flight") == 2 // the order, and this scrape
 	})
 
 	begun := time.Now()
