@@ -367,11 +367,8 @@ func (c *compiler) field(name string, keyN, n *yaml.Node, owner string, depth in
 	if !ok {
 		return nil
 	}
-	byKey := map[string]entry{}
-	for _, e := range entries {
-		byKey[e.Key] = e
-	}
-	t, ok := byKey["type"]
+	keyed := indexByKey(entries)
+	t, ok := keyed["type"]
 	if !ok {
 		c.errorf(keyN, "%s: missing `type` (one of %s)", what, strings.Join(allTypes, ", "))
 		return nil
@@ -383,7 +380,7 @@ func (c *compiler) field(name string, keyN, n *yaml.Node, owner string, depth in
 	for _, e := range entries {
 		c.fieldOption(f, e, what, owner, depth)
 	}
-	c.checkFieldShape(f, keyN, what, byKey)
+	c.checkFieldShape(f, keyN, what, keyed)
 	return f
 }
 

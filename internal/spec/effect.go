@@ -91,10 +91,7 @@ func (c *compiler) effect(env *cel.Env, r *Resource, e entry) *Effect {
 		return nil
 	}
 	eff := &Effect{Name: e.Key, Pos: c.pos(e.KeyN), Conflict: fault.TypeGuardFailed}
-	by := map[string]entry{}
-	for _, x := range entries {
-		by[x.Key] = x
-	}
+	by := indexByKey(entries)
 	if !c.require(by, e.KeyN, what, "on", "target", "id") {
 		return nil
 	}

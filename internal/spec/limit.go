@@ -176,10 +176,7 @@ func (c *compiler) limitRule(n *yaml.Node, i int, seen map[string]Pos) *Limit {
 	if !ok {
 		return nil
 	}
-	by := map[string]entry{}
-	for _, e := range entries {
-		by[e.Key] = e
-	}
+	by := indexByKey(entries)
 	if !c.require(by, n, what, "name", "rate") {
 		return nil
 	}

@@ -51,10 +51,7 @@ func (c *compiler) schedule(e entry) *Schedule {
 		return nil
 	}
 	s := &Schedule{Name: e.Key, Pos: c.pos(e.KeyN), Limit: defaultScheduleLimit}
-	by := map[string]entry{}
-	for _, x := range entries {
-		by[x.Key] = x
-	}
+	by := indexByKey(entries)
 	if !c.require(by, e.KeyN, what, "every", "resource", "where", "set") {
 		return nil
 	}

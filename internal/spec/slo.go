@@ -81,10 +81,7 @@ func (c *compiler) slo(n *yaml.Node, i int, seen map[string]Pos) *SLO {
 	if !ok {
 		return nil
 	}
-	by := map[string]entry{}
-	for _, e := range entries {
-		by[e.Key] = e
-	}
+	by := indexByKey(entries)
 	if !c.require(by, n, what, "name", "objective") {
 		return nil
 	}

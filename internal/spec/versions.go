@@ -181,10 +181,7 @@ func (c *compiler) version(num int, e entry, newer *Version) *Version {
 	if !ok {
 		return nil
 	}
-	by := map[string]entry{}
-	for _, x := range entries {
-		by[x.Key] = x
-	}
+	by := indexByKey(entries)
 	v := &Version{Number: num, Pos: c.pos(e.KeyN)}
 	before := len(c.diags.Errors())
 	if c.require(by, e.KeyN, what, "deprecated", "sunset") {

@@ -88,10 +88,7 @@ func (c *compiler) webhook(env *cel.Env, e entry) *Webhook {
 	}
 	w := &Webhook{Name: e.Key, Pos: c.pos(e.KeyN), MaxAttempts: defaultMaxAttempts, Initial: defaultInitial,
 		Max: defaultMaxDelay, Timeout: defaultTimeout, BreakerFailures: defaultBreakerN, BreakerDelay: defaultBreakerWait}
-	by := map[string]entry{}
-	for _, x := range entries {
-		by[x.Key] = x
-	}
+	by := indexByKey(entries)
 	w.decl = c.declared(w.Pos, entries, 1)
 	c.require(by, e.KeyN, what, "url", "secret", "on")
 	if x, ok := by["url"]; ok {

@@ -190,3 +190,12 @@ func (r *reader) require(by map[string]entry, at *yaml.Node, what string, keys .
 	}
 	return ok
 }
+
+// indexByKey indexes a mapping's entries by their keys.
+func indexByKey(entries []entry) map[string]entry {
+	by := make(map[string]entry, len(entries))
+	for _, e := range entries {
+		by[e.Key] = e
+	}
+	return by
+}
