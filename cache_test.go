@@ -12,6 +12,7 @@ import (
 
 	"github.com/plinth-dev/plinth"
 	"github.com/plinth-dev/plinth/internal/store/pgtest"
+	"github.com/plinth-dev/plinth/internal/testwait"
 )
 
 // TestReadCache: on one process, reads by id come from the read cache once it serves, and
@@ -118,11 +119,5 @@ func counter(t *testing.T, app *plinth.App, name string) float64 {
 // waitUntil polls cond for up to ten seconds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Within(t, 10*time.Second, what, cond)
 }

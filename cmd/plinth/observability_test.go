@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/plinth-dev/plinth/internal/obsgen"
+	"github.com/plinth-dev/plinth/internal/testwait"
 )
 
 // TestDeployHoldsWhatObservabilityWrites: deploy/observability is what `plinth observability`
@@ -278,19 +279,18 @@ scrape_configs:
 `, filepath.Join(rulesDir, obsgen.RulesFile), r.token("prometheus", "admin"), target))
 
 	q := `plinth:slo_error_ratio:rate5m{slo="catalogue-availability"}`
-	deadline := time.Now().Add(60 * time.Second)
 	var last string
-	for {
+	t.Cleanup(func() {
+		if t.Failed() {
+			up, _ := p.query("up")
+			t.Logf("Prometheus's last answer to %s: %s; up: %v", q, last, up)
+		}
+	})
+	// Prometheus announces nothing: its API is asked until the recorded series is there.
+	testwait.Within(t, time.Minute, "Prometheus to answer "+q+" with 0", func() bool {
 		r.do("GET", "/v1/products", "", nil)
 		samples, err := p.query(q)
-		if err == nil && len(samples) == 1 && samples[0]["value"] == "0" && samples[0]["job"] == "plinth" {
-			return
-		}
 		last = fmt.Sprint(samples, err)
-		if time.Now().After(deadline) {
-			up, _ := p.query("up")
-			t.Fatalf("Prometheus did not answer %s with 0 in 60s; last answer %s; up: %v", q, last, up)
-		}
-		time.Sleep(250 * time.Millisecond) // polling Prometheus, which records once a second
-	}
+		return err == nil && len(samples) == 1 && samples[0]["value"] == "0" && samples[0]["job"] == "plinth"
+	})
 }

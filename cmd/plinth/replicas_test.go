@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/plinth-dev/plinth/internal/store/pgtest"
+	"github.com/plinth-dev/plinth/internal/testwait"
 )
 
 // replicaSet is several plinth processes serving one PostgreSQL schema.
@@ -194,7 +195,7 @@ func TestThreeReplicas(t *testing.T) {
 		return n
 	}
 	before := runs()
-	waitWithin(t, time.Minute, "two more runs of the schedule", func() bool { return runs() >= before+2 })
+	testwait.Within(t, time.Minute, "two more runs of the schedule", func() bool { return runs() >= before+2 })
 	n, elapsed := runs(), time.Since(rs.start0)
 	if most := mostScheduleRuns(elapsed, time.Second); n > most {
 		t.Errorf("%d schedule runs by three processes in %s of a 1 s schedule, at most %d once per period",
@@ -241,7 +242,7 @@ func TestKillOneReplica(t *testing.T) {
 		})
 	}
 	// Kill the first replica once the load is well under way on all three.
-	waitWithin(t, time.Minute, "thirty acknowledged writes", func() bool {
+	testwait.Within(t, time.Minute, "thirty acknowledged writes", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked) >= 30
@@ -276,7 +277,7 @@ func TestKillOneReplica(t *testing.T) {
 	// Every stored product's event is delivered, some only once the dead replica's claims
 	// expire; then the survivors drain, so that nothing is under way.
 	api := rs.procs[1].api(t, t.TempDir())
-	waitWithin(t, 2*time.Minute, "every stored product's event to be delivered", func() bool {
+	testwait.Within(t, 2*time.Minute, "every stored product's event to be delivered", func() bool {
 		st := api.webhookStatus(admin)
 		return st["delivered"] == float64(len(stored)) && st["pending"] == 0.0 && st["dead"] == 0.0
 	})

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/plinth-dev/plinth/internal/testwait"
 )
 
 const scheduleSpec = `plinth: 1
@@ -99,7 +101,7 @@ func TestScheduleRunsThroughTheEngineOncePerTick(t *testing.T) {
 	})
 	// Each process checks at its start and every second: wait for three runs between them.
 	runs := func() int { return logs.count(`"msg":"schedule ran"`) }
-	waitWithin(t, time.Minute, "three runs of the schedule", func() bool { return runs() >= 3 })
+	testwait.Within(t, time.Minute, "three runs of the schedule", func() bool { return runs() >= 3 })
 	n, elapsed := runs(), time.Since(start)
 	if most := mostScheduleRuns(elapsed, time.Second); n > most {
 		t.Errorf("%d schedule runs in two processes over %s of a 1 s schedule, at most %d once per period",

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plinth-dev/plinth/internal/testwait"
 )
 
 // testSecret is a Standard Webhooks secret: whsec_ and base64 of 32 bytes.
@@ -107,19 +109,7 @@ func (r *receiver) snapshot() []hit {
 // waitFor polls until cond holds, or fails after 15 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitWithin(t, 15*time.Second, what, cond)
-}
-
-// waitWithin polls until cond holds, or fails after d.
-func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Within(t, 15*time.Second, what, cond)
 }
 
 // webhookStatus returns the status of the spec's first webhook, as an admin sees it.
@@ -283,7 +273,7 @@ func testWebhookBreakerAndOrder(t *testing.T, db database) {
 	// attempt already under way when the breaker opened, and one at its edge.
 	opened, before := time.Now(), len(recv.snapshot())
 	var during int
-	waitWithin(t, time.Minute, "six probes of the open breaker", func() bool {
+	testwait.Within(t, time.Minute, "six probes of the open breaker", func() bool {
 		during = len(recv.snapshot()) - before
 		return during >= 6
 	})
@@ -367,7 +357,7 @@ func testKillDuringDeliveries(t *testing.T, db database, bin string) {
 	for i := range total {
 		if i == total/2 {
 			// Half the writes are in: kill once deliveries are under way.
-			waitWithin(t, time.Minute, "the first delivery", func() bool { return len(recv.snapshot()) > 0 })
+			testwait.Within(t, time.Minute, "the first delivery", func() bool { return len(recv.snapshot()) > 0 })
 			p.cmd.Process.Signal(syscall.SIGKILL)
 		}
 		next <- i
@@ -409,7 +399,7 @@ func testKillDuringDeliveries(t *testing.T, db database, bin string) {
 	// A thousand deliveries on a busy 2-core machine, some only once the dead process's
 	// claims expire: give them time. Then stop the server, so that nothing is under way.
 	admin := srv.token("root", "admin")
-	waitWithin(t, 2*time.Minute, "every committed write's event to be delivered", func() bool {
+	testwait.Within(t, 2*time.Minute, "every committed write's event to be delivered", func() bool {
 		st := srv.webhookStatus(admin)
 		return st["delivered"] == float64(len(stored)) && st["pending"] == 0.0 && st["dead"] == 0.0
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/plinth-dev/plinth/internal/store"
 	"github.com/plinth-dev/plinth/internal/store/open"
 	"github.com/plinth-dev/plinth/internal/store/pgtest"
+	"github.com/plinth-dev/plinth/internal/testwait"
 )
 
 const itemsSpec = `plinth: 1
@@ -60,11 +61,7 @@ func testFillRace(t *testing.T, o open.Options) {
 	if err := c.Write(ctx, func(tx store.Tx) error { return tx.Insert(ctx, items, rec) }); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !c.Serving(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the cache never served")
-		}
-	}
+	testwait.Within(t, 10*time.Second, "the cache to serve", c.Serving)
 
 	var committed atomic.Int64
 	committed.Store(1)
