@@ -232,14 +232,13 @@ func (c *Cache) fill(s *stripe, gen uint64, k key, rec *store.Record) {
 	c.records.Set(k, rec)
 }
 
-// invalidate drops k, changed at version (0 when it is gone or unknown): a kept record of
-// that version or a newer one stays. Fills under way of any key of its stripe are dropped.
-func (c *Cache) invalidate(k key, version int64) {
+// invalidate drops k, and every fill under way of a key of its stripe.
+func (c *Cache) invalidate(k key) {
 	s := c.stripe(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
-	if old, ok := c.records.GetIfPresent(k); ok && (version == 0 || old.Version < version) {
+	if _, ok := c.records.GetIfPresent(k); ok {
 		c.records.Invalidate(k)
 		c.obs.CacheInvalidation()
 	}
@@ -264,7 +263,7 @@ func (c *Cache) Write(ctx context.Context, fn func(tx store.Tx) error) error {
 		return fn(&tracked{Tx: tx, touched: &touched})
 	})
 	for _, k := range touched {
-		c.invalidate(k, 0)
+		c.invalidate(k)
 	}
 	return err
 }

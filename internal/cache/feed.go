@@ -2,10 +2,7 @@ package cache
 
 import (
 	"context"
-	"strings"
 	"time"
-
-	"github.com/plinth-dev/plinth/internal/store"
 )
 
 // feedBatch is how many events one read of the outbox takes. A read that finds a full batch
@@ -96,31 +93,21 @@ func (c *Cache) catchUp(ctx context.Context) error {
 		c.behind.Store(false)
 	}
 	for {
-		events, err := c.feed.Events(ctx, c.seen.Load(), nil, feedBatch)
+		changes, err := c.feed.Changes(ctx, c.seen.Load(), feedBatch)
 		if err != nil {
 			return err
 		}
-		c.lag.Store(int64(len(events)))
-		if len(events) == feedBatch {
+		c.lag.Store(int64(len(changes)))
+		if len(changes) == feedBatch {
 			c.liveUntil.Store(0)
 		}
-		for _, ev := range events {
-			c.apply(ev)
-			c.seen.Store(ev.Seq)
+		for _, ch := range changes {
+			c.invalidate(key{ch.Resource, ch.RecordID})
+			c.seen.Store(ch.Seq)
 		}
-		if len(events) < feedBatch {
+		if len(changes) < feedBatch {
 			c.lag.Store(0)
 			return nil
 		}
 	}
-}
-
-// apply invalidates the record an event changed. A delete's event carries the record as it
-// was, so its version says nothing of what may be kept.
-func (c *Cache) apply(ev store.Event) {
-	var version int64
-	if ev.Record != nil && !strings.HasSuffix(ev.Type, ".deleted") {
-		version = ev.Record.Version
-	}
-	c.invalidate(key{ev.Resource, ev.RecordID}, version)
 }

@@ -34,6 +34,13 @@ type Event struct {
 	Trace string
 }
 
+// Change is which record an event of the outbox is of.
+type Change struct {
+	Seq      int64
+	Resource string
+	RecordID string
+}
+
 // Outcome is what a write made under an idempotency key answered, kept so that a retry of it
 // gets the same answer. The engine keys it; the transport that served the write names the
 // operation and alone reads the response.
@@ -79,6 +86,10 @@ type Store interface {
 	// Events reads up to limit events with a sequence above after, of the given resources
 	// (all when empty), in sequence order.
 	Events(ctx context.Context, after int64, resources []string, limit int) ([]Event, error)
+	// Changes reads up to limit changes with a sequence above after, in order: which record
+	// each event is of, without the records themselves, for a reader that only needs to
+	// know what moved (the read cache) and should not decode every event's body to learn it.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
 	// SweepEvents deletes up to limit events older than before, and says how many.
 	SweepEvents(ctx context.Context, before time.Time, limit int) (int, error)
 	// Write runs fn in one write transaction and commits when fn returns nil. A driver may

@@ -69,6 +69,23 @@ func eventRecord(res *spec.Resource, v any) *store.Record {
 	return store.FromMap(m)
 }
 
+// Changes implements store.Store: which record each event after a sequence number is of.
+func (q *Queue) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	query := `SELECT "seq", "resource", "record_id" FROM ` + q.events + ` WHERE "seq" > ` + q.p(1) + ` ORDER BY "seq" LIMIT ` + q.p(2)
+	var out []store.Change
+	err := q.run.Read.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var c store.Change
+			if err := rows.Scan(&c.Seq, &c.Resource, &c.RecordID); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	}, query, after, q.d.Limit(limit))
+	return out, err
+}
+
 // Events implements store.Store: the events after a sequence number, of some resources or
 // all, with their records conformed to the model.
 func (q *Queue) Events(ctx context.Context, after int64, resources []string, limit int) ([]store.Event, error) {

@@ -124,6 +124,23 @@ func testEvents(t *testing.T, open Opener) {
 	checkEvent(t, deleted, wantUpdated, nil, all[3])
 	checkEvent(t, ghost, newRecord("g1", baseTime, row{"at": baseTime.Format(time.RFC3339Nano), "n": int64(2), "f": 2.5}), nil, all[4])
 
+	// Changes name the same events' records, in the same order, without their bodies.
+	changes, err := f.store.Changes(f.ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != len(all) {
+		t.Fatalf("changes = %v, want one per event", changes)
+	}
+	for i, c := range changes {
+		if want := (store.Change{Seq: all[i].Seq, Resource: all[i].Resource, RecordID: all[i].RecordID}); c != want {
+			t.Errorf("change %d = %+v, want %+v", i, c, want)
+		}
+	}
+	if later, err := f.store.Changes(f.ctx, all[3].Seq, 1); err != nil || len(later) != 1 || later[0].Seq != all[4].Seq {
+		t.Errorf("one change after the fourth = %v, %v", later, err)
+	}
+
 	// Filters: after a sequence number, by resource, limited.
 	if got := eventIDs(f.events(all[1].Seq, nil, 100)); !slices.Equal(got, []string{"e3", "e4", "e5"}) {
 		t.Errorf("after e2: %v", got)
@@ -154,7 +171,7 @@ func testEvents(t *testing.T, open Opener) {
 	// Several events in one transaction keep their order; a rolled-back one leaves none.
 	f.appendEvents(things, store.Event{ID: "e6", Type: "things.created", Resource: "things", RecordID: "a", Time: baseTime, Record: store.FromMap(row{"id": "a"})},
 		store.Event{ID: "e7", Type: "things.created", Resource: "things", RecordID: "b", Time: baseTime, Record: store.FromMap(row{"id": "b"})})
-	err := f.store.Write(f.ctx, func(tx store.Tx) error {
+	err = f.store.Write(f.ctx, func(tx store.Tx) error {
 		if err := tx.AppendEvent(f.ctx, things, store.Event{ID: "e8", Type: "things.created", Resource: "things",
 			RecordID: "c", Time: baseTime, Record: store.FromMap(row{"id": "c"})}); err != nil {
 			return err
